@@ -1,0 +1,146 @@
+package api
+
+import (
+	"context"
+	"net/url"
+	"time"
+
+	"github.com/bulwarkd/bulwark/internal/awsproto"
+	"github.com/bulwarkd/bulwark/internal/policy"
+)
+
+// Protocol is the AWS wire protocol a service speaks.
+type Protocol int
+
+const (
+	// JSON11 is the awsJson1_1 protocol: POST /, X-Amz-Target: Prefix.Operation.
+	JSON11 Protocol = iota
+	// Query is the awsQuery protocol: form-encoded Action=…, XML responses.
+	Query
+)
+
+// Service describes one hosted API.
+type Service struct {
+	// Name is the SigV4 signing name and the metrics label ("kms").
+	Name string
+	// EventSource is the audit log's eventSource ("kms.amazonaws.com").
+	EventSource string
+	Protocol    Protocol
+	// TargetPrefix routes JSON 1.1 requests ("TrentService").
+	TargetPrefix string
+	// XMLNamespace is the Query protocol's response namespace.
+	XMLNamespace string
+	// Operations maps the operation name ("Decrypt") to its handler.
+	Operations map[string]Operation
+}
+
+// Operation is one API action.
+type Operation struct {
+	Handler Handler
+	// ReadOnly marks operations that change nothing (the audit log's
+	// readOnly field).
+	ReadOnly bool
+}
+
+// Handler runs one operation. It returns the output shape (rendered by the
+// server in the service's protocol) or an error: an *awsproto.Error or
+// *awsproto.AccessDenied reaches the caller as is; anything else is logged
+// and becomes InternalFailure.
+type Handler func(ctx context.Context, c *Call) (any, error)
+
+// PrincipalType is the audit log's userIdentity.type.
+type PrincipalType string
+
+// Principal types.
+const (
+	Root    PrincipalType = "Root"
+	IAMUser PrincipalType = "IAMUser"
+)
+
+// Principal is the authenticated caller.
+type Principal struct {
+	Type        PrincipalType
+	ARN         string
+	AccountID   string
+	UserName    string
+	UserID      string // principalId
+	AccessKeyID string
+}
+
+// AuthzRequest asks whether the caller may perform Action on Resource.
+type AuthzRequest struct {
+	Action   string // "kms:Decrypt"
+	Resource string // ARN
+	// ResourcePolicy is the key policy, secret policy or CA policy, if
+	// the resource has one.
+	ResourcePolicy *policy.Policy
+	// Mode is policy.KeyPolicy for KMS keys: the key policy must allow.
+	Mode policy.Mode
+	// Context holds service condition keys ("kms:EncryptionAlgorithm");
+	// the global keys (aws:SourceIp, aws:username…) are added for you.
+	Context map[string][]string
+}
+
+// Authorizer decides for one caller.
+type Authorizer interface {
+	Authorize(ctx context.Context, c *Call, req AuthzRequest) error
+}
+
+// Call is one API request as a handler sees it.
+type Call struct {
+	RequestID string
+	Service   *Service
+	Operation string
+	Principal Principal
+	// AccountID and Region are the server's: every resource ARN is built
+	// from them.
+	AccountID string
+	Region    string
+	SourceIP  string
+	UserAgent string
+	// Time is when the request arrived, from the server's clock.
+	Time time.Time
+	// Body is the raw JSON body (JSON 1.1); Form the parameters (Query).
+	Body []byte
+	Form url.Values
+
+	authz Authorizer
+
+	// The handler's contribution to the audit event. JSON handlers built
+	// with JSON fill the first two for you, redacted.
+	RequestParameters any
+	ResponseElements  any
+	Resources         []Resource
+}
+
+// Resource is an ARN the call acted on, for the audit log.
+type Resource struct {
+	ARN  string `json:"ARN"`
+	Type string `json:"type,omitempty"`
+}
+
+// NewCall binds a call to its authorizer. Only the server makes calls; tests
+// of a service use the server's test helper.
+func NewCall(authz Authorizer) *Call { return &Call{authz: authz} }
+
+// Authorize asks the server's policy engine whether the caller may perform
+// req.Action on req.Resource and records the resource for the audit log.
+// A refusal is an *awsproto.AccessDenied.
+func (c *Call) Authorize(ctx context.Context, req AuthzRequest) error {
+	if req.Resource != "" {
+		c.addResource(req.Resource)
+	}
+	if c.authz == nil {
+		return &awsproto.AccessDenied{Principal: c.Principal.ARN, Action: req.Action, Resource: req.Resource, Reason: "no authorizer is configured"}
+	}
+	return c.authz.Authorize(ctx, c, req)
+}
+
+func (c *Call) addResource(arn string) {
+	for _, r := range c.Resources {
+		if r.ARN == arn {
+			return
+		}
+	}
+	c.Resources = append(c.Resources, Resource{ARN: arn})
+}

@@ -1,0 +1,170 @@
+package audit
+
+import (
+	"bytes"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+)
+
+// Values of Event fields that Bulwark always writes the same way.
+const (
+	// EventVersion is the CloudTrail record version Bulwark's events follow.
+	EventVersion = "1.08"
+	// EventTypeAPICall is the eventType of an API call.
+	EventTypeAPICall = "AwsApiCall"
+)
+
+// Values of UserIdentity.Type.
+const (
+	IdentityIAMUser    = "IAMUser"
+	IdentityRoot       = "Root"
+	IdentityAWSService = "AWSService"
+	IdentityUnknown    = "Unknown"
+)
+
+// ZeroHash is the previousEventHash of the first line of every log.
+const ZeroHash = "0000000000000000000000000000000000000000000000000000000000000000"
+
+// MaxLineBytes bounds one serialised event. Append refuses larger events (the
+// log stays healthy) and Verify reports longer lines as broken, so a verifier
+// never needs more memory than this per line.
+const MaxLineBytes = 1 << 20
+
+// hashLen is the length of a hex SHA-256.
+const hashLen = 64
+
+// Event is one API call, in CloudTrail's field names.
+//
+// The caller fills everything except PreviousHash and Hash, which Append sets
+// once the event is in the log. Append also fills EventVersion, EventType,
+// EventID and EventTime when they are empty, and normalises EventTime to UTC
+// whole seconds.
+type Event struct {
+	// EventVersion is the record format version; empty means EventVersion.
+	EventVersion string `json:"eventVersion"`
+	// EventTime is when the call was made, written as RFC 3339 UTC seconds;
+	// zero means Options.Now at Append.
+	EventTime time.Time `json:"eventTime"`
+	// EventSource is the service endpoint, e.g. "kms.amazonaws.com".
+	EventSource string `json:"eventSource"`
+	// EventName is the API action, e.g. "Decrypt".
+	EventName string `json:"eventName"`
+	// AWSRegion is the region the call was made to.
+	AWSRegion string `json:"awsRegion"`
+	// SourceIPAddress is the caller's address.
+	SourceIPAddress string `json:"sourceIPAddress"`
+	// UserAgent is the caller's User-Agent header.
+	UserAgent string `json:"userAgent"`
+	// UserIdentity is who made the call.
+	UserIdentity UserIdentity `json:"userIdentity"`
+	// RequestParameters are the call's inputs, already passed through Redact
+	// by the caller; nil is written as null.
+	RequestParameters any `json:"requestParameters"`
+	// ResponseElements are the call's outputs, already passed through Redact;
+	// nil is written as null.
+	ResponseElements any `json:"responseElements"`
+	// ErrorCode is the AWS error code when the call failed.
+	ErrorCode string `json:"errorCode,omitempty"`
+	// ErrorMessage is the error message when the call failed.
+	ErrorMessage string `json:"errorMessage,omitempty"`
+	// RequestID is the id returned to the caller (x-amzn-RequestId).
+	RequestID string `json:"requestID"`
+	// EventID is a random UUID v4 naming this record; empty means Append
+	// generates one from Options.Rand.
+	EventID string `json:"eventID"`
+	// ReadOnly is true for calls that change nothing.
+	ReadOnly bool `json:"readOnly"`
+	// Resources are the resources the call acted on.
+	Resources []Resource `json:"resources,omitempty"`
+	// EventType is the kind of event; empty means EventTypeAPICall.
+	EventType string `json:"eventType"`
+	// RecipientAccountID is the account that owns the resources.
+	RecipientAccountID string `json:"recipientAccountId"`
+
+	// PreviousHash is the eventHash of the line before this one (ZeroHash
+	// for the first line); set by Append, any caller value is ignored.
+	PreviousHash string `json:"previousEventHash"`
+	// Hash is this line's eventHash, always the last member of the line;
+	// set by Append, any caller value is ignored. It is omitempty only so
+	// that the writer can serialise the event without it and splice it in.
+	Hash string `json:"eventHash,omitempty"`
+}
+
+// UserIdentity is CloudTrail's userIdentity element.
+type UserIdentity struct {
+	// Type is one of IdentityIAMUser, IdentityRoot, IdentityAWSService,
+	// IdentityUnknown.
+	Type        string `json:"type"`
+	PrincipalID string `json:"principalId,omitempty"`
+	ARN         string `json:"arn,omitempty"`
+	AccountID   string `json:"accountId,omitempty"`
+	AccessKeyID string `json:"accessKeyId,omitempty"`
+	UserName    string `json:"userName,omitempty"`
+	// InvokedBy names the service that made the call for IdentityAWSService.
+	InvokedBy string `json:"invokedBy,omitempty"`
+}
+
+// Resource is one element of CloudTrail's resources list.
+type Resource struct {
+	ARN       string `json:"ARN"`
+	AccountID string `json:"accountId,omitempty"`
+	// Type is the CloudFormation-style type, e.g. "AWS::KMS::Key".
+	Type string `json:"type"`
+}
+
+// prevSuffix is how every serialised event without its hash ends, with a
+// placeholder previous hash that the writer overwrites in place.
+const prevSuffix = `,"previousEventHash":"` + ZeroHash + `"}`
+
+// hashMember is spliced in before the final '}' of a line.
+const hashMember = `,"eventHash":"`
+
+// errTooLarge is returned (wrapped) for events over MaxLineBytes.
+var errTooLarge = errors.New("audit: event too large")
+
+// marshalLine serialises e for the writer: PreviousHash is the placeholder
+// ZeroHash (at a fixed offset from the end) and Hash is left out. e is not
+// modified.
+func marshalLine(e *Event) ([]byte, error) {
+	c := *e
+	c.PreviousHash = ZeroHash
+	c.Hash = ""
+	b, err := json.Marshal(&c)
+	if err != nil {
+		return nil, fmt.Errorf("audit: marshal event: %w", err)
+	}
+	// The whole spliced line must fit the verifier's bound.
+	if len(b)+len(hashMember)+hashLen+2 > MaxLineBytes {
+		return nil, fmt.Errorf("%w: %d bytes", errTooLarge, len(b))
+	}
+	// Guards the splicing against someone reordering Event's fields.
+	if !bytes.HasSuffix(b, []byte(prevSuffix)) {
+		return nil, errors.New("audit: internal error: event does not end with previousEventHash")
+	}
+	return b, nil
+}
+
+// newUUID returns a random (version 4) UUID read from r.
+func newUUID(r io.Reader) (string, error) {
+	var b [16]byte
+	if _, err := io.ReadFull(r, b[:]); err != nil {
+		return "", fmt.Errorf("audit: event id: %w", err)
+	}
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	var s [36]byte
+	hex.Encode(s[0:8], b[0:4])
+	s[8] = '-'
+	hex.Encode(s[9:13], b[4:6])
+	s[13] = '-'
+	hex.Encode(s[14:18], b[6:8])
+	s[18] = '-'
+	hex.Encode(s[19:23], b[8:10])
+	s[23] = '-'
+	hex.Encode(s[24:], b[10:])
+	return string(s[:]), nil
+}

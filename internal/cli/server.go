@@ -1,0 +1,228 @@
+package cli
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/base32"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/bulwarkd/bulwark/internal/seal"
+	"github.com/bulwarkd/bulwark/internal/server"
+)
+
+// serverFlags are the flags of `bulwark server`.
+type serverFlags struct {
+	dev         bool
+	configPath  string
+	listen      string
+	dataDir     string
+	storage     string
+	accountID   string
+	region      string
+	devKeyID    string
+	devSecret   string
+	logLevel    string
+	shutdownMax time.Duration
+}
+
+func newServerCmd() *cobra.Command {
+	f := &serverFlags{}
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Run the API server (KMS, ACM PCA, ACM, Secrets Manager, IAM, STS on one port)",
+		Long: `Run the Bulwark API server.
+
+  bulwark server --dev                 everything in a temporary directory, printed root credentials
+  bulwark server --config bulwark.yaml for real use: TLS, a master key source, a data dir`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if f.dev == (f.configPath != "") {
+				return errors.New("choose one: --dev for a throw-away dev server, or --config FILE")
+			}
+			if f.dev {
+				return runDevServer(cmd.Context(), cmd.OutOrStdout(), f)
+			}
+			return runConfiguredServer(cmd.Context(), cmd.OutOrStdout(), f)
+		},
+	}
+	fl := cmd.Flags()
+	fl.BoolVar(&f.dev, "dev", false, "dev mode: embedded storage, generated master key, printed root credentials, plain HTTP on loopback")
+	fl.StringVar(&f.configPath, "config", "", "configuration file (YAML); see docs/operations.md")
+	fl.StringVar(&f.listen, "listen", "127.0.0.1:4566", "address to listen on (dev mode)")
+	fl.StringVar(&f.dataDir, "data-dir", "", "data directory (dev mode; default: a new temporary directory)")
+	fl.StringVar(&f.storage, "storage", "", "storage backend: sqlite (default, in the data dir) or sqlite:///path/file.db")
+	fl.StringVar(&f.accountID, "account-id", "000000000000", "account id in every ARN (dev mode)")
+	fl.StringVar(&f.region, "region", "us-east-1", "region in every ARN (dev mode)")
+	fl.StringVar(&f.devKeyID, "dev-access-key-id", "", "root access key id (dev mode; default $BULWARK_DEV_ACCESS_KEY_ID or generated)")
+	fl.StringVar(&f.devSecret, "dev-secret-access-key", "", "root secret access key (dev mode; default $BULWARK_DEV_SECRET_ACCESS_KEY or generated)")
+	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fl.DurationVar(&f.shutdownMax, "shutdown-timeout", 30*time.Second, "how long SIGTERM waits for in-flight requests")
+	return cmd
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return l, fmt.Errorf("--log-level %q: use debug, info, warn or error", s)
+	}
+	return l, nil
+}
+
+func runDevServer(ctx context.Context, out io.Writer, f *serverFlags) error {
+	level, err := parseLevel(f.logLevel)
+	if err != nil {
+		return err
+	}
+	host, _, err := net.SplitHostPort(f.listen)
+	if err != nil {
+		return fmt.Errorf("--listen %q: %w", f.listen, err)
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return fmt.Errorf("--dev serves plain HTTP and listens on loopback only; %q is not a loopback address (use --config with TLS to serve a network)", f.listen)
+	}
+	dir := f.dataDir
+	if dir == "" {
+		if dir, err = os.MkdirTemp("", "bulwark-dev-"); err != nil {
+			return err
+		}
+	}
+	masterKey, err := devMasterKey(dir)
+	if err != nil {
+		return err
+	}
+	keyID, secret, err := devCredentials(f)
+	if err != nil {
+		return err
+	}
+	cfg := server.Config{
+		AccountID:           f.accountID,
+		Region:              f.region,
+		DataDir:             dir,
+		Storage:             f.storage,
+		MasterKey:           masterKey,
+		RootAccessKeyID:     keyID,
+		RootSecretAccessKey: secret,
+		Logger:              newLogger(level),
+	}
+	srv, err := server.New(cfg)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", f.listen)
+	if err != nil {
+		_ = srv.Close()
+		return fmt.Errorf("listen on %s: %w (is another server running? pick another --listen)", f.listen, err)
+	}
+	endpoint := "http://" + ln.Addr().String()
+	eff := srv.Config()
+	fmt.Fprintf(out, `Bulwark dev server (NOT for production: plain HTTP, credentials printed)
+
+  endpoint   %s
+  data dir   %s
+  audit log  %s
+  account    %s   region %s
+
+Root credentials:
+  export AWS_ACCESS_KEY_ID=%s
+  export AWS_SECRET_ACCESS_KEY=%s
+  export AWS_REGION=%s
+  export AWS_ENDPOINT_URL=%s
+
+Try:
+  aws --endpoint-url %s sts get-caller-identity
+
+`, endpoint, dir, filepath.Join(dir, "audit.log"), eff.AccountID, eff.Region, keyID, secret, eff.Region, endpoint, endpoint)
+	return serve(ctx, srv, ln, f.shutdownMax, cfg.Logger)
+}
+
+// devMasterKey takes BULWARK_MASTER_KEY when set, else a key file kept in
+// the data dir so a restarted dev server can read its own data.
+func devMasterKey(dir string) ([]byte, error) {
+	if v := os.Getenv("BULWARK_MASTER_KEY"); v != "" {
+		k, err := seal.KeyFromBase64(v)
+		if err != nil {
+			return nil, fmt.Errorf("BULWARK_MASTER_KEY: %w", err)
+		}
+		return k, nil
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	k, _, err := seal.LoadOrCreateKeyFile(filepath.Join(dir, "master.key"))
+	return k, err
+}
+
+func devCredentials(f *serverFlags) (string, string, error) {
+	id, secret := f.devKeyID, f.devSecret
+	if id == "" {
+		id = os.Getenv("BULWARK_DEV_ACCESS_KEY_ID")
+	}
+	if secret == "" {
+		secret = os.Getenv("BULWARK_DEV_SECRET_ACCESS_KEY")
+	}
+	if (id == "") != (secret == "") {
+		return "", "", errors.New("give both the dev access key id and secret, or neither (to have them generated)")
+	}
+	if id != "" {
+		return id, secret, nil
+	}
+	b := make([]byte, 40)
+	if _, err := rand.Read(b); err != nil {
+		return "", "", err
+	}
+	return "AKIA" + base32.StdEncoding.EncodeToString(b[:10]), base64.StdEncoding.EncodeToString(b[10:]), nil
+}
+
+// serve runs srv on ln until SIGINT/SIGTERM (or ctx ends), then shuts down
+// gracefully: in-flight requests finish, new ones are refused.
+func serve(ctx context.Context, srv *server.Server, ln net.Listener, grace time.Duration, log *slog.Logger) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	log.Info("serving", "addr", ln.Addr().String())
+	var serveErr error
+	select {
+	case serveErr = <-errc:
+	case <-ctx.Done():
+		log.Info("shutting down: finishing in-flight requests", "grace", grace)
+		sctx, cancel := context.WithTimeout(context.Background(), grace)
+		defer cancel()
+		if err := srv.Shutdown(sctx); err != nil {
+			log.Error("graceful shutdown incomplete", "err", err)
+		}
+		serveErr = <-errc
+	}
+	if err := srv.Close(); err != nil && serveErr == nil {
+		serveErr = err
+	}
+	log.Info("stopped")
+	return serveErr
+}
+
+// tlsListener wraps ln with TLS 1.2+ using a certificate that is reloaded
+// from disk when the files change, so a renewed API certificate needs no
+// restart.
+func tlsListener(ln net.Listener, certFile, keyFile string) (net.Listener, error) {
+	r, err := newCertReloader(certFile, keyFile)
+	if err != nil {
+		return nil, err
+	}
+	return tls.NewListener(ln, &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: r.get}), nil
+}

@@ -1,0 +1,218 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/bulwarkd/bulwark/internal/seal"
+	"github.com/bulwarkd/bulwark/internal/server"
+)
+
+// fileConfig is the YAML configuration of `bulwark server --config`.
+type fileConfig struct {
+	// Listen is the API address, e.g. "0.0.0.0:8443".
+	Listen string `yaml:"listen"`
+	TLS    struct {
+		Cert string `yaml:"cert"`
+		Key  string `yaml:"key"`
+	} `yaml:"tls"`
+	// AllowPlainHTTP must be true to serve without TLS on a non-loopback
+	// address; the zero value refuses, because SigV4 protects integrity
+	// but not the confidentiality of secrets in responses.
+	AllowPlainHTTP bool   `yaml:"allowPlainHTTP"`
+	DataDir        string `yaml:"dataDir"`
+	// Storage is "" / "sqlite" (DataDir/bulwark.db) or a DSN.
+	Storage   string `yaml:"storage"`
+	MasterKey struct {
+		// File holds the base64 master key (mode 0600).
+		File string `yaml:"file"`
+		// PassphraseEnv names an environment variable holding a passphrase
+		// that is stretched with Argon2id (salt kept in the data dir).
+		PassphraseEnv string `yaml:"passphraseEnv"`
+	} `yaml:"masterKey"`
+	AccountID string   `yaml:"accountId"`
+	Region    string   `yaml:"region"`
+	Regions   []string `yaml:"regions"`
+	AuditLog  string   `yaml:"auditLog"`
+	// RootCredentialsEnv names two environment variables holding a root
+	// access key to install at start (bootstrap; create IAM users, then
+	// remove it).
+	RootCredentials struct {
+		AccessKeyIDEnv     string `yaml:"accessKeyIdEnv"`
+		SecretAccessKeyEnv string `yaml:"secretAccessKeyEnv"`
+	} `yaml:"rootCredentials"`
+	LogLevel string `yaml:"logLevel"`
+}
+
+func loadFileConfig(path string) (*fileConfig, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var fc fileConfig
+	dec := yaml.NewDecoder(bytes.NewReader(raw))
+	dec.KnownFields(true)
+	if err := dec.Decode(&fc); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if fc.Listen == "" {
+		return nil, fmt.Errorf("%s: listen is required (e.g. listen: 0.0.0.0:8443)", path)
+	}
+	if fc.DataDir == "" {
+		return nil, fmt.Errorf("%s: dataDir is required", path)
+	}
+	if (fc.TLS.Cert == "") != (fc.TLS.Key == "") {
+		return nil, fmt.Errorf("%s: tls.cert and tls.key go together", path)
+	}
+	if fc.TLS.Cert == "" && !fc.AllowPlainHTTP {
+		host, _, err := net.SplitHostPort(fc.Listen)
+		if err != nil {
+			return nil, fmt.Errorf("%s: listen %q: %w", path, fc.Listen, err)
+		}
+		if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			return nil, fmt.Errorf("%s: refusing plain HTTP on %s: set tls.cert and tls.key, or allowPlainHTTP: true behind a TLS-terminating proxy", path, fc.Listen)
+		}
+	}
+	if (fc.MasterKey.File == "") == (fc.MasterKey.PassphraseEnv == "") {
+		return nil, fmt.Errorf("%s: set exactly one of masterKey.file and masterKey.passphraseEnv", path)
+	}
+	if len(fc.Regions) > 0 && fc.Region == "" {
+		fc.Region = fc.Regions[0]
+	}
+	return &fc, nil
+}
+
+func (fc *fileConfig) masterKey() ([]byte, error) {
+	if fc.MasterKey.File != "" {
+		raw, err := os.ReadFile(fc.MasterKey.File)
+		if err != nil {
+			return nil, fmt.Errorf("master key file: %w", err)
+		}
+		return seal.KeyFromBase64(string(bytes.TrimSpace(raw)))
+	}
+	pass := os.Getenv(fc.MasterKey.PassphraseEnv)
+	if pass == "" {
+		return nil, fmt.Errorf("master key passphrase: environment variable %s is empty", fc.MasterKey.PassphraseEnv)
+	}
+	if err := os.MkdirAll(fc.DataDir, 0o700); err != nil {
+		return nil, err
+	}
+	return seal.KeyFromPassphrase([]byte(pass), filepath.Join(fc.DataDir, "master.salt"))
+}
+
+func runConfiguredServer(ctx context.Context, out io.Writer, f *serverFlags) error {
+	fc, err := loadFileConfig(f.configPath)
+	if err != nil {
+		return err
+	}
+	levelName := fc.LogLevel
+	if levelName == "" {
+		levelName = f.logLevel
+	}
+	level, err := parseLevel(levelName)
+	if err != nil {
+		return err
+	}
+	key, err := fc.masterKey()
+	if err != nil {
+		return err
+	}
+	cfg := server.Config{
+		AccountID:    fc.AccountID,
+		Region:       fc.Region,
+		DataDir:      fc.DataDir,
+		Storage:      fc.Storage,
+		MasterKey:    key,
+		AuditLogPath: fc.AuditLog,
+		Logger:       newLogger(level),
+	}
+	if env := fc.RootCredentials; env.AccessKeyIDEnv != "" {
+		cfg.RootAccessKeyID, cfg.RootSecretAccessKey = os.Getenv(env.AccessKeyIDEnv), os.Getenv(env.SecretAccessKeyEnv)
+		if cfg.RootAccessKeyID == "" || cfg.RootSecretAccessKey == "" {
+			return fmt.Errorf("rootCredentials: %s and %s must both be set", env.AccessKeyIDEnv, env.SecretAccessKeyEnv)
+		}
+	}
+	srv, err := server.New(cfg)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", fc.Listen)
+	if err != nil {
+		_ = srv.Close()
+		return fmt.Errorf("listen on %s: %w", fc.Listen, err)
+	}
+	scheme := "http"
+	if fc.TLS.Cert != "" {
+		if ln, err = tlsListener(ln, fc.TLS.Cert, fc.TLS.Key); err != nil {
+			_ = srv.Close()
+			return err
+		}
+		scheme = "https"
+	}
+	fmt.Fprintf(out, "Bulwark server on %s://%s (data %s)\n", scheme, ln.Addr(), fc.DataDir)
+	return serve(ctx, srv, ln, f.shutdownMax, cfg.Logger)
+}
+
+// certReloader serves the certificate in certFile/keyFile and reloads it
+// when either file's modification time changes; a failed reload keeps the
+// previous certificate.
+type certReloader struct {
+	certFile, keyFile string
+	mu                sync.Mutex
+	cert              *tls.Certificate
+	mtime             time.Time
+	checked           time.Time
+}
+
+func newCertReloader(certFile, keyFile string) (*certReloader, error) {
+	r := &certReloader{certFile: certFile, keyFile: keyFile}
+	if err := r.reload(); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func (r *certReloader) reload() error {
+	cert, err := tls.LoadX509KeyPair(r.certFile, r.keyFile)
+	if err != nil {
+		return fmt.Errorf("TLS certificate: %w", err)
+	}
+	r.cert = &cert
+	r.mtime = r.latestMtime()
+	return nil
+}
+
+func (r *certReloader) latestMtime() time.Time {
+	var latest time.Time
+	for _, p := range []string{r.certFile, r.keyFile} {
+		if st, err := os.Stat(p); err == nil && st.ModTime().After(latest) {
+			latest = st.ModTime()
+		}
+	}
+	return latest
+}
+
+func (r *certReloader) get(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	// Stat at most once a second: handshakes are far more frequent than
+	// certificate renewals.
+	if now := time.Now(); now.Sub(r.checked) > time.Second {
+		r.checked = now
+		if r.latestMtime().After(r.mtime) {
+			_ = r.reload()
+		}
+	}
+	return r.cert, nil
+}

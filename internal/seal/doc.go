@@ -1,0 +1,27 @@
+// Package seal holds Bulwark's master key and seals small secrets at rest.
+//
+// Everything secret that Bulwark stores — CA and KMS private keys, secret
+// values, access-key secrets — passes through a [Sealer] before it reaches
+// storage, so the raw database never contains a private key or secret value.
+// [Keyring] is the implementation: AES-256-GCM under a key derived from the
+// 32-byte master key with HKDF-SHA256, so the master key itself never keys a
+// cipher and other keys can later be derived from it for other purposes.
+//
+// The master key comes from one of three sources:
+//
+//   - [KeyFromBase64]: the BULWARK_MASTER_KEY environment variable (production);
+//   - [LoadOrCreateKeyFile]: a 0600 file in the data dir (dev mode);
+//   - [KeyFromPassphrase]: an operator passphrase stretched with Argon2id.
+//
+// Sealed format (version 1):
+//
+//	+---------+-----------+----------+----------------------+
+//	| 0x01    | key id    | nonce    | ciphertext || tag    |
+//	| 1 byte  | 4 bytes   | 12 bytes | len(plaintext) + 16  |
+//	+---------+-----------+----------+----------------------+
+//
+// The key id names the key that sealed the blob, so a keyring can later hold
+// the current key and retired ones during a rotation. The version byte and key
+// id are authenticated together with the caller's additional data, so none of
+// them can be altered without [Sealer.Open] failing.
+package seal

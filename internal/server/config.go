@@ -1,0 +1,70 @@
+package server
+
+import (
+	"io"
+	"log/slog"
+	"time"
+)
+
+// Config is everything a Server is built from. The zero value is not
+// usable: DataDir (or Storage) and MasterKey are required.
+type Config struct {
+	// AccountID is the 12-digit account every ARN is built in; "" means
+	// "000000000000".
+	AccountID string
+	// Region is the region in every ARN and the audit log; "" means
+	// "us-east-1".
+	Region string
+	// DataDir holds the embedded database; required unless Storage names
+	// an external backend.
+	DataDir string
+	// Storage selects the backend: "" or "sqlite" for DataDir/bulwark.db,
+	// "sqlite:///path/file.db" for another file.
+	Storage string
+	// MasterKey is the 32-byte key that seals every secret at rest.
+	MasterKey []byte
+	// AuditLogPath is the audit log; "" means DataDir/audit.log.
+	AuditLogPath string
+	// AuditNoSync skips the fsync after each audit batch. The zero value
+	// (sync on) is the safe one: an acknowledged call is on disk.
+	AuditNoSync bool
+	// RootAccessKeyID and RootSecretAccessKey, when set, are installed as
+	// a root access key at start (the dev server's printed credentials).
+	RootAccessKeyID     string
+	RootSecretAccessKey string
+	// MaxBodyBytes limits request bodies; 0 means DefaultMaxBodyBytes.
+	MaxBodyBytes int64
+	// Logger receives structured logs; nil discards them.
+	Logger *slog.Logger
+	// Now is the clock (SigV4 skew, timestamps, expiry); nil means
+	// time.Now.
+	Now func() time.Time
+	// Rand is the randomness for ids and keys; nil means crypto/rand.
+	Rand io.Reader
+}
+
+// DefaultMaxBodyBytes is the request body limit when Config leaves it 0.
+// The largest legitimate body among our APIs is a Secrets Manager value
+// (64 KiB) or an imported certificate chain with its key (well under
+// 1 MiB), so 1 MiB refuses only abuse.
+const DefaultMaxBodyBytes = 1 << 20
+
+func (c *Config) withDefaults() Config {
+	out := *c
+	if out.AccountID == "" {
+		out.AccountID = "000000000000"
+	}
+	if out.Region == "" {
+		out.Region = "us-east-1"
+	}
+	if out.MaxBodyBytes == 0 {
+		out.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if out.Logger == nil {
+		out.Logger = slog.New(slog.DiscardHandler)
+	}
+	if out.Now == nil {
+		out.Now = time.Now
+	}
+	return out
+}

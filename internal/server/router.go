@@ -1,0 +1,347 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/bulwarkd/bulwark/internal/api"
+	"github.com/bulwarkd/bulwark/internal/audit"
+	"github.com/bulwarkd/bulwark/internal/awsproto"
+	"github.com/bulwarkd/bulwark/internal/iam"
+	"github.com/bulwarkd/bulwark/internal/sigv4"
+)
+
+// ServeHTTP is the single entry point of every API request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch r.URL.Path {
+	case "/healthz":
+		s.serveHealth(w)
+		return
+	case "/readyz":
+		s.serveReady(w)
+		return
+	case "/metrics":
+		s.serveMetrics(w, r)
+		return
+	}
+	start := s.cfg.Now()
+	call := api.NewCall(s)
+	call.RequestID = newRequestID()
+	call.AccountID, call.Region = s.cfg.AccountID, s.cfg.Region
+	call.SourceIP = sourceIP(r)
+	call.UserAgent = r.UserAgent()
+	call.Time = start.UTC()
+
+	route, body, rerr := s.route(r)
+	call.Service, call.Operation = route.service, route.operation
+	var out any
+	err := rerr
+	if err == nil {
+		call.Body, call.Form = body, route.form
+		out, err = s.dispatch(r, call, route)
+	}
+	s.finish(w, call, route, out, err, start)
+}
+
+// route is where a request goes and how its answer is rendered.
+type route struct {
+	protocol  api.Protocol
+	service   *api.Service
+	operation string
+	op        api.Operation
+	form      url.Values
+	// namespace renders Query errors even when no service was found.
+	namespace string
+}
+
+var unknownService = &api.Service{Name: "unknown", EventSource: "unknown"}
+
+// route reads the body and finds the service and operation. It returns
+// the route even on error, so the error is rendered in the right protocol.
+func (s *Server) route(r *http.Request) (route, []byte, error) {
+	rt := route{protocol: api.JSON11, service: unknownService, operation: "Unknown"}
+	target := r.Header.Get("X-Amz-Target")
+	if target == "" && isQuery(r) {
+		rt.protocol = api.Query
+		rt.namespace = "https://sts.amazonaws.com/doc/2011-06-15/"
+	}
+	body, err := s.readBody(r)
+	if err != nil {
+		return rt, nil, err
+	}
+	if rt.protocol == api.JSON11 {
+		if target == "" {
+			return rt, nil, awsproto.Errorf(awsproto.CodeUnknownOperation, "Missing the X-Amz-Target header: Bulwark serves the AWS JSON 1.1 APIs at POST / (and IAM/STS in the Query protocol)")
+		}
+		prefix, op, _ := strings.Cut(target, ".")
+		svc := s.jsonServices[prefix]
+		if svc == nil {
+			return rt, nil, awsproto.Errorf(awsproto.CodeUnknownOperation, "Unknown service target prefix %q", prefix)
+		}
+		rt.service, rt.operation = svc, op
+		o, ok := svc.Operations[op]
+		if !ok {
+			return rt, nil, awsproto.Errorf(awsproto.CodeUnknownOperation, "Unknown operation %s for service %s", op, svc.Name)
+		}
+		rt.op = o
+		return rt, body, nil
+	}
+	form, err := queryForm(r, body)
+	if err != nil {
+		return rt, nil, err
+	}
+	rt.form = form
+	scope, serr := sigv4.ParseScope(r)
+	svc := s.queryServices[scope.Service]
+	if serr != nil || svc == nil {
+		// Unauthenticated or unknown scope: authentication will refuse it
+		// (or it names a service we do not host).
+		if serr == nil {
+			return rt, nil, awsproto.Errorf(awsproto.CodeInvalidAction, "The credential scope names service %q, which Bulwark does not serve in the Query protocol (iam, sts)", scope.Service)
+		}
+		rt.operation = form.Get("Action")
+		return rt, body, nil
+	}
+	rt.service, rt.namespace = svc, svc.XMLNamespace
+	rt.operation = form.Get("Action")
+	o, ok := svc.Operations[rt.operation]
+	if !ok {
+		return rt, nil, &awsproto.Error{Code: awsproto.CodeInvalidAction, Message: fmt.Sprintf("Could not find operation %s for version %s", rt.operation, form.Get("Version")), Status: http.StatusBadRequest}
+	}
+	rt.op = o
+	return rt, body, nil
+}
+
+func isQuery(r *http.Request) bool {
+	if r.Method == http.MethodGet {
+		return r.URL.Query().Get("Action") != ""
+	}
+	ct := r.Header.Get("Content-Type")
+	return strings.HasPrefix(ct, "application/x-www-form-urlencoded")
+}
+
+// queryForm merges the form body and the URL query (presigned requests
+// carry the action in the URL), without the presigning parameters.
+func queryForm(r *http.Request, body []byte) (url.Values, error) {
+	form, err := url.ParseQuery(string(body))
+	if err != nil {
+		return nil, awsproto.Errorf("MalformedQueryString", "The request body is not a valid form: %v", err)
+	}
+	for k, vs := range r.URL.Query() {
+		if strings.HasPrefix(k, "X-Amz-") {
+			continue
+		}
+		form[k] = append(form[k], vs...)
+	}
+	return form, nil
+}
+
+func (s *Server) readBody(r *http.Request) ([]byte, error) {
+	if r.ContentLength > s.cfg.MaxBodyBytes {
+		return nil, bodyTooLarge(s.cfg.MaxBodyBytes)
+	}
+	var buf bytes.Buffer
+	if r.ContentLength > 0 {
+		buf.Grow(int(r.ContentLength))
+	}
+	n, err := buf.ReadFrom(io.LimitReader(r.Body, s.cfg.MaxBodyBytes+1))
+	if err != nil {
+		return nil, awsproto.Serialization("Could not read the request body: %v", err)
+	}
+	if n > s.cfg.MaxBodyBytes {
+		return nil, bodyTooLarge(s.cfg.MaxBodyBytes)
+	}
+	return buf.Bytes(), nil
+}
+
+func bodyTooLarge(limit int64) error {
+	return awsproto.Validation("The request body exceeds Bulwark's limit of %d bytes", limit)
+}
+
+// credHolder carries the credential found while verifying the signature
+// out of the verifier's Lookup callback, so a request reads its access key
+// once.
+type credHolder struct{ cred *iam.Credential }
+
+type credHolderKey struct{}
+
+// dispatch authenticates the call and runs the operation.
+func (s *Server) dispatch(r *http.Request, call *api.Call, rt route) (any, error) {
+	if err := s.audit.Healthy(); err != nil {
+		// Fail closed: a call that cannot be audited is not run.
+		return nil, &awsproto.Error{Code: awsproto.CodeServiceUnavailable, Message: "The audit log cannot be written, so Bulwark refuses requests until an operator fixes it.", Status: http.StatusServiceUnavailable, Receiver: true}
+	}
+	holder := &credHolder{}
+	ctx := context.WithValue(r.Context(), credHolderKey{}, holder)
+	verifyStart := time.Now()
+	_, err := s.verifier.Verify(ctx, r, call.Body)
+	s.metrics.stage.WithLabelValues("sigv4").Observe(time.Since(verifyStart).Seconds())
+	if err != nil {
+		// The claimed key id is worth recording; the principal is not
+		// named because nothing was proven.
+		if scope, serr := sigv4.ParseScope(r); serr == nil {
+			call.Principal = api.Principal{AccessKeyID: scope.AccessKeyID}
+		}
+		var verr *sigv4.Error
+		if errors.As(err, &verr) {
+			return nil, authError(rt.protocol, verr)
+		}
+		return nil, err
+	}
+	call.Principal = holder.cred.Principal
+	if rt.op.Handler == nil {
+		return nil, awsproto.Errorf(awsproto.CodeInvalidAction, "Missing Action parameter")
+	}
+	return rt.op.Handler(r.Context(), call)
+}
+
+// authError maps a SigV4 failure to the code each protocol's clients
+// expect.
+func authError(p api.Protocol, e *sigv4.Error) *awsproto.Error {
+	type codes struct {
+		json, query string
+		status      int
+	}
+	var c codes
+	switch e.Kind {
+	case sigv4.KindMissing:
+		c = codes{"MissingAuthenticationTokenException", "MissingAuthenticationToken", http.StatusForbidden}
+	case sigv4.KindIncomplete:
+		c = codes{"IncompleteSignatureException", "IncompleteSignature", http.StatusBadRequest}
+	case sigv4.KindUnknownKey:
+		c = codes{"UnrecognizedClientException", "InvalidClientTokenId", http.StatusForbidden}
+	case sigv4.KindExpired:
+		c = codes{"RequestExpired", "RequestExpired", http.StatusBadRequest}
+		if strings.HasPrefix(e.Msg, "Signature expired") || strings.HasPrefix(e.Msg, "Signature not yet current") {
+			// A skewed clock on a signed header: the SDKs recognise these
+			// codes and correct their clock offset before retrying.
+			c = codes{"InvalidSignatureException", "SignatureDoesNotMatch", http.StatusForbidden}
+		}
+	default:
+		c = codes{"InvalidSignatureException", "SignatureDoesNotMatch", http.StatusForbidden}
+	}
+	code := c.json
+	if p == api.Query {
+		code = c.query
+	}
+	return &awsproto.Error{Code: code, Message: e.Msg, Status: c.status}
+}
+
+// finish renders the answer, writes the audit event and records metrics.
+func (s *Server) finish(w http.ResponseWriter, call *api.Call, rt route, out any, err error, start time.Time) {
+	var werr *awsproto.Error
+	if err != nil {
+		deniedCode := awsproto.CodeAccessDenied
+		if rt.protocol == api.Query {
+			deniedCode = "AccessDenied"
+		}
+		werr = awsproto.As(err, deniedCode, call.RequestID)
+		if werr.Code == awsproto.CodeInternalFailure {
+			s.cfg.Logger.Error("request failed", "requestId", call.RequestID, "service", call.Service.Name, "operation", call.Operation, "err", err)
+		}
+		var denied *awsproto.AccessDenied
+		if errors.As(err, &denied) && rt.protocol == api.Query {
+			werr.Status = http.StatusForbidden
+		}
+	}
+	auditStart := time.Now()
+	if aerr := s.writeAudit(call, rt, werr); aerr != nil {
+		// The call ran but cannot be recorded: the caller gets an error,
+		// never an unaudited success.
+		werr = &awsproto.Error{Code: awsproto.CodeServiceUnavailable, Message: "The call could not be written to the audit log; its outcome is unknown. Retry once the operator has fixed the audit log.", Status: http.StatusServiceUnavailable, Receiver: true}
+	}
+	s.metrics.stage.WithLabelValues("audit").Observe(time.Since(auditStart).Seconds())
+
+	code := "OK"
+	if werr != nil {
+		code = werr.Code
+		s.renderError(w, call, rt, werr)
+	} else if rerr := s.renderOK(w, call, rt, out); rerr != nil {
+		s.cfg.Logger.Error("render response", "requestId", call.RequestID, "err", rerr)
+	}
+	s.metrics.observe(call.Service.Name, call.Operation, code, time.Since(start))
+	s.cfg.Logger.Debug("request", "requestId", call.RequestID, "service", call.Service.Name, "operation", call.Operation, "principal", call.Principal.ARN, "code", code)
+}
+
+func (s *Server) renderOK(w http.ResponseWriter, call *api.Call, rt route, out any) error {
+	if rt.protocol == api.Query {
+		return awsproto.WriteQuery(w, call.Operation, rt.namespace, call.RequestID, out)
+	}
+	return awsproto.WriteJSON(w, call.RequestID, out)
+}
+
+func (s *Server) renderError(w http.ResponseWriter, call *api.Call, rt route, e *awsproto.Error) {
+	if rt.protocol == api.Query {
+		awsproto.WriteQueryError(w, rt.namespace, call.RequestID, e)
+		return
+	}
+	awsproto.WriteJSONError(w, call.RequestID, e)
+}
+
+func (s *Server) writeAudit(call *api.Call, rt route, werr *awsproto.Error) error {
+	p := call.Principal
+	idType := string(p.Type)
+	if idType == "" {
+		idType = "Unknown"
+	}
+	ev := &audit.Event{
+		EventVersion:       "1.08",
+		EventTime:          call.Time,
+		EventSource:        call.Service.EventSource,
+		EventName:          call.Operation,
+		AWSRegion:          call.Region,
+		SourceIPAddress:    call.SourceIP,
+		UserAgent:          call.UserAgent,
+		UserIdentity:       audit.UserIdentity{Type: idType, PrincipalID: p.UserID, ARN: p.ARN, AccountID: p.AccountID, AccessKeyID: p.AccessKeyID, UserName: p.UserName},
+		RequestParameters:  call.RequestParameters,
+		ResponseElements:   call.ResponseElements,
+		RequestID:          call.RequestID,
+		ReadOnly:           rt.op.ReadOnly,
+		EventType:          "AwsApiCall",
+		RecipientAccountID: call.AccountID,
+	}
+	if werr != nil {
+		ev.ErrorCode, ev.ErrorMessage = werr.Code, werr.Message
+		ev.ResponseElements = nil
+	}
+	for _, r := range call.Resources {
+		ev.Resources = append(ev.Resources, audit.Resource{ARN: r.ARN, Type: r.Type})
+	}
+	return s.audit.Append(context.WithoutCancel(context.Background()), ev)
+}
+
+func newRequestID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	var out [36]byte
+	hex.Encode(out[0:8], b[0:4])
+	out[8] = '-'
+	hex.Encode(out[9:13], b[4:6])
+	out[13] = '-'
+	hex.Encode(out[14:18], b[6:8])
+	out[18] = '-'
+	hex.Encode(out[19:23], b[8:10])
+	out[23] = '-'
+	hex.Encode(out[24:], b[10:])
+	return string(out[:])
+}
+
+func sourceIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}

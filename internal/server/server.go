@@ -1,0 +1,197 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/bulwarkd/bulwark/internal/api"
+	"github.com/bulwarkd/bulwark/internal/audit"
+	"github.com/bulwarkd/bulwark/internal/iam"
+	"github.com/bulwarkd/bulwark/internal/seal"
+	"github.com/bulwarkd/bulwark/internal/sigv4"
+	"github.com/bulwarkd/bulwark/internal/store"
+	"github.com/bulwarkd/bulwark/internal/store/sqlite"
+)
+
+// Server hosts every Bulwark API on one handler.
+type Server struct {
+	cfg      Config
+	store    store.Store
+	audit    *audit.Log
+	iam      *iam.Service
+	verifier *sigv4.Verifier
+	metrics  *metrics
+	registry *prometheus.Registry
+
+	// jsonServices routes by X-Amz-Target prefix; queryServices by the
+	// SigV4 signing name.
+	jsonServices  map[string]*api.Service
+	queryServices map[string]*api.Service
+
+	ready    atomic.Bool
+	httpSrv  *http.Server
+	closeFns []func() error
+}
+
+// New builds a Server from cfg: it opens the store and the audit log,
+// installs the root access key if one is given, and registers every
+// service. Close releases what New opened.
+func New(cfg Config) (*Server, error) {
+	c := cfg.withDefaults()
+	if len(c.MasterKey) != 32 {
+		return nil, errors.New("server: the master key must be 32 bytes")
+	}
+	s := &Server{cfg: c, jsonServices: map[string]*api.Service{}, queryServices: map[string]*api.Service{}}
+	ok := false
+	defer func() {
+		if !ok {
+			_ = s.Close()
+		}
+	}()
+
+	keyring, err := seal.NewKeyring(c.MasterKey, c.Rand)
+	if err != nil {
+		return nil, fmt.Errorf("server: master key: %w", err)
+	}
+	backend, err := openBackend(c)
+	if err != nil {
+		return nil, err
+	}
+	s.store = store.New(backend, keyring)
+	s.closeFns = append(s.closeFns, s.store.Close)
+
+	s.registry = prometheus.NewRegistry()
+	s.metrics = newMetrics(s.registry)
+
+	auditPath := c.AuditLogPath
+	if auditPath == "" {
+		auditPath = filepath.Join(c.DataDir, "audit.log")
+	}
+	s.audit, err = audit.Open(auditPath, audit.Options{Sync: !c.AuditNoSync, OnError: func(err error) {
+		s.metrics.auditFailures.Inc()
+		c.Logger.Error("audit log write failed; refusing requests until it recovers", "err", err)
+	}})
+	if err != nil {
+		return nil, fmt.Errorf("server: open audit log: %w", err)
+	}
+	s.closeFns = append(s.closeFns, s.audit.Close)
+
+	s.iam = iam.New(iam.Config{Store: s.store, AccountID: c.AccountID, Now: c.Now, Rand: c.Rand})
+	if c.RootAccessKeyID != "" {
+		if err := s.iam.EnsureRootAccessKey(context.Background(), c.RootAccessKeyID, c.RootSecretAccessKey); err != nil {
+			return nil, fmt.Errorf("server: root access key: %w", err)
+		}
+	}
+	s.verifier = &sigv4.Verifier{Lookup: s.lookupCredential, Now: c.Now}
+
+	s.Register(s.iam.API(), s.iam.STSAPI())
+	s.ready.Store(true)
+	ok = true
+	return s, nil
+}
+
+func openBackend(c Config) (store.Backend, error) {
+	switch {
+	case c.Storage == "" || c.Storage == "sqlite":
+		if c.DataDir == "" {
+			return nil, errors.New("server: a data directory is required for the embedded sqlite storage")
+		}
+		if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
+			return nil, fmt.Errorf("server: create data dir: %w", err)
+		}
+		return openSQLite(filepath.Join(c.DataDir, "bulwark.db"))
+	case strings.HasPrefix(c.Storage, "sqlite://"):
+		return openSQLite(strings.TrimPrefix(c.Storage, "sqlite://"))
+	case strings.HasPrefix(c.Storage, "postgres://"), strings.HasPrefix(c.Storage, "postgresql://"):
+		return nil, errors.New("server: the PostgreSQL backend is not built yet; use the embedded sqlite storage (omit --storage)")
+	}
+	return nil, fmt.Errorf("server: unknown storage %q: use sqlite (default) or sqlite:///path/to/file.db", c.Storage)
+}
+
+func openSQLite(path string) (store.Backend, error) {
+	b, err := sqlite.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("server: open %s: %w", path, err)
+	}
+	return b, nil
+}
+
+// Register adds services to the router. It is how every service plugs in;
+// call it before serving.
+func (s *Server) Register(services ...*api.Service) {
+	for _, svc := range services {
+		switch svc.Protocol {
+		case api.JSON11:
+			s.jsonServices[svc.TargetPrefix] = svc
+		case api.Query:
+			s.queryServices[svc.Name] = svc
+		}
+	}
+}
+
+// IAM returns the IAM service (for the CLI and tests that seed users).
+func (s *Server) IAM() *iam.Service { return s.iam }
+
+// Config returns the effective configuration, defaults applied.
+func (s *Server) Config() Config { return s.cfg }
+
+// Serve accepts connections on ln until Shutdown.
+func (s *Server) Serve(ln net.Listener) error {
+	s.httpSrv = &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          nil,
+	}
+	err := s.httpSrv.Serve(ln)
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// Shutdown stops accepting requests and waits for in-flight ones to finish
+// (or ctx to end), so no acknowledged call is cut off.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.ready.Store(false)
+	if s.httpSrv == nil {
+		return nil
+	}
+	return s.httpSrv.Shutdown(ctx)
+}
+
+// Close releases the store and audit log. Call it after Shutdown.
+func (s *Server) Close() error {
+	var errs []error
+	for i := len(s.closeFns) - 1; i >= 0; i-- {
+		errs = append(errs, s.closeFns[i]())
+	}
+	s.closeFns = nil
+	return errors.Join(errs...)
+}
+
+func (s *Server) lookupCredential(ctx context.Context, id string) (sigv4.Credential, error) {
+	c, err := s.iam.LookupAccessKey(ctx, id)
+	if errors.Is(err, iam.ErrUnknownAccessKey) {
+		return sigv4.Credential{}, fmt.Errorf("%w: %s", sigv4.ErrUnknownKey, id)
+	}
+	if err != nil {
+		return sigv4.Credential{}, err
+	}
+	if h, ok := ctx.Value(credHolderKey{}).(*credHolder); ok {
+		h.cred = c
+	}
+	return sigv4.Credential{SecretAccessKey: c.Secret, Active: c.Active}, nil
+}

@@ -1,0 +1,22 @@
+// Package store is the small record store every Bulwark service builds its
+// own typed storage on.
+//
+// A [Record] is a (Kind, ID) pair with a non-secret JSON document, an
+// optional secret, and a version for optimistic concurrency. Services keep
+// their own indexes as separate records; the store searches nothing but IDs
+// within one kind.
+//
+// Layers:
+//
+//   - [Backend] is the raw storage of one database engine (package
+//     store/sqlite today, PostgreSQL later). It stores bytes verbatim and
+//     knows nothing of sealing; its method names differ from [Store]'s so a
+//     Backend can never be used where a Store is expected.
+//   - [New] wraps a Backend into a [Store] that seals every Record.Secret
+//     with a [seal.Sealer] before it reaches the Backend, and opens it on the
+//     way back, so no backend can forget to seal.
+//
+// The one-table schema shared by all backends, with its migration numbers, is
+// in schema.go ([Migrations]). Package store/storetest holds the conformance
+// suite every implementation runs.
+package store
