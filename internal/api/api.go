@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"net/http"
 	"net/url"
 	"time"
 
@@ -32,6 +33,13 @@ type Service struct {
 	XMLNamespace string
 	// Operations maps the operation name ("Decrypt") to its handler.
 	Operations map[string]Operation
+	// Routes are extra, unauthenticated HTTP endpoints by path prefix
+	// (a CA's CRLs at "/crl/", its OCSP responder); nil for none.
+	Routes map[string]http.Handler
+	// Run, when set, is started by the server in its own goroutine for
+	// background work (event delivery, scheduled deletion, renewal) and
+	// must return when ctx ends.
+	Run func(ctx context.Context)
 }
 
 // Operation is one API action.

@@ -2,6 +2,8 @@ package server
 
 import (
 	"io"
+
+	"github.com/bulwarkd/bulwark/internal/api"
 	"log/slog"
 	"time"
 )
@@ -32,6 +34,13 @@ type Config struct {
 	// a root access key at start (the dev server's printed credentials).
 	RootAccessKeyID     string
 	RootSecretAccessKey string
+	// PublicURL is the base URL clients reach this server at, put into
+	// issued certificates (CRL distribution points); "" means
+	// "http://127.0.0.1:4566".
+	PublicURL string
+	// ExtraServices are hosted beside the built-in ones (tests of the
+	// framework itself use this; so could a plugin).
+	ExtraServices []*api.Service
 	// MaxBodyBytes limits request bodies; 0 means DefaultMaxBodyBytes.
 	MaxBodyBytes int64
 	// Logger receives structured logs; nil discards them.
@@ -56,6 +65,9 @@ func (c *Config) withDefaults() Config {
 	}
 	if out.Region == "" {
 		out.Region = "us-east-1"
+	}
+	if out.PublicURL == "" {
+		out.PublicURL = "http://127.0.0.1:4566"
 	}
 	if out.MaxBodyBytes == 0 {
 		out.MaxBodyBytes = DefaultMaxBodyBytes

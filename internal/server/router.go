@@ -34,6 +34,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveMetrics(w, r)
 		return
 	}
+	if h := s.routeFor(r.URL.Path); h != nil {
+		h.ServeHTTP(w, r)
+		return
+	}
 	start := s.cfg.Now()
 	call := api.NewCall(s)
 	call.RequestID = newRequestID()

@@ -14,10 +14,15 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/bulwarkd/bulwark/internal/acm"
 	"github.com/bulwarkd/bulwark/internal/api"
 	"github.com/bulwarkd/bulwark/internal/audit"
+	"github.com/bulwarkd/bulwark/internal/events"
 	"github.com/bulwarkd/bulwark/internal/iam"
+	"github.com/bulwarkd/bulwark/internal/kms"
+	"github.com/bulwarkd/bulwark/internal/pca"
 	"github.com/bulwarkd/bulwark/internal/seal"
+	"github.com/bulwarkd/bulwark/internal/secrets"
 	"github.com/bulwarkd/bulwark/internal/sigv4"
 	"github.com/bulwarkd/bulwark/internal/store"
 	"github.com/bulwarkd/bulwark/internal/store/sqlite"
@@ -37,6 +42,16 @@ type Server struct {
 	// SigV4 signing name.
 	jsonServices  map[string]*api.Service
 	queryServices map[string]*api.Service
+
+	kms     *kms.Service
+	events  *events.Service
+	pca     *pca.Service
+	acm     *acm.Service
+	secrets *secrets.Service
+
+	routes        map[string]http.Handler
+	routePrefixes []string
+	services      []*api.Service
 
 	ready    atomic.Bool
 	httpSrv  *http.Server
@@ -94,7 +109,8 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.verifier = &sigv4.Verifier{Lookup: s.lookupCredential, Now: c.Now}
 
-	s.Register(s.iam.API(), s.iam.STSAPI())
+	s.buildServices()
+	s.startBackground(s.services)
 	s.ready.Store(true)
 	ok = true
 	return s, nil
@@ -127,9 +143,11 @@ func openSQLite(path string) (store.Backend, error) {
 }
 
 // Register adds services to the router. It is how every service plugs in;
-// call it before serving.
+// New calls it for the built-in services, before serving.
 func (s *Server) Register(services ...*api.Service) {
 	for _, svc := range services {
+		s.services = append(s.services, svc)
+		s.addRoutes(svc)
 		switch svc.Protocol {
 		case api.JSON11:
 			s.jsonServices[svc.TargetPrefix] = svc
@@ -141,6 +159,9 @@ func (s *Server) Register(services ...*api.Service) {
 
 // IAM returns the IAM service (for the CLI and tests that seed users).
 func (s *Server) IAM() *iam.Service { return s.iam }
+
+// Store returns the sealed record store (tests inspect it).
+func (s *Server) Store() store.Store { return s.store }
 
 // Config returns the effective configuration, defaults applied.
 func (s *Server) Config() Config { return s.cfg }

@@ -14,6 +14,10 @@
 // code is the server's job. Any other error from Verify is an internal
 // failure (typically the Lookup could not reach storage).
 //
+// The canonical URI is built from r.URL.EscapedPath(), escaped a second
+// time for every service except "s3", as the SDK does; a proxy in front of
+// the server that rewrites paths or query strings breaks signatures.
+//
 // Verifier keeps a bounded cache of derived signing keys so the four HMACs of
 // key derivation run once per (key id, secret, date, region, service) rather
 // than on every request. The cache compares a SHA-256 of the secret, so a

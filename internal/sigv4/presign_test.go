@@ -77,7 +77,11 @@ func TestVerifyPresigned(t *testing.T) {
 		{name: "expires zero", query: gci("X-Amz-Expires", "0"), wantKind: KindIncomplete, wantMsg: "at least 1"},
 		{name: "expires not a number", query: gci("X-Amz-Expires", "ten"), wantKind: KindIncomplete, wantMsg: "should be a number"},
 		{name: "expires negative", query: gci("X-Amz-Expires", "-5"), wantKind: KindIncomplete, wantMsg: "at least 1"},
-		{name: "expires missing", query: gci("X-Amz-Expires", ""), wantKind: KindIncomplete, wantMsg: "'X-Amz-Expires'",
+		// aws-sdk-go-v2's STS presigner sends no X-Amz-Expires: AWS then
+		// allows 15 minutes, and so do we.
+		{name: "expires absent means 15 minutes", query: gci("X-Amz-Expires", ""), signAt: -14 * time.Minute,
+			mutate: editQuery(func(q url.Values) { q.Del("X-Amz-Expires") })},
+		{name: "expires absent and 16 minutes old", query: gci("X-Amz-Expires", ""), signAt: -16 * time.Minute, wantKind: KindExpired,
 			mutate: editQuery(func(q url.Values) { q.Del("X-Amz-Expires") })},
 		{name: "signed in the future", signAt: 16 * time.Minute, wantKind: KindExpired, wantMsg: "Signature not yet current"},
 		{name: "parameter tampered", wantKind: KindBadSignature, wantMsg: msgBadSignature,

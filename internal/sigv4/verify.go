@@ -58,6 +58,10 @@ type Result struct {
 	SecurityToken string
 	// SigningTime is X-Amz-Date (or the Date header) of the request.
 	SigningTime time.Time
+	// UnsignedPayload is true when the client signed with UNSIGNED-PAYLOAD:
+	// the body is then not covered by the signature, and a server may
+	// refuse such requests for APIs whose body carries the operation.
+	UnsignedPayload bool
 }
 
 // Verifier authenticates SigV4-signed requests. Its zero value with Lookup
@@ -111,7 +115,7 @@ func (v *Verifier) Verify(ctx context.Context, r *http.Request, body []byte) (*R
 	if err := v.checkTime(req); err != nil {
 		return nil, err
 	}
-	payloadHash, err := payloadHash(r, req, body)
+	ph, err := payloadHash(r, req, body)
 	if err != nil {
 		return nil, err
 	}
@@ -131,7 +135,7 @@ func (v *Verifier) Verify(ctx context.Context, r *http.Request, body []byte) (*R
 		return nil, &Error{Kind: KindUnknownKey, Msg: msgInvalidToken, cause: ErrInactiveKey}
 	}
 
-	canonical, err := canonicalRequest(r, req, payloadHash)
+	canonical, err := canonicalRequest(r, req, ph)
 	if err != nil {
 		return nil, err
 	}
@@ -157,11 +161,12 @@ func (v *Verifier) Verify(ctx context.Context, r *http.Request, body []byte) (*R
 		return nil, newError(KindBadSignature, msgBadSignature)
 	}
 	return &Result{
-		Scope:         req.scope,
-		SignedHeaders: req.signedHeaders,
-		Presigned:     req.presigned,
-		SecurityToken: req.token,
-		SigningTime:   req.t,
+		Scope:           req.scope,
+		SignedHeaders:   req.signedHeaders,
+		Presigned:       req.presigned,
+		SecurityToken:   req.token,
+		SigningTime:     req.t,
+		UnsignedPayload: ph == UnsignedPayload,
 	}, nil
 }
 
@@ -263,7 +268,14 @@ func parsePresigned(q url.Values) (*request, error) {
 		return v[0]
 	}
 	alg, cred, date := get(queryAlgorithm), get(queryCredential), get(headerDate)
-	exp, signed, sig := get(queryExpires), get(querySignedHeader), get(querySignature)
+	signed, sig := get(querySignedHeader), get(querySignature)
+	// X-Amz-Expires is optional: aws-sdk-go-v2's STS presigner (the one
+	// EKS-style identity tokens use) leaves it out, and AWS then allows the
+	// usual 15 minutes.
+	exp := strconv.Itoa(int(DefaultMaxSkew / time.Second))
+	if _, present := q[queryExpires]; present {
+		exp = get(queryExpires)
+	}
 	if missing != "" {
 		return nil, newError(KindIncomplete, "AWS query-string parameters must include exactly one non-empty '%s'. Re-examine the query-string parameters.", missing)
 	}
@@ -437,11 +449,11 @@ func canonicalRequest(r *http.Request, req *request, payloadHash string) ([]byte
 			b = append(b, '\n')
 			continue
 		}
-		vals := r.Header[textproto.CanonicalMIMEHeaderKey(name)]
+		vals := headerValues(r.Header, name)
 		if len(vals) == 0 {
 			// Clients and net/http keep Content-Length out of Header on
 			// the sending side; the SDK signs it from ContentLength.
-			if textproto.CanonicalMIMEHeaderKey(name) == "Content-Length" && r.ContentLength > 0 {
+			if name == "content-length" && r.ContentLength > 0 {
 				b = strconv.AppendInt(b, r.ContentLength, 10)
 				b = append(b, '\n')
 				continue
@@ -461,6 +473,36 @@ func canonicalRequest(r *http.Request, req *request, payloadHash string) ([]byte
 	b = append(b, '\n')
 	b = append(b, payloadHash...)
 	return b, nil
+}
+
+// headerValues is h[textproto.CanonicalMIMEHeaderKey(name)] without the
+// allocation for the usual lower-case names: indexing a map with
+// string(bytes) does not copy.
+func headerValues(h http.Header, name string) []string {
+	var buf [64]byte
+	if len(name) > len(buf) {
+		return h[textproto.CanonicalMIMEHeaderKey(name)]
+	}
+	upper := true
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case 'a' <= c && c <= 'z':
+			if upper {
+				c -= 'a' - 'A'
+			}
+		case 'A' <= c && c <= 'Z':
+			if !upper {
+				c += 'a' - 'A'
+			}
+		case '0' <= c && c <= '9' || c == '-':
+		default:
+			return h[textproto.CanonicalMIMEHeaderKey(name)]
+		}
+		buf[i] = c
+		upper = c == '-'
+	}
+	return h[string(buf[:len(name)])]
 }
 
 // signingKey returns the derived key for secret and scope, from the cache

@@ -53,7 +53,7 @@ func TestVerifyHeaderForm(t *testing.T) {
 		{name: "POST JSON accepted", body: kmsBody, headers: enc,
 			check: func(t *testing.T, r *Result) {
 				want := Scope{AccessKeyID: testAKID, Date: "20260101", Region: testRegion, Service: "kms"}
-				if r.Scope != want || r.Presigned || r.SecurityToken != "" || !r.SigningTime.Equal(testNow) {
+				if r.Scope != want || r.Presigned || r.SecurityToken != "" || r.UnsignedPayload || !r.SigningTime.Equal(testNow) {
 					t.Errorf("result = %+v, want scope %+v at %v", r, want, testNow)
 				}
 				if strings.Join(r.SignedHeaders, ";") != "content-length;content-type;host;x-amz-date;x-amz-target" {
@@ -90,7 +90,12 @@ func TestVerifyHeaderForm(t *testing.T) {
 			})},
 		{name: "UNSIGNED-PAYLOAD accepted with any body", body: kmsBody, payloadHash: UnsignedPayload,
 			headers: map[string]string{"X-Amz-Content-Sha256": UnsignedPayload},
-			mutate:  func(r *http.Request) { setBody(r, strings.Repeat("x", len(kmsBody))) }},
+			mutate:  func(r *http.Request) { setBody(r, strings.Repeat("x", len(kmsBody))) },
+			check: func(t *testing.T, r *Result) {
+				if !r.UnsignedPayload {
+					t.Error("UnsignedPayload = false")
+				}
+			}},
 		{name: "declared content hash accepted", body: kmsBody,
 			headers: map[string]string{"X-Amz-Content-Sha256": hashHex([]byte(kmsBody))}},
 		{name: "skew +14 min accepted", body: kmsBody, headers: enc, signAt: 14 * time.Minute},

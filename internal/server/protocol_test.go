@@ -1,0 +1,125 @@
+package server_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/bulwarkd/bulwark/internal/api"
+	"github.com/bulwarkd/bulwark/internal/server"
+	"github.com/bulwarkd/bulwark/internal/server/servertest"
+	"github.com/bulwarkd/bulwark/internal/store"
+)
+
+// echoInput exercises every decoding rule of the JSON 1.1 adapter.
+type echoInput struct {
+	Name  *string `json:"Name" required:"true"`
+	Count *int    `json:"Count"`
+	Blob  []byte  `json:"Blob"`
+	Tags  []struct {
+		Key   string `json:"Key"`
+		Value string `json:"Value"`
+	} `json:"Tags"`
+}
+
+type echoOutput struct {
+	Name  string `json:"Name"`
+	Count int    `json:"Count"`
+	Blob  []byte `json:"Blob,omitempty"`
+}
+
+// testService is a JSON 1.1 service that writes a record per call, so a
+// test can check that refused input wrote nothing.
+func testService(st func() store.Store) *api.Service {
+	return &api.Service{
+		Name: "bulwarktest", EventSource: "bulwarktest.amazonaws.com", Protocol: api.JSON11, TargetPrefix: "BulwarkTest",
+		Operations: map[string]api.Operation{
+			"Echo": {Handler: api.JSON(func(ctx context.Context, c *api.Call, in *echoInput) (*echoOutput, error) {
+				if err := c.Authorize(ctx, api.AuthzRequest{Action: "bulwarktest:Echo", Resource: "arn:aws:bulwarktest:::thing/" + *in.Name}); err != nil {
+					return nil, err
+				}
+				err := st().Tx(ctx, func(tx store.Tx) error {
+					return tx.Put(ctx, &store.Record{Kind: "test/echo", ID: *in.Name, Data: []byte(`{}`)})
+				})
+				if err != nil {
+					return nil, err
+				}
+				out := &echoOutput{Name: *in.Name, Blob: in.Blob}
+				if in.Count != nil {
+					out.Count = *in.Count
+				}
+				return out, nil
+			})},
+		},
+	}
+}
+
+func TestJSONProtocolBadInput(t *testing.T) {
+	var srv *servertest.Server
+	svc := testService(func() store.Store { return srv.Store() })
+	srv = servertest.Start(t, func(c *server.Config) {
+		c.ExtraServices = append(c.ExtraServices, svc)
+		c.MaxBodyBytes = 4096
+	})
+	tests := []struct {
+		name       string
+		body       string
+		wantStatus int
+		wantType   string
+		wantMsg    string
+	}{
+		{"valid", `{"Name":"a","Count":3,"Blob":"aGk="}`, 200, "", `"Blob":"aGk="`},
+		{"empty body means empty input", ``, 400, "ValidationException", "Value null at 'name'"},
+		{"malformed JSON", `{"Name":"a",`, 400, "SerializationException", "Malformed JSON"},
+		{"not an object", `[1,2]`, 400, "SerializationException", ""},
+		{"wrong type for a member", `{"Name":"a","Count":"three"}`, 400, "SerializationException", "'Count'"},
+		{"wrong type nested", `{"Name":"a","Tags":[{"Key":1}]}`, 400, "SerializationException", "Tags.Key"},
+		{"bad base64 blob", `{"Name":"a","Blob":"!!!"}`, 400, "SerializationException", "base64"},
+		{"missing required member", `{"Count":1}`, 400, "ValidationException", "1 validation error detected: Value null at 'name' failed to satisfy constraint: Member must not be null"},
+		{"trailing garbage", `{"Name":"a"} x`, 400, "SerializationException", ""},
+		{"body over the limit", `{"Name":"` + strings.Repeat("x", 5000) + `"}`, 400, "ValidationException", "limit of 4096 bytes"},
+		{"unknown members are ignored", `{"Name":"b","Surprise":true}`, 200, "", `"Name":"b"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			req := signedRequest(t, srv, "BulwarkTest.Echo", "application/x-amz-json-1.1", []byte(tc.body))
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != tc.wantStatus {
+				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tc.wantStatus, b)
+			}
+			if tc.wantType != "" {
+				var e struct {
+					Type    string `json:"__type"`
+					Message string `json:"message"`
+				}
+				if err := json.Unmarshal(b, &e); err != nil {
+					t.Fatalf("error body is not JSON: %s", b)
+				}
+				if e.Type != tc.wantType || resp.Header.Get("X-Amzn-Errortype") != tc.wantType {
+					t.Errorf("__type %q / header %q, want %q", e.Type, resp.Header.Get("X-Amzn-Errortype"), tc.wantType)
+				}
+				if !strings.Contains(e.Message, tc.wantMsg) {
+					t.Errorf("message %q does not contain %q", e.Message, tc.wantMsg)
+				}
+			} else if !strings.Contains(string(b), tc.wantMsg) {
+				t.Errorf("body %s does not contain %s", b, tc.wantMsg)
+			}
+		})
+	}
+	// Only the two valid calls wrote anything.
+	recs, err := srv.Store().List(context.Background(), "test/echo", store.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 2 {
+		t.Errorf("%d records written, want 2 (refused input must write nothing)", len(recs))
+	}
+}
