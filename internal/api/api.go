@@ -48,6 +48,12 @@ type Operation struct {
 	// ReadOnly marks operations that change nothing (the audit log's
 	// readOnly field).
 	ReadOnly bool
+	// NoAuthz marks the rare operation that AWS answers for every
+	// authenticated caller without a policy check (sts:GetCallerIdentity).
+	// Every other operation must call Call.Authorize before it succeeds:
+	// the server refuses the result of one that did not, so a handler that
+	// forgets its policy check fails closed instead of open.
+	NoAuthz bool
 }
 
 // Handler runs one operation. It returns the output shape (rendered by the
@@ -112,7 +118,8 @@ type Call struct {
 	Body []byte
 	Form url.Values
 
-	authz Authorizer
+	authz      Authorizer
+	authorized bool
 
 	// The handler's contribution to the audit event. JSON handlers built
 	// with JSON fill the first two for you, redacted.
@@ -135,6 +142,7 @@ func NewCall(authz Authorizer) *Call { return &Call{authz: authz} }
 // req.Action on req.Resource and records the resource for the audit log.
 // A refusal is an *awsproto.AccessDenied.
 func (c *Call) Authorize(ctx context.Context, req AuthzRequest) error {
+	c.authorized = true
 	if req.Resource != "" {
 		c.addResource(req.Resource)
 	}
@@ -143,6 +151,9 @@ func (c *Call) Authorize(ctx context.Context, req AuthzRequest) error {
 	}
 	return c.authz.Authorize(ctx, c, req)
 }
+
+// Authorized reports whether the handler asked for authorization.
+func (c *Call) Authorized() bool { return c.authorized }
 
 func (c *Call) addResource(arn string) {
 	for _, r := range c.Resources {

@@ -1,12 +1,17 @@
 package server_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 
 	"github.com/bulwarkd/bulwark/internal/api"
 	"github.com/bulwarkd/bulwark/internal/server"
@@ -121,5 +126,50 @@ func TestJSONProtocolBadInput(t *testing.T) {
 	}
 	if len(recs) != 2 {
 		t.Errorf("%d records written, want 2 (refused input must write nothing)", len(recs))
+	}
+}
+
+// TestUnsignedPayloadRefusedWithBody: a body nobody signed must not be
+// accepted, or a captured request could be replayed with another body.
+func TestUnsignedPayloadRefusedWithBody(t *testing.T) {
+	srv := servertest.Start(t)
+	body := []byte("Action=GetCallerIdentity&Version=2011-06-15")
+	req, err := http.NewRequest(http.MethodPost, srv.URL+"/", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("X-Amz-Content-Sha256", "UNSIGNED-PAYLOAD")
+	creds := aws.Credentials{AccessKeyID: servertest.RootAccessKeyID, SecretAccessKey: servertest.RootSecretAccessKey}
+	if err := v4.NewSigner().SignHTTP(context.Background(), creds, req, "UNSIGNED-PAYLOAD", "sts", servertest.Region, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode == 200 || !strings.Contains(string(b), "<Code>IncompleteSignature</Code>") {
+		t.Errorf("unsigned body accepted or wrong error: %d %s", resp.StatusCode, b)
+	}
+}
+
+// TestHandlerThatSkipsAuthorizationFailsClosed registers an operation that
+// forgets to call Authorize: the server must not return its result.
+func TestHandlerThatSkipsAuthorizationFailsClosed(t *testing.T) {
+	svc := &api.Service{Name: "careless", EventSource: "careless.amazonaws.com", Protocol: api.JSON11, TargetPrefix: "Careless",
+		Operations: map[string]api.Operation{
+			"Leak": {Handler: func(context.Context, *api.Call) (any, error) { return map[string]string{"Secret": "oops"}, nil }},
+		}}
+	srv := servertest.Start(t, func(c *server.Config) { c.ExtraServices = append(c.ExtraServices, svc) })
+	resp, err := http.DefaultClient.Do(signedRequest(t, srv, "Careless.Leak", "application/x-amz-json-1.1", []byte("{}")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 500 || strings.Contains(string(b), "oops") || !strings.Contains(string(b), "InternalFailure") {
+		t.Errorf("unauthorized handler result escaped: %d %s", resp.StatusCode, b)
 	}
 }

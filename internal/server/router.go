@@ -188,7 +188,12 @@ func (s *Server) dispatch(r *http.Request, call *api.Call, rt route) (any, error
 	holder := &credHolder{}
 	ctx := context.WithValue(r.Context(), credHolderKey{}, holder)
 	verifyStart := time.Now()
-	_, err := s.verifier.Verify(ctx, r, call.Body)
+	res, err := s.verifier.Verify(ctx, r, call.Body)
+	if err == nil && res.UnsignedPayload && len(call.Body) > 0 {
+		// AWS accepts UNSIGNED-PAYLOAD only for S3; here it would leave a
+		// request body that nobody signed, so only empty bodies may use it.
+		err = &sigv4.Error{Kind: sigv4.KindIncomplete, Msg: "UNSIGNED-PAYLOAD is accepted only for requests without a body: sign the payload hash."}
+	}
 	s.metrics.stage.WithLabelValues("sigv4").Observe(time.Since(verifyStart).Seconds())
 	if err != nil {
 		// The claimed key id is worth recording; the principal is not
@@ -206,7 +211,12 @@ func (s *Server) dispatch(r *http.Request, call *api.Call, rt route) (any, error
 	if rt.op.Handler == nil {
 		return nil, awsproto.Errorf(awsproto.CodeInvalidAction, "Missing Action parameter")
 	}
-	return rt.op.Handler(r.Context(), call)
+	out, err := rt.op.Handler(r.Context(), call)
+	if err == nil && !call.Authorized() && !rt.op.NoAuthz {
+		// A handler that skipped its policy check must not succeed.
+		return nil, fmt.Errorf("operation %s.%s returned without authorizing its caller", call.Service.Name, call.Operation)
+	}
+	return out, err
 }
 
 // authError maps a SigV4 failure to the code each protocol's clients
