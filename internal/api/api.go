@@ -18,7 +18,19 @@ const (
 	JSON11 Protocol = iota
 	// Query is the awsQuery protocol: form-encoded Action=…, XML responses.
 	Query
+	// RESTJSON is the restJson1 protocol: the operation is chosen by HTTP
+	// method and path (App Mesh's /v20190125/meshes/{meshName}…).
+	RESTJSON
 )
+
+// RESTRoute maps an HTTP method and a path pattern to an operation. In the
+// pattern, a segment "{name}" captures one path segment into
+// Call.PathParams["name"] (URL-decoded).
+type RESTRoute struct {
+	Method    string
+	Path      string
+	Operation string
+}
 
 // Service describes one hosted API.
 type Service struct {
@@ -33,6 +45,8 @@ type Service struct {
 	XMLNamespace string
 	// Operations maps the operation name ("Decrypt") to its handler.
 	Operations map[string]Operation
+	// REST routes requests to Operations for RESTJSON services.
+	REST []RESTRoute
 	// Routes are extra, unauthenticated HTTP endpoints by path prefix
 	// (a CA's CRLs at "/crl/", its OCSP responder); nil for none.
 	Routes map[string]http.Handler
@@ -114,9 +128,17 @@ type Call struct {
 	UserAgent string
 	// Time is when the request arrived, from the server's clock.
 	Time time.Time
-	// Body is the raw JSON body (JSON 1.1); Form the parameters (Query).
+	// Body is the raw JSON body (JSON 1.1, REST-JSON); Form the
+	// parameters (Query).
 	Body []byte
 	Form url.Values
+	// PathParams and Query are a REST-JSON request's path captures and
+	// query string.
+	PathParams map[string]string
+	Query      url.Values
+	// HTTPStatus, when set by a REST-JSON handler, replaces 200 on
+	// success.
+	HTTPStatus int
 
 	authz      Authorizer
 	authorized bool

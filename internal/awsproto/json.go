@@ -78,8 +78,24 @@ func kindName(t reflect.Type) string {
 	return t.String()
 }
 
+// RESTJSONContentType is the content type of REST-JSON bodies.
+const RESTJSONContentType = "application/json"
+
 // WriteJSON writes a JSON 1.1 success response. A nil v writes "{}".
 func WriteJSON(w http.ResponseWriter, requestID string, v any) error {
+	return writeJSON(w, JSONContentType, http.StatusOK, requestID, v)
+}
+
+// WriteRESTJSON writes a REST-JSON success response with the given status
+// (0 means 200); v is the operation's payload member.
+func WriteRESTJSON(w http.ResponseWriter, status int, requestID string, v any) error {
+	if status == 0 {
+		status = http.StatusOK
+	}
+	return writeJSON(w, RESTJSONContentType, status, requestID, v)
+}
+
+func writeJSON(w http.ResponseWriter, contentType string, status int, requestID string, v any) error {
 	var body []byte
 	if v == nil || (reflect.ValueOf(v).Kind() == reflect.Pointer && reflect.ValueOf(v).IsNil()) {
 		body = []byte("{}")
@@ -90,10 +106,10 @@ func WriteJSON(w http.ResponseWriter, requestID string, v any) error {
 		}
 	}
 	h := w.Header()
-	h.Set("Content-Type", JSONContentType)
+	h.Set("Content-Type", contentType)
 	h.Set("X-Amzn-Requestid", requestID)
 	h.Set("Content-Length", strconv.Itoa(len(body)))
-	w.WriteHeader(http.StatusOK)
+	w.WriteHeader(status)
 	_, err := w.Write(body)
 	return err
 }
@@ -102,12 +118,22 @@ func WriteJSON(w http.ResponseWriter, requestID string, v any) error {
 // the X-Amzn-ErrorType header and the "__type" member, which is where the
 // SDKs look.
 func WriteJSONError(w http.ResponseWriter, requestID string, e *Error) {
+	writeJSONError(w, JSONContentType, requestID, e)
+}
+
+// WriteRESTJSONError renders e for a REST-JSON service: the code in the
+// X-Amzn-ErrorType header (and "__type"), the message in "message".
+func WriteRESTJSONError(w http.ResponseWriter, requestID string, e *Error) {
+	writeJSONError(w, RESTJSONContentType, requestID, e)
+}
+
+func writeJSONError(w http.ResponseWriter, contentType, requestID string, e *Error) {
 	body, _ := json.Marshal(struct {
 		Type    string `json:"__type"`
 		Message string `json:"message"`
 	}{e.Code, e.Message})
 	h := w.Header()
-	h.Set("Content-Type", JSONContentType)
+	h.Set("Content-Type", contentType)
 	h.Set("X-Amzn-Requestid", requestID)
 	h.Set("X-Amzn-Errortype", e.Code)
 	h.Set("Content-Length", strconv.Itoa(len(body)))

@@ -3,6 +3,8 @@ package server_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -171,5 +173,73 @@ func TestHandlerThatSkipsAuthorizationFailsClosed(t *testing.T) {
 	b, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != 500 || strings.Contains(string(b), "oops") || !strings.Contains(string(b), "InternalFailure") {
 		t.Errorf("unauthorized handler result escaped: %d %s", resp.StatusCode, b)
+	}
+}
+
+// TestRESTJSONRouting drives a REST-JSON test service: path captures,
+// query strings, method mismatch and unknown paths.
+func TestRESTJSONRouting(t *testing.T) {
+	type thing struct {
+		Name  string `json:"name"`
+		Color string `json:"color,omitempty"`
+		Limit string `json:"limit,omitempty"`
+	}
+	handler := func(ctx context.Context, c *api.Call) (any, error) {
+		if err := c.Authorize(ctx, api.AuthzRequest{Action: "things:Get", Resource: "arn:aws:things:::thing/" + c.PathParams["thingName"]}); err != nil {
+			return nil, err
+		}
+		return thing{Name: c.PathParams["thingName"], Limit: c.Query.Get("limit")}, nil
+	}
+	create := api.JSON(func(ctx context.Context, c *api.Call, in *thing) (*thing, error) {
+		if err := c.Authorize(ctx, api.AuthzRequest{Action: "things:Create", Resource: "*"}); err != nil {
+			return nil, err
+		}
+		c.HTTPStatus = http.StatusCreated
+		in.Name = c.PathParams["thingName"]
+		return in, nil
+	})
+	svc := &api.Service{Name: "things", EventSource: "things.amazonaws.com", Protocol: api.RESTJSON,
+		Operations: map[string]api.Operation{"GetThing": {Handler: handler}, "PutThing": {Handler: create}},
+		REST: []api.RESTRoute{
+			{Method: http.MethodGet, Path: "/v1/things/{thingName}", Operation: "GetThing"},
+			{Method: http.MethodPut, Path: "/v1/things/{thingName}", Operation: "PutThing"},
+		}}
+	srv := servertest.Start(t, func(c *server.Config) { c.ExtraServices = append(c.ExtraServices, svc) })
+	do := func(method, path, body string) (int, string, string) {
+		req, err := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum := sha256.Sum256([]byte(body))
+		creds := aws.Credentials{AccessKeyID: servertest.RootAccessKeyID, SecretAccessKey: servertest.RootSecretAccessKey}
+		if err := v4.NewSigner().SignHTTP(context.Background(), creds, req, hex.EncodeToString(sum[:]), "things", servertest.Region, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, resp.Header.Get("X-Amzn-Errortype"), string(b)
+	}
+	tests := []struct {
+		name, method, path, body string
+		status                   int
+		errType, contains        string
+	}{
+		{"get with capture and query", "GET", "/v1/things/blue%20box?limit=3", "", 200, "", `{"name":"blue box","limit":"3"}`},
+		{"put with body and status", "PUT", "/v1/things/x", `{"color":"red"}`, 201, "", `"color":"red"`},
+		{"put with a malformed body", "PUT", "/v1/things/x", `{"color":`, 400, "SerializationException", ""},
+		{"method not allowed", "DELETE", "/v1/things/x", "", 405, "UnknownOperationException", ""},
+		{"unknown path", "GET", "/v1/nothing", "", 404, "UnknownOperationException", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			status, errType, body := do(tc.method, tc.path, tc.body)
+			if status != tc.status || errType != tc.errType || !strings.Contains(body, tc.contains) {
+				t.Errorf("got %d %q %s", status, errType, body)
+			}
+		})
 	}
 }

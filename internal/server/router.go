@@ -52,6 +52,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	err := rerr
 	if err == nil {
 		call.Body, call.Form = body, route.form
+		call.PathParams, call.Query = route.params, route.query
 		out, err = s.dispatch(r, call, route)
 	}
 	s.finish(w, call, route, out, err, start)
@@ -64,6 +65,8 @@ type route struct {
 	operation string
 	op        api.Operation
 	form      url.Values
+	params    map[string]string
+	query     url.Values
 	// namespace renders Query errors even when no service was found.
 	namespace string
 }
@@ -75,13 +78,36 @@ var unknownService = &api.Service{Name: "unknown", EventSource: "unknown"}
 func (s *Server) route(r *http.Request) (route, []byte, error) {
 	rt := route{protocol: api.JSON11, service: unknownService, operation: "Unknown"}
 	target := r.Header.Get("X-Amz-Target")
-	if target == "" && isQuery(r) {
+	var restSvc *api.Service
+	var restOp string
+	var restParams map[string]string
+	var methodMismatch bool
+	switch {
+	case target != "":
+	case isQuery(r):
 		rt.protocol = api.Query
 		rt.namespace = "https://sts.amazonaws.com/doc/2011-06-15/"
+	default:
+		restSvc, restOp, restParams, methodMismatch = s.rest.match(r)
+		if restSvc != nil || methodMismatch || r.URL.Path != "/" {
+			rt.protocol = api.RESTJSON
+		}
 	}
 	body, err := s.readBody(r)
 	if err != nil {
 		return rt, nil, err
+	}
+	if rt.protocol == api.RESTJSON {
+		if restSvc == nil {
+			status := http.StatusNotFound
+			if methodMismatch {
+				status = http.StatusMethodNotAllowed
+			}
+			return rt, nil, &awsproto.Error{Code: awsproto.CodeUnknownOperation, Message: fmt.Sprintf("No operation at %s %s", r.Method, r.URL.Path), Status: status}
+		}
+		rt.service, rt.operation, rt.op = restSvc, restOp, restSvc.Operations[restOp]
+		rt.params, rt.query = restParams, r.URL.Query()
+		return rt, body, nil
 	}
 	if rt.protocol == api.JSON11 {
 		if target == "" {
@@ -288,15 +314,22 @@ func (s *Server) finish(w http.ResponseWriter, call *api.Call, rt route, out any
 }
 
 func (s *Server) renderOK(w http.ResponseWriter, call *api.Call, rt route, out any) error {
-	if rt.protocol == api.Query {
+	switch rt.protocol {
+	case api.Query:
 		return awsproto.WriteQuery(w, call.Operation, rt.namespace, call.RequestID, out)
+	case api.RESTJSON:
+		return awsproto.WriteRESTJSON(w, call.HTTPStatus, call.RequestID, out)
 	}
 	return awsproto.WriteJSON(w, call.RequestID, out)
 }
 
 func (s *Server) renderError(w http.ResponseWriter, call *api.Call, rt route, e *awsproto.Error) {
-	if rt.protocol == api.Query {
+	switch rt.protocol {
+	case api.Query:
 		awsproto.WriteQueryError(w, rt.namespace, call.RequestID, e)
+		return
+	case api.RESTJSON:
+		awsproto.WriteRESTJSONError(w, call.RequestID, e)
 		return
 	}
 	awsproto.WriteJSONError(w, call.RequestID, e)

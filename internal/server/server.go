@@ -42,6 +42,7 @@ type Server struct {
 	// SigV4 signing name.
 	jsonServices  map[string]*api.Service
 	queryServices map[string]*api.Service
+	rest          restTable
 
 	kms     *kms.Service
 	events  *events.Service
@@ -153,6 +154,8 @@ func (s *Server) Register(services ...*api.Service) {
 			s.jsonServices[svc.TargetPrefix] = svc
 		case api.Query:
 			s.queryServices[svc.Name] = svc
+		case api.RESTJSON:
+			s.rest.add(svc)
 		}
 	}
 }
