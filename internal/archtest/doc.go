@@ -1,0 +1,3 @@
+// Package archtest holds tests about the shape of the code base itself:
+// which packages may import which.
+package archtest
