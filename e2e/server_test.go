@@ -212,3 +212,18 @@ func TestAuditVerifyDetectsTampering(t *testing.T) {
 		t.Fatalf("tampered line 2 not reported: %v %s", err, out)
 	}
 }
+
+func TestVersionAndHelp(t *testing.T) {
+	out, err := exec.Command(binary, "version").CombinedOutput()
+	if err != nil || !strings.HasPrefix(string(out), "bulwark ") {
+		t.Errorf("bulwark version: %v %q", err, out)
+	}
+	out, err = exec.Command(binary, "--help").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "server") || !strings.Contains(string(out), "audit") {
+		t.Errorf("bulwark --help: %v %s", err, out)
+	}
+	out, err = exec.Command(binary, "server").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "--dev") {
+		t.Errorf("bulwark server without a mode should explain the choice: %v %s", err, out)
+	}
+}
