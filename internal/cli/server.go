@@ -63,7 +63,7 @@ func newServerCmd() *cobra.Command {
 	fl.StringVar(&f.configPath, "config", "", "configuration file (YAML); see docs/operations.md")
 	fl.StringVar(&f.listen, "listen", "127.0.0.1:4566", "address to listen on (dev mode)")
 	fl.StringVar(&f.dataDir, "data-dir", "", "data directory (dev mode; default: a new temporary directory)")
-	fl.StringVar(&f.storage, "storage", "", "storage backend: sqlite (default, in the data dir) or sqlite:///path/file.db")
+	fl.StringVar(&f.storage, "storage", "", "storage backend: sqlite (default, in the data dir), sqlite:///path/file.db, or postgres://user@host/db to share state between servers")
 	fl.StringVar(&f.accountID, "account-id", "000000000000", "account id in every ARN (dev mode)")
 	fl.StringVar(&f.region, "region", "us-east-1", "region in every ARN (dev mode)")
 	fl.StringVar(&f.devKeyID, "dev-access-key-id", "", "root access key id (dev mode; default $BULWARK_DEV_ACCESS_KEY_ID or generated)")

@@ -21,7 +21,8 @@ type Config struct {
 	// an external backend.
 	DataDir string
 	// Storage selects the backend: "" or "sqlite" for DataDir/bulwark.db,
-	// "sqlite:///path/file.db" for another file.
+	// "sqlite:///path/file.db" for another file, "postgres://…" for a
+	// PostgreSQL database shared by several servers.
 	Storage string
 	// MasterKey is the 32-byte key that seals every secret at rest.
 	MasterKey []byte

@@ -19,6 +19,7 @@ import (
 	"github.com/bulwarkd/bulwark/internal/awsproto"
 	"github.com/bulwarkd/bulwark/internal/iam"
 	"github.com/bulwarkd/bulwark/internal/sigv4"
+	"github.com/bulwarkd/bulwark/internal/store"
 )
 
 // ServeHTTP is the single entry point of every API request.
@@ -286,6 +287,11 @@ func (s *Server) finish(w http.ResponseWriter, call *api.Call, rt route, out any
 			deniedCode = "AccessDenied"
 		}
 		werr = awsproto.As(err, deniedCode, call.RequestID)
+		if errors.Is(err, store.ErrUnavailable) {
+			// Retryable: the SDKs retry 503s, and nothing was committed.
+			werr = &awsproto.Error{Code: awsproto.CodeServiceUnavailable, Message: "The storage backend is unavailable; retry shortly. Request ID: " + call.RequestID, Status: http.StatusServiceUnavailable, Receiver: true}
+			s.cfg.Logger.Warn("storage unavailable", "requestId", call.RequestID, "err", err)
+		}
 		if werr.Code == awsproto.CodeInternalFailure {
 			s.cfg.Logger.Error("request failed", "requestId", call.RequestID, "service", call.Service.Name, "operation", call.Operation, "err", err)
 		}

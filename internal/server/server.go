@@ -25,6 +25,7 @@ import (
 	"github.com/bulwarkd/bulwark/internal/secrets"
 	"github.com/bulwarkd/bulwark/internal/sigv4"
 	"github.com/bulwarkd/bulwark/internal/store"
+	"github.com/bulwarkd/bulwark/internal/store/postgres"
 	"github.com/bulwarkd/bulwark/internal/store/sqlite"
 )
 
@@ -130,9 +131,15 @@ func openBackend(c Config) (store.Backend, error) {
 	case strings.HasPrefix(c.Storage, "sqlite://"):
 		return openSQLite(strings.TrimPrefix(c.Storage, "sqlite://"))
 	case strings.HasPrefix(c.Storage, "postgres://"), strings.HasPrefix(c.Storage, "postgresql://"):
-		return nil, errors.New("server: the PostgreSQL backend is not built yet; use the embedded sqlite storage (omit --storage)")
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		b, err := postgres.Open(ctx, c.Storage)
+		if err != nil {
+			return nil, fmt.Errorf("server: %w", err)
+		}
+		return b, nil
 	}
-	return nil, fmt.Errorf("server: unknown storage %q: use sqlite (default) or sqlite:///path/to/file.db", c.Storage)
+	return nil, fmt.Errorf("server: unknown storage %q: use sqlite (default), sqlite:///path/to/file.db or postgres://user@host/db", c.Storage)
 }
 
 func openSQLite(path string) (store.Backend, error) {

@@ -18,6 +18,10 @@ var (
 	// ErrInvalid means a record or argument is malformed (for example an
 	// empty kind or ID, or one containing a NUL byte).
 	ErrInvalid = errors.New("store: invalid argument")
+	// ErrUnavailable means the database could not be reached or failed
+	// mid-transaction (a PostgreSQL restart or failover); nothing was
+	// committed and the request may be retried.
+	ErrUnavailable = errors.New("store: database unavailable")
 )
 
 // Record is one stored item.
