@@ -71,3 +71,19 @@ func (s *Server) addRoutes(svc *api.Service) {
 	}
 	sort.Slice(s.routePrefixes, func(i, j int) bool { return len(s.routePrefixes[i]) > len(s.routePrefixes[j]) })
 }
+
+// KMS returns the KMS service (tests and the demo drive its background
+// work directly).
+func (s *Server) KMS() *kms.Service { return s.kms }
+
+// Events returns the event bus (tests call its DeliverDue).
+func (s *Server) Events() *events.Service { return s.events }
+
+// PCA returns the private CA service.
+func (s *Server) PCA() *pca.Service { return s.pca }
+
+// ACM returns the certificate manager.
+func (s *Server) ACM() *acm.Service { return s.acm }
+
+// Secrets returns Secrets Manager.
+func (s *Server) Secrets() *secrets.Service { return s.secrets }
