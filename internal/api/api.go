@@ -21,6 +21,11 @@ const (
 	// RESTJSON is the restJson1 protocol: the operation is chosen by HTTP
 	// method and path (App Mesh's /v20190125/meshes/{meshName}…).
 	RESTJSON
+	// RPCv2CBOR is Smithy RPC v2 CBOR, which newer SDKs use for some JSON
+	// services. It is never a service's own protocol: the server serves
+	// every JSON11 service in it too, transcoding at the edge, so handlers
+	// only ever see JSON.
+	RPCv2CBOR
 )
 
 // RESTRoute maps an HTTP method and a path pattern to an operation. In the

@@ -14,6 +14,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"github.com/aws/smithy-go/encoding/cbor"
 
 	"github.com/bulwarkd/bulwark/internal/api"
 	"github.com/bulwarkd/bulwark/internal/server"
@@ -239,6 +240,73 @@ func TestRESTJSONRouting(t *testing.T) {
 			status, errType, body := do(tc.method, tc.path, tc.body)
 			if status != tc.status || errType != tc.errType || !strings.Contains(body, tc.contains) {
 				t.Errorf("got %d %q %s", status, errType, body)
+			}
+		})
+	}
+}
+
+// TestRPCv2CBOR drives the JSON 1.1 test service in Smithy RPC v2 CBOR, as
+// newer SDKs do: blobs travel as byte strings both ways, errors carry
+// __type, and bad CBOR is a SerializationException.
+func TestRPCv2CBOR(t *testing.T) {
+	var srv *servertest.Server
+	svc := testService(func() store.Store { return srv.Store() })
+	srv = servertest.Start(t, func(c *server.Config) { c.ExtraServices = append(c.ExtraServices, svc) })
+	send := func(path string, body []byte) (int, cbor.Value) {
+		req, err := http.NewRequest(http.MethodPost, srv.URL+path, bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Smithy-Protocol", "rpc-v2-cbor")
+		req.Header.Set("Content-Type", "application/cbor")
+		sum := sha256.Sum256(body)
+		creds := aws.Credentials{AccessKeyID: servertest.RootAccessKeyID, SecretAccessKey: servertest.RootSecretAccessKey}
+		if err := v4.NewSigner().SignHTTP(context.Background(), creds, req, hex.EncodeToString(sum[:]), "bulwarktest", servertest.Region, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.Header.Get("Smithy-Protocol") != "rpc-v2-cbor" || resp.Header.Get("Content-Type") != "application/cbor" {
+			t.Errorf("response headers %v", resp.Header)
+		}
+		v, err := cbor.Decode(b)
+		if err != nil {
+			t.Fatalf("response is not CBOR: %v (%x)", err, b)
+		}
+		return resp.StatusCode, v
+	}
+	status, v := send("/service/BulwarkTest/operation/Echo", cbor.Encode(cbor.Map{
+		"Name": cbor.String("c"), "Count": cbor.Uint(7), "Blob": cbor.Slice{0, 1, 2, 0xff},
+	}))
+	m, _ := v.(cbor.Map)
+	if status != 200 || m["Name"] != cbor.String("c") || m["Count"] != cbor.Uint(7) {
+		t.Fatalf("echo: %d %#v", status, v)
+	}
+	if blob, ok := m["Blob"].(cbor.Slice); !ok || !bytes.Equal(blob, []byte{0, 1, 2, 0xff}) {
+		t.Errorf("blob did not come back as a byte string: %#v", m["Blob"])
+	}
+	tests := []struct {
+		name, path string
+		body       []byte
+		status     int
+		errType    string
+	}{
+		{"missing required member", "/service/BulwarkTest/operation/Echo", cbor.Encode(cbor.Map{"Count": cbor.Uint(1)}), 400, "ValidationException"},
+		{"malformed CBOR", "/service/BulwarkTest/operation/Echo", []byte{0xbf, 0x61}, 400, "SerializationException"},
+		{"not a map", "/service/BulwarkTest/operation/Echo", cbor.Encode(cbor.List{}), 400, "SerializationException"},
+		{"unknown operation", "/service/BulwarkTest/operation/Nope", cbor.Encode(cbor.Map{}), 404, "UnknownOperationException"},
+		{"unknown service", "/service/Nope/operation/Echo", cbor.Encode(cbor.Map{}), 404, "UnknownOperationException"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			status, v := send(tc.path, tc.body)
+			m, _ := v.(cbor.Map)
+			if status != tc.status || m["__type"] != cbor.String(tc.errType) {
+				t.Errorf("got %d %#v", status, v)
 			}
 		})
 	}

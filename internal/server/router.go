@@ -66,8 +66,11 @@ type route struct {
 	operation string
 	op        api.Operation
 	form      url.Values
-	params    map[string]string
-	query     url.Values
+	// raw is the body as received, which the signature covers (a CBOR
+	// body is transcoded for the handler).
+	raw    []byte
+	params map[string]string
+	query  url.Values
 	// namespace renders Query errors even when no service was found.
 	namespace string
 }
@@ -85,6 +88,8 @@ func (s *Server) route(r *http.Request) (route, []byte, error) {
 	var methodMismatch bool
 	switch {
 	case target != "":
+	case r.Header.Get(awsproto.SmithyProtocolHeader) == "rpc-v2-cbor":
+		rt.protocol = api.RPCv2CBOR
 	case isQuery(r):
 		rt.protocol = api.Query
 		rt.namespace = "https://sts.amazonaws.com/doc/2011-06-15/"
@@ -97,6 +102,10 @@ func (s *Server) route(r *http.Request) (route, []byte, error) {
 	body, err := s.readBody(r)
 	if err != nil {
 		return rt, nil, err
+	}
+	rt.raw = body
+	if rt.protocol == api.RPCv2CBOR {
+		return s.routeCBOR(r, rt, body)
 	}
 	if rt.protocol == api.RESTJSON {
 		if restSvc == nil {
@@ -151,6 +160,32 @@ func (s *Server) route(r *http.Request) (route, []byte, error) {
 	}
 	rt.op = o
 	return rt, body, nil
+}
+
+// routeCBOR finds a JSON 1.1 service's operation from the RPC v2 path
+// /service/<ServiceName>/operation/<Operation> (the Smithy service name is
+// the JSON target prefix) and transcodes the body to JSON.
+func (s *Server) routeCBOR(r *http.Request, rt route, body []byte) (route, []byte, error) {
+	rest, ok := strings.CutPrefix(r.URL.Path, "/service/")
+	svcName, op, ok2 := strings.Cut(rest, "/operation/")
+	if !ok || !ok2 || r.Method != http.MethodPost {
+		return rt, nil, &awsproto.Error{Code: awsproto.CodeUnknownOperation, Message: "RPC v2 requests are POST /service/<service>/operation/<operation>", Status: http.StatusNotFound}
+	}
+	svc := s.jsonServices[svcName]
+	if svc == nil {
+		return rt, nil, &awsproto.Error{Code: awsproto.CodeUnknownOperation, Message: fmt.Sprintf("Unknown service %q", svcName), Status: http.StatusNotFound}
+	}
+	rt.service, rt.operation = svc, op
+	o, ok := svc.Operations[op]
+	if !ok {
+		return rt, nil, &awsproto.Error{Code: awsproto.CodeUnknownOperation, Message: fmt.Sprintf("Unknown operation %s for service %s", op, svc.Name), Status: http.StatusNotFound}
+	}
+	rt.op = o
+	jsonBody, err := awsproto.CBORToJSON(body)
+	if err != nil {
+		return rt, nil, err
+	}
+	return rt, jsonBody, nil
 }
 
 func isQuery(r *http.Request) bool {
@@ -215,8 +250,8 @@ func (s *Server) dispatch(r *http.Request, call *api.Call, rt route) (any, error
 	holder := &credHolder{}
 	ctx := context.WithValue(r.Context(), credHolderKey{}, holder)
 	verifyStart := time.Now()
-	res, err := s.verifier.Verify(ctx, r, call.Body)
-	if err == nil && res.UnsignedPayload && len(call.Body) > 0 {
+	res, err := s.verifier.Verify(ctx, r, rt.raw)
+	if err == nil && res.UnsignedPayload && len(rt.raw) > 0 {
 		// AWS accepts UNSIGNED-PAYLOAD only for S3; here it would leave a
 		// request body that nobody signed, so only empty bodies may use it.
 		err = &sigv4.Error{Kind: sigv4.KindIncomplete, Msg: "UNSIGNED-PAYLOAD is accepted only for requests without a body: sign the payload hash."}
@@ -321,6 +356,8 @@ func (s *Server) finish(w http.ResponseWriter, call *api.Call, rt route, out any
 
 func (s *Server) renderOK(w http.ResponseWriter, call *api.Call, rt route, out any) error {
 	switch rt.protocol {
+	case api.RPCv2CBOR:
+		return awsproto.WriteCBOR(w, call.RequestID, out)
 	case api.Query:
 		return awsproto.WriteQuery(w, call.Operation, rt.namespace, call.RequestID, out)
 	case api.RESTJSON:
@@ -331,6 +368,9 @@ func (s *Server) renderOK(w http.ResponseWriter, call *api.Call, rt route, out a
 
 func (s *Server) renderError(w http.ResponseWriter, call *api.Call, rt route, e *awsproto.Error) {
 	switch rt.protocol {
+	case api.RPCv2CBOR:
+		awsproto.WriteCBORError(w, call.RequestID, e)
+		return
 	case api.Query:
 		awsproto.WriteQueryError(w, rt.namespace, call.RequestID, e)
 		return
