@@ -66,7 +66,7 @@ func TestAuthenticationFailures(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			srv.Clock.Advance(tc.skew)
 			defer srv.Clock.Advance(-tc.skew)
-			_, err := sts.NewFromConfig(srv.AWSConfigFor(tc.akid, tc.secret)).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+			_, err := sts.NewFromConfig(srv.AWSConfigWallClock(tc.akid, tc.secret)).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
 			if err == nil {
 				t.Fatal("request was accepted")
 			}
@@ -80,7 +80,7 @@ func TestAuthenticationFailures(t *testing.T) {
 	}
 	// A skew within the 15-minute window is fine.
 	srv.Clock.Advance(10 * time.Minute)
-	if _, err := sts.NewFromConfig(srv.AWSConfig()).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{}); err != nil {
+	if _, err := sts.NewFromConfig(srv.AWSConfigWallClock(servertest.RootAccessKeyID, servertest.RootSecretAccessKey)).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{}); err != nil {
 		t.Errorf("10 minutes of skew refused: %v", err)
 	}
 }
@@ -88,7 +88,7 @@ func TestAuthenticationFailures(t *testing.T) {
 func TestPresignedGetCallerIdentity(t *testing.T) {
 	srv := servertest.Start(t)
 	ctx := context.Background()
-	presigner := sts.NewPresignClient(sts.NewFromConfig(srv.AWSConfig()))
+	presigner := sts.NewPresignClient(sts.NewFromConfig(srv.AWSConfigWallClock(servertest.RootAccessKeyID, servertest.RootSecretAccessKey)))
 	req, err := presigner.PresignGetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
 	if err != nil {
 		t.Fatal(err)
@@ -378,5 +378,15 @@ func TestUnknownTargetsAndActions(t *testing.T) {
 	_, err := iam.NewFromConfig(srv.AWSConfig()).CreateRole(context.Background(), &iam.CreateRoleInput{RoleName: aws.String("r"), AssumeRolePolicyDocument: aws.String("{}")})
 	if got := apiCode(t, err); got != "InvalidAction" {
 		t.Errorf("unknown IAM action: %s", got)
+	}
+}
+
+// TestClientsFollowTheServerClock: servertest's SDK configuration signs
+// with the server's clock, so tests can move days ahead.
+func TestClientsFollowTheServerClock(t *testing.T) {
+	srv := servertest.Start(t)
+	srv.Clock.Advance(72 * time.Hour)
+	if _, err := sts.NewFromConfig(srv.AWSConfig()).GetCallerIdentity(context.Background(), &sts.GetCallerIdentityInput{}); err != nil {
+		t.Fatalf("a client of a server 3 days ahead: %v", err)
 	}
 }

@@ -16,9 +16,13 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/smithy-go/middleware"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/bulwarkd/bulwark/internal/server"
+	"github.com/bulwarkd/bulwark/internal/sigv4"
 )
 
 // Root credentials of every test server.
@@ -109,8 +113,20 @@ func (s *Server) AWSConfig() aws.Config {
 }
 
 // AWSConfigFor returns SDK configuration for any access key. Retries are
-// off so a test sees each error as the server sent it.
+// off so a test sees each error as the server sent it. Requests are signed
+// with the server's clock, so a test that advances Clock by days (deletion
+// windows, expiry) keeps talking to it.
 func (s *Server) AWSConfigFor(accessKeyID, secret string) aws.Config {
+	cfg := s.AWSConfigWallClock(accessKeyID, secret)
+	cfg.APIOptions = append(cfg.APIOptions, func(st *middleware.Stack) error {
+		return st.Finalize.Add(s.resignWithServerClock(cfg.Credentials), middleware.After)
+	})
+	return cfg
+}
+
+// AWSConfigWallClock is AWSConfigFor signing with the real clock, for tests
+// of clock skew itself.
+func (s *Server) AWSConfigWallClock(accessKeyID, secret string) aws.Config {
 	return aws.Config{
 		Region:       Region,
 		Credentials:  credentials.NewStaticCredentialsProvider(accessKeyID, secret, ""),
@@ -118,4 +134,30 @@ func (s *Server) AWSConfigFor(accessKeyID, secret string) aws.Config {
 		HTTPClient:   &http.Client{Timeout: 30 * time.Second},
 		Retryer:      func() aws.Retryer { return aws.NopRetryer{} },
 	}
+}
+
+// resignWithServerClock replaces the SDK's signature with one made at the
+// server's time, for the same service and region.
+func (s *Server) resignWithServerClock(creds aws.CredentialsProvider) middleware.FinalizeMiddleware {
+	signer := v4.NewSigner()
+	return middleware.FinalizeMiddlewareFunc("ResignWithServerClock", func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
+		req, ok := in.Request.(*smithyhttp.Request)
+		if !ok {
+			return next.HandleFinalize(ctx, in)
+		}
+		scope, err := sigv4.ParseScope(req.Request)
+		if err != nil {
+			return next.HandleFinalize(ctx, in)
+		}
+		c, err := creds.Retrieve(ctx)
+		if err != nil {
+			return middleware.FinalizeOutput{}, middleware.Metadata{}, err
+		}
+		req.Header.Del("Authorization")
+		req.Header.Del("X-Amz-Date")
+		if err := signer.SignHTTP(ctx, c, req.Request, v4.GetPayloadHash(ctx), scope.Service, scope.Region, s.Clock.Now()); err != nil {
+			return middleware.FinalizeOutput{}, middleware.Metadata{}, err
+		}
+		return next.HandleFinalize(ctx, in)
+	})
 }
