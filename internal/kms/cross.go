@@ -1,0 +1,53 @@
+package kms
+
+import (
+	"context"
+	"strings"
+
+	"github.com/bulwarkd/bulwark/internal/api"
+)
+
+// GenerateDataKeyFor makes an AES-256 data key under keyID for another
+// service acting for caller c (Secrets Manager). keyID "" means the
+// AWS-managed key alias/aws/<service part of viaService> (for example
+// alias/aws/secretsmanager), created on first use with KeyManager AWS and a
+// key policy that lets principals of the account use it through that
+// service. c is authorized for kms:GenerateDataKey on the key with the
+// condition key kms:ViaService = viaService (for example
+// "secretsmanager.us-east-1.amazonaws.com"). Errors are *awsproto.Error or
+// *awsproto.AccessDenied, ready to pass to the caller.
+func (s *Service) GenerateDataKeyFor(ctx context.Context, c *api.Call, keyID string, encCtx map[string]string, viaService string) (keyARN string, plaintext, blob []byte, err error) {
+	if keyID == "" {
+		service, _, _ := strings.Cut(viaService, ".")
+		if service == "" {
+			return "", nil, nil, fail(errValidation, "A KeyId or the calling service is required.")
+		}
+		if keyID, err = s.managedKey(ctx, service); err != nil {
+			return "", nil, nil, err
+		}
+	}
+	pt, res, err := s.dataKey(ctx, c, "kms:GenerateDataKey", keyID, 32, encCtx, viaCondition(viaService))
+	if err != nil {
+		return "", nil, nil, err
+	}
+	return res.key.meta.ARN, pt, res.ciphertext, nil
+}
+
+// DecryptFor decrypts a blob made by GenerateDataKeyFor for caller c,
+// authorizing kms:Decrypt with the kms:ViaService and
+// kms:EncryptionContext:* condition keys. Errors are as GenerateDataKeyFor's.
+func (s *Service) DecryptFor(ctx context.Context, c *api.Call, blob []byte, encCtx map[string]string, viaService string) (keyARN string, plaintext []byte, err error) {
+	lk, pt, _, err := s.decrypt(ctx, c, "kms:Decrypt", blob, "", encCtx, algSymmetric, viaCondition(viaService))
+	if err != nil {
+		return "", nil, err
+	}
+	return lk.meta.ARN, pt, nil
+}
+
+func viaCondition(viaService string) map[string][]string {
+	m := make(map[string][]string, 4)
+	if viaService != "" {
+		m["kms:viaservice"] = []string{viaService}
+	}
+	return m
+}

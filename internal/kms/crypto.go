@@ -1,0 +1,390 @@
+package kms
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/hmac"
+	"crypto/rsa"
+	"crypto/sha1"
+	"crypto/sha256"
+	"crypto/sha512"
+	"hash"
+	"io"
+	"slices"
+	"strings"
+
+	"github.com/bulwarkd/bulwark/internal/api"
+)
+
+// Limits from the AWS KMS API reference.
+const (
+	maxSymPlaintext = 4096
+	maxMessage      = 4096
+	maxRandomBytes  = 1024
+)
+
+// encryptResult is what every encrypting operation returns.
+type encryptResult struct {
+	key        *loadedKey
+	ciphertext []byte
+	algorithm  string
+}
+
+// encrypt authorizes action (kms:Encrypt, kms:GenerateDataKey, ...) on the
+// key and encrypts plaintext under it.
+func (s *Service) encrypt(ctx context.Context, c *api.Call, action, keyID string, plaintext []byte, encCtx map[string]string, alg string, extra map[string][]string) (*encryptResult, error) {
+	if alg == "" {
+		alg = algSymmetric
+	}
+	lk, err := s.loadKey(ctx, keyID)
+	if err != nil {
+		return nil, err
+	}
+	extra = contextKeys(extra, encCtx)
+	extra["kms:encryptionalgorithm"] = []string{alg}
+	if err := s.authorize(ctx, c, action, lk, extra); err != nil {
+		return nil, err
+	}
+	if err := s.checkCrypto(lk, usageEncrypt, "Encrypt"); err != nil {
+		return nil, err
+	}
+	if !slices.Contains(specs[lk.meta.KeySpec].encAlgs, alg) {
+		return nil, fail(errInvalidKeyUsage, "Encryption algorithm %s is not supported by %s.", alg, lk.meta.ARN)
+	}
+	if alg == algSymmetric {
+		ct, err := s.sealSym(lk, plaintext, encCtx)
+		if err != nil {
+			return nil, err
+		}
+		return &encryptResult{lk, ct, alg}, nil
+	}
+	if len(encCtx) > 0 {
+		return nil, fail(errValidation, "EncryptionContext is not supported with asymmetric keys.")
+	}
+	pub := lk.mat.priv.Public().(*rsa.PublicKey)
+	h := oaepHash(alg)
+	if max := pub.Size() - 2*h.Size() - 2; len(plaintext) > max {
+		return nil, fail(errValidation, "Plaintext is too long for %s with %s: at most %d bytes.", lk.meta.KeySpec, alg, max)
+	}
+	ct, err := rsa.EncryptOAEP(h, s.cfg.Rand, pub, plaintext, nil)
+	if err != nil {
+		return nil, err
+	}
+	return &encryptResult{lk, ct, alg}, nil
+}
+
+// checkCrypto refuses keys that are not usable now or not for usage.
+func (s *Service) checkCrypto(lk *loadedKey, usage, op string) error {
+	if err := usable(lk); err != nil {
+		return err
+	}
+	return requireUsage(lk, usage, op)
+}
+
+func oaepHash(alg string) hash.Hash {
+	if alg == algOAEPSHA1 {
+		return sha1.New()
+	}
+	return sha256.New()
+}
+
+// sealSym encrypts under the key's current material version.
+func (s *Service) sealSym(lk *loadedKey, plaintext []byte, encCtx map[string]string) ([]byte, error) {
+	ver := len(lk.mat.aeads) - 1
+	if ver < 0 {
+		return nil, fail(errInvalidKeyUsage, "%s cannot encrypt.", lk.meta.ARN)
+	}
+	out := blobHeader(lk.meta.KeyID, uint32(ver), nonceSize+len(plaintext)+tagSize)
+	hdrLen := len(out)
+	out = out[:hdrLen+nonceSize]
+	if _, err := io.ReadFull(s.cfg.Rand, out[hdrLen:]); err != nil {
+		return nil, err
+	}
+	aad := appendContext(append(make([]byte, 0, 128), out[:hdrLen]...), encCtx)
+	return lk.mat.aeads[ver].Seal(out, out[hdrLen:], plaintext, aad), nil
+}
+
+// openSym decrypts a parsed blob with the material version it names.
+func openSym(lk *loadedKey, b *blob, encCtx map[string]string) ([]byte, error) {
+	if int(b.matVersion) >= len(lk.mat.aeads) {
+		return nil, errCiphertext()
+	}
+	aad := appendContext(append(make([]byte, 0, 128), b.header...), encCtx)
+	pt, err := lk.mat.aeads[b.matVersion].Open(nil, b.nonce, b.sealed, aad)
+	if err != nil {
+		return nil, errCiphertext()
+	}
+	return pt, nil
+}
+
+// decrypt authorizes action (kms:Decrypt, kms:ReEncryptFrom) and decrypts
+// ciphertext. keyID may be empty for symmetric ciphertexts, whose blob names
+// their key; asymmetric ones need keyID and alg.
+func (s *Service) decrypt(ctx context.Context, c *api.Call, action string, ciphertext []byte, keyID string, encCtx map[string]string, alg string, extra map[string][]string) (*loadedKey, []byte, string, error) {
+	if alg == "" {
+		alg = algSymmetric
+	}
+	if len(ciphertext) == 0 {
+		return nil, nil, "", fail(errValidation, "CiphertextBlob must not be empty.")
+	}
+	var lk *loadedKey
+	var b *blob
+	var err error
+	if keyID != "" {
+		if lk, err = s.loadKey(ctx, keyID); err != nil {
+			return nil, nil, "", err
+		}
+	}
+	if alg == algSymmetric && (lk == nil || lk.meta.KeySpec == specSymmetric) {
+		if b, err = parseBlob(ciphertext); err != nil {
+			return nil, nil, "", errCiphertext()
+		}
+		if lk == nil {
+			if lk, err = s.loadKey(ctx, b.keyID); err != nil {
+				return nil, nil, "", err
+			}
+		} else if lk.meta.KeyID != b.keyID {
+			return nil, nil, "", fail(errIncorrectKey, "The key ID in the request does not identify the KMS key that encrypted the ciphertext.")
+		}
+	} else if lk == nil {
+		return nil, nil, "", fail(errValidation, "KeyId is required to decrypt with %s.", alg)
+	}
+	extra = contextKeys(extra, encCtx)
+	extra["kms:encryptionalgorithm"] = []string{alg}
+	if err := s.authorize(ctx, c, action, lk, extra); err != nil {
+		return nil, nil, "", err
+	}
+	if err := s.checkCrypto(lk, usageEncrypt, "Decrypt"); err != nil {
+		return nil, nil, "", err
+	}
+	if !slices.Contains(specs[lk.meta.KeySpec].encAlgs, alg) {
+		return nil, nil, "", fail(errInvalidKeyUsage, "Encryption algorithm %s is not supported by %s.", alg, lk.meta.ARN)
+	}
+	if b != nil {
+		pt, err := openSym(lk, b, encCtx)
+		return lk, pt, alg, err
+	}
+	if len(encCtx) > 0 {
+		return nil, nil, "", fail(errValidation, "EncryptionContext is not supported with asymmetric keys.")
+	}
+	priv := lk.mat.priv.(*rsa.PrivateKey)
+	pt, err := rsa.DecryptOAEP(oaepHash(alg), nil, priv, ciphertext, nil)
+	if err != nil {
+		return nil, nil, "", errCiphertext()
+	}
+	return lk, pt, alg, nil
+}
+
+// dataKey makes a random data key and its ciphertext under keyID.
+func (s *Service) dataKey(ctx context.Context, c *api.Call, action, keyID string, n int, encCtx map[string]string, extra map[string][]string) ([]byte, *encryptResult, error) {
+	pt := make([]byte, n)
+	if _, err := io.ReadFull(s.cfg.Rand, pt); err != nil {
+		return nil, nil, err
+	}
+	res, err := s.encrypt(ctx, c, action, keyID, pt, encCtx, algSymmetric, extra)
+	if err != nil {
+		return nil, nil, err
+	}
+	if res.key.meta.KeySpec != specSymmetric {
+		return nil, nil, fail(errInvalidKeyUsage, "%s is not a symmetric encryption key.", res.key.meta.ARN)
+	}
+	return pt, res, nil
+}
+
+// dataKeyPair makes a key pair whose private key is returned encrypted
+// under keyID (and in plaintext for GenerateDataKeyPair).
+func (s *Service) dataKeyPair(ctx context.Context, c *api.Call, action, keyID, pairSpec string, encCtx map[string]string) (privDER, pubDER []byte, res *encryptResult, err error) {
+	if !slices.Contains(dataKeyPairSpecs, pairSpec) {
+		return nil, nil, nil, fail(errValidation, "KeyPairSpec %q is not supported.", pairSpec)
+	}
+	// Authorize before the (slow) key generation.
+	lk, err := s.loadKey(ctx, keyID)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	ck := contextKeys(nil, encCtx)
+	ck["kms:datakeypairspec"] = []string{pairSpec}
+	if err := s.authorize(ctx, c, action, lk, ck); err != nil {
+		return nil, nil, nil, err
+	}
+	if err := s.checkCrypto(lk, usageEncrypt, action); err != nil {
+		return nil, nil, nil, err
+	}
+	if lk.meta.KeySpec != specSymmetric {
+		return nil, nil, nil, fail(errInvalidKeyUsage, "%s is not a symmetric encryption key.", lk.meta.ARN)
+	}
+	if privDER, err = generatePrivateKey(pairSpec, s.cfg.Rand); err != nil {
+		return nil, nil, nil, err
+	}
+	m, err := parseMaterial((&keySecret{PKCS8: privDER}).marshal())
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	ct, err := s.sealSym(lk, privDER, encCtx)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return privDER, m.pubDER, &encryptResult{lk, ct, algSymmetric}, nil
+}
+
+// signHash maps a signing or MAC algorithm to its hash.
+func signHash(alg string) crypto.Hash {
+	switch {
+	case strings.HasSuffix(alg, "_224"):
+		return crypto.SHA224
+	case strings.HasSuffix(alg, "_384"):
+		return crypto.SHA384
+	case strings.HasSuffix(alg, "_512"):
+		return crypto.SHA512
+	}
+	return crypto.SHA256
+}
+
+// digestFor hashes a RAW message, or checks that a DIGEST has the length
+// of the algorithm's hash.
+func digestFor(alg, msgType string, msg []byte) ([]byte, error) {
+	h := signHash(alg)
+	switch msgType {
+	case "", "RAW":
+		if len(msg) == 0 || len(msg) > maxMessage {
+			return nil, fail(errValidation, "Message must be 1 to %d bytes.", maxMessage)
+		}
+		hh := h.New()
+		hh.Write(msg)
+		return hh.Sum(nil), nil
+	case "DIGEST":
+		if len(msg) != h.Size() {
+			return nil, fail(errValidation, "Digest is invalid length for algorithm %s.", alg)
+		}
+		return msg, nil
+	}
+	return nil, fail(errValidation, "MessageType %q is not RAW or DIGEST.", msgType)
+}
+
+// signingKey loads, authorizes and checks a key for Sign or Verify.
+func (s *Service) signingKey(ctx context.Context, c *api.Call, action, keyID, alg, msgType string) (*loadedKey, error) {
+	lk, err := s.loadKey(ctx, keyID)
+	if err != nil {
+		return nil, err
+	}
+	if msgType == "" {
+		msgType = "RAW"
+	}
+	cond := map[string][]string{"kms:signingalgorithm": {alg}, "kms:messagetype": {msgType}}
+	if err := s.authorize(ctx, c, action, lk, cond); err != nil {
+		return nil, err
+	}
+	if err := s.checkCrypto(lk, usageSign, strings.TrimPrefix(action, "kms:")); err != nil {
+		return nil, err
+	}
+	if !slices.Contains(specs[lk.meta.KeySpec].signAlgs, alg) {
+		return nil, fail(errInvalidKeyUsage, "Signing algorithm %s is not supported by %s.", alg, lk.meta.ARN)
+	}
+	return lk, nil
+}
+
+func (s *Service) sign(ctx context.Context, c *api.Call, keyID string, msg []byte, msgType, alg string) (*loadedKey, []byte, error) {
+	lk, err := s.signingKey(ctx, c, "kms:Sign", keyID, alg, msgType)
+	if err != nil {
+		return nil, nil, err
+	}
+	digest, err := digestFor(alg, msgType, msg)
+	if err != nil {
+		return nil, nil, err
+	}
+	h := signHash(alg)
+	var sig []byte
+	switch k := lk.mat.priv.(type) {
+	case *rsa.PrivateKey:
+		if strings.HasPrefix(alg, "RSASSA_PSS") {
+			sig, err = rsa.SignPSS(s.cfg.Rand, k, h, digest, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash})
+		} else {
+			sig, err = rsa.SignPKCS1v15(s.cfg.Rand, k, h, digest)
+		}
+	case *ecdsa.PrivateKey:
+		sig, err = ecdsa.SignASN1(s.cfg.Rand, k, digest)
+	}
+	return lk, sig, err
+}
+
+func (s *Service) verify(ctx context.Context, c *api.Call, keyID string, msg []byte, msgType, alg string, sig []byte) (*loadedKey, error) {
+	lk, err := s.signingKey(ctx, c, "kms:Verify", keyID, alg, msgType)
+	if err != nil {
+		return nil, err
+	}
+	digest, err := digestFor(alg, msgType, msg)
+	if err != nil {
+		return nil, err
+	}
+	h := signHash(alg)
+	ok := false
+	switch k := lk.mat.priv.Public().(type) {
+	case *rsa.PublicKey:
+		if strings.HasPrefix(alg, "RSASSA_PSS") {
+			ok = rsa.VerifyPSS(k, h, digest, sig, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash}) == nil
+		} else {
+			ok = rsa.VerifyPKCS1v15(k, h, digest, sig) == nil
+		}
+	case *ecdsa.PublicKey:
+		ok = ecdsa.VerifyASN1(k, digest, sig)
+	}
+	if !ok {
+		return nil, fail(errInvalidSignature, "The signature is not valid for this key, message and algorithm.")
+	}
+	return lk, nil
+}
+
+// mac computes an HMAC after authorizing action (GenerateMac, VerifyMac).
+func (s *Service) mac(ctx context.Context, c *api.Call, action, keyID string, msg []byte, alg string) (*loadedKey, []byte, error) {
+	lk, err := s.loadKey(ctx, keyID)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := s.authorize(ctx, c, action, lk, map[string][]string{"kms:macalgorithm": {alg}}); err != nil {
+		return nil, nil, err
+	}
+	if err := s.checkCrypto(lk, usageMAC, strings.TrimPrefix(action, "kms:")); err != nil {
+		return nil, nil, err
+	}
+	if !slices.Contains(specs[lk.meta.KeySpec].macAlgs, alg) {
+		return nil, nil, fail(errInvalidKeyUsage, "MAC algorithm %s is not supported by %s.", alg, lk.meta.ARN)
+	}
+	if len(msg) == 0 || len(msg) > maxMessage {
+		return nil, nil, fail(errValidation, "Message must be 1 to %d bytes.", maxMessage)
+	}
+	var newHash func() hash.Hash
+	switch signHash(alg) {
+	case crypto.SHA224:
+		newHash = sha256.New224
+	case crypto.SHA384:
+		newHash = sha512.New384
+	case crypto.SHA512:
+		newHash = sha512.New
+	default:
+		newHash = sha256.New
+	}
+	m := hmac.New(newHash, lk.mat.sym[len(lk.mat.sym)-1])
+	m.Write(msg)
+	return lk, m.Sum(nil), nil
+}
+
+// publicKey returns the DER SubjectPublicKeyInfo of an asymmetric key.
+func (s *Service) publicKey(ctx context.Context, c *api.Call, keyID string) (*loadedKey, error) {
+	lk, err := s.loadKey(ctx, keyID)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.authorize(ctx, c, "kms:GetPublicKey", lk, nil); err != nil {
+		return nil, err
+	}
+	if err := usable(lk); err != nil {
+		return nil, err
+	}
+	if lk.mat.priv == nil {
+		return nil, fail(errUnsupported, "%s is not an asymmetric key.", lk.meta.ARN)
+	}
+	return lk, nil
+}
+
+func hmacEqual(a, b []byte) bool { return hmac.Equal(a, b) }
