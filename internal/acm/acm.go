@@ -1,15 +1,15 @@
-// Package acm implements the AWS Certificate Manager API (JSON 1.1, target
-// CertificateManager) for private certificates. STUB: being written; see
-// issue 4.
 package acm
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"time"
 
-	"github.com/bulwarkd/bulwark/internal/api"
 	"github.com/bulwarkd/bulwark/internal/store"
 )
 
@@ -25,25 +25,109 @@ type Events interface {
 	PutEvent(ctx context.Context, source, detailType string, resources []string, detail any) error
 }
 
+// Event detail types ACM emits, with source EventSource.
+const (
+	EventSource              = "aws.acm"
+	EventApproachingExpiry   = "ACM Certificate Approaching Expiration"
+	EventExpired             = "ACM Certificate Expired"
+	EventAvailable           = "ACM Certificate Available"
+	DefaultDaysBeforeExpiry  = 45
+	DefaultValidity          = 395 * 24 * time.Hour
+	DefaultRenewalWindow     = 60 * 24 * time.Hour
+	ValidityTag              = "bulwark:validity"
+	issuingTemplate          = "EndEntityCertificate/V1"
+	accountConfigID          = "config"
+	renewalFractionRemaining = 3 // short-lived: renew with a third of the lifetime left
+)
+
 // Config builds a Service.
 type Config struct {
-	Store     store.Store
-	CA        CA
+	// Store holds certificates (keys only in sealed secrets) and the
+	// account configuration.
+	Store store.Store
+	// CA signs private certificates; nil makes RequestCertificate fail.
+	CA CA
+	// Events receives expiry and renewal events; nil drops them.
 	Events    Events
 	AccountID string
 	Region    string
-	Now       func() time.Time
-	Rand      io.Reader
-	Logger    *slog.Logger
+	// DefaultValidity is a private certificate's lifetime when its
+	// "bulwark:validity" tag does not say; zero means 395 days (AWS).
+	DefaultValidity time.Duration
+	// RenewalWindow is how long before expiry exported private
+	// certificates are renewed; zero means 60 days (AWS). Certificates
+	// whose lifetime is under three windows renew with a third of their
+	// lifetime left instead.
+	RenewalWindow time.Duration
+	Now           func() time.Time // nil = time.Now
+	Rand          io.Reader        // nil = crypto/rand
+	Logger        *slog.Logger     // nil = discard
 }
 
-// Service is ACM.
+// Service is ACM. It is safe for concurrent use.
 type Service struct{ cfg Config }
 
 // New returns a Service.
-func New(cfg Config) *Service { return &Service{cfg: cfg} }
+func New(cfg Config) *Service {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Rand == nil {
+		cfg.Rand = rand.Reader
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.DefaultValidity <= 0 {
+		cfg.DefaultValidity = DefaultValidity
+	}
+	if cfg.RenewalWindow <= 0 {
+		cfg.RenewalWindow = DefaultRenewalWindow
+	}
+	return &Service{cfg: cfg}
+}
 
-// API describes the acm service for the server.
-func (s *Service) API() *api.Service {
-	return &api.Service{Name: "acm", EventSource: "acm.amazonaws.com", Protocol: api.JSON11, TargetPrefix: "CertificateManager", Operations: map[string]api.Operation{}}
+func (s *Service) now() time.Time { return s.cfg.Now().UTC() }
+
+func (s *Service) newID() (string, error) {
+	b := make([]byte, 16)
+	if _, err := io.ReadFull(s.cfg.Rand, b); err != nil {
+		return "", err
+	}
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b)
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:], nil
+}
+
+func (s *Service) certARN(id string) string {
+	return fmt.Sprintf("arn:aws:acm:%s:%s:certificate/%s", s.cfg.Region, s.cfg.AccountID, id)
+}
+
+// parseARN returns the certificate id of an ACM certificate ARN.
+func (s *Service) parseARN(arn string) (string, error) {
+	if !strings.HasPrefix(arn, "arn:aws:acm:") || !strings.Contains(arn, ":certificate/") {
+		return "", fmt.Errorf("%w: %q is not a certificate ARN", ErrInvalidArn, arn)
+	}
+	id, ok := strings.CutPrefix(arn, s.certARN(""))
+	if !ok || id == "" || strings.Contains(id, "/") {
+		return "", fmt.Errorf("%w: certificate %s", ErrNotFound, arn)
+	}
+	return id, nil
+}
+
+// Run calls Tick every minute until ctx ends.
+func (s *Service) Run(ctx context.Context) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		if err := s.Tick(ctx); err != nil && ctx.Err() == nil {
+			s.cfg.Logger.Warn("acm: expiry tick failed", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }

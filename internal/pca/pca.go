@@ -1,58 +1,153 @@
-// Package pca implements the AWS Private CA API (JSON 1.1, target
-// ACMPrivateCA). STUB: being written; see issue 4.
 package pca
 
 import (
 	"context"
-	"errors"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
 	"io"
 	"log/slog"
+	"strings"
+	"sync"
 	"time"
 
-	"github.com/bulwarkd/bulwark/internal/api"
 	"github.com/bulwarkd/bulwark/internal/store"
 )
 
 // Config builds a Service.
 type Config struct {
+	// Store holds CAs, issued certificates, revocations and CRLs. CA keys
+	// go only into sealed record secrets.
 	Store     store.Store
 	AccountID string
 	Region    string
 	// CRLBaseURL is where the server serves CRLs (put into certificates'
-	// CRL distribution points), e.g. "http://127.0.0.1:4566/crl".
+	// CRL distribution points), e.g. "http://127.0.0.1:4566/crl". Empty
+	// means certificates carry no CRL distribution point unless the CA
+	// names a CustomCname.
 	CRLBaseURL string
-	Now        func() time.Time
-	Rand       io.Reader
-	Logger     *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Rand supplies keys, serials and IDs; nil means crypto/rand.
+	Rand io.Reader
+	// Logger receives background failures; nil discards them.
+	Logger *slog.Logger
 }
 
-// Service is the private CA.
-type Service struct{ cfg Config }
+// Service is the private CA. It is safe for concurrent use.
+type Service struct {
+	cfg Config
+
+	mu    sync.Mutex
+	cache map[string]*loadedCA // by CA id; entries carry the record version
+}
 
 // New returns a Service.
-func New(cfg Config) *Service { return &Service{cfg: cfg} }
-
-// API describes the acm-pca service for the server.
-func (s *Service) API() *api.Service {
-	return &api.Service{Name: "acm-pca", EventSource: "acm-pca.amazonaws.com", Protocol: api.JSON11, TargetPrefix: "ACMPrivateCA", Operations: map[string]api.Operation{}}
+func New(cfg Config) *Service {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Rand == nil {
+		cfg.Rand = rand.Reader
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	cfg.CRLBaseURL = strings.TrimSuffix(cfg.CRLBaseURL, "/")
+	return &Service{cfg: cfg, cache: map[string]*loadedCA{}}
 }
 
-var errNotImplemented = errors.New("pca: not implemented yet")
+func (s *Service) now() time.Time { return s.cfg.Now().UTC() }
 
-// IssueFor signs csrDER with the CA caARN using template (a TemplateArn's
-// last part, e.g. "EndEntityCertificate/V1") until notAfter; it returns the
-// leaf and the chain (issuer first, up to the root). Used by ACM, which has
-// already authorized its caller.
-func (s *Service) IssueFor(ctx context.Context, caARN string, csrDER []byte, template string, notAfter time.Time) (leafDER []byte, chainDER [][]byte, err error) {
-	return nil, nil, errNotImplemented
+// newID returns a random version-4 UUID, the form AWS gives CA ids.
+func (s *Service) newID() (string, error) {
+	b := make([]byte, 16)
+	if _, err := io.ReadFull(s.cfg.Rand, b); err != nil {
+		return "", err
+	}
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b)
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:], nil
 }
 
-// RevokeFor revokes a certificate the CA issued (serial in hex).
-func (s *Service) RevokeFor(ctx context.Context, caARN, serialHex, reason string) error {
-	return errNotImplemented
+// caARN builds a CA ARN from its id.
+func (s *Service) caARN(id string) string {
+	return fmt.Sprintf("arn:aws:acm-pca:%s:%s:certificate-authority/%s", s.cfg.Region, s.cfg.AccountID, id)
 }
 
-// KeyAlgorithmOf returns the CA's KeyAlgorithm (RSA_2048, EC_prime256v1...).
-func (s *Service) KeyAlgorithmOf(ctx context.Context, caARN string) (string, error) {
-	return "", errNotImplemented
+// certARN builds an issued certificate's ARN.
+func (s *Service) certARN(caID, serialHex string) string {
+	return s.caARN(caID) + "/certificate/" + serialHex
+}
+
+// parseCAARN returns the CA id of a CA ARN of this account and region.
+func (s *Service) parseCAARN(arn string) (string, error) {
+	prefix := s.caARN("")
+	if !strings.HasPrefix(arn, "arn:aws:acm-pca:") || !strings.Contains(arn, ":certificate-authority/") {
+		return "", fmt.Errorf("%w: %q is not a certificate authority ARN", ErrInvalidArn, arn)
+	}
+	id, ok := strings.CutPrefix(arn, prefix)
+	if !ok || id == "" || strings.Contains(id, "/") {
+		if strings.Contains(strings.TrimPrefix(arn, prefix), "/certificate/") {
+			return "", fmt.Errorf("%w: %q is a certificate ARN, not a CA ARN", ErrInvalidArn, arn)
+		}
+		return "", fmt.Errorf("%w: certificate authority %s", ErrNotFound, arn)
+	}
+	return id, nil
+}
+
+// parseCertARN returns the CA id and canonical serial of a certificate ARN.
+func (s *Service) parseCertARN(arn string) (caID, serialHex string, err error) {
+	caPart, serial, ok := strings.Cut(arn, "/certificate/")
+	if !ok {
+		return "", "", fmt.Errorf("%w: %q is not a certificate ARN", ErrInvalidArn, arn)
+	}
+	if caID, err = s.parseCAARN(caPart); err != nil {
+		return "", "", err
+	}
+	return caID, strings.ToLower(serial), nil
+}
+
+// Run does the CA's background work until ctx ends: it purges CAs whose
+// restore window has passed and refreshes CRLs that are due.
+func (s *Service) Run(ctx context.Context) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		if err := s.Tick(ctx); err != nil && ctx.Err() == nil {
+			s.cfg.Logger.Warn("pca background work failed", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Tick does one round of background work at the injected clock's time;
+// Run calls it every minute and tests call it after moving the clock.
+func (s *Service) Tick(ctx context.Context) error {
+	recs, err := s.cfg.Store.List(ctx, kindCA, store.ListOptions{})
+	if err != nil {
+		return err
+	}
+	now := s.now()
+	var first error
+	for _, r := range recs {
+		ca, err := decodeCA(r)
+		if err != nil {
+			return err
+		}
+		if ca.Status == StatusDeleted && !ca.RestorableUntil.IsZero() && now.After(ca.RestorableUntil) {
+			err = s.purge(ctx, ca.ID)
+		} else if ca.crlEnabled() && ca.CertDER != nil {
+			_, err = s.currentCRL(ctx, ca.ID, false)
+		}
+		if err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
 }
