@@ -1,40 +1,158 @@
-// Package secrets implements the AWS Secrets Manager API. STUB.
 package secrets
 
 import (
 	"context"
+	"crypto/rand"
 	"io"
 	"log/slog"
+	"net/http"
+	"sync"
 	"time"
 
 	"github.com/bulwarkd/bulwark/internal/api"
 	"github.com/bulwarkd/bulwark/internal/store"
 )
 
-// Keys is what Secrets Manager needs from KMS.
+// Keys is what Secrets Manager needs from KMS: envelope encryption on the
+// caller's behalf (the caller needs kms rights on the key, as in AWS).
 type Keys interface {
 	GenerateDataKeyFor(ctx context.Context, c *api.Call, keyID string, encCtx map[string]string, viaService string) (keyARN string, plaintext, blob []byte, err error)
 	DecryptFor(ctx context.Context, c *api.Call, blob []byte, encCtx map[string]string, viaService string) (keyARN string, plaintext []byte, err error)
 }
 
-// Config builds a Service.
-type Config struct {
-	Store     store.Store
-	Keys      Keys
-	AccountID string
-	Region    string
-	Now       func() time.Time
-	Rand      io.Reader
-	Logger    *slog.Logger
+// DecryptAuthorizer is an optional extra a Keys implementation may offer:
+// it decides whether caller c may decrypt under keyARN with encCtx without
+// doing the decryption. When Keys implements it, a data-key cache hit is
+// still checked against the key policy on every call; otherwise cached
+// data keys are per principal (see docs/secrets.md).
+type DecryptAuthorizer interface {
+	AuthorizeDecryptFor(ctx context.Context, c *api.Call, keyARN string, encCtx map[string]string, viaService string) error
 }
 
+// Config builds a Service.
+type Config struct {
+	// Store holds secrets and versions; required.
+	Store store.Store
+	// Keys is the KMS; required for any operation on secret values.
+	Keys Keys
+	// AccountID and Region form every ARN.
+	AccountID string
+	Region    string
+	// Now is the clock (deletion windows, rotation schedules); nil = time.Now.
+	Now func() time.Time
+	// Rand is the randomness for ARN suffixes, version ids, passwords and
+	// nonces; nil = crypto/rand. A predictable reader makes passwords
+	// predictable.
+	Rand io.Reader
+	// Logger receives operational messages (never secret values); nil
+	// discards them.
+	Logger *slog.Logger
+	// KeyCacheTTL is how long a decrypted data key stays in memory; 0
+	// means DefaultKeyCacheTTL and a negative value disables the cache
+	// (every GetSecretValue then calls KMS).
+	KeyCacheTTL time.Duration
+	// KeyCacheSize bounds the number of cached data keys; 0 means
+	// DefaultKeyCacheSize.
+	KeyCacheSize int
+	// HTTPClient calls rotation endpoints; nil means a client with a
+	// 30-second timeout.
+	HTTPClient HTTPDoer
+	// LoopInterval is how often (in real time) the background loop looks
+	// for due rotations and purges; 0 means one minute. Due times come
+	// from Now.
+	LoopInterval time.Duration
+}
+
+// HTTPDoer sends rotation step requests (*http.Client satisfies it).
+type HTTPDoer interface {
+	Do(*http.Request) (*http.Response, error)
+}
+
+// Cache defaults.
+const (
+	DefaultKeyCacheTTL  = 30 * time.Second
+	DefaultKeyCacheSize = 4096
+)
+
 // Service is Secrets Manager.
-type Service struct{ cfg Config }
+type Service struct {
+	cfg      Config
+	log      *slog.Logger
+	keys     *ttlCache[dataKey]
+	versions *ttlCache[*sealedValue]
+	policies *policyCache
+	randMu   sync.Mutex
+	rotMu    sync.Mutex
+	rotating map[string]bool // secrets with a rotation in flight here
+	kick     chan struct{}
+}
 
-// New returns a Service.
-func New(cfg Config) *Service { return &Service{cfg: cfg} }
+// New returns a Service. Nil fields of cfg get the defaults documented on
+// Config.
+func New(cfg Config) *Service {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Rand == nil {
+		cfg.Rand = rand.Reader
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.KeyCacheTTL == 0 {
+		cfg.KeyCacheTTL = DefaultKeyCacheTTL
+	}
+	if cfg.KeyCacheSize <= 0 {
+		cfg.KeyCacheSize = DefaultKeyCacheSize
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{Timeout: 30 * time.Second}
+	}
+	if cfg.LoopInterval <= 0 {
+		cfg.LoopInterval = time.Minute
+	}
+	s := &Service{cfg: cfg, log: cfg.Logger, policies: newPolicyCache(256), kick: make(chan struct{}, 1)}
+	s.keys = newTTLCache[dataKey](cfg.KeyCacheSize, 0, cfg.KeyCacheTTL, cfg.Now,
+		func(k dataKey) { clear(k.key) },
+		func(k dataKey) dataKey { return dataKey{keyARN: k.keyARN, key: append([]byte(nil), k.key...)} })
+	// Version ciphertexts are immutable and useless without a data key,
+	// so they are cached longer and bounded by bytes.
+	s.versions = newTTLCache[*sealedValue](cfg.KeyCacheSize, 32<<20, 10*time.Minute, cfg.Now, nil, nil)
+	return s
+}
 
-// API describes the secretsmanager service for the server.
-func (s *Service) API() *api.Service {
-	return &api.Service{Name: "secretsmanager", EventSource: "secretsmanager.amazonaws.com", Protocol: api.JSON11, TargetPrefix: "secretsmanager", Operations: map[string]api.Operation{}}
+func (s *Service) now() time.Time { return s.cfg.Now().UTC() }
+
+// readRand fills b from the configured source; io.Readers need not be safe
+// for concurrent use, so reads are serialised.
+func (s *Service) readRand(b []byte) error {
+	s.randMu.Lock()
+	defer s.randMu.Unlock()
+	_, err := io.ReadFull(s.cfg.Rand, b)
+	return err
+}
+
+// viaService is the kms:ViaService value of every KMS call we make.
+func (s *Service) viaService() string { return "secretsmanager." + s.cfg.Region + ".amazonaws.com" }
+
+// Run is the background loop: it purges secrets whose recovery window has
+// passed and runs due rotations, checking every LoopInterval (or when a
+// write asks for it) against the injected clock.
+func (s *Service) Run(ctx context.Context) {
+	t := time.NewTicker(s.cfg.LoopInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-s.kick:
+		}
+		if _, err := s.PurgeDue(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("secretsmanager: purge", "err", err)
+		}
+		if _, err := s.RotateDue(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("secretsmanager: scheduled rotation", "err", err)
+		}
+	}
 }

@@ -1,0 +1,477 @@
+package secrets
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/bulwarkd/bulwark/internal/api"
+	"github.com/bulwarkd/bulwark/internal/policy"
+	"github.com/bulwarkd/bulwark/internal/store"
+)
+
+var (
+	nameRE  = regexp.MustCompile(`^[A-Za-z0-9/_+=.@-]{1,512}$`)
+	tokenRE = regexp.MustCompile(`^[A-Za-z0-9_-]{32,64}$`)
+)
+
+// authorize asks whether c may perform action on m, with m's resource
+// policy and the secretsmanager condition keys.
+func (s *Service) authorize(ctx context.Context, c *api.Call, action string, m *Secret, extra map[string][]string) error {
+	pol, err := s.policies.get(m.Policy)
+	if err != nil {
+		return fmt.Errorf("secretsmanager: stored policy of %s no longer parses: %w", m.ARN, err)
+	}
+	cond := make(map[string][]string, len(extra)+2*len(m.Tags)+1)
+	cond["secretsmanager:secretid"] = []string{m.ARN}
+	for _, t := range m.Tags {
+		cond["secretsmanager:resourcetag/"+strings.ToLower(t.Key)] = []string{t.Value}
+		cond["aws:resourcetag/"+strings.ToLower(t.Key)] = []string{t.Value}
+	}
+	for k, v := range extra {
+		cond[k] = v
+	}
+	return c.Authorize(ctx, api.AuthzRequest{Action: "secretsmanager:" + action, Resource: m.ARN, ResourcePolicy: pol, Mode: policy.Standard, Context: cond})
+}
+
+// newToken returns a random version id in UUID form, as the SDKs make.
+func (s *Service) newToken() (string, error) {
+	b := make([]byte, 16)
+	if err := s.readRand(b); err != nil {
+		return "", err
+	}
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:]), nil
+}
+
+func (s *Service) tokenOrNew(token string) (string, error) {
+	if token == "" {
+		return s.newToken()
+	}
+	if !tokenRE.MatchString(token) {
+		return "", fail(errInvalidParameter, "ClientRequestToken must be 32 to 64 characters of letters, digits, hyphens and underscores.")
+	}
+	return token, nil
+}
+
+const suffixChars = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+
+// newARN forms the secret's ARN with AWS's random six-character suffix.
+func (s *Service) newARN(name string) (string, error) {
+	suffix, err := s.draw(6, suffixChars)
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("arn:aws:secretsmanager:%s:%s:secret:%s-%s", s.cfg.Region, s.cfg.AccountID, name, suffix), nil
+}
+
+func checkValue(v *Value) error {
+	if v == nil {
+		return nil
+	}
+	if v.String != nil && v.Binary != nil {
+		return fail(errInvalidParameter, "You can't specify both a binary secret value and a string secret value in the same secret.")
+	}
+	if v.size() > 65536 {
+		return fail(errInvalidParameter, "The secret value is larger than the 65,536 byte limit.")
+	}
+	return nil
+}
+
+func checkTags(tags []Tag) error {
+	if len(tags) > 50 {
+		return fail(errInvalidParameter, "A secret can have at most 50 tags.")
+	}
+	for _, t := range tags {
+		if len(t.Key) < 1 || len(t.Key) > 128 || len(t.Value) > 256 {
+			return fail(errInvalidParameter, "Tag keys must be 1 to 128 characters and values at most 256.")
+		}
+		if strings.HasPrefix(strings.ToLower(t.Key), "aws:") {
+			return fail(errInvalidParameter, "Tag keys may not start with aws:.")
+		}
+	}
+	return nil
+}
+
+// CreateInput is CreateSecret's input.
+type CreateInput struct {
+	Name, Description, KmsKeyID, Token string
+	Tags                               []Tag
+	Value                              *Value // nil creates a secret with no version
+}
+
+// CreateSecret creates a secret, and its first version (AWSCURRENT) when
+// a value is given. Retrying with the same token and value returns the
+// same result.
+func (s *Service) CreateSecret(ctx context.Context, c *api.Call, in CreateInput) (*Secret, string, error) {
+	if !nameRE.MatchString(in.Name) {
+		return nil, "", fail(errInvalidParameter, "Invalid name. Must be a valid name containing alphanumeric characters, or any of the following: -/_+=.@!")
+	}
+	if err := checkValue(in.Value); err != nil {
+		return nil, "", err
+	}
+	if err := checkTags(in.Tags); err != nil {
+		return nil, "", err
+	}
+	if len(in.Description) > 2048 {
+		return nil, "", fail(errInvalidParameter, "Description is longer than 2048 characters.")
+	}
+	token, err := s.tokenOrNew(in.Token)
+	if err != nil {
+		return nil, "", err
+	}
+	if old, err := s.load(ctx, s.cfg.Store, in.Name); err == nil {
+		if old.deleted() {
+			return nil, "", fail(errInvalidRequest, "You can't create this secret because a secret with this name is already scheduled for deletion.")
+		}
+		if err := s.authorize(ctx, c, "CreateSecret", old, nil); err != nil {
+			return nil, "", err
+		}
+		if same, err := s.sameVersion(ctx, old, token, in.Value); err != nil || same {
+			if err != nil {
+				return nil, "", err
+			}
+			return old, token, nil
+		}
+		return nil, "", fail(errExists, "The operation failed because the secret %s already exists.", in.Name)
+	}
+	arn, err := s.newARN(in.Name)
+	if err != nil {
+		return nil, "", err
+	}
+	now := s.now()
+	m := &Secret{ARN: arn, Name: in.Name, Description: in.Description, KmsKeyID: in.KmsKeyID, Tags: in.Tags, Created: now, LastChanged: now, Versions: map[string]*Version{}}
+	reqTags := map[string][]string{}
+	for _, t := range in.Tags {
+		reqTags["aws:requesttag/"+strings.ToLower(t.Key)] = []string{t.Value}
+		reqTags["aws:tagkeys"] = append(reqTags["aws:tagkeys"], t.Key)
+	}
+	if err := s.authorize(ctx, c, "CreateSecret", m, reqTags); err != nil {
+		return nil, "", err
+	}
+	var sv *sealedValue
+	if in.Value != nil {
+		if sv, err = s.seal(ctx, c, m, token, *in.Value); err != nil {
+			return nil, "", err
+		}
+		m.Versions[token] = &Version{Stages: []string{stageCurrent}, Created: now, KeyARN: sv.KeyARN}
+	}
+	err = s.cfg.Store.Tx(ctx, func(tx store.Tx) error {
+		if rec, err := tx.Get(ctx, kindSecret, m.Name); err == nil {
+			old, err := decodeSecret(rec)
+			if err != nil {
+				return err
+			}
+			if !old.deleted() || now.Before(old.PurgeAt) {
+				return fail(errExists, "The operation failed because the secret %s already exists.", in.Name)
+			}
+			if err := purgeRecords(ctx, tx, old); err != nil {
+				return err
+			}
+		}
+		if sv != nil {
+			if err := tx.Create(ctx, versionRecord(m.ARN, token, sv)); err != nil {
+				return err
+			}
+		}
+		rec := encodeSecret(m)
+		if err := tx.Create(ctx, rec); err != nil {
+			if errors.Is(err, store.ErrExists) {
+				return fail(errExists, "The operation failed because the secret %s already exists.", in.Name)
+			}
+			return err
+		}
+		m.rev = rec.Version
+		return nil
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	if sv == nil {
+		token = ""
+	}
+	return m, token, nil
+}
+
+// sameVersion reports whether version token of m exists with value v (an
+// idempotent retry); a version with that token and another value is
+// ResourceExistsException.
+func (s *Service) sameVersion(ctx context.Context, m *Secret, token string, v *Value) (bool, error) {
+	if _, ok := m.Versions[token]; !ok {
+		return false, nil
+	}
+	if v != nil {
+		sv, err := s.loadValue(ctx, s.cfg.Store, m, token)
+		if err != nil {
+			return false, err
+		}
+		if bytes.Equal(sv.Digest, v.digest()) {
+			return true, nil
+		}
+	}
+	return false, fail(errExists, "You can't modify an existing version, you can only create a new version.")
+}
+
+// PutSecretValue stores a new version of secret id carrying stages
+// (default AWSCURRENT). Moving AWSCURRENT makes the previous current
+// version AWSPREVIOUS. The same token with the same value is a no-op.
+func (s *Service) PutSecretValue(ctx context.Context, c *api.Call, id, token string, v Value, stages []string) (*Secret, string, []string, error) {
+	if err := checkValue(&v); err != nil {
+		return nil, "", nil, err
+	}
+	m, err := s.load(ctx, s.cfg.Store, id)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	if err := s.authorize(ctx, c, "PutSecretValue", m, nil); err != nil {
+		return nil, "", nil, err
+	}
+	return s.putVersion(ctx, c, m, token, v, stages)
+}
+
+func checkStages(stages []string) error {
+	if len(stages) > 20 {
+		return fail(errInvalidParameter, "A version can have at most 20 staging labels.")
+	}
+	for _, st := range stages {
+		if len(st) < 1 || len(st) > 256 {
+			return fail(errInvalidParameter, "Staging labels must be 1 to 256 characters.")
+		}
+	}
+	return nil
+}
+
+func (s *Service) putVersion(ctx context.Context, c *api.Call, m *Secret, token string, v Value, stages []string) (*Secret, string, []string, error) {
+	if m.deleted() {
+		return nil, "", nil, markedForDeletion()
+	}
+	if stages == nil {
+		stages = []string{stageCurrent}
+	}
+	if err := checkStages(stages); err != nil {
+		return nil, "", nil, err
+	}
+	token, err := s.tokenOrNew(token)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	if same, err := s.sameVersion(ctx, m, token, &v); err != nil || same {
+		if err != nil {
+			return nil, "", nil, err
+		}
+		return m, token, m.Versions[token].Stages, nil
+	}
+	sv, err := s.seal(ctx, c, m, token, v)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	now := s.now()
+	out, err := s.update(ctx, m.ARN, func(tx store.Tx, m *Secret) error {
+		if m.deleted() {
+			return markedForDeletion()
+		}
+		if _, ok := m.Versions[token]; ok {
+			return fail(errExists, "You can't modify an existing version, you can only create a new version.")
+		}
+		m.Versions[token] = &Version{Created: now, KeyARN: sv.KeyARN}
+		if m.versionWith(stageCurrent) == "" && !hasStage(stages, stageCurrent) {
+			stages = append(stages, stageCurrent) // the first value is current whatever asked
+		}
+		for _, st := range stages {
+			m.moveStage(st, token)
+		}
+		m.LastChanged = now
+		for _, old := range m.prune() {
+			if err := tx.Delete(ctx, kindVersion, versionKey(m.ARN, old)); err != nil && !errors.Is(err, store.ErrNotFound) {
+				return err
+			}
+		}
+		return tx.Create(ctx, versionRecord(m.ARN, token, sv))
+	})
+	if err != nil {
+		return nil, "", nil, err
+	}
+	return out, token, out.Versions[token].Stages, nil
+}
+
+// UpdateSecret changes a secret's description or KMS key (used for later
+// versions) and, given a value, stores it as a new AWSCURRENT version.
+func (s *Service) UpdateSecret(ctx context.Context, c *api.Call, id, token string, desc, kmsKeyID *string, v *Value) (*Secret, string, error) {
+	if err := checkValue(v); err != nil {
+		return nil, "", err
+	}
+	if desc != nil && len(*desc) > 2048 {
+		return nil, "", fail(errInvalidParameter, "Description is longer than 2048 characters.")
+	}
+	m, err := s.load(ctx, s.cfg.Store, id)
+	if err != nil {
+		return nil, "", err
+	}
+	if err := s.authorize(ctx, c, "UpdateSecret", m, nil); err != nil {
+		return nil, "", err
+	}
+	if m.deleted() {
+		return nil, "", markedForDeletion()
+	}
+	if desc != nil || kmsKeyID != nil {
+		m, err = s.update(ctx, m.ARN, func(_ store.Tx, m *Secret) error {
+			if desc != nil {
+				m.Description = *desc
+			}
+			if kmsKeyID != nil {
+				m.KmsKeyID = *kmsKeyID
+			}
+			m.LastChanged = s.now()
+			return nil
+		})
+		if err != nil {
+			return nil, "", err
+		}
+	}
+	if v == nil {
+		return m, "", nil
+	}
+	m, ver, _, err := s.putVersion(ctx, c, m, token, *v, nil)
+	return m, ver, err
+}
+
+// GetResult is one secret value as read.
+type GetResult struct {
+	Secret    *Secret
+	VersionID string
+	Value     Value
+	Stages    []string
+	Created   time.Time
+}
+
+// GetSecretValue reads a version of secret id chosen by versionID or stage
+// (default AWSCURRENT). The caller needs secretsmanager:GetSecretValue on
+// the secret and kms:Decrypt on its key.
+func (s *Service) GetSecretValue(ctx context.Context, c *api.Call, id, versionID, stage string) (*GetResult, error) {
+	m, err := s.load(ctx, s.cfg.Store, id)
+	if err != nil {
+		return nil, err
+	}
+	cond := map[string][]string{}
+	if versionID != "" {
+		cond["secretsmanager:versionid"] = []string{versionID}
+	}
+	if stage != "" {
+		cond["secretsmanager:versionstage"] = []string{stage}
+	}
+	if err := s.authorize(ctx, c, "GetSecretValue", m, cond); err != nil {
+		return nil, err
+	}
+	if m.deleted() {
+		return nil, markedForDeletion()
+	}
+	vid, err := pickVersion(m, versionID, stage)
+	if err != nil {
+		return nil, err
+	}
+	sv, err := s.loadValue(ctx, s.cfg.Store, m, vid)
+	if err != nil {
+		return nil, err
+	}
+	val, err := s.open(ctx, c, m, vid, sv)
+	if err != nil {
+		return nil, err
+	}
+	s.touch(ctx, m, vid)
+	ver := m.Versions[vid]
+	return &GetResult{Secret: m, VersionID: vid, Value: val, Stages: append([]string(nil), ver.Stages...), Created: ver.Created}, nil
+}
+
+func pickVersion(m *Secret, versionID, stage string) (string, error) {
+	if versionID != "" {
+		v, ok := m.Versions[versionID]
+		if !ok || (stage != "" && !hasStage(v.Stages, stage)) {
+			return "", fail(errNotFound, "Secrets Manager can't find the specified secret value for VersionId: %s", versionID)
+		}
+		return versionID, nil
+	}
+	if stage == "" {
+		stage = stageCurrent
+	}
+	vid := m.versionWith(stage)
+	if vid == "" {
+		return "", fail(errNotFound, "Secrets Manager can't find the specified secret value for staging label: %s", stage)
+	}
+	return vid, nil
+}
+
+// touch records the access date, as AWS does, to the day: at most one
+// write per secret per day, so reads stay reads.
+func (s *Service) touch(ctx context.Context, m *Secret, vid string) {
+	day := s.now().Truncate(24 * time.Hour)
+	if !m.LastAccessed.Before(day) && !m.Versions[vid].LastAccessed.Before(day) {
+		return
+	}
+	_, err := s.update(ctx, m.ARN, func(_ store.Tx, m *Secret) error {
+		m.LastAccessed = day
+		if v := m.Versions[vid]; v != nil {
+			v.LastAccessed = day
+		}
+		return nil
+	})
+	if err != nil {
+		s.log.Debug("secretsmanager: record access date", "secret", m.ARN, "err", err)
+	}
+}
+
+// UpdateSecretVersionStage moves (or removes) a staging label.
+func (s *Service) UpdateSecretVersionStage(ctx context.Context, c *api.Call, id, stage, removeFrom, moveTo string) (*Secret, error) {
+	if err := checkStages([]string{stage}); err != nil {
+		return nil, err
+	}
+	m, err := s.load(ctx, s.cfg.Store, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.authorize(ctx, c, "UpdateSecretVersionStage", m, map[string][]string{"secretsmanager:versionstage": {stage}}); err != nil {
+		return nil, err
+	}
+	return s.update(ctx, m.ARN, func(_ store.Tx, m *Secret) error {
+		if m.deleted() {
+			return markedForDeletion()
+		}
+		return applyStageMove(m, stage, removeFrom, moveTo, s.now())
+	})
+}
+
+func applyStageMove(m *Secret, stage, removeFrom, moveTo string, now time.Time) error {
+	holder := m.versionWith(stage)
+	if removeFrom != "" {
+		if _, ok := m.Versions[removeFrom]; !ok {
+			return fail(errInvalidParameter, "The version %s doesn't exist.", removeFrom)
+		}
+		if holder != removeFrom {
+			return fail(errInvalidParameter, "The staging label %s isn't attached to version %s.", stage, removeFrom)
+		}
+	}
+	if moveTo == "" {
+		if removeFrom == "" {
+			return fail(errInvalidParameter, "You must specify RemoveFromVersionId, MoveToVersionId or both.")
+		}
+		if stage == stageCurrent {
+			return fail(errInvalidParameter, "You can't remove the staging label AWSCURRENT; move it to another version instead.")
+		}
+		m.Versions[removeFrom].Stages = removeStage(m.Versions[removeFrom].Stages, stage)
+		m.LastChanged = now
+		return nil
+	}
+	if _, ok := m.Versions[moveTo]; !ok {
+		return fail(errInvalidParameter, "The version %s doesn't exist.", moveTo)
+	}
+	if holder != "" && holder != moveTo && holder != removeFrom {
+		return fail(errInvalidParameter, "The staging label %s is currently attached to version %s, so you must explicitly reference that version in RemoveFromVersionId.", stage, holder)
+	}
+	m.moveStage(stage, moveTo)
+	m.LastChanged = now
+	return nil
+}
