@@ -1,0 +1,114 @@
+package codec
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"mime"
+	"net/textproto"
+	"strings"
+)
+
+// RewriteMultipart rewrites the text fields of a multipart/form-data body
+// whose boundary is given (from the Content-Type parameter). Each part's
+// headers, the preamble, the epilogue and every file part are copied as
+// they are; a rewritten text part keeps its headers and gets the new value
+// as its body.
+func RewriteMultipart(body []byte, boundary string, fn Func) ([]byte, int, error) {
+	if boundary == "" || len(boundary) > 70 {
+		return nil, 0, fmt.Errorf("%w: bad multipart boundary", ErrSyntax)
+	}
+	delim := []byte("--" + boundary)
+	// The first delimiter may start the body; later ones follow CRLF.
+	var pos int
+	if bytes.HasPrefix(body, delim) {
+		pos = 0
+	} else if i := bytes.Index(body, append([]byte("\r\n"), delim...)); i >= 0 {
+		pos = i + 2
+	} else {
+		return nil, 0, fmt.Errorf("%w: no multipart delimiter", ErrSyntax)
+	}
+	next := append([]byte("\r\n"), delim...)
+	var out bytes.Buffer
+	out.Write(body[:pos])
+	n := 0
+	for {
+		// body[pos:] starts with delim.
+		p := pos + len(delim)
+		if bytes.HasPrefix(body[p:], []byte("--")) {
+			out.Write(body[pos:]) // close delimiter and epilogue
+			break
+		}
+		eol := bytes.Index(body[p:], []byte("\r\n"))
+		if eol < 0 || strings.TrimLeft(string(body[p:p+eol]), " \t") != "" {
+			return nil, 0, fmt.Errorf("%w: bad delimiter line", ErrSyntax)
+		}
+		hstart := p + eol + 2
+		hend := bytes.Index(body[hstart:], []byte("\r\n\r\n"))
+		var bstart int
+		if bytes.HasPrefix(body[hstart:], []byte("\r\n")) {
+			hend, bstart = hstart, hstart+2 // no headers
+		} else if hend < 0 {
+			return nil, 0, fmt.Errorf("%w: unterminated part headers", ErrSyntax)
+		} else {
+			hend += hstart
+			bstart = hend + 4
+		}
+		bend := bytes.Index(body[bstart:], next)
+		if bend < 0 {
+			return nil, 0, fmt.Errorf("%w: unterminated part", ErrSyntax)
+		}
+		bend += bstart
+		hdr, err := textproto.NewReader(bufio.NewReader(bytes.NewReader(append(body[hstart:hend:hend], "\r\n\r\n"...)))).ReadMIMEHeader()
+		if err != nil && hend > hstart {
+			return nil, 0, fmt.Errorf("%w: part headers: %v", ErrSyntax, err)
+		}
+		f, ok := partField(hdr, string(body[bstart:bend]))
+		out.Write(body[pos:bstart])
+		if ok {
+			repl, changed, err := call(fn, f)
+			if err != nil {
+				return nil, 0, err
+			}
+			if changed {
+				out.WriteString(repl)
+				n++
+			} else {
+				out.Write(body[bstart:bend])
+			}
+		} else {
+			out.Write(body[bstart:bend])
+		}
+		out.WriteString("\r\n")
+		pos = bend + 2
+	}
+	if n == 0 {
+		return body, 0, nil
+	}
+	return out.Bytes(), n, nil
+}
+
+// partField describes a form-data part; ok is false for parts without a
+// name, which no selector can address.
+func partField(h textproto.MIMEHeader, value string) (Field, bool) {
+	_, params, err := mime.ParseMediaType(h.Get("Content-Disposition"))
+	if err != nil || params["name"] == "" {
+		return Field{}, false
+	}
+	name := params["name"]
+	f := Field{Path: "multipart:" + name, Name: name, Value: value}
+	if _, isFile := params["filename"]; isFile {
+		f.Opaque, f.Value = true, ""
+	}
+	if ct := h.Get("Content-Type"); ct != "" {
+		if mt, _, err := mime.ParseMediaType(ct); err != nil || !strings.HasPrefix(mt, "text/") {
+			f.Opaque, f.Value = true, ""
+		}
+	}
+	switch strings.ToLower(strings.TrimSpace(h.Get("Content-Transfer-Encoding"))) {
+	case "", "7bit", "8bit", "binary":
+	default:
+		f.Opaque, f.Value = true, ""
+	}
+	return f, true
+}

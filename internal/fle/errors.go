@@ -1,0 +1,74 @@
+package fle
+
+import (
+	"fmt"
+	"net/http"
+)
+
+// ErrorKind classifies failures so the edge can answer with the right
+// status and count errors by kind. The values are stable metric labels.
+type ErrorKind string
+
+// The error kinds.
+const (
+	KindBodyTooLarge      ErrorKind = "body_too_large"
+	KindUnparseable       ErrorKind = "unparseable"
+	KindUnsupported       ErrorKind = "unsupported_media_type"
+	KindPlaintextTooLarge ErrorKind = "plaintext_too_large"
+	KindKeyUnavailable    ErrorKind = "key_unavailable"
+	KindEncrypt           ErrorKind = "encrypt_failed"
+	KindDecrypt           ErrorKind = "decrypt_failed"
+	KindConfig            ErrorKind = "config"
+)
+
+// HTTPStatus is the status the edge answers with for this kind.
+func (k ErrorKind) HTTPStatus() int {
+	switch k {
+	case KindBodyTooLarge:
+		return http.StatusRequestEntityTooLarge
+	case KindUnparseable:
+		return http.StatusBadRequest
+	case KindUnsupported:
+		return http.StatusUnsupportedMediaType
+	case KindPlaintextTooLarge:
+		return http.StatusUnprocessableEntity
+	case KindKeyUnavailable:
+		return http.StatusServiceUnavailable
+	default:
+		return http.StatusInternalServerError
+	}
+}
+
+// Error is the only error type this package returns from Protect, Unprotect
+// and New. Its message never contains a field value.
+type Error struct {
+	Kind ErrorKind
+	// Rule is the name of the rule being applied, if any.
+	Rule string
+	// Field is the path of the field concerned, if any.
+	Field string
+	Err   error
+}
+
+func (e *Error) Error() string {
+	s := "fle: " + string(e.Kind)
+	if e.Rule != "" {
+		s += " (rule " + e.Rule + ")"
+	}
+	if e.Field != "" {
+		s += " at " + e.Field
+	}
+	if e.Err != nil {
+		s += ": " + e.Err.Error()
+	}
+	return s
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// BodyTooLargeError is wrapped by a KindBodyTooLarge *Error.
+type BodyTooLargeError struct{ Limit int64 }
+
+func (e *BodyTooLargeError) Error() string {
+	return fmt.Sprintf("body exceeds the %d-byte limit", e.Limit)
+}

@@ -1,0 +1,272 @@
+package fle
+
+import (
+	"errors"
+	"fmt"
+	"mime"
+	"net"
+	"regexp"
+	"strings"
+
+	"github.com/bulwarkd/bulwark/internal/fle/detect"
+	"github.com/bulwarkd/bulwark/internal/fle/jsonrw"
+	"github.com/bulwarkd/bulwark/internal/fle/token"
+)
+
+// Field names one thing to protect and, optionally, the key for it.
+type Field struct {
+	// Selector is a bare field name (JSON member at any depth, form,
+	// multipart or query field, XML element; "@name" an XML attribute), a
+	// JSONPath-style path starting with '$', or an XML path starting with
+	// '/' ('*' matches one step).
+	Selector string
+	// KeyID overrides the rule's key marker id; empty means Rule.KeyID.
+	KeyID string
+	// Format, when set, is checked against the key's format at request
+	// time; a mismatch fails closed with KindKeyUnavailable.
+	Format token.Format
+}
+
+// Fields is shorthand for fields protected under the rule's key.
+func Fields(selectors ...string) []Field {
+	out := make([]Field, len(selectors))
+	for i, s := range selectors {
+		out[i] = Field{Selector: s}
+	}
+	return out
+}
+
+// Rule says which requests to rewrite and what to protect in them. A rule
+// with no Fields, Query or Detectors matches but changes nothing.
+type Rule struct {
+	// Name labels metrics and errors; it defaults to "rule<N>".
+	Name string
+	// Methods to match (case-insensitive); empty matches any method.
+	Methods []string
+	// Host matches the request host without port, case-insensitively;
+	// "*.example.com" matches any subdomain; empty matches any host.
+	Host string
+	// Path matching: at most one of PathExact, PathPrefix and PathRegex;
+	// none matches every path.
+	PathExact, PathPrefix, PathRegex string
+	// ContentTypes are media types (no parameters) to match; empty matches
+	// any. "application/*+json" style suffix patterns are accepted.
+	ContentTypes []string
+	// Fields to protect in the body.
+	Fields []Field
+	// Query parameters to protect (by name), whatever the body.
+	Query []Field
+	// Detectors run over text bodies and over every JSON, form, multipart
+	// and XML string value that no field selected.
+	Detectors []detect.Kind
+	// KeyID is the default key marker id ("01").
+	KeyID string
+	// Format is the default expected token format; empty accepts the key's.
+	Format token.Format
+}
+
+type compiledField struct {
+	Field
+	json  *jsonrw.Selector // nil when the selector is not JSON-shaped
+	xml   []string         // path steps for '/' selectors
+	plain string           // bare name
+}
+
+type compiledRule struct {
+	Rule
+	methods map[string]bool
+	re      *regexp.Regexp
+	fields  []compiledField
+	query   []compiledField
+	jsonSel []jsonrw.Selector
+}
+
+func compileRule(i int, r Rule) (*compiledRule, error) {
+	c := &compiledRule{Rule: r}
+	if c.Name == "" {
+		c.Name = fmt.Sprintf("rule%d", i)
+	}
+	bad := func(format string, a ...any) error {
+		return &Error{Kind: KindConfig, Rule: c.Name, Err: fmt.Errorf(format, a...)}
+	}
+	n := 0
+	for _, p := range []string{r.PathExact, r.PathPrefix, r.PathRegex} {
+		if p != "" {
+			n++
+		}
+	}
+	if n > 1 {
+		return nil, bad("at most one of path exact, prefix and regex")
+	}
+	if r.PathRegex != "" {
+		re, err := regexp.Compile(r.PathRegex)
+		if err != nil {
+			return nil, bad("path regex: %v", err)
+		}
+		c.re = re
+	}
+	if len(r.Methods) > 0 {
+		c.methods = map[string]bool{}
+		for _, m := range r.Methods {
+			c.methods[strings.ToUpper(m)] = true
+		}
+	}
+	for _, f := range append(append([]Field(nil), r.Fields...), r.Query...) {
+		id := f.KeyID
+		if id == "" {
+			id = r.KeyID
+		}
+		if !token.ValidKeyID(id) {
+			return nil, bad("field %q: invalid or missing key id %q", f.Selector, id)
+		}
+	}
+	for _, f := range r.Fields {
+		cf, err := compileField(f)
+		if err != nil {
+			return nil, bad("%v", err)
+		}
+		c.fields = append(c.fields, cf)
+		if cf.json != nil {
+			c.jsonSel = append(c.jsonSel, *cf.json)
+		} else {
+			c.jsonSel = append(c.jsonSel, jsonrw.Selector{}) // never matches
+		}
+	}
+	for _, f := range r.Query {
+		if f.Selector == "" || strings.ContainsAny(f.Selector[:1], "$/@") {
+			return nil, bad("query selector %q must be a parameter name", f.Selector)
+		}
+		c.query = append(c.query, compiledField{Field: f, plain: f.Selector})
+	}
+	if _, err := detect.ParseKinds(kindNames(r.Detectors)); err != nil {
+		return nil, bad("%v", err)
+	}
+	return c, nil
+}
+
+func kindNames(ks []detect.Kind) []string {
+	out := make([]string, len(ks))
+	for i, k := range ks {
+		out[i] = string(k)
+	}
+	return out
+}
+
+func compileField(f Field) (compiledField, error) {
+	cf := compiledField{Field: f}
+	s := f.Selector
+	switch {
+	case s == "":
+		return cf, errors.New("empty selector")
+	case s[0] == '$':
+		sel, err := jsonrw.ParseSelector(s)
+		if err != nil {
+			return cf, err
+		}
+		cf.json = &sel
+	case s[0] == '/':
+		cf.xml = strings.Split(strings.TrimPrefix(s, "/"), "/")
+	default:
+		cf.plain = s
+		if s[0] != '@' {
+			sel, err := jsonrw.ParseSelector(s)
+			if err != nil {
+				return cf, err
+			}
+			cf.json = &sel
+		}
+	}
+	return cf, nil
+}
+
+// matchName reports whether a form, multipart or query field is selected.
+func (f *compiledField) matchName(name string) bool { return f.plain != "" && f.plain == name }
+
+// matchXML reports whether an XML path ("/a/b" or "/a/b/@c") is selected.
+func (f *compiledField) matchXML(path, name string) bool {
+	if f.plain != "" {
+		return f.plain == name
+	}
+	if f.xml == nil {
+		return false
+	}
+	steps := strings.Split(strings.TrimPrefix(path, "/"), "/")
+	if len(steps) != len(f.xml) {
+		return false
+	}
+	for i, s := range f.xml {
+		if s != "*" && s != steps[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func (c *compiledRule) match(method, host, path, mediaType string) bool {
+	if c.methods != nil && !c.methods[strings.ToUpper(method)] {
+		return false
+	}
+	if c.Host != "" && !matchHost(c.Host, host) {
+		return false
+	}
+	switch {
+	case c.PathExact != "" && path != c.PathExact:
+		return false
+	case c.PathPrefix != "" && !strings.HasPrefix(path, c.PathPrefix):
+		return false
+	case c.re != nil && !c.re.MatchString(path):
+		return false
+	}
+	if len(c.ContentTypes) > 0 {
+		ok := false
+		for _, ct := range c.ContentTypes {
+			if matchMediaType(ct, mediaType) {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+func matchHost(pattern, host string) bool {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host, pattern = strings.ToLower(host), strings.ToLower(pattern)
+	if rest, ok := strings.CutPrefix(pattern, "*."); ok {
+		return strings.HasSuffix(host, "."+rest)
+	}
+	return host == pattern
+}
+
+func matchMediaType(pattern, mt string) bool {
+	pattern = strings.ToLower(pattern)
+	switch {
+	case pattern == "*/*" || pattern == mt:
+		return true
+	case strings.HasSuffix(pattern, "/*"):
+		return strings.HasPrefix(mt, strings.TrimSuffix(pattern, "*"))
+	case strings.Contains(pattern, "*+"):
+		// application/*+json
+		typ, suffix, _ := strings.Cut(pattern, "*")
+		return strings.HasPrefix(mt, typ) && strings.HasSuffix(mt, suffix)
+	}
+	return false
+}
+
+// mediaType returns the lower-cased media type of a Content-Type value,
+// "" when absent or unparseable, and its parameters.
+func mediaType(ct string) (string, map[string]string) {
+	if ct == "" {
+		return "", nil
+	}
+	mt, params, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return "", nil
+	}
+	return strings.ToLower(mt), params
+}
