@@ -19,10 +19,8 @@ import (
 	awsacm "github.com/aws/aws-sdk-go-v2/service/acm"
 	acmtypes "github.com/aws/aws-sdk-go-v2/service/acm/types"
 	"github.com/aws/aws-sdk-go-v2/service/acmpca"
-	"github.com/aws/aws-sdk-go-v2/service/acmpca/schemas"
 	pcatypes "github.com/aws/aws-sdk-go-v2/service/acmpca/types"
 	"github.com/aws/smithy-go"
-	"github.com/aws/smithy-go/transport/http/protocol/awsjson"
 
 	"github.com/bulwarkd/bulwark/internal/server/servertest"
 	"github.com/bulwarkd/bulwark/internal/x509util"
@@ -37,12 +35,11 @@ func (s clockSigner) SignHTTP(ctx context.Context, creds aws.Credentials, r *htt
 	return s.signer.SignHTTP(ctx, creds, r, payloadHash, service, region, s.now(), opts...)
 }
 
-// clients returns acm-pca (forced to AWS JSON 1.1: SDK v1.57+ defaults
-// to RPC v2 CBOR, which the server does not speak yet) and acm clients.
+// clients returns acm-pca (its SDK default, Smithy RPC v2 CBOR) and acm
+// (JSON 1.1) clients.
 func clients(srv *servertest.Server, cfg aws.Config) (*acmpca.Client, *awsacm.Client) {
 	sign := clockSigner{now: srv.Clock.Now, signer: v4.NewSigner()}
 	p := acmpca.NewFromConfig(cfg, func(o *acmpca.Options) {
-		o.Protocol = awsjson.New11(schemas.ACMPrivateCA)
 		o.HTTPSignerV4 = sign
 	})
 	a := awsacm.NewFromConfig(cfg, func(o *awsacm.Options) { o.HTTPSignerV4 = sign })

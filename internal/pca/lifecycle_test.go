@@ -9,6 +9,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/acmpca"
 	"github.com/aws/aws-sdk-go-v2/service/acmpca/types"
+
+	"github.com/bulwarkd/bulwark/internal/server/servertest"
 )
 
 func status(t *testing.T, c *acmpca.Client, arn string) types.CertificateAuthorityStatus {
@@ -174,5 +176,35 @@ func TestTagsAndPolicy(t *testing.T) {
 	}
 	if _, err := c.DescribeCertificateAuthority(ctx, &acmpca.DescribeCertificateAuthorityInput{CertificateAuthorityArn: aws.String("arn:aws:acm:us-east-1:111122223333:certificate/x")}); errCode(err) != "InvalidArnException" {
 		t.Errorf("ACM ARN to PCA: %v", err)
+	}
+}
+
+// TestBothWireProtocols: the same CA work through the SDK's default RPC v2
+// CBOR and through AWS JSON 1.1 (older SDKs, the AWS CLI); what one writes
+// the other reads, with timestamps and blobs intact.
+func TestBothWireProtocols(t *testing.T) {
+	t.Parallel()
+	srv := servertest.Start(t)
+	cborClient := pcaClient(srv.AWSConfig(), srv.Clock.Now)
+	jsonClient := pcaJSONClient(srv.AWSConfig(), srv.Clock.Now)
+	spec := caSpec{types.KeyAlgorithmEcPrime256v1, types.SigningAlgorithmSha256withecdsa, "Wire Root", false}
+	for name, pair := range map[string][2]*acmpca.Client{"cbor then json": {cborClient, jsonClient}, "json then cbor": {jsonClient, cborClient}} {
+		t.Run(name, func(t *testing.T) {
+			writer, reader := pair[0], pair[1]
+			ca := createCA(t, writer, types.CertificateAuthorityTypeRoot, spec)
+			activateRoot(t, writer, ca, types.SigningAlgorithmSha256withecdsa)
+			desc, err := reader.DescribeCertificateAuthority(context.Background(), &acmpca.DescribeCertificateAuthorityInput{CertificateAuthorityArn: &ca})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if desc.CertificateAuthority.Status != types.CertificateAuthorityStatusActive || desc.CertificateAuthority.CreatedAt == nil ||
+				desc.CertificateAuthority.CreatedAt.After(srv.Clock.Now()) || desc.CertificateAuthority.CreatedAt.Before(srv.Clock.Now().Add(-time.Hour)) {
+				t.Errorf("describe through the other protocol: %+v", desc.CertificateAuthority)
+			}
+			_, err = reader.DescribeCertificateAuthority(context.Background(), &acmpca.DescribeCertificateAuthorityInput{CertificateAuthorityArn: aws.String(ca + "x")})
+			if errCode(err) != "ResourceNotFoundException" {
+				t.Errorf("error through the other protocol: %v", err)
+			}
+		})
 	}
 }
