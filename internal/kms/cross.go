@@ -51,3 +51,21 @@ func viaCondition(viaService string) map[string][]string {
 	}
 	return m
 }
+
+// AuthorizeDecryptFor decides whether caller c may decrypt under keyARN
+// with encCtx through viaService, without decrypting: the same key state
+// and policy checks as DecryptFor. Secrets Manager calls it on every hit
+// of its data-key cache, so a revoked kms:Decrypt or a disabled key takes
+// effect at once, not when the cache entry expires.
+func (s *Service) AuthorizeDecryptFor(ctx context.Context, c *api.Call, keyARN string, encCtx map[string]string, viaService string) error {
+	lk, err := s.loadKey(ctx, keyARN)
+	if err != nil {
+		return err
+	}
+	extra := contextKeys(viaCondition(viaService), encCtx)
+	extra["kms:encryptionalgorithm"] = []string{algSymmetric}
+	if err := s.authorize(ctx, c, "kms:Decrypt", lk, extra); err != nil {
+		return err
+	}
+	return s.checkCrypto(lk, usageEncrypt, "Decrypt")
+}

@@ -306,6 +306,18 @@ func TestE2EKMSDecryptRequired(t *testing.T) {
 	if _, err := carol.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: out.ARN}); errCode(err) != "AccessDeniedException" {
 		t.Fatalf("carol after the cache is warm: %v", err)
 	}
+	// Revoking dave's kms:Decrypt through the key policy takes effect at
+	// once, although his data key is in the cache: every cache hit is
+	// re-authorized by KMS.
+	deny := `{"Version":"2012-10-17","Statement":[
+	  {"Sid":"root","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::` + servertest.AccountID + `:root"},"Action":"kms:*","Resource":"*"},
+	  {"Sid":"nodave","Effect":"Deny","Principal":{"AWS":"arn:aws:iam::` + servertest.AccountID + `:user/dave"},"Action":"kms:Decrypt","Resource":"*"}]}`
+	if _, err := km.PutKeyPolicy(ctx, &awskms.PutKeyPolicyInput{KeyId: key.KeyMetadata.KeyId, Policy: &deny}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dave.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: out.ARN}); errCode(err) != "AccessDeniedException" {
+		t.Fatalf("dave after his kms:Decrypt was revoked, with a warm cache: %v", err)
+	}
 	lv, err := sm.ListSecretVersionIds(ctx, &secretsmanager.ListSecretVersionIdsInput{SecretId: out.ARN})
 	if err != nil || len(lv.Versions) != 1 || len(lv.Versions[0].KmsKeyIds) != 1 || !strings.HasSuffix(lv.Versions[0].KmsKeyIds[0], aws.ToString(key.KeyMetadata.KeyId)) {
 		t.Fatalf("version key: %v %+v", err, lv)
