@@ -46,9 +46,10 @@ func daysToExpiry(now, notAfter time.Time) int {
 //   - expired certificates become EXPIRED with one "ACM Certificate
 //     Expired".
 //
-// Which day was last announced is stored with the certificate, so a
-// restarted server does not repeat the day's event. An event the bus
-// refuses is not marked sent and is retried on the next tick.
+// Which day was last announced is stored with the certificate and claimed
+// before the event is emitted, so neither a restarted server nor a second
+// server sharing the store repeats the day's event. An event the bus
+// refuses is given back and retried on the next tick.
 func (s *Service) Tick(ctx context.Context) error {
 	ac, err := s.account(ctx)
 	if err != nil {
@@ -83,46 +84,111 @@ func (s *Service) tickOne(ctx context.Context, c *certRecord, daysBefore int) er
 	now := s.now()
 	if c.Type == TypePrivate && c.Exported && now.Before(leaf.NotAfter) &&
 		leaf.NotAfter.Sub(now) <= s.renewalWindow(c, leaf.NotBefore, leaf.NotAfter) {
-		renewed, err := s.Renew(ctx, c.ID)
-		if err != nil {
-			return err
-		}
-		nl, err := x509.ParseCertificate(renewed.CertDER)
-		if err != nil {
-			return err
-		}
-		return s.emit(ctx, EventAvailable, c.ARN, map[string]any{
-			"Action": "RENEWAL", "CertificateType": "PRIVATE", "CommonName": c.DomainName,
-			"CertificateExpirationDate": nl.NotAfter.Format(time.RFC3339), "DaysToExpiry": daysToExpiry(now, nl.NotAfter),
-			"Exported": true, "InUse": false,
-		})
+		return s.renewIfDue(ctx, c.ID, now)
 	}
 	if !now.Before(leaf.NotAfter) {
-		if c.ExpiredNotified {
-			return nil
-		}
-		if err := s.emit(ctx, EventExpired, c.ARN, map[string]any{"CommonName": c.DomainName, "DaysToExpiry": 0}); err != nil {
-			return err
-		}
-		_, err := s.updateCert(ctx, c.ID, func(c *certRecord) error {
-			c.Status, c.ExpiredNotified = StatusExpired, true
-			return nil
-		})
-		return err
+		return s.announceOnce(ctx, c.ID, EventExpired,
+			func(c *certRecord) bool { return c.ExpiredNotified },
+			func(c *certRecord, claim bool) {
+				c.ExpiredNotified = claim
+				if claim {
+					c.Status = StatusExpired
+				}
+			},
+			map[string]any{"CommonName": c.DomainName, "DaysToExpiry": 0})
 	}
 	days := daysToExpiry(now, leaf.NotAfter)
 	today := now.Format(time.DateOnly)
 	if days > daysBefore || c.LastApproachingDay == today {
 		return nil
 	}
-	if err := s.emit(ctx, EventApproachingExpiry, c.ARN, map[string]any{"DaysToExpiry": days, "CommonName": c.DomainName}); err != nil {
-		return err
-	}
-	_, err = s.updateCert(ctx, c.ID, func(c *certRecord) error {
-		c.LastApproachingDay = today
+	previous := c.LastApproachingDay
+	return s.announceOnce(ctx, c.ID, EventApproachingExpiry,
+		func(c *certRecord) bool { return c.LastApproachingDay == today },
+		func(c *certRecord, claim bool) {
+			if claim {
+				c.LastApproachingDay = today
+			} else {
+				c.LastApproachingDay = previous
+			}
+		},
+		map[string]any{"DaysToExpiry": days, "CommonName": c.DomainName})
+}
+
+// errAlreadyDone ends an updateCert whose work another server (or an
+// earlier tick) has already done.
+var errAlreadyDone = errors.New("acm: already done")
+
+// announceOnce emits one event for a certificate exactly once, even with
+// several servers ticking over one store: it first claims the
+// announcement in the certificate record (a versioned update, so only one
+// claimant wins), then emits; if the bus refuses the event the claim is
+// given back, so a later tick retries. A crash between claim and emit
+// loses that one announcement (the next day's, or the renewer's
+// reconciliation, covers it), never duplicates it.
+func (s *Service) announceOnce(ctx context.Context, id, detailType string, done func(*certRecord) bool, mark func(c *certRecord, claim bool), detail map[string]any) error {
+	c, err := s.updateCert(ctx, id, func(c *certRecord) error {
+		if done(c) {
+			return errAlreadyDone
+		}
+		mark(c, true)
 		return nil
 	})
-	return err
+	if errors.Is(err, errAlreadyDone) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if err := s.emit(ctx, detailType, c.ARN, detail); err != nil {
+		_, _ = s.updateCert(ctx, id, func(c *certRecord) error {
+			mark(c, false)
+			return nil
+		})
+		return err
+	}
+	return nil
+}
+
+// renewIfDue renews an exported private certificate that is still inside
+// its renewal window when re-read inside the update, so servers ticking
+// together renew it once: the loser of the versioned update re-reads a
+// certificate that is no longer due and stops. Only the renewing server
+// announces "ACM Certificate Available".
+func (s *Service) renewIfDue(ctx context.Context, id string, now time.Time) error {
+	validity := s.cfg.DefaultValidity
+	c, err := s.updateCert(ctx, id, func(c *certRecord) error {
+		leaf, err := x509.ParseCertificate(c.CertDER)
+		if err != nil {
+			return err
+		}
+		if c.Status == StatusRevoked || !now.Before(leaf.NotAfter) || leaf.NotAfter.Sub(now) > s.renewalWindow(c, leaf.NotBefore, leaf.NotAfter) {
+			return errAlreadyDone
+		}
+		if v, err := time.ParseDuration(c.Validity); err == nil {
+			validity = v
+		}
+		if err := s.issueInto(ctx, c, validity); err != nil {
+			return err
+		}
+		c.RenewalStatus, c.RenewalReason, c.RenewalUpdatedAt = RenewalSuccess, "", s.now()
+		return nil
+	})
+	if errors.Is(err, errAlreadyDone) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	nl, err := x509.ParseCertificate(c.CertDER)
+	if err != nil {
+		return err
+	}
+	return s.emit(ctx, EventAvailable, c.ARN, map[string]any{
+		"Action": "RENEWAL", "CertificateType": "PRIVATE", "CommonName": c.DomainName,
+		"CertificateExpirationDate": nl.NotAfter.Format(time.RFC3339), "DaysToExpiry": daysToExpiry(now, nl.NotAfter),
+		"Exported": true, "InUse": false,
+	})
 }
 
 func (s *Service) emit(ctx context.Context, detailType, arn string, detail any) error {

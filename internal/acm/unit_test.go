@@ -246,3 +246,59 @@ func only(evs []event, detailType string) []event {
 	}
 	return out
 }
+
+// TestSeveralServersTickOnce runs three ACM services over one store (as
+// three replicas over one database) ticking at the same moments: each
+// certificate still gets one approaching-expiration event per day, and a
+// due managed renewal happens once.
+func TestSeveralServersTickOnce(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := openStore(t, filepath.Join(t.TempDir(), "db"))
+	clk := &clock{t: time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)}
+	rec := &recorder{}
+	cfg := acm.Config{Store: st, CA: newFakeCA(t), Events: rec, AccountID: "111122223333", Region: "us-east-1", Now: clk.Now}
+	replicas := []*acm.Service{acm.New(cfg), acm.New(cfg), acm.New(cfg)}
+	arn, err := replicas[0].Request(ctx, acm.RequestInput{DomainName: "shared.mesh.local", CAARN: testCA,
+		Tags: []acm.Tag{{Key: acm.ValidityTag, Value: "1000h"}}}) // under 42 days: in the window at once
+	if err != nil {
+		t.Fatal(err)
+	}
+	tickAll := func() {
+		var wg sync.WaitGroup
+		for _, r := range replicas {
+			wg.Add(1)
+			go func(r *acm.Service) {
+				defer wg.Done()
+				for i := 0; i < 3; i++ {
+					if err := r.Tick(ctx); err != nil {
+						t.Error(err)
+					}
+				}
+			}(r)
+		}
+		wg.Wait()
+	}
+	for day := 0; day < 5; day++ {
+		tickAll()
+		if ev := only(rec.take(), acm.EventApproachingExpiry); len(ev) != 1 || ev[0].resources[0] != arn {
+			t.Fatalf("day %d: %d approaching-expiration events from 3 replicas, want 1", day, len(ev))
+		}
+		clk.Advance(24 * time.Hour)
+	}
+
+	// A short-lived exported certificate due for renewal: renewed once.
+	short, err := replicas[0].Request(ctx, acm.RequestInput{DomainName: "short.mesh.local", CAARN: testCA, Tags: []acm.Tag{{Key: acm.ValidityTag, Value: "3h"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := replicas[1].Export(ctx, short[len(short)-36:], []byte("pass1234")); err != nil {
+		t.Fatal(err)
+	}
+	rec.take()
+	clk.Advance(130 * time.Minute)
+	tickAll()
+	if ev := only(rec.take(), acm.EventAvailable); len(ev) != 1 || ev[0].resources[0] != short {
+		t.Fatalf("renewal announced %d times by 3 replicas, want 1: %+v", len(ev), ev)
+	}
+}
