@@ -3,6 +3,8 @@ package e2e
 import (
 	"bufio"
 	"context"
+	"crypto/x509"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"net"
@@ -145,4 +147,21 @@ func ctxT(t *testing.T) context.Context {
 
 func staticCreds(id, secret string) aws.CredentialsProvider {
 	return credentials.NewStaticCredentialsProvider(id, secret, "")
+}
+
+func pemEncode(typ string, der []byte) []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der})
+}
+
+func parsePEM(t *testing.T, s string) *x509.Certificate {
+	t.Helper()
+	b, _ := pem.Decode([]byte(s))
+	if b == nil {
+		t.Fatalf("not PEM: %q", s)
+	}
+	c, err := x509.ParseCertificate(b.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }

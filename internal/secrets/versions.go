@@ -132,7 +132,7 @@ func (s *Service) CreateSecret(ctx context.Context, c *api.Call, in CreateInput)
 		if err := s.authorize(ctx, c, "CreateSecret", old, nil); err != nil {
 			return nil, "", err
 		}
-		if same, err := s.sameVersion(ctx, old, token, in.Value); err != nil || same {
+		if same, err := s.sameVersion(ctx, s.cfg.Store, old, token, in.Value); err != nil || same {
 			if err != nil {
 				return nil, "", err
 			}
@@ -201,12 +201,12 @@ func (s *Service) CreateSecret(ctx context.Context, c *api.Call, in CreateInput)
 // sameVersion reports whether version token of m exists with value v (an
 // idempotent retry); a version with that token and another value is
 // ResourceExistsException.
-func (s *Service) sameVersion(ctx context.Context, m *Secret, token string, v *Value) (bool, error) {
+func (s *Service) sameVersion(ctx context.Context, r store.Reader, m *Secret, token string, v *Value) (bool, error) {
 	if _, ok := m.Versions[token]; !ok {
 		return false, nil
 	}
 	if v != nil {
-		sv, err := s.loadValue(ctx, s.cfg.Store, m, token)
+		sv, err := s.loadValue(ctx, r, m, token)
 		if err != nil {
 			return false, err
 		}
@@ -260,7 +260,7 @@ func (s *Service) putVersion(ctx context.Context, c *api.Call, m *Secret, token 
 	if err != nil {
 		return nil, "", nil, err
 	}
-	if same, err := s.sameVersion(ctx, m, token, &v); err != nil || same {
+	if same, err := s.sameVersion(ctx, s.cfg.Store, m, token, &v); err != nil || same {
 		if err != nil {
 			return nil, "", nil, err
 		}
@@ -275,8 +275,14 @@ func (s *Service) putVersion(ctx context.Context, c *api.Call, m *Secret, token 
 		if m.deleted() {
 			return markedForDeletion()
 		}
-		if _, ok := m.Versions[token]; ok {
-			return fail(errExists, "You can't modify an existing version, you can only create a new version.")
+		// Another request with this token (perhaps on another server
+		// sharing the store) got here first: the same value is the
+		// idempotent retry AWS allows, another value is an error.
+		if same, err := s.sameVersion(ctx, tx, m, token, &v); err != nil || same {
+			if same {
+				return errSameVersion
+			}
+			return err
 		}
 		m.Versions[token] = &Version{Created: now, KeyARN: sv.KeyARN}
 		if m.versionWith(stageCurrent) == "" && !hasStage(stages, stageCurrent) {
@@ -293,11 +299,21 @@ func (s *Service) putVersion(ctx context.Context, c *api.Call, m *Secret, token 
 		}
 		return tx.Create(ctx, versionRecord(m.ARN, token, sv))
 	})
+	if errors.Is(err, errSameVersion) {
+		if out, err = s.load(ctx, s.cfg.Store, m.ARN); err != nil {
+			return nil, "", nil, err
+		}
+		return out, token, out.Versions[token].Stages, nil
+	}
 	if err != nil {
 		return nil, "", nil, err
 	}
 	return out, token, out.Versions[token].Stages, nil
 }
+
+// errSameVersion ends a version write that found its token already stored
+// with the same value.
+var errSameVersion = errors.New("secretsmanager: version already stored")
 
 // UpdateSecret changes a secret's description or KMS key (used for later
 // versions) and, given a value, stores it as a new AWSCURRENT version.
