@@ -1,0 +1,393 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/bulwarkd/bulwark/internal/mesh/spec"
+	"github.com/bulwarkd/bulwark/internal/proxy/certsource"
+	"github.com/bulwarkd/bulwark/internal/proxy/stats"
+	"github.com/bulwarkd/bulwark/internal/proxy/tlsconf"
+)
+
+// builder turns a snapshot into listeners, clusters and routes. It reuses
+// the proxy's existing reloaders and clusters when their identity is
+// unchanged, so Update keeps pooled connections and loaded certificates.
+type builder struct {
+	p        *Proxy
+	snap     *spec.Snapshot
+	clusters map[string]*cluster
+}
+
+// reloader returns the shared Reloader for a reference, loading it the
+// first time; unusable material is an error.
+func (p *Proxy) reloader(ref CertRef) (*certsource.Reloader, error) {
+	name, src, err := p.cfg.Sources(ref)
+	if err != nil {
+		return nil, err
+	}
+	if r, ok := p.reloaders[name]; ok {
+		return r, nil
+	}
+	r := certsource.NewReloader(certsource.ReloaderConfig{
+		Name: name, Source: src, Stats: p.stats, Logger: p.log,
+		PollInterval: p.cfg.PollInterval, Policy: certsource.Policy{Now: p.cfg.Now},
+	})
+	if err := r.Reload(context.Background()); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	p.reloaders[name] = r
+	if p.runCtx != nil {
+		_ = r.Start(p.runCtx)
+	}
+	return r, nil
+}
+
+// subscribeCounters wires a reloader's outcomes to a listener's or
+// cluster's socket-factory counters, once per pair.
+func (p *Proxy) subscribeCounters(owner string, server bool, r *certsource.Reloader) {
+	key := owner + "|" + r.Name()
+	if p.subscribed[key] {
+		return
+	}
+	p.subscribed[key] = true
+	pre := owner + stats.SocketFactoryPrefix(server)
+	ok, failed := p.stats.Counter(pre+stats.SSLContextUpdateBySDS), p.stats.Counter(pre+stats.SSLContextUpdateFailed)
+	r.Subscribe(func(_, _ *certsource.Material) { ok.Inc() })
+	r.OnRejected(func(error) { failed.Inc() })
+}
+
+func (b *builder) listenerTLS(l *listener, t *spec.ListenerTLS) (*listenerTLS, error) {
+	if t == nil || t.Mode == spec.ModeDisabled {
+		return nil, nil
+	}
+	p := b.p
+	cert, err := p.reloader(CertRef{Certificate: t.Certificate})
+	if err != nil {
+		return nil, err
+	}
+	if cert.Current().Certificate == nil {
+		return nil, fmt.Errorf("%s: holds no certificate", cert.Name())
+	}
+	owner := l.prefix()
+	p.subscribeCounters(owner, true, cert)
+	sc := tlsconf.ServerConfig{
+		Cert: cert, NextProtos: alpn(l.protocol, true), Now: p.cfg.Now,
+		TicketKeyRotation: p.cfg.TicketKeyRotation, SSL: stats.NewSSL(p.stats, owner),
+	}
+	if v := t.Validation; v != nil {
+		if sc.Trust, err = p.reloader(CertRef{Trust: v.Trust}); err != nil {
+			return nil, err
+		}
+		p.subscribeCounters(owner, true, sc.Trust)
+		sc.SANs = v.SubjectAlternativeNames.ExactSANs()
+	}
+	srv, err := tlsconf.NewServer(sc)
+	if err != nil {
+		return nil, err
+	}
+	if p.runCtx != nil {
+		go srv.Run(p.runCtx)
+	}
+	p.tlsServers = append(p.tlsServers, srv)
+	return &listenerTLS{mode: t.Mode, srv: srv, cert: cert, ssl: sc.SSL}, nil
+}
+
+// alpn returns the ALPN list for a protocol; TCP negotiates none.
+func alpn(protocol string, server bool) []string {
+	switch protocol {
+	case spec.ProtocolTCP:
+		return nil
+	case spec.ProtocolHTTP:
+		if server {
+			return []string{"h2", "http/1.1"}
+		}
+		return []string{"http/1.1"}
+	}
+	return []string{"h2", "http/1.1"}
+}
+
+// nodeCluster returns the cluster for a virtual node target under a client
+// policy.
+func (b *builder) nodeCluster(nodeName string, port *int, policy *spec.ClientPolicy) (*cluster, error) {
+	node := b.snap.Node(nodeName)
+	if node == nil {
+		return nil, fmt.Errorf("virtual node %q not in snapshot", nodeName)
+	}
+	if len(node.Spec.Listeners) == 0 {
+		return nil, fmt.Errorf("virtual node %q has no listener", nodeName)
+	}
+	ln := node.Spec.Listeners[0]
+	if port != nil {
+		for _, l := range node.Spec.Listeners {
+			if l.PortMapping.Port == *port {
+				ln = l
+			}
+		}
+	}
+	pm := ln.PortMapping
+	sd := node.Spec.ServiceDiscovery
+	if sd == nil || sd.DNS == nil {
+		return nil, fmt.Errorf("virtual node %q: only dns service discovery is supported by the data plane", nodeName)
+	}
+	addr := sd.DNS.Hostname
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		addr = net.JoinHostPort(addr, strconv.Itoa(pm.Port))
+	}
+	name := fmt.Sprintf("cds_egress_%s_%s_%s_%d", b.snap.MeshName, nodeName, pm.Protocol, pm.Port)
+	var tp *spec.ClientPolicyTLS
+	if policy != nil && policy.TLS.Enforced() && policy.TLS.AppliesTo(pm.Port) {
+		tp = policy.TLS
+	}
+	return b.cluster(name, addr, pm.Protocol, tp)
+}
+
+func (b *builder) cluster(name, addr, protocol string, tp *spec.ClientPolicyTLS) (*cluster, error) {
+	p := b.p
+	var trust, cert *certsource.Reloader
+	var sans []string
+	key := addr + "|" + protocol
+	if tp != nil {
+		var err error
+		if trust, err = p.reloader(CertRef{Trust: tp.Validation.Trust}); err != nil {
+			return nil, err
+		}
+		key += "|trust=" + trust.Name()
+		if tp.Certificate != nil {
+			if cert, err = p.reloader(CertRef{Certificate: clientCertAsListener(tp.Certificate)}); err != nil {
+				return nil, err
+			}
+			key += "|cert=" + cert.Name()
+		}
+		sans = tp.Validation.SubjectAlternativeNames.ExactSANs()
+		key += "|sans=" + strings.Join(sans, ",")
+	}
+	if c, ok := b.clusters[name]; ok {
+		if c.key != key {
+			return nil, fmt.Errorf("cluster %s: two client policies reach the same node and port differently", name)
+		}
+		return c, nil
+	}
+	if c, ok := p.clusters[name]; ok && c.key == key {
+		b.clusters[name] = c
+		return c, nil
+	}
+	var tc *tlsconf.Client
+	var ssl *stats.SSL
+	if tp != nil {
+		owner := stats.ClusterPrefix(name)
+		ssl = stats.NewSSL(p.stats, owner)
+		host, _ := hostPort(addr)
+		var err error
+		tc, err = tlsconf.NewClient(tlsconf.ClientConfig{
+			Trust: trust, Cert: cert, SANs: sans, ServerName: host,
+			NextProtos: alpn(protocol, false), SSL: ssl, Now: p.cfg.Now,
+		})
+		if err != nil {
+			return nil, err
+		}
+		p.subscribeCounters(owner, false, trust)
+		if cert != nil {
+			p.subscribeCounters(owner, false, cert)
+		}
+	}
+	c := newCluster(p, name, addr, protocol, key, tc, ssl)
+	b.clusters[name] = c
+	return c, nil
+}
+
+// svcEntry is a resolved virtual service.
+type svcEntry struct {
+	node   *cluster // provider is a node
+	routes []svcRoute
+}
+
+type svcRoute struct {
+	priority int
+	http     *spec.HTTPRouteMatch
+	grpc     *spec.GRPCRouteMatch
+	catchAll bool // tcp routes
+	targets  []spec.WeightedTarget
+	clusters map[string]*cluster
+}
+
+func (b *builder) service(name string, port *int, policy *spec.ClientPolicy) (*svcEntry, error) {
+	vs := b.snap.Service(name)
+	if vs == nil || vs.Spec.Provider == nil {
+		return nil, fmt.Errorf("virtual service %q has no provider", name)
+	}
+	pr := vs.Spec.Provider
+	if pr.VirtualNode != nil {
+		c, err := b.nodeCluster(pr.VirtualNode.VirtualNodeName, port, policy)
+		return &svcEntry{node: c}, err
+	}
+	e := &svcEntry{}
+	for _, r := range b.snap.RoutesOf(pr.VirtualRouter.VirtualRouterName) {
+		sr := svcRoute{priority: 1001, clusters: map[string]*cluster{}}
+		if r.Spec.Priority != nil {
+			sr.priority = *r.Spec.Priority
+		}
+		switch {
+		case r.Spec.HTTPRoute != nil:
+			sr.http = r.Spec.HTTPRoute.Match
+		case r.Spec.HTTP2Route != nil:
+			sr.http = r.Spec.HTTP2Route.Match
+		case r.Spec.GRPCRoute != nil:
+			sr.grpc = r.Spec.GRPCRoute.Match
+		default:
+			sr.catchAll = true
+		}
+		sr.targets = r.Spec.RouteAction().WeightedTargets
+		for _, t := range sr.targets {
+			c, err := b.nodeCluster(t.VirtualNode, t.Port, policy)
+			if err != nil {
+				return nil, err
+			}
+			sr.clusters[t.VirtualNode] = c
+		}
+		e.routes = append(e.routes, sr)
+	}
+	sort.SliceStable(e.routes, func(i, j int) bool { return e.routes[i].priority < e.routes[j].priority })
+	return e, nil
+}
+
+// pick chooses the cluster for a request (nil r: a TCP stream).
+func (e *svcEntry) pick(r *http.Request, listenerPort int) (*cluster, bool) {
+	if e.node != nil {
+		return e.node, true
+	}
+	for _, rt := range e.routes {
+		ok := rt.catchAll
+		if r != nil {
+			ok = ok || (rt.http != nil && matchHTTP(rt.http, r, listenerPort)) || (rt.grpc != nil && matchGRPC(rt.grpc, r))
+		}
+		if !ok {
+			continue
+		}
+		t := pickWeighted(rt.targets, nil)
+		if t == nil {
+			return nil, true
+		}
+		return rt.clusters[t.VirtualNode], true
+	}
+	return nil, false
+}
+
+// gatewayRouter routes by gateway routes to virtual services.
+func (b *builder) gatewayRouter(listenerPort int) (router, error) {
+	g := b.snap.VirtualGateway
+	var policy *spec.ClientPolicy
+	if g.Spec.BackendDefaults != nil {
+		policy = g.Spec.BackendDefaults.ClientPolicy
+	}
+	routes := compileGatewayRoutes(b.snap.GatewayRoutes)
+	svcs := map[string]*svcEntry{}
+	for _, gr := range routes {
+		if _, ok := svcs[gr.service]; ok {
+			continue
+		}
+		e, err := b.service(gr.service, gr.port, policy)
+		if err != nil {
+			return nil, fmt.Errorf("gateway route %s: %w", gr.name, err)
+		}
+		svcs[gr.service] = e
+	}
+	return func(r *http.Request) (routeResult, bool) {
+		for i := range routes {
+			gr := &routes[i]
+			if gr.grpc != nil {
+				if !matchGRPC(gr.grpc, r) {
+					continue
+				}
+			} else if !matchHTTP(gr.match, r, listenerPort) {
+				continue
+			}
+			c, ok := svcs[gr.service].pick(r, listenerPort)
+			if !ok {
+				return routeResult{}, false
+			}
+			res := routeResult{cluster: c, path: gr.rewritePath(r.URL.Path)}
+			if gr.hostRewrite() {
+				res.host = gr.service
+			}
+			return res, true
+		}
+		return routeResult{}, false
+	}, nil
+}
+
+// egressRouter routes a node's outbound requests by Host to its backends.
+func (b *builder) egressRouter() (router, error) {
+	n := b.snap.VirtualNode
+	var defaults *spec.ClientPolicy
+	if n.Spec.BackendDefaults != nil {
+		defaults = n.Spec.BackendDefaults.ClientPolicy
+	}
+	svcs := map[string]*svcEntry{}
+	for _, be := range n.Spec.Backends {
+		vs := be.VirtualService
+		policy := defaults
+		if vs.ClientPolicy != nil {
+			policy = vs.ClientPolicy
+		}
+		e, err := b.service(vs.VirtualServiceName, nil, policy)
+		if err != nil {
+			return nil, fmt.Errorf("backend %s: %w", vs.VirtualServiceName, err)
+		}
+		svcs[vs.VirtualServiceName] = e
+	}
+	return func(r *http.Request) (routeResult, bool) {
+		e, ok := svcs[hostOnly(r.Host)]
+		if !ok {
+			return routeResult{}, false
+		}
+		c, ok := e.pick(r, 0)
+		return routeResult{cluster: c}, ok
+	}, nil
+}
+
+// listenerSpec is one listener the snapshot asks for.
+type listenerSpec struct {
+	key, addr string
+	spec      spec.Listener
+}
+
+// listenerSpecs lists the listeners a snapshot and settings ask for.
+func listenerSpecs(snap *spec.Snapshot, set spec.ProxySettings) ([]listenerSpec, error) {
+	bound := map[int]string{}
+	for _, b := range set.Listeners {
+		bound[b.Port] = b.Address
+	}
+	var out []listenerSpec
+	if n := snap.VirtualNode; n != nil {
+		for i, l := range n.Spec.Listeners {
+			addr, ok := bound[l.PortMapping.Port]
+			if !ok {
+				if i > 0 {
+					return nil, fmt.Errorf("proxy.listeners: listener for port %d needs an address", l.PortMapping.Port)
+				}
+				addr = "0.0.0.0:15000"
+			}
+			out = append(out, listenerSpec{key: "ingress:" + strconv.Itoa(l.PortMapping.Port), addr: addr, spec: l})
+		}
+	}
+	if g := snap.VirtualGateway; g != nil {
+		for _, l := range g.Spec.Listeners {
+			addr, ok := bound[l.PortMapping.Port]
+			if !ok {
+				addr = net.JoinHostPort("0.0.0.0", strconv.Itoa(l.PortMapping.Port))
+			}
+			out = append(out, listenerSpec{key: "gateway:" + strconv.Itoa(l.PortMapping.Port), addr: addr, spec: l})
+		}
+	}
+	if len(out) == 0 {
+		return nil, errors.New("proxy: the snapshot has no listener")
+	}
+	return out, nil
+}
