@@ -144,6 +144,11 @@ type Call struct {
 	// HTTPStatus, when set by a REST-JSON handler, replaces 200 on
 	// success.
 	HTTPStatus int
+	// ReadOnly is the operation's ReadOnly flag: read-only calls leave
+	// responseElements empty in the audit log, as CloudTrail does, which
+	// also keeps large outputs (a secret value, a certificate chain) from
+	// being copied for an event that would hide them anyway.
+	ReadOnly bool
 
 	authz      Authorizer
 	authorized bool

@@ -10,8 +10,9 @@ import (
 // JSON adapts a typed operation to a Handler for JSON 1.1 services: it
 // decodes the body into In (SerializationException on malformed input),
 // checks members tagged `required:"true"` (ValidationException), an
-// optional Validate() error method on In, records the redacted input and
-// output for the audit log, and returns Out for the server to render.
+// optional Validate() error method on In, records the redacted input (and,
+// for operations that change something, the redacted output) for the audit
+// log, and returns Out for the server to render.
 func JSON[In any, Out any](fn func(ctx context.Context, c *Call, in *In) (*Out, error)) Handler {
 	return func(ctx context.Context, c *Call) (any, error) {
 		in := new(In)
@@ -31,7 +32,7 @@ func JSON[In any, Out any](fn func(ctx context.Context, c *Call, in *In) (*Out, 
 		if err != nil {
 			return nil, err
 		}
-		if out != nil {
+		if out != nil && !c.ReadOnly {
 			c.ResponseElements = audit.Redact(out)
 		}
 		return out, nil

@@ -38,6 +38,9 @@ type Config struct {
 	Now func() time.Time
 	// Rand is the source of key ids and secrets; nil means crypto/rand.
 	Rand io.Reader
+	// CacheTTL is how long access keys and user policies are served from
+	// memory; 0 means DefaultCacheTTL, negative disables the cache.
+	CacheTTL time.Duration
 }
 
 // Service manages users, access keys and inline user policies.
@@ -51,6 +54,8 @@ type Service struct {
 	// so a request does not re-parse its caller's policies.
 	mu       sync.Mutex
 	policies map[string]*policy.Policy
+
+	cache caches
 }
 
 // New returns a Service over cfg.Store.
@@ -62,6 +67,11 @@ func New(cfg Config) *Service {
 	if s.rand == nil {
 		s.rand = rand.Reader
 	}
+	ttl := cfg.CacheTTL
+	if ttl == 0 {
+		ttl = DefaultCacheTTL
+	}
+	s.cache = caches{credentials: newTTLCache[*Credential](ttl, s.now), policies: newTTLCache[[]*policy.Policy](ttl, s.now)}
 	return s
 }
 
@@ -132,7 +142,7 @@ func (s *Service) CreateUser(ctx context.Context, name, path string, tags []Tag)
 	}
 	u := &User{UserName: name, UserID: id, Path: path, ARN: s.userARN(path, name), CreateDate: s.now().UTC().Truncate(time.Second), Tags: tags}
 	data, _ := json.Marshal(u)
-	err = s.store.Tx(ctx, func(tx store.Tx) error {
+	err = s.write(ctx, func(tx store.Tx) error {
 		return tx.Create(ctx, &store.Record{Kind: kindUser, ID: userKey(name), Data: data})
 	})
 	if errors.Is(err, store.ErrExists) {
@@ -208,7 +218,7 @@ func (s *Service) ListUsers(ctx context.Context, pathPrefix, marker string, maxI
 // DeleteUser deletes a user that has no access keys and no policies left,
 // as IAM requires.
 func (s *Service) DeleteUser(ctx context.Context, name string) error {
-	return s.store.Tx(ctx, func(tx store.Tx) error {
+	return s.write(ctx, func(tx store.Tx) error {
 		if _, err := getUser(ctx, tx, name); err != nil {
 			return err
 		}

@@ -42,8 +42,20 @@ func getAccessKey(ctx context.Context, r store.Reader, id string) (*AccessKey, e
 }
 
 // LookupAccessKey returns the secret and owner of an access key; it is on
-// the path of every request.
+// the path of every request, so answers are cached for CacheTTL (see
+// DefaultCacheTTL for what that means across servers).
 func (s *Service) LookupAccessKey(ctx context.Context, id string) (*Credential, error) {
+	if c, ok := s.cache.credentials.get(id); ok {
+		return c, nil
+	}
+	c, err := s.lookupAccessKey(ctx, id)
+	if err == nil {
+		s.cache.credentials.put(id, c)
+	}
+	return c, err
+}
+
+func (s *Service) lookupAccessKey(ctx context.Context, id string) (*Credential, error) {
 	rec, err := s.store.Get(ctx, kindAccessKey, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, ErrUnknownAccessKey
@@ -98,14 +110,14 @@ func (s *Service) EnsureRootAccessKey(ctx context.Context, id, secret string) er
 	}
 	k := &AccessKey{AccessKeyID: id, Status: statusActive, CreateDate: s.now().UTC()}
 	data, _ := json.Marshal(k)
-	return s.store.Tx(ctx, func(tx store.Tx) error {
+	return s.write(ctx, func(tx store.Tx) error {
 		return tx.Put(ctx, &store.Record{Kind: kindAccessKey, ID: id, Data: data, Secret: []byte(secret)})
 	})
 }
 
 func (s *Service) putAccessKey(ctx context.Context, user, id, secret string) (*AccessKey, error) {
 	k := &AccessKey{AccessKeyID: id, Status: statusActive, CreateDate: s.now().UTC()}
-	err := s.store.Tx(ctx, func(tx store.Tx) error {
+	err := s.write(ctx, func(tx store.Tx) error {
 		if user != "" {
 			u, err := getUser(ctx, tx, user)
 			if err != nil {
@@ -145,7 +157,7 @@ func (s *Service) UpdateAccessKey(ctx context.Context, user, id, status string) 
 	if status != statusActive && status != statusInactive {
 		return validation("1 validation error detected: Value '%s' at 'status' failed to satisfy constraint: Member must satisfy enum value set: [Active, Inactive]", status)
 	}
-	return s.store.Tx(ctx, func(tx store.Tx) error {
+	return s.write(ctx, func(tx store.Tx) error {
 		rec, k, err := s.ownedKey(ctx, tx, user, id)
 		if err != nil {
 			return err
@@ -158,7 +170,7 @@ func (s *Service) UpdateAccessKey(ctx context.Context, user, id, status string) 
 
 // DeleteAccessKey deletes a user's access key.
 func (s *Service) DeleteAccessKey(ctx context.Context, user, id string) error {
-	return s.store.Tx(ctx, func(tx store.Tx) error {
+	return s.write(ctx, func(tx store.Tx) error {
 		if _, _, err := s.ownedKey(ctx, tx, user, id); err != nil {
 			return err
 		}

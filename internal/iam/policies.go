@@ -34,7 +34,7 @@ func (s *Service) PutUserPolicy(ctx context.Context, user, name, doc string) err
 	if _, err := policy.ParseIdentity([]byte(doc)); err != nil {
 		return awsproto.Errorf("MalformedPolicyDocument", "%s", err.Error())
 	}
-	return s.store.Tx(ctx, func(tx store.Tx) error {
+	return s.write(ctx, func(tx store.Tx) error {
 		u, err := getUser(ctx, tx, user)
 		if err != nil {
 			return err
@@ -82,7 +82,7 @@ func (s *Service) ListUserPolicies(ctx context.Context, user string) ([]string, 
 
 // DeleteUserPolicy removes an inline policy.
 func (s *Service) DeleteUserPolicy(ctx context.Context, user, name string) error {
-	return s.store.Tx(ctx, func(tx store.Tx) error {
+	return s.write(ctx, func(tx store.Tx) error {
 		if _, err := getUser(ctx, tx, user); err != nil {
 			return err
 		}
@@ -101,7 +101,11 @@ func (s *Service) IdentityPolicies(ctx context.Context, p api.Principal) ([]*pol
 	if p.Type == api.Root {
 		return []*policy.Policy{rootPolicy}, nil
 	}
-	recs, err := s.store.List(ctx, kindUserPolicy, store.ListOptions{Prefix: userKey(p.UserName) + "/"})
+	key := userKey(p.UserName)
+	if pols, ok := s.cache.policies.get(key); ok {
+		return pols, nil
+	}
+	recs, err := s.store.List(ctx, kindUserPolicy, store.ListOptions{Prefix: key + "/"})
 	if err != nil {
 		return nil, err
 	}
@@ -113,6 +117,7 @@ func (s *Service) IdentityPolicies(ctx context.Context, p api.Principal) ([]*pol
 		}
 		out = append(out, pol)
 	}
+	s.cache.policies.put(key, out)
 	return out, nil
 }
 

@@ -54,9 +54,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		call.Body, call.Form = body, route.form
 		call.PathParams, call.Query = route.params, route.query
+		call.ReadOnly = route.op.ReadOnly
 		out, err = s.dispatch(r, call, route)
 	}
-	s.finish(w, call, route, out, err, start)
+	s.finish(w, r, call, route, out, err, start)
 }
 
 // route is where a request goes and how its answer is rendered.
@@ -314,7 +315,8 @@ func authError(p api.Protocol, e *sigv4.Error) *awsproto.Error {
 }
 
 // finish renders the answer, writes the audit event and records metrics.
-func (s *Server) finish(w http.ResponseWriter, call *api.Call, rt route, out any, err error, start time.Time) {
+func (s *Server) finish(w http.ResponseWriter, r *http.Request, call *api.Call, rt route, out any, err error, start time.Time) {
+	clientGone := r.Context().Err() != nil
 	var werr *awsproto.Error
 	if err != nil {
 		deniedCode := awsproto.CodeAccessDenied
@@ -322,12 +324,16 @@ func (s *Server) finish(w http.ResponseWriter, call *api.Call, rt route, out any
 			deniedCode = "AccessDenied"
 		}
 		werr = awsproto.As(err, deniedCode, call.RequestID)
-		if errors.Is(err, store.ErrUnavailable) {
+		if errors.Is(err, context.Canceled) && clientGone {
+			// The client hung up; nobody reads this answer, and it is no
+			// server fault worth an error log.
+			werr = &awsproto.Error{Code: "RequestCanceled", Message: "The client closed the connection before the response.", Status: 499}
+		} else if errors.Is(err, store.ErrUnavailable) {
 			// Retryable: the SDKs retry 503s, and nothing was committed.
 			werr = &awsproto.Error{Code: awsproto.CodeServiceUnavailable, Message: "The storage backend is unavailable; retry shortly. Request ID: " + call.RequestID, Status: http.StatusServiceUnavailable, Receiver: true}
 			s.cfg.Logger.Warn("storage unavailable", "requestId", call.RequestID, "err", err)
 		}
-		if werr.Code == awsproto.CodeInternalFailure {
+		if werr.Code == awsproto.CodeInternalFailure && !clientGone {
 			s.cfg.Logger.Error("request failed", "requestId", call.RequestID, "service", call.Service.Name, "operation", call.Operation, "err", err)
 		}
 		var denied *awsproto.AccessDenied
