@@ -6,7 +6,6 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,7 +14,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	awsacm "github.com/aws/aws-sdk-go-v2/service/acm"
 	acmtypes "github.com/aws/aws-sdk-go-v2/service/acm/types"
 	"github.com/aws/aws-sdk-go-v2/service/acmpca"
@@ -26,23 +24,11 @@ import (
 	"github.com/bulwarkd/bulwark/internal/x509util"
 )
 
-type clockSigner struct {
-	now    func() time.Time
-	signer *v4.Signer
-}
-
-func (s clockSigner) SignHTTP(ctx context.Context, creds aws.Credentials, r *http.Request, payloadHash, service, region string, _ time.Time, opts ...func(*v4.SignerOptions)) error {
-	return s.signer.SignHTTP(ctx, creds, r, payloadHash, service, region, s.now(), opts...)
-}
-
 // clients returns acm-pca (its SDK default, Smithy RPC v2 CBOR) and acm
 // (JSON 1.1) clients.
 func clients(srv *servertest.Server, cfg aws.Config) (*acmpca.Client, *awsacm.Client) {
-	sign := clockSigner{now: srv.Clock.Now, signer: v4.NewSigner()}
-	p := acmpca.NewFromConfig(cfg, func(o *acmpca.Options) {
-		o.HTTPSignerV4 = sign
-	})
-	a := awsacm.NewFromConfig(cfg, func(o *awsacm.Options) { o.HTTPSignerV4 = sign })
+	p := acmpca.NewFromConfig(cfg)
+	a := awsacm.NewFromConfig(cfg)
 	return p, a
 }
 

@@ -2,8 +2,6 @@ package acm
 
 import (
 	"errors"
-	"net/http"
-	"strings"
 
 	"github.com/bulwarkd/bulwark/internal/awsproto"
 )
@@ -23,42 +21,20 @@ var (
 	ErrInvalidDomain    = errors.New("invalid domain validation options")
 )
 
-var errorTable = []struct {
-	err  error
-	code string
-}{
-	{ErrNotFound, "ResourceNotFoundException"},
-	{ErrInvalidArn, "InvalidArnException"},
-	{ErrInvalidParameter, "InvalidParameterException"},
-	{ErrInvalidArgs, "InvalidArgsException"},
-	{ErrValidation, "ValidationException"},
-	{ErrInvalidTag, "InvalidTagException"},
-	{ErrTooManyTags, "TooManyTagsException"},
-	{ErrInProgress, "RequestInProgressException"},
-	{ErrInvalidState, "InvalidStateException"},
-	{ErrConflict, "ConflictException"},
-	{ErrInvalidDomain, "InvalidDomainValidationOptionsException"},
+var errorTable = awsproto.ErrorTable{
+	{Err: ErrNotFound, Code: "ResourceNotFoundException"},
+	{Err: ErrInvalidArn, Code: "InvalidArnException"},
+	{Err: ErrInvalidParameter, Code: "InvalidParameterException"},
+	{Err: ErrInvalidArgs, Code: "InvalidArgsException"},
+	{Err: ErrValidation, Code: "ValidationException"},
+	{Err: ErrInvalidTag, Code: "InvalidTagException"},
+	{Err: ErrTooManyTags, Code: "TooManyTagsException"},
+	{Err: ErrInProgress, Code: "RequestInProgressException"},
+	{Err: ErrInvalidState, Code: "InvalidStateException"},
+	{Err: ErrConflict, Code: "ConflictException"},
+	{Err: ErrInvalidDomain, Code: "InvalidDomainValidationOptionsException"},
 }
 
 // toAWS converts a domain error to its wire form; unknown errors pass
 // through to become InternalFailure.
-func toAWS(err error) error {
-	if err == nil {
-		return nil
-	}
-	var ae *awsproto.Error
-	var ad *awsproto.AccessDenied
-	if errors.As(err, &ae) || errors.As(err, &ad) {
-		return err
-	}
-	for _, e := range errorTable {
-		if errors.Is(err, e.err) {
-			msg := err.Error()
-			if i := strings.Index(msg, e.err.Error()+": "); i >= 0 {
-				msg = msg[i+len(e.err.Error())+2:]
-			}
-			return &awsproto.Error{Code: e.code, Message: msg, Status: http.StatusBadRequest}
-		}
-	}
-	return err
-}
+func toAWS(err error) error { return errorTable.Convert(err) }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 )
 
 // Error is an AWS API error as a client sees it: a code that becomes the
@@ -95,4 +96,46 @@ func As(err error, accessDeniedCode, requestID string) *Error {
 		return &Error{Code: accessDeniedCode, Message: ad.Error(), Status: http.StatusBadRequest}
 	}
 	return Internal(requestID)
+}
+
+// ErrorMapping maps a service's domain sentinel error to its AWS code.
+type ErrorMapping struct {
+	Err  error
+	Code string
+	// Status is the HTTP status; 0 means 400.
+	Status int
+}
+
+// ErrorTable is a service's one table of domain errors and wire codes.
+type ErrorTable []ErrorMapping
+
+// Convert turns a domain error into its wire form: *Error and
+// *AccessDenied pass through, an error wrapping a sentinel of the table
+// becomes that code with the detail after the sentinel's own text as the
+// message ("not found: certificate X" → "certificate X"), and anything
+// else passes through unchanged to become InternalFailure.
+func (t ErrorTable) Convert(err error) error {
+	if err == nil {
+		return nil
+	}
+	var ae *Error
+	var ad *AccessDenied
+	if errors.As(err, &ae) || errors.As(err, &ad) {
+		return err
+	}
+	for _, m := range t {
+		if !errors.Is(err, m.Err) {
+			continue
+		}
+		msg := err.Error()
+		if i := strings.Index(msg, m.Err.Error()+": "); i >= 0 {
+			msg = msg[i+len(m.Err.Error())+2:]
+		}
+		status := m.Status
+		if status == 0 {
+			status = http.StatusBadRequest
+		}
+		return &Error{Code: m.Code, Message: msg, Status: status}
+	}
+	return err
 }

@@ -9,12 +9,9 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 	"github.com/aws/smithy-go"
-	"github.com/aws/smithy-go/middleware"
-	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/bulwarkd/bulwark/internal/server/servertest"
 )
@@ -29,34 +26,10 @@ func start(t *testing.T) (*servertest.Server, *kms.Client) {
 	return srv, clientFor(srv, srv.AWSConfig())
 }
 
-// clientFor returns a KMS client that re-signs every request with the
-// server's (movable) clock: the SDK signs with the wall clock, which the
-// server refuses once a test has advanced its clock past the 15-minute skew.
-func clientFor(srv *servertest.Server, cfg aws.Config) *kms.Client {
-	signer := v4.NewSigner()
-	resign := middleware.FinalizeMiddlewareFunc("ResignWithServerClock", func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
-		req, ok := in.Request.(*smithyhttp.Request)
-		if !ok {
-			return next.HandleFinalize(ctx, in)
-		}
-		creds, err := cfg.Credentials.Retrieve(ctx)
-		if err != nil {
-			return middleware.FinalizeOutput{}, middleware.Metadata{}, err
-		}
-		req.Header.Del("Authorization")
-		req.Header.Del("X-Amz-Date")
-		hreq := req.Request.Clone(ctx)
-		hreq.Header = req.Header
-		if err := signer.SignHTTP(ctx, creds, hreq, v4.GetPayloadHash(ctx), "kms", cfg.Region, srv.Clock.Now()); err != nil {
-			return middleware.FinalizeOutput{}, middleware.Metadata{}, err
-		}
-		return next.HandleFinalize(ctx, in)
-	})
-	return kms.NewFromConfig(cfg, func(o *kms.Options) {
-		o.APIOptions = append(o.APIOptions, func(st *middleware.Stack) error {
-			return st.Finalize.Add(resign, middleware.After)
-		})
-	})
+// clientFor returns a KMS client; servertest's configuration already
+// signs with the server's movable clock.
+func clientFor(_ *servertest.Server, cfg aws.Config) *kms.Client {
+	return kms.NewFromConfig(cfg)
 }
 
 // createKey makes a key of spec and usage and returns its id.

@@ -2,8 +2,6 @@ package pca
 
 import (
 	"errors"
-	"net/http"
-	"strings"
 
 	"github.com/bulwarkd/bulwark/internal/awsproto"
 )
@@ -28,45 +26,23 @@ var (
 )
 
 // errorTable is the one place domain errors become AWS error codes.
-var errorTable = []struct {
-	err  error
-	code string
-}{
-	{ErrNotFound, "ResourceNotFoundException"},
-	{ErrInvalidArn, "InvalidArnException"},
-	{ErrInvalidArgs, "InvalidArgsException"},
-	{ErrInvalidState, "InvalidStateException"},
-	{ErrInvalidRequest, "InvalidRequestException"},
-	{ErrInvalidPolicy, "InvalidPolicyException"},
-	{ErrInvalidTag, "InvalidTagException"},
-	{ErrTooManyTags, "TooManyTagsException"},
-	{ErrMalformedCSR, "MalformedCSRException"},
-	{ErrMalformedCertificate, "MalformedCertificateException"},
-	{ErrCertificateMismatch, "CertificateMismatchException"},
-	{ErrAlreadyProcessed, "RequestAlreadyProcessedException"},
-	{ErrInvalidNextToken, "InvalidNextTokenException"},
-	{ErrConcurrent, "ConcurrentModificationException"},
+var errorTable = awsproto.ErrorTable{
+	{Err: ErrNotFound, Code: "ResourceNotFoundException"},
+	{Err: ErrInvalidArn, Code: "InvalidArnException"},
+	{Err: ErrInvalidArgs, Code: "InvalidArgsException"},
+	{Err: ErrInvalidState, Code: "InvalidStateException"},
+	{Err: ErrInvalidRequest, Code: "InvalidRequestException"},
+	{Err: ErrInvalidPolicy, Code: "InvalidPolicyException"},
+	{Err: ErrInvalidTag, Code: "InvalidTagException"},
+	{Err: ErrTooManyTags, Code: "TooManyTagsException"},
+	{Err: ErrMalformedCSR, Code: "MalformedCSRException"},
+	{Err: ErrMalformedCertificate, Code: "MalformedCertificateException"},
+	{Err: ErrCertificateMismatch, Code: "CertificateMismatchException"},
+	{Err: ErrAlreadyProcessed, Code: "RequestAlreadyProcessedException"},
+	{Err: ErrInvalidNextToken, Code: "InvalidNextTokenException"},
+	{Err: ErrConcurrent, Code: "ConcurrentModificationException"},
 }
 
 // toAWS converts a domain error to its wire form; errors it does not know
 // (store failures, bugs) pass through to become InternalFailure.
-func toAWS(err error) error {
-	if err == nil {
-		return nil
-	}
-	var ae *awsproto.Error
-	var ad *awsproto.AccessDenied
-	if errors.As(err, &ae) || errors.As(err, &ad) {
-		return err
-	}
-	for _, e := range errorTable {
-		if errors.Is(err, e.err) {
-			msg := err.Error()
-			if i := strings.Index(msg, e.err.Error()+": "); i >= 0 {
-				msg = msg[i+len(e.err.Error())+2:]
-			}
-			return &awsproto.Error{Code: e.code, Message: msg, Status: http.StatusBadRequest}
-		}
-	}
-	return err
-}
+func toAWS(err error) error { return errorTable.Convert(err) }

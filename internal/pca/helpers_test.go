@@ -11,7 +11,6 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
-	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
@@ -20,7 +19,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/service/acmpca"
 	"github.com/aws/aws-sdk-go-v2/service/acmpca/schemas"
 	"github.com/aws/aws-sdk-go-v2/service/acmpca/types"
@@ -38,31 +36,17 @@ func newClient(t testing.TB) (*servertest.Server, *acmpca.Client) {
 	return srv, pcaClient(srv.AWSConfig(), srv.Clock.Now)
 }
 
-// clockSigner signs with the server's (movable) clock, so requests stay
-// within SigV4's 15-minute skew after a test advances time.
-type clockSigner struct {
-	now    func() time.Time
-	signer *v4.Signer
-}
-
-func (s clockSigner) SignHTTP(ctx context.Context, creds aws.Credentials, r *http.Request, payloadHash, service, region string, _ time.Time, opts ...func(*v4.SignerOptions)) error {
-	return s.signer.SignHTTP(ctx, creds, r, payloadHash, service, region, s.now(), opts...)
-}
-
 // pcaClient makes an acmpca client as users have it: SDK v1.57 and later
 // speak Smithy RPC v2 CBOR to ACM PCA by default, so every PCA test also
 // tests the server's CBOR protocol. pcaJSONClient forces AWS JSON 1.1, as
 // older SDKs and the AWS CLI send.
 func pcaClient(cfg aws.Config, now func() time.Time) *acmpca.Client {
-	return acmpca.NewFromConfig(cfg, func(o *acmpca.Options) {
-		o.HTTPSignerV4 = clockSigner{now: now, signer: v4.NewSigner()}
-	})
+	return acmpca.NewFromConfig(cfg)
 }
 
 func pcaJSONClient(cfg aws.Config, now func() time.Time) *acmpca.Client {
 	return acmpca.NewFromConfig(cfg, func(o *acmpca.Options) {
 		o.Protocol = awsjson.New11(schemas.ACMPrivateCA)
-		o.HTTPSignerV4 = clockSigner{now: now, signer: v4.NewSigner()}
 	})
 }
 

@@ -7,11 +7,8 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/smithy-go"
-	"github.com/aws/smithy-go/middleware"
-	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/bulwarkd/bulwark/internal/api"
 	"github.com/bulwarkd/bulwark/internal/kms"
@@ -88,32 +85,8 @@ func userClient(t *testing.T, srv *servertest.Server, name, doc string) (*secret
 
 func strp(s string) *string { return &s }
 
-// smClient returns a client that re-signs every request with the server's
-// movable clock: the SDK signs with the wall clock, which the server
-// refuses once a test has moved its clock past the 15-minute skew.
-func smClient(srv *servertest.Server, cfg aws.Config) *secretsmanager.Client {
-	signer := v4.NewSigner()
-	resign := middleware.FinalizeMiddlewareFunc("ResignWithServerClock", func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
-		req, ok := in.Request.(*smithyhttp.Request)
-		if !ok {
-			return next.HandleFinalize(ctx, in)
-		}
-		creds, err := cfg.Credentials.Retrieve(ctx)
-		if err != nil {
-			return middleware.FinalizeOutput{}, middleware.Metadata{}, err
-		}
-		req.Header.Del("Authorization")
-		req.Header.Del("X-Amz-Date")
-		hreq := req.Request.Clone(ctx)
-		hreq.Header = req.Header
-		if err := signer.SignHTTP(ctx, creds, hreq, v4.GetPayloadHash(ctx), "secretsmanager", cfg.Region, srv.Clock.Now()); err != nil {
-			return middleware.FinalizeOutput{}, middleware.Metadata{}, err
-		}
-		return next.HandleFinalize(ctx, in)
-	})
-	return secretsmanager.NewFromConfig(cfg, func(o *secretsmanager.Options) {
-		o.APIOptions = append(o.APIOptions, func(st *middleware.Stack) error {
-			return st.Finalize.Add(resign, middleware.After)
-		})
-	})
+// smClient returns a Secrets Manager client; servertest's configuration
+// already signs with the server's movable clock.
+func smClient(_ *servertest.Server, cfg aws.Config) *secretsmanager.Client {
+	return secretsmanager.NewFromConfig(cfg)
 }
