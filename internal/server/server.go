@@ -20,6 +20,7 @@ import (
 	"github.com/bulwarkd/bulwark/internal/events"
 	"github.com/bulwarkd/bulwark/internal/iam"
 	"github.com/bulwarkd/bulwark/internal/kms"
+	"github.com/bulwarkd/bulwark/internal/mesh/controlplane"
 	"github.com/bulwarkd/bulwark/internal/pca"
 	"github.com/bulwarkd/bulwark/internal/seal"
 	"github.com/bulwarkd/bulwark/internal/secrets"
@@ -50,6 +51,7 @@ type Server struct {
 	pca     *pca.Service
 	acm     *acm.Service
 	secrets *secrets.Service
+	appmesh *controlplane.Service
 
 	routes        map[string]http.Handler
 	routePrefixes []string

@@ -11,6 +11,7 @@ import (
 	"github.com/bulwarkd/bulwark/internal/api"
 	"github.com/bulwarkd/bulwark/internal/events"
 	"github.com/bulwarkd/bulwark/internal/kms"
+	"github.com/bulwarkd/bulwark/internal/mesh/controlplane"
 	"github.com/bulwarkd/bulwark/internal/pca"
 	"github.com/bulwarkd/bulwark/internal/secrets"
 )
@@ -25,7 +26,8 @@ func (s *Server) buildServices() {
 	s.pca = pca.New(pca.Config{Store: s.store, AccountID: c.AccountID, Region: c.Region, CRLBaseURL: c.PublicURL + "/crl", Now: c.Now, Rand: c.Rand, Logger: c.Logger})
 	s.acm = acm.New(acm.Config{Store: s.store, CA: s.pca, Events: s.events, AccountID: c.AccountID, Region: c.Region, Now: c.Now, Rand: c.Rand, Logger: c.Logger})
 	s.secrets = secrets.New(secrets.Config{Store: s.store, Keys: s.kms, AccountID: c.AccountID, Region: c.Region, Now: c.Now, Rand: c.Rand, Logger: c.Logger})
-	s.Register(s.iam.API(), s.iam.STSAPI(), s.kms.API(), s.events.API(), s.pca.API(), s.acm.API(), s.secrets.API())
+	s.appmesh = controlplane.New(controlplane.Config{Store: s.store, AccountID: c.AccountID, Region: c.Region, Now: c.Now, Rand: c.Rand, Logger: c.Logger})
+	s.Register(s.iam.API(), s.iam.STSAPI(), s.kms.API(), s.events.API(), s.pca.API(), s.acm.API(), s.secrets.API(), s.appmesh.API())
 	s.Register(c.ExtraServices...)
 }
 
