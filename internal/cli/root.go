@@ -29,6 +29,7 @@ Start here:  bulwark server --dev`,
 	}
 	root.AddCommand(newVersionCmd(), newServerCmd(), newAuditCmd())
 	root.AddCommand(newCertsCmd(), newRenewerCmd())
+	root.AddCommand(newEdgeCmd(), newUnprotectCmd())
 	return root
 }
 

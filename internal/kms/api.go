@@ -24,6 +24,7 @@ func (s *Service) API() *api.Service {
 		"GetPublicKey":                        {Handler: api.JSON(s.apiGetPublicKey), ReadOnly: true},
 		"Encrypt":                             {Handler: api.JSON(s.apiEncrypt), ReadOnly: true},
 		"Decrypt":                             {Handler: api.JSON(s.apiDecrypt), ReadOnly: true},
+		"HPKEOpen":                            {Handler: api.JSON(s.apiHPKEOpen), ReadOnly: true},
 		"ReEncrypt":                           {Handler: api.JSON(s.apiReEncrypt), ReadOnly: true},
 		"GenerateDataKey":                     {Handler: api.JSON(s.apiGenerateDataKey), ReadOnly: true},
 		"GenerateDataKeyWithoutPlaintext":     {Handler: api.JSON(s.apiGenerateDataKeyWithoutPlaintext), ReadOnly: true},

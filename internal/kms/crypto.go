@@ -52,6 +52,9 @@ func (s *Service) encrypt(ctx context.Context, c *api.Call, action, keyID string
 	if !slices.Contains(specs[lk.meta.KeySpec].encAlgs, alg) {
 		return nil, fail(errInvalidKeyUsage, "Encryption algorithm %s is not supported by %s.", alg, lk.meta.ARN)
 	}
+	if alg == algHPKE {
+		return nil, errHPKEOnly(lk)
+	}
 	if alg == algSymmetric {
 		ct, err := s.sealSym(lk, plaintext, encCtx)
 		if err != nil {
@@ -160,6 +163,9 @@ func (s *Service) decrypt(ctx context.Context, c *api.Call, action string, ciphe
 	}
 	if !slices.Contains(specs[lk.meta.KeySpec].encAlgs, alg) {
 		return nil, nil, "", fail(errInvalidKeyUsage, "Encryption algorithm %s is not supported by %s.", alg, lk.meta.ARN)
+	}
+	if alg == algHPKE {
+		return nil, nil, "", errHPKEOnly(lk)
 	}
 	if b != nil {
 		pt, err := openSym(lk, b, encCtx)
@@ -381,7 +387,7 @@ func (s *Service) publicKey(ctx context.Context, c *api.Call, keyID string) (*lo
 	if err := usable(lk); err != nil {
 		return nil, err
 	}
-	if lk.mat.priv == nil {
+	if lk.mat.pubDER == nil {
 		return nil, fail(errUnsupported, "%s is not an asymmetric key.", lk.meta.ARN)
 	}
 	return lk, nil

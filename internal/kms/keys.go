@@ -6,6 +6,7 @@ import (
 	"crypto/cipher"
 	"crypto/ecdsa"
 	"crypto/elliptic"
+	"crypto/hpke"
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/json"
@@ -33,7 +34,8 @@ type specInfo struct {
 	usages   []string // valid KeyUsage values
 	rsaBits  int
 	curve    elliptic.Curve
-	hmacSize int // key bytes for HMAC specs
+	hmacSize int    // key bytes for HMAC specs
+	hpkeKEM  uint16 // RFC 9180 KEM id for HPKE specs (see hpke.go)
 	encAlgs  []string
 	signAlgs []string
 	macAlgs  []string
@@ -54,6 +56,8 @@ var specs = map[string]specInfo{
 	"HMAC_256":      {usages: []string{usageMAC}, hmacSize: 32, macAlgs: []string{"HMAC_SHA_256"}},
 	"HMAC_384":      {usages: []string{usageMAC}, hmacSize: 48, macAlgs: []string{"HMAC_SHA_384"}},
 	"HMAC_512":      {usages: []string{usageMAC}, hmacSize: 64, macAlgs: []string{"HMAC_SHA_512"}},
+	specHPKEX25519:  {usages: []string{usageEncrypt}, hpkeKEM: kemX25519, encAlgs: []string{algHPKE}},
+	specHPKEXWing:   {usages: []string{usageEncrypt}, hpkeKEM: kemXWing, encAlgs: []string{algHPKE}},
 }
 
 // algorithms returns the algorithms a key of this spec offers for usage,
@@ -97,10 +101,13 @@ func checkSpecUsage(spec, usage string) (string, string, error) {
 // keySecret is what a key's sealed Record.Secret holds. Sym lists the
 // symmetric (AES or HMAC) material versions, oldest first, so ciphertexts
 // naming an old version still decrypt after rotation; PKCS8 holds an
-// asymmetric private key.
+// asymmetric private key; HPKE holds an HPKE private key (RFC 9180
+// SerializePrivateKey) for the KEM named by KEM.
 type keySecret struct {
 	Sym   [][]byte `json:"Sym,omitempty"`
 	PKCS8 []byte   `json:"PKCS8,omitempty"`
+	HPKE  []byte   `json:"HPKE,omitempty"`
+	KEM   uint16   `json:"KEM,omitempty"`
 }
 
 func (k *keySecret) marshal() []byte {
@@ -117,7 +124,8 @@ type material struct {
 	sym    [][]byte
 	aeads  []cipher.AEAD // one per sym version, for symmetric encryption keys
 	priv   crypto.Signer // *rsa.PrivateKey or *ecdsa.PrivateKey
-	pubDER []byte
+	hpke   hpke.PrivateKey
+	pubDER []byte // GetPublicKey's PublicKey: DER SubjectPublicKeyInfo
 }
 
 func parseMaterial(secret []byte) (*material, error) {
@@ -126,6 +134,9 @@ func parseMaterial(secret []byte) (*material, error) {
 		return nil, fmt.Errorf("kms: decode key secret: %w", err)
 	}
 	m := &material{sym: ks.Sym}
+	if len(ks.HPKE) > 0 {
+		return parseHPKEMaterial(m, &ks)
+	}
 	if len(ks.PKCS8) == 0 {
 		for _, k := range ks.Sym {
 			if len(k) != 32 {
@@ -174,6 +185,8 @@ func newSecret(spec string, rnd io.Reader) (*keySecret, error) {
 			return nil, err
 		}
 		return &keySecret{Sym: [][]byte{k}}, nil
+	case si.hpkeKEM != 0:
+		return newHPKESecret(si.hpkeKEM, rnd)
 	}
 	der, err := generatePrivateKey(spec, rnd)
 	if err != nil {

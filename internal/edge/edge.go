@@ -1,0 +1,236 @@
+package edge
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/bulwarkd/bulwark/internal/fle"
+)
+
+// Config builds a Proxy.
+type Config struct {
+	// Engine holds the rules and keys. Required.
+	Engine *fle.Engine
+	// Origin is where requests go. Required.
+	Origin *url.URL
+	// Transport reaches the origin; nil means an HTTP/1.1 and HTTP/2
+	// transport with system roots (see OriginTransport).
+	Transport http.RoundTripper
+	// AccessLog receives one line per request (method, host, path, status,
+	// rule, protected count, duration, error kind; never a query string or
+	// a body); nil discards it.
+	AccessLog *slog.Logger
+	// Logger receives error details (the access log carries only the
+	// kind); nil discards them.
+	Logger *slog.Logger
+	// Registry receives the edge's metrics; nil means a new registry.
+	Registry *prometheus.Registry
+	// Now is the clock for latency metrics; nil means time.Now.
+	Now func() time.Time
+}
+
+// Proxy is the edge reverse proxy, an http.Handler. It is safe for
+// concurrent use.
+type Proxy struct {
+	engine *fle.Engine
+	rp     *httputil.ReverseProxy
+	m      *metrics
+	access *slog.Logger
+	log    *slog.Logger
+	now    func() time.Time
+}
+
+// New returns a Proxy.
+func New(cfg Config) (*Proxy, error) {
+	if cfg.Engine == nil || cfg.Origin == nil {
+		return nil, errors.New("edge: Engine and Origin are required")
+	}
+	discard := slog.New(slog.DiscardHandler)
+	p := &Proxy{engine: cfg.Engine, access: cfg.AccessLog, log: cfg.Logger, now: cfg.Now}
+	if p.access == nil {
+		p.access = discard
+	}
+	if p.log == nil {
+		p.log = discard
+	}
+	if p.now == nil {
+		p.now = time.Now
+	}
+	if cfg.Registry == nil {
+		cfg.Registry = prometheus.NewRegistry()
+	}
+	p.m = newMetrics(cfg.Registry)
+	tr := cfg.Transport
+	if tr == nil {
+		tr = OriginTransport(nil)
+	}
+	origin := cfg.Origin
+	p.rp = &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(origin)
+			pr.SetXForwarded()
+		},
+		Transport: tr,
+		// Flush at once so streamed responses are not held back.
+		FlushInterval: -1,
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			p.log.Warn("edge: origin request failed", "path", r.URL.Path, "err", err)
+			setKind(w, KindOriginUnavailable)
+			writeError(w, http.StatusBadGateway, KindOriginUnavailable, "", "", "the origin could not be reached")
+		},
+	}
+	return p, nil
+}
+
+// Registry-backed admin endpoints: /stats, /metrics, /healthz.
+func (p *Proxy) AdminHandler() http.Handler { return p.m.adminHandler() }
+
+// ServeHTTP implements http.Handler.
+func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := p.now()
+	rec := &recorder{ResponseWriter: w, status: http.StatusOK}
+	ruleName, protected := PassThroughRule, 0
+	defer func() {
+		code := strconv.Itoa(rec.status)
+		p.m.requests.WithLabelValues(ruleName, code).Inc()
+		if rec.kind != "" {
+			p.m.errors.WithLabelValues(rec.kind).Inc()
+		}
+		p.access.Info("edge", "method", r.Method, "host", r.Host, "path", r.URL.Path, "proto", r.Proto,
+			"status", rec.status, "rule", ruleName, "protected", protected, "error", rec.kind,
+			"duration_ms", float64(p.now().Sub(start).Microseconds())/1000)
+	}()
+
+	ct := r.Header.Get("Content-Type")
+	rule, ok := p.engine.Match(r.Method, r.Host, r.URL.Path, ct)
+	if !ok {
+		p.rp.ServeHTTP(rec, r)
+		return
+	}
+	ruleName = rule.Name
+	if err := p.precheck(r, rule.Name); err != nil {
+		p.refuse(rec, r, err)
+		return
+	}
+	res, err := p.engine.Protect(r.Context(), fle.Request{Method: r.Method, Host: r.Host, Path: r.URL.Path,
+		RawQuery: r.URL.RawQuery, ContentType: ct, Body: r.Body})
+	if err != nil {
+		p.refuse(rec, r, err)
+		return
+	}
+	protected = res.Protected
+	p.m.protected.WithLabelValues(rule.Name).Add(float64(res.Protected))
+	p.m.latency.WithLabelValues(rule.Name).Observe(p.now().Sub(start).Seconds())
+
+	out := r.Clone(r.Context())
+	out.Body = io.NopCloser(bytes.NewReader(res.Body))
+	out.ContentLength = int64(len(res.Body))
+	out.TransferEncoding = nil
+	out.Header.Del("Content-Length")
+	out.GetBody = nil
+	out.URL.RawQuery = res.RawQuery
+	out.RequestURI = ""
+	p.rp.ServeHTTP(rec, out)
+}
+
+// precheck refuses what can be refused before reading the body: a
+// declared length over the limit, and compressed bodies, which the rules
+// cannot see into.
+func (p *Proxy) precheck(r *http.Request, rule string) error {
+	if lim := p.engine.BodyLimit(); lim >= 0 && r.ContentLength > lim {
+		return &fle.Error{Kind: fle.KindBodyTooLarge, Rule: rule, Err: &fle.BodyTooLargeError{Limit: lim}}
+	}
+	if ce := r.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
+		return &fle.Error{Kind: fle.KindUnsupported, Rule: rule, Err: errors.New("content-encoded bodies cannot be inspected")}
+	}
+	return nil
+}
+
+// refuse answers a failed protection; the request is not forwarded.
+func (p *Proxy) refuse(w *recorder, r *http.Request, err error) {
+	var fe *fle.Error
+	if !errors.As(err, &fe) {
+		fe = &fle.Error{Kind: fle.KindEncrypt, Err: err}
+	}
+	p.log.Warn("edge: request refused", "kind", fe.Kind, "rule", fe.Rule, "field", fe.Field, "path", r.URL.Path, "err", err)
+	status := fe.Kind.HTTPStatus()
+	if fe.Kind == fle.KindBodyTooLarge {
+		// The rest of the body is not worth reading.
+		w.Header().Set("Connection", "close")
+	}
+	w.kind = string(fe.Kind)
+	writeError(w, status, string(fe.Kind), fe.Rule, fe.Field, messages[fe.Kind])
+}
+
+// messages are the client-facing explanations; details (which may name
+// KMS endpoints or keys) stay in the operator's log.
+var messages = map[fle.ErrorKind]string{
+	fle.KindBodyTooLarge:      "the request body is over the edge's limit",
+	fle.KindUnparseable:       "the request body could not be parsed as its content type",
+	fle.KindUnsupported:       "the edge cannot protect fields in this content type or encoding",
+	fle.KindPlaintextTooLarge: "a protected value is longer than its key's token format allows",
+	fle.KindKeyUnavailable:    "an encryption key is unavailable",
+	fle.KindEncrypt:           "encryption failed",
+}
+
+// errorBody is the JSON every refusal is answered with.
+type errorBody struct {
+	Error struct {
+		Kind    string `json:"kind"`
+		Status  int    `json:"status"`
+		Message string `json:"message"`
+		Rule    string `json:"rule,omitempty"`
+		Field   string `json:"field,omitempty"`
+	} `json:"error"`
+}
+
+func writeError(w http.ResponseWriter, status int, kind, rule, field, msg string) {
+	var b errorBody
+	b.Error.Kind, b.Error.Status, b.Error.Message, b.Error.Rule, b.Error.Field = kind, status, msg, rule, field
+	out, _ := json.Marshal(&b)
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Bulwark-Edge-Error", kind)
+	w.WriteHeader(status)
+	_, _ = w.Write(append(out, '\n'))
+}
+
+// setKind records an error kind on the response writer if it is ours.
+func setKind(w http.ResponseWriter, kind string) {
+	if rec, ok := w.(*recorder); ok {
+		rec.kind = kind
+	}
+}
+
+// recorder keeps the status and error kind for metrics and the access log.
+type recorder struct {
+	http.ResponseWriter
+	status      int
+	wroteHeader bool
+	kind        string
+}
+
+func (r *recorder) WriteHeader(code int) {
+	if !r.wroteHeader {
+		r.status, r.wroteHeader = code, true
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *recorder) Write(b []byte) (int, error) {
+	r.wroteHeader = true
+	return r.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach Flush and friends.
+func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
