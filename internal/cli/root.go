@@ -30,6 +30,7 @@ Start here:  bulwark server --dev`,
 	root.AddCommand(newVersionCmd(), newServerCmd(), newAuditCmd())
 	root.AddCommand(newCertsCmd(), newRenewerCmd())
 	root.AddCommand(newEdgeCmd(), newUnprotectCmd())
+	root.AddCommand(newProxyCmd())
 	return root
 }
 
