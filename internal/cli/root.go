@@ -31,6 +31,7 @@ Start here:  bulwark server --dev`,
 	root.AddCommand(newCertsCmd(), newRenewerCmd())
 	root.AddCommand(newEdgeCmd(), newUnprotectCmd())
 	root.AddCommand(newProxyCmd())
+	root.AddCommand(newDemoCmd())
 	return root
 }
 

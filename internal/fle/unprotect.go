@@ -138,7 +138,9 @@ func (u *Unprotector) report(found []string, res map[string]*opened) (Report, er
 		sp := token.Scan(text)
 		e := fmt.Errorf("token %s/%s: %w", sp[0].KeyID, sp[0].Format, o.err)
 		r.Errors = append(r.Errors, e)
-		if first == nil {
+		// In Fail mode the first failure cancels the rest: report a root
+		// cause (access denied, say), not one of the cancellations.
+		if first == nil || (errors.Is(first, context.Canceled) && !errors.Is(e, context.Canceled)) {
 			first = e
 		}
 		o.err = errCounted

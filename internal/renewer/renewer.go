@@ -22,7 +22,9 @@ type ACMAPI interface {
 	RenewCertificate(context.Context, *acm.RenewCertificateInput, ...func(*acm.Options)) (*acm.RenewCertificateOutput, error)
 }
 
-// Binding ties a certificate to the secret prefixes it is exported into.
+// Binding ties a certificate to the secret prefixes it is exported into;
+// with no prefixes the renewer only renews it (for consumers that read the
+// certificate from ACM directly, such as a proxy's acm source).
 type Binding struct {
 	CertificateARN string   `yaml:"certificateArn" json:"certificateArn"`
 	SecretPrefixes []string `yaml:"secretPrefixes" json:"secretPrefixes"`
@@ -125,8 +127,10 @@ func New(cfg Config) (*Renewer, error) {
 		r.log = slog.New(slog.DiscardHandler)
 	}
 	for _, b := range cfg.Bindings {
-		if b.CertificateARN == "" || len(b.SecretPrefixes) == 0 {
-			return nil, fmt.Errorf("renewer: binding %q needs a certificate ARN and at least one secret prefix", b.CertificateARN)
+		// A binding without prefixes is renew-only: for a certificate its
+		// consumers take straight from ACM (a proxy's acm source).
+		if b.CertificateARN == "" {
+			return nil, fmt.Errorf("renewer: a binding needs a certificate ARN (secret prefixes %v)", b.SecretPrefixes)
 		}
 		if _, ok := r.bindings[b.CertificateARN]; !ok {
 			r.arns = append(r.arns, b.CertificateARN)
