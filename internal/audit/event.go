@@ -148,8 +148,9 @@ func marshalLine(e *Event) ([]byte, error) {
 	return b, nil
 }
 
-// newUUID returns a random (version 4) UUID read from r.
-func newUUID(r io.Reader) (string, error) {
+// NewUUID returns a random (version 4) UUID read from r, the form of
+// CloudTrail's eventID and of AWS request ids.
+func NewUUID(r io.Reader) (string, error) {
 	var b [16]byte
 	if _, err := io.ReadFull(r, b[:]); err != nil {
 		return "", fmt.Errorf("audit: event id: %w", err)

@@ -216,7 +216,7 @@ func (l *Log) fillDefaults(e *Event) error {
 	// monotonic reading, which JSON would ignore anyway.
 	e.EventTime = e.EventTime.UTC().Truncate(time.Second)
 	if e.EventID == "" {
-		id, err := newUUID(l.rand)
+		id, err := NewUUID(l.rand)
 		if err != nil {
 			return err
 		}

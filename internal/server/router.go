@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -419,22 +418,15 @@ func (s *Server) writeAudit(call *api.Call, rt route, werr *awsproto.Error) erro
 	return s.audit.Append(context.WithoutCancel(context.Background()), ev)
 }
 
+// newRequestID makes an AWS-style request id (a random UUID).
 func newRequestID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	var out [36]byte
-	hex.Encode(out[0:8], b[0:4])
-	out[8] = '-'
-	hex.Encode(out[9:13], b[4:6])
-	out[13] = '-'
-	hex.Encode(out[14:18], b[6:8])
-	out[18] = '-'
-	hex.Encode(out[19:23], b[8:10])
-	out[23] = '-'
-	hex.Encode(out[24:], b[10:])
-	return string(out[:])
+	id, err := audit.NewUUID(rand.Reader)
+	if err != nil {
+		// crypto/rand does not fail on supported platforms; an id is
+		// still needed to answer.
+		return "00000000-0000-4000-8000-000000000000"
+	}
+	return id
 }
 
 func sourceIP(r *http.Request) string {
