@@ -28,6 +28,7 @@ Start here:  bulwark server --dev`,
 		SilenceErrors: true,
 	}
 	root.AddCommand(newVersionCmd(), newServerCmd(), newAuditCmd())
+	root.AddCommand(newAdminCmd())
 	root.AddCommand(newCertsCmd(), newRenewerCmd())
 	root.AddCommand(newEdgeCmd(), newUnprotectCmd())
 	root.AddCommand(newProxyCmd())

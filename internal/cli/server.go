@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -103,6 +104,10 @@ func runDevServer(ctx context.Context, out io.Writer, f *serverFlags) error {
 	if err != nil {
 		return err
 	}
+	previousKeys, err := envPreviousMasterKeys()
+	if err != nil {
+		return err
+	}
 	keyID, secret, err := devCredentials(f)
 	if err != nil {
 		return err
@@ -113,6 +118,7 @@ func runDevServer(ctx context.Context, out io.Writer, f *serverFlags) error {
 		DataDir:             dir,
 		Storage:             f.storage,
 		MasterKey:           masterKey,
+		PreviousMasterKeys:  previousKeys,
 		RootAccessKeyID:     keyID,
 		RootSecretAccessKey: secret,
 		Logger:              newLogger(level),
@@ -163,6 +169,25 @@ func devMasterKey(dir string) ([]byte, error) {
 	}
 	k, _, err := seal.LoadOrCreateKeyFile(filepath.Join(dir, "master.key"))
 	return k, err
+}
+
+// envPreviousMasterKeys reads BULWARK_PREVIOUS_MASTER_KEYS: retired master
+// keys, comma-separated base64, that still open what they sealed (a
+// rotation in progress). Empty means none.
+func envPreviousMasterKeys() ([][]byte, error) {
+	v := strings.TrimSpace(os.Getenv("BULWARK_PREVIOUS_MASTER_KEYS"))
+	if v == "" {
+		return nil, nil
+	}
+	var keys [][]byte
+	for i, part := range strings.Split(v, ",") {
+		k, err := seal.KeyFromBase64(part)
+		if err != nil {
+			return nil, fmt.Errorf("BULWARK_PREVIOUS_MASTER_KEYS, key %d: %w", i+1, err)
+		}
+		keys = append(keys, k)
+	}
+	return keys, nil
 }
 
 func devCredentials(f *serverFlags) (string, string, error) {

@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -32,14 +33,19 @@ type fileConfig struct {
 	// but not the confidentiality of secrets in responses.
 	AllowPlainHTTP bool   `yaml:"allowPlainHTTP"`
 	DataDir        string `yaml:"dataDir"`
-	// Storage is "" / "sqlite" (DataDir/bulwark.db) or a DSN.
-	Storage   string `yaml:"storage"`
+	// Storage is "" / "sqlite" (DataDir/bulwark.db), a DSN, or
+	// {postgres: {dsn: …}} / {postgres: {dsnEnv: NAME}}.
+	Storage   storageConfig `yaml:"storage"`
 	MasterKey struct {
 		// File holds the base64 master key (mode 0600).
 		File string `yaml:"file"`
 		// PassphraseEnv names an environment variable holding a passphrase
 		// that is stretched with Argon2id (salt kept in the data dir).
 		PassphraseEnv string `yaml:"passphraseEnv"`
+		// PreviousFiles hold retired master keys (base64, mode 0600) that
+		// still open secrets sealed before a rotation; see "Master key
+		// rotation" in docs/operations.md.
+		PreviousFiles []string `yaml:"previousFiles"`
 	} `yaml:"masterKey"`
 	AccountID string   `yaml:"accountId"`
 	Region    string   `yaml:"region"`
@@ -111,6 +117,108 @@ func (fc *fileConfig) masterKey() ([]byte, error) {
 	return seal.KeyFromPassphrase([]byte(pass), filepath.Join(fc.DataDir, "master.salt"))
 }
 
+// storageConfig is the `storage:` setting: either a string (what
+// `--storage` takes) or a mapping naming the engine, whose dsnEnv form keeps
+// the database password out of the file (a Kubernetes Secret in an
+// environment variable, say).
+type storageConfig struct {
+	DSN, DSNEnv string
+}
+
+// UnmarshalYAML accepts `storage: DSN` and
+// `storage: {postgres: {dsn: DSN}}` or `{postgres: {dsnEnv: NAME}}`,
+// refusing unknown keys as the rest of the file does.
+func (s *storageConfig) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		return n.Decode(&s.DSN)
+	}
+	var m struct {
+		Postgres struct {
+			DSN    string `yaml:"dsn"`
+			DSNEnv string `yaml:"dsnEnv"`
+		} `yaml:"postgres"`
+	}
+	if err := strictDecode(n, &m); err != nil {
+		return fmt.Errorf("storage: %w", err)
+	}
+	if (m.Postgres.DSN == "") == (m.Postgres.DSNEnv == "") {
+		return errors.New("storage.postgres: set exactly one of dsn and dsnEnv")
+	}
+	s.DSN, s.DSNEnv = m.Postgres.DSN, m.Postgres.DSNEnv
+	return nil
+}
+
+// strictDecode decodes n into v refusing unknown fields: yaml.v3's
+// Node.Decode does not inherit the outer decoder's KnownFields.
+func strictDecode(n *yaml.Node, v any) error {
+	raw, err := yaml.Marshal(n)
+	if err != nil {
+		return err
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(raw))
+	dec.KnownFields(true)
+	return dec.Decode(v)
+}
+
+// resolve returns the storage string server.Config takes.
+func (s storageConfig) resolve() (string, error) {
+	if s.DSNEnv == "" {
+		return s.DSN, nil
+	}
+	v := os.Getenv(s.DSNEnv)
+	if v == "" {
+		return "", fmt.Errorf("storage.postgres.dsnEnv: environment variable %s is empty", s.DSNEnv)
+	}
+	if !strings.HasPrefix(v, "postgres://") && !strings.HasPrefix(v, "postgresql://") {
+		// The value is secret (a password): do not echo it.
+		return "", fmt.Errorf("storage.postgres.dsnEnv: %s must hold a postgres:// URL", s.DSNEnv)
+	}
+	return v, nil
+}
+
+// previousMasterKeys reads masterKey.previousFiles.
+func (fc *fileConfig) previousMasterKeys() ([][]byte, error) {
+	var keys [][]byte
+	for _, path := range fc.MasterKey.PreviousFiles {
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("previous master key file: %w", err)
+		}
+		k, err := seal.KeyFromBase64(string(bytes.TrimSpace(raw)))
+		if err != nil {
+			return nil, fmt.Errorf("%w (in previous master key file %s)", err, path)
+		}
+		keys = append(keys, k)
+	}
+	return keys, nil
+}
+
+// serverConfig is the part of server.Config that the file and the keys it
+// names decide; runConfiguredServer and `admin reseal` share it.
+func (fc *fileConfig) serverConfig() (server.Config, error) {
+	key, err := fc.masterKey()
+	if err != nil {
+		return server.Config{}, err
+	}
+	prev, err := fc.previousMasterKeys()
+	if err != nil {
+		return server.Config{}, err
+	}
+	storage, err := fc.Storage.resolve()
+	if err != nil {
+		return server.Config{}, err
+	}
+	return server.Config{
+		AccountID:          fc.AccountID,
+		Region:             fc.Region,
+		DataDir:            fc.DataDir,
+		Storage:            storage,
+		MasterKey:          key,
+		PreviousMasterKeys: prev,
+		AuditLogPath:       fc.AuditLog,
+	}, nil
+}
+
 func runConfiguredServer(ctx context.Context, out io.Writer, f *serverFlags) error {
 	fc, err := loadFileConfig(f.configPath)
 	if err != nil {
@@ -124,19 +232,11 @@ func runConfiguredServer(ctx context.Context, out io.Writer, f *serverFlags) err
 	if err != nil {
 		return err
 	}
-	key, err := fc.masterKey()
+	cfg, err := fc.serverConfig()
 	if err != nil {
 		return err
 	}
-	cfg := server.Config{
-		AccountID:    fc.AccountID,
-		Region:       fc.Region,
-		DataDir:      fc.DataDir,
-		Storage:      fc.Storage,
-		MasterKey:    key,
-		AuditLogPath: fc.AuditLog,
-		Logger:       newLogger(level),
-	}
+	cfg.Logger = newLogger(level)
 	if env := fc.RootCredentials; env.AccessKeyIDEnv != "" {
 		cfg.RootAccessKeyID, cfg.RootSecretAccessKey = os.Getenv(env.AccessKeyIDEnv), os.Getenv(env.SecretAccessKeyEnv)
 		if cfg.RootAccessKeyID == "" || cfg.RootSecretAccessKey == "" {

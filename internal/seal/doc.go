@@ -20,8 +20,9 @@
 //	| 1 byte  | 4 bytes   | 12 bytes | len(plaintext) + 16  |
 //	+---------+-----------+----------+----------------------+
 //
-// The key id names the key that sealed the blob, so a keyring can later hold
-// the current key and retired ones during a rotation. The version byte and key
+// The key id names the key that sealed the blob, so a keyring holds the
+// current key and retired ones during a rotation and opens each blob with
+// the key it names; [SealedKeyID] reads it without opening the blob. The version byte and key
 // id are authenticated together with the caller's additional data, so none of
 // them can be altered without [Sealer.Open] failing.
 package seal

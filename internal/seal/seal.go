@@ -6,10 +6,12 @@ import (
 	"crypto/hkdf"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 )
 
 // MasterKeySize is the length in bytes of a master key.
@@ -49,20 +51,29 @@ type Sealer interface {
 // Keyring is a [Sealer] using AES-256-GCM with keys derived from a master key.
 // It is safe for concurrent use.
 //
+// A keyring has one current key, which seals, and any number of previous
+// keys, which only open: that is what lets the master key be rotated
+// without downtime (every server first learns the new key as current and
+// keeps the old one as previous, then the stored secrets are re-sealed, then
+// the old key is dropped; see docs/operations.md).
+//
 // Nonces are 96 random bits, so one key should seal fewer than 2^32 blobs
 // (NIST SP 800-38D); far more than Bulwark's secrets will ever number.
 type Keyring struct {
 	rand    io.Reader
 	current uint32
-	// keys holds every key the keyring can open with, by key id. Today it
-	// has one; a rotation adds the new key as current and keeps old ones.
+	// keys holds every key the keyring can open with, by key id: the
+	// current one and the previous ones.
 	keys map[uint32]cipher.AEAD
 }
 
-// NewKeyring returns a Keyring whose only key is derived from master, which
-// must be [MasterKeySize] bytes. rand supplies nonces; nil means crypto/rand.
-// A rand that repeats values breaks GCM completely: inject one only in tests.
-func NewKeyring(master []byte, rand io.Reader) (*Keyring, error) {
+// NewKeyring returns a Keyring whose current key is derived from master and
+// which also opens blobs sealed under each of previous (retired master keys
+// during a rotation). Every key must be [MasterKeySize] bytes. A previous
+// key equal to master is ignored. rand supplies nonces; nil means
+// crypto/rand. A rand that repeats values breaks GCM completely: inject one
+// only in tests.
+func NewKeyring(master []byte, rand io.Reader, previous ...[]byte) (*Keyring, error) {
 	if len(master) != MasterKeySize {
 		return nil, fmt.Errorf("seal: master key is %d bytes, want %d", len(master), MasterKeySize)
 	}
@@ -73,7 +84,66 @@ func NewKeyring(master []byte, rand io.Reader) (*Keyring, error) {
 	if rand == nil {
 		rand = cryptoRand{}
 	}
-	return &Keyring{rand: rand, current: id, keys: map[uint32]cipher.AEAD{id: aead}}, nil
+	k := &Keyring{rand: rand, current: id, keys: map[uint32]cipher.AEAD{id: aead}}
+	seen := map[uint32][]byte{id: master}
+	for i, p := range previous {
+		if len(p) != MasterKeySize {
+			return nil, fmt.Errorf("seal: previous master key %d is %d bytes, want %d", i+1, len(p), MasterKeySize)
+		}
+		pid, paead, err := deriveKey(p)
+		if err != nil {
+			return nil, err
+		}
+		if other, dup := seen[pid]; dup {
+			if subtle.ConstantTimeCompare(other, p) == 1 {
+				continue // the same key given twice: harmless
+			}
+			// Two different keys with one 4-byte id: odds of 2^-32 per pair,
+			// but the blobs could not say which key sealed them.
+			return nil, fmt.Errorf("seal: previous master key %d has the same key id as another key; generate a new master key", i+1)
+		}
+		seen[pid] = p
+		k.keys[pid] = paead
+	}
+	return k, nil
+}
+
+// KeyID returns the id of the current key: the one [Keyring.Seal] writes
+// into every blob it makes.
+func (k *Keyring) KeyID() uint32 { return k.current }
+
+// KeyIDs returns the ids of every key the keyring opens with, current first.
+func (k *Keyring) KeyIDs() []uint32 {
+	ids := []uint32{k.current}
+	for id := range k.keys {
+		if id != k.current {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids[1:])
+	return ids
+}
+
+// MasterKeyID returns the key id that blobs sealed under master carry, so an
+// operator (or a test) can tell which stored blobs a given key sealed
+// without opening them.
+func MasterKeyID(master []byte) (uint32, error) {
+	if len(master) != MasterKeySize {
+		return 0, fmt.Errorf("seal: master key is %d bytes, want %d", len(master), MasterKeySize)
+	}
+	id, _, err := deriveKey(master)
+	return id, err
+}
+
+// SealedKeyID returns the key id recorded in a sealed blob's header; ok is
+// false when sealed is not a blob of a known format. The id is
+// authenticated only when the blob is opened: use it to decide what to
+// re-seal, never to trust a blob.
+func SealedKeyID(sealed []byte) (id uint32, ok bool) {
+	if len(sealed) < headerSize+tagSize || sealed[0] != formatV1 {
+		return 0, false
+	}
+	return binary.BigEndian.Uint32(sealed[1:]), true
 }
 
 // deriveKey derives the AES-GCM cipher and the key id from a master key.

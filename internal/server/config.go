@@ -26,6 +26,10 @@ type Config struct {
 	Storage string
 	// MasterKey is the 32-byte key that seals every secret at rest.
 	MasterKey []byte
+	// PreviousMasterKeys are retired 32-byte master keys that still open
+	// secrets sealed before a rotation but never seal; remove them once
+	// `bulwark admin reseal` has re-sealed everything under MasterKey.
+	PreviousMasterKeys [][]byte
 	// AuditLogPath is the audit log; "" means DataDir/audit.log.
 	AuditLogPath string
 	// AuditNoSync skips the fsync after each audit batch. The zero value

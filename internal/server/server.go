@@ -78,7 +78,7 @@ func New(cfg Config) (*Server, error) {
 		}
 	}()
 
-	keyring, err := seal.NewKeyring(c.MasterKey, c.Rand)
+	keyring, err := seal.NewKeyring(c.MasterKey, c.Rand, c.PreviousMasterKeys...)
 	if err != nil {
 		return nil, fmt.Errorf("server: master key: %w", err)
 	}
@@ -95,6 +95,11 @@ func New(cfg Config) (*Server, error) {
 	auditPath := c.AuditLogPath
 	if auditPath == "" {
 		auditPath = filepath.Join(c.DataDir, "audit.log")
+	}
+	// With PostgreSQL storage nothing else creates the data dir, which
+	// holds the audit log by default.
+	if err := os.MkdirAll(filepath.Dir(auditPath), 0o700); err != nil {
+		return nil, fmt.Errorf("server: create audit log directory: %w", err)
 	}
 	s.audit, err = audit.Open(auditPath, audit.Options{Sync: !c.AuditNoSync, OnError: func(err error) {
 		s.metrics.auditFailures.Inc()
@@ -118,6 +123,13 @@ func New(cfg Config) (*Server, error) {
 	s.ready.Store(true)
 	ok = true
 	return s, nil
+}
+
+// OpenBackend opens the raw storage cfg names (Storage, else
+// DataDir/bulwark.db), migrating its schema: what maintenance commands such
+// as `bulwark admin reseal` work on, with the same rules as New.
+func OpenBackend(cfg Config) (store.Backend, error) {
+	return openBackend(cfg)
 }
 
 func openBackend(c Config) (store.Backend, error) {

@@ -64,3 +64,14 @@ type Backend interface {
 	// Close releases the backend.
 	Close() error
 }
+
+// KindLister is implemented by backends that can name every kind they hold
+// (both built-in backends do). It is deliberately neither part of [Backend]
+// nor of [Store]: services always know which kinds they read, and only
+// maintenance that walks the whole database ([Reseal] after a master key
+// rotation) needs it, so the interface every service and test fake sees
+// stays as small as the services need.
+type KindLister interface {
+	// Kinds returns the distinct kinds of the stored rows in byte order.
+	Kinds(ctx context.Context) ([]string, error)
+}

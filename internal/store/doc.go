@@ -16,6 +16,9 @@
 //     with a [seal.Sealer] before it reaches the Backend, and opens it on the
 //     way back, so no backend can forget to seal.
 //
+// [Reseal] walks every row (through the optional [KindLister]) to re-seal
+// secrets under the current master key after a rotation.
+//
 // The one-table schema shared by all backends, with its migration numbers, is
 // in schema.go ([Migrations]). Package store/storetest holds the conformance
 // suite every implementation runs.

@@ -46,7 +46,10 @@ type Backend struct {
 	closeErr  error
 }
 
-var _ store.Backend = (*Backend)(nil)
+var (
+	_ store.Backend    = (*Backend)(nil)
+	_ store.KindLister = (*Backend)(nil)
+)
 
 // Open connects to the database named by dsn (a postgres:// URL or a
 // key=value string) and applies missing migrations, one replica at a time.
@@ -104,6 +107,27 @@ func (b *Backend) GetRow(ctx context.Context, kind, id string) (*store.Row, erro
 // ListRows implements store.BackendReader.
 func (b *Backend) ListRows(ctx context.Context, kind string, opts store.ListOptions) ([]*store.Row, error) {
 	return listRows(ctx, b.db, kind, opts)
+}
+
+// Kinds implements store.KindLister.
+func (b *Backend) Kinds(ctx context.Context) ([]string, error) {
+	rows, err := b.db.QueryContext(ctx, `SELECT DISTINCT kind FROM records ORDER BY kind`)
+	if err != nil {
+		return nil, unavailable("list kinds", err)
+	}
+	defer rows.Close()
+	out := []string{}
+	for rows.Next() {
+		var k string
+		if err := rows.Scan(&k); err != nil {
+			return nil, unavailable("list kinds", err)
+		}
+		out = append(out, k)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, unavailable("list kinds", err)
+	}
+	return out, nil
 }
 
 // WriteTx implements store.Backend: one transaction holding the cluster-wide

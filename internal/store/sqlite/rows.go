@@ -151,3 +151,24 @@ func nonNil(b []byte) []byte {
 	}
 	return b
 }
+
+// kinds lists the distinct kinds; the primary key (kind, id) serves it.
+func kinds(ctx context.Context, db *sql.DB) ([]string, error) {
+	rows, err := db.QueryContext(ctx, `SELECT DISTINCT kind FROM records ORDER BY kind`)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: list kinds: %w", err)
+	}
+	defer rows.Close()
+	out := []string{}
+	for rows.Next() {
+		var k string
+		if err := rows.Scan(&k); err != nil {
+			return nil, fmt.Errorf("sqlite: list kinds: %w", err)
+		}
+		out = append(out, k)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: list kinds: %w", err)
+	}
+	return out, nil
+}

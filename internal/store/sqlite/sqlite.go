@@ -65,7 +65,10 @@ type Backend struct {
 	closeErr  error
 }
 
-var _ store.Backend = (*Backend)(nil)
+var (
+	_ store.Backend    = (*Backend)(nil)
+	_ store.KindLister = (*Backend)(nil)
+)
 
 // Open opens (creating if needed, mode 0600) the SQLite database at path,
 // which must name a file, and applies any missing schema migrations.
@@ -225,6 +228,11 @@ func (b *Backend) GetRow(ctx context.Context, kind, id string) (*store.Row, erro
 // ListRows implements [store.BackendReader] on the read pool.
 func (b *Backend) ListRows(ctx context.Context, kind string, opts store.ListOptions) ([]*store.Row, error) {
 	return listRows(ctx, b.rList, kind, opts)
+}
+
+// Kinds implements [store.KindLister] on the read pool.
+func (b *Backend) Kinds(ctx context.Context) ([]string, error) {
+	return kinds(ctx, b.r)
 }
 
 // WriteTx implements [store.Backend]. If fn panics the transaction is

@@ -1,0 +1,143 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/bulwarkd/bulwark/internal/seal"
+	"github.com/bulwarkd/bulwark/internal/server"
+	"github.com/bulwarkd/bulwark/internal/store"
+)
+
+// resealFlags are the flags of `bulwark admin reseal`.
+type resealFlags struct {
+	configPath string
+	storage    string
+	dataDir    string
+	batch      int
+	check      bool
+}
+
+func newAdminCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "admin", Short: "Maintenance of a server's database (master key rotation)"}
+	f := &resealFlags{}
+	reseal := &cobra.Command{
+		Use:   "reseal",
+		Short: "Re-seal every stored secret under the current master key (step 2 of a key rotation)",
+		Long: `Re-seal every stored secret under the current master key, so that the
+previous master keys can be removed. Safe while servers run: it works in
+small transactions with version checks. Idempotent: run it again and it
+re-seals nothing. See "Master key rotation" in docs/operations.md.
+
+  bulwark admin reseal --config /etc/bulwark/bulwark.yaml     keys and storage from the server's file
+  bulwark admin reseal --storage postgres://…                 keys from BULWARK_MASTER_KEY and
+                                                               BULWARK_PREVIOUS_MASTER_KEYS (as --dev)
+  bulwark admin reseal --config FILE --check                  only count; exit 1 if any secret
+                                                               is not under the current key`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runReseal(cmd, f)
+		},
+	}
+	fl := reseal.Flags()
+	fl.StringVar(&f.configPath, "config", "", "the server's configuration file (YAML)")
+	fl.StringVar(&f.storage, "storage", "", "storage DSN, as `bulwark server --dev --storage` (keys from the environment)")
+	fl.StringVar(&f.dataDir, "data-dir", "", "dev data directory (its bulwark.db and, without BULWARK_MASTER_KEY, its master.key)")
+	fl.IntVar(&f.batch, "batch", store.DefaultResealBatch, "rows per transaction")
+	fl.BoolVar(&f.check, "check", false, "write nothing; fail if any secret is not sealed under the current key")
+	cmd.AddCommand(reseal)
+	return cmd
+}
+
+// resealConfig gathers the storage and keys the flags name.
+func resealConfig(f *resealFlags) (server.Config, error) {
+	if f.configPath != "" {
+		if f.storage != "" || f.dataDir != "" {
+			return server.Config{}, errors.New("--config names the storage and keys: leave out --storage and --data-dir")
+		}
+		fc, err := loadFileConfig(f.configPath)
+		if err != nil {
+			return server.Config{}, err
+		}
+		return fc.serverConfig()
+	}
+	if f.storage == "" && f.dataDir == "" {
+		return server.Config{}, errors.New("give --config FILE, or --storage DSN / --data-dir DIR with the keys in the environment")
+	}
+	var key []byte
+	var err error
+	if f.dataDir != "" && os.Getenv("BULWARK_MASTER_KEY") == "" {
+		// Never create a key here (as a dev server would): a new key cannot
+		// open anything, and the file would shadow the right one.
+		path := filepath.Join(f.dataDir, "master.key")
+		if _, serr := os.Stat(path); serr != nil {
+			return server.Config{}, fmt.Errorf("no BULWARK_MASTER_KEY and no %s: %w", path, serr)
+		}
+		key, _, err = seal.LoadOrCreateKeyFile(path)
+	} else if key, err = seal.KeyFromBase64(os.Getenv("BULWARK_MASTER_KEY")); err != nil {
+		err = fmt.Errorf("BULWARK_MASTER_KEY: %w", err)
+	}
+	if err != nil {
+		return server.Config{}, err
+	}
+	prev, err := envPreviousMasterKeys()
+	if err != nil {
+		return server.Config{}, err
+	}
+	return server.Config{DataDir: f.dataDir, Storage: f.storage, MasterKey: key, PreviousMasterKeys: prev}, nil
+}
+
+func runReseal(cmd *cobra.Command, f *resealFlags) error {
+	cfg, err := resealConfig(f)
+	if err != nil {
+		return err
+	}
+	keyring, err := seal.NewKeyring(cfg.MasterKey, nil, cfg.PreviousMasterKeys...)
+	if err != nil {
+		return err
+	}
+	backend, err := server.OpenBackend(cfg)
+	if err != nil {
+		return err
+	}
+	defer backend.Close()
+	out := cmd.OutOrStdout()
+	fmt.Fprintf(out, "current key id %08x; opening with %08x\n", keyring.KeyID(), keyring.KeyIDs())
+	start := time.Now()
+	last := time.Time{}
+	p, err := store.Reseal(cmd.Context(), backend, keyring, store.ResealOptions{
+		BatchSize: f.batch,
+		DryRun:    f.check,
+		Progress: func(p store.ResealProgress) {
+			// One line a second at most: a large database has thousands of
+			// batches, and this goes to a terminal or a job's log.
+			if now := time.Now(); now.Sub(last) >= time.Second {
+				last = now
+				printReseal(out, "progress", p, f.check)
+			}
+		},
+	})
+	if err != nil {
+		printReseal(out, "stopped", p, f.check)
+		return err
+	}
+	printReseal(out, fmt.Sprintf("done in %v", time.Since(start).Round(time.Millisecond)), p, f.check)
+	if f.check && p.Resealed > 0 {
+		return fmt.Errorf("%d secrets are not sealed under the current key: run `bulwark admin reseal` before removing a previous key", p.Resealed)
+	}
+	return nil
+}
+
+func printReseal(out io.Writer, what string, p store.ResealProgress, check bool) {
+	verb := "re-sealed"
+	if check {
+		verb = "under a previous key"
+	}
+	fmt.Fprintf(out, "%s: %d rows scanned, %d with a secret, %d %s (at %s)\n", what, p.Scanned, p.Sealed, p.Resealed, verb, p.Kind)
+}
