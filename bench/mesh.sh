@@ -1,0 +1,279 @@
+#!/usr/bin/env bash
+# Mesh data-plane throughput on loopback, with wrk as the client and the
+# ColorTeller app (examples/colorapp/colorteller) as the upstream:
+#   (a) client → app directly (plain HTTP);
+#   (b) client → bulwark gateway → bulwark sidecar (mTLS) → app;
+#   (c) the same with nginx: TLS origination with a client certificate at
+#       the gateway (proxy_pass https, proxy_ssl_certificate,
+#       proxy_ssl_trusted_certificate, proxy_ssl_verify) and mTLS
+#       termination at the sidecar (ssl_verify_client on).
+# The gateway listener is one-way TLS (the ColorGateway certificate), so a
+# new client connection is a TLS handshake at the first hop. Every proxy
+# pools its upstream connections (bulwark's cluster transport; nginx
+# `keepalive 256` + HTTP/1.1 + proxy_ssl_session_reuse), so the gateway →
+# sidecar mTLS hop and the sidecar → app hop are reused in both set-ups,
+# in every load mode. Load modes:
+#   keepalive  wrk, keep-alive connections;
+#   close      wrk -H "Connection: close": a new client connection per
+#              request. wrk keeps the TLS session across its reconnects
+#              (SSL_clear), so these are RESUMED handshakes (no certificate
+#              signature) against both proxies, which both issue tickets;
+#   full       `openssl s_time -new`, PARALLEL processes: a FULL handshake
+#              (certificate signature) and one HTTP/1.0 GET per connection;
+#              connections/s and the mean time per connection only.
+# Certificates: ECDSA P-256 and RSA-2048, the same files for both proxies.
+# nginx runs in the foreground from a temp prefix with its own config,
+# worker_processes = the cores a bulwark process uses (GOMAXPROCS = nproc).
+# Both set-ups run side by side and are measured back to back, ROUNDS
+# times in alternating order; the table keeps each case's best round (the
+# machine may be shared; see the printed load average).
+#   bench/mesh.sh   (DURATION=8s CONNS=32 THREADS=2 ROUNDS=2 PARALLEL=4)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+for c in wrk nginx openssl curl go; do
+	command -v $c >/dev/null || { echo "$c is not installed" >&2; exit 1; }
+done
+duration=${DURATION:-8s}
+conns=${CONNS:-32}
+threads=${THREADS:-2}
+rounds=${ROUNDS:-2}
+parallel=${PARALLEL:-4}
+secs=${duration%s}
+workers=$(nproc)
+app_port=19180
+bgw_port=18443 bsc_port=18444 bgw_admin=19902 bsc_admin=19901
+ngw_port=18543 nsc_port=18544
+tmp=$(mktemp -d)
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+go build -o "$tmp/bulwark" ./cmd/bulwark
+go build -o "$tmp/colorteller" ./examples/colorapp/colorteller
+SERVER_PORT=$app_port "$tmp/colorteller" 2>"$tmp/app.log" &
+pids+=($!)
+
+wait_http() { # url: until it answers 200 (self-signed CA: -k; only a readiness probe)
+	for _ in $(seq 100); do
+		curl -skf -o /dev/null "$1" && return 0
+		sleep 0.1
+	done
+	echo "no answer from $1" >&2
+	return 1
+}
+stop() { # pid...
+	for p in "$@"; do kill "$p" 2>/dev/null || true; done
+	for p in "$@"; do wait "$p" 2>/dev/null || true; done
+}
+
+results=$tmp/results
+: >"$results"
+# run NAME KIND MODE URL: one wrk run, a line "name kind mode rps p50ms p99ms errors" in $results.
+run() {
+	local name=$1 kind=$2 mode=$3 url=$4 hdr=()
+	[ "$mode" = close ] && hdr=(-H "Connection: close")
+	wrk -t"$threads" -c"$conns" -d1s "${hdr[@]}" "$url" >/dev/null # warm-up
+	wrk -t"$threads" -c"$conns" -d"$duration" --latency "${hdr[@]}" "$url" >"$tmp/wrk.out"
+	awk -v name="$name" -v kind="$kind" -v mode="$mode" '
+		function ms(v) {
+			if (v ~ /us$/) return substr(v, 1, length(v) - 2) / 1000
+			if (v ~ /ms$/) return substr(v, 1, length(v) - 2) + 0
+			if (v ~ /m$/) return substr(v, 1, length(v) - 1) * 60000
+			if (v ~ /s$/) return substr(v, 1, length(v) - 1) * 1000
+			return v
+		}
+		/Requests\/sec/ { rps = $2 }
+		/^ +50%/ { p50 = ms($2) }
+		/^ +99%/ { p99 = ms($2) }
+		/Socket errors/ { gsub(/,/, ""); err += $4 + $6 + $8 + $10 }
+		/Non-2xx/ { err += $NF }
+		END { printf "%s %s %s %.0f %.3f %.3f %d\n", name, kind, mode, rps, p50, p99, err }
+	' "$tmp/wrk.out" | tee -a "$results" >&2
+}
+
+# full NAME KIND HOSTPORT: PARALLEL `openssl s_time -new` clients, full
+# handshakes; the same line format, p50 = mean ms per connection and
+# client, no p99.
+full() {
+	local name=$1 kind=$2 hp=$3 i cl=()
+	for i in $(seq "$parallel"); do
+		openssl s_time -connect "$hp" -new -www / -time "$secs" >"$tmp/stime.$i" 2>&1 &
+		cl+=($!)
+	done
+	for i in "${cl[@]}"; do wait "$i" || true; done
+	cat "$tmp"/stime.* | awk -v name="$name" -v kind="$kind" -v p="$parallel" '
+		/connections in [0-9]+ real seconds/ { n += $1; if ($4 > real) real = $4 }
+		END { rate = (real > 0 ? n / real : 0); printf "%s %s full %.0f %.3f - 0\n", name, kind, rate, (rate > 0 ? p * 1000 / rate : 0) }
+	' | tee -a "$results" >&2
+	rm -f "$tmp"/stime.*
+}
+
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+# (a) the app alone: the ceiling, independent of the key type.
+for mode in keepalive close; do run direct - "$mode" "http://127.0.0.1:$app_port/"; done
+
+for kind in ecdsa rsa; do
+	certs=$tmp/certs-$kind
+	bench/mesh/gen-certs.sh "$certs" "$kind"
+
+	# (b) bulwark: gateway (one-way TLS listener, mTLS client) → sidecar (mTLS).
+	cat >"$tmp/bulwark-sidecar.yaml" <<YAML
+proxy:
+  adminAddress: 127.0.0.1:$bsc_admin
+  listeners:
+    - {port: $app_port, address: "127.0.0.1:$bsc_port"}
+  appHost: 127.0.0.1
+meshName: color-mesh
+virtualNode:
+  virtualNodeName: colorteller
+  spec:
+    listeners:
+      - portMapping: {port: $app_port, protocol: http}
+        tls:
+          mode: STRICT
+          certificate:
+            file: {certificateChain: $certs/colorteller_cert_chain.pem, privateKey: $certs/colorteller_key.pem}
+          validation:
+            trust:
+              file: {certificateChain: $certs/colorgateway_ca.pem}
+            subjectAlternativeNames:
+              match: {exact: [colorgateway.mesh.local]}
+    serviceDiscovery:
+      dns: {hostname: colorteller.mesh.local}
+YAML
+	cat >"$tmp/bulwark-gateway.yaml" <<YAML
+proxy:
+  adminAddress: 127.0.0.1:$bgw_admin
+  listeners:
+    - {port: 8443, address: "127.0.0.1:$bgw_port"}
+meshName: color-mesh
+virtualGateway:
+  virtualGatewayName: colorgateway
+  spec:
+    listeners:
+      - portMapping: {port: 8443, protocol: http}
+        tls:
+          mode: STRICT
+          certificate:
+            file: {certificateChain: $certs/colorgateway_cert_chain.pem, privateKey: $certs/colorgateway_key.pem}
+    backendDefaults:
+      clientPolicy:
+        tls:
+          certificate:
+            file: {certificateChain: $certs/colorgateway_cert_chain.pem, privateKey: $certs/colorgateway_key.pem}
+          validation:
+            trust:
+              file: {certificateChain: $certs/colorteller_ca.pem}
+            subjectAlternativeNames:
+              match: {exact: [colorteller.mesh.local]}
+gatewayRoutes:
+  - gatewayRouteName: colorteller-route
+    spec:
+      httpRoute:
+        match: {prefix: /}
+        action:
+          target:
+            virtualService: {virtualServiceName: colorteller.mesh.local}
+virtualServices:
+  - virtualServiceName: colorteller.mesh.local
+    spec:
+      provider:
+        virtualNode: {virtualNodeName: colorteller}
+virtualNodes:
+  - virtualNodeName: colorteller
+    spec:
+      listeners:
+        - portMapping: {port: $app_port, protocol: http}
+      serviceDiscovery:
+        dns: {hostname: "127.0.0.1:$bsc_port"}
+YAML
+	"$tmp/bulwark" proxy --config "$tmp/bulwark-sidecar.yaml" --log-level error >"$tmp/bulwark-sidecar-$kind.log" 2>&1 &
+	bsc=$!
+	"$tmp/bulwark" proxy --config "$tmp/bulwark-gateway.yaml" --log-level error >"$tmp/bulwark-gateway-$kind.log" 2>&1 &
+	bgw=$!
+	pids+=($bsc $bgw)
+
+	# (c) nginx: the same topology, the same certificate files.
+	n=$tmp/nginx-$kind
+	mkdir -p "$n"
+	for role in gateway sidecar; do
+		mkdir -p "$n/tmp-$role"
+		for f in nginx.conf "$role.inc"; do
+			dst=$n/$f
+			[ "$f" = nginx.conf ] && dst=$n/nginx-$role.conf
+			sed -e "s|@ROLE@|$role|g" -e "s|@WORKERS@|$workers|g" -e "s|@PREFIX@|$n|g" \
+				-e "s|@CERTS@|$certs|g" -e "s|@GW_PORT@|$ngw_port|g" -e "s|@SC_PORT@|$nsc_port|g" \
+				-e "s|@APP_PORT@|$app_port|g" "bench/mesh/$f.tmpl" >"$dst"
+		done
+	done
+	nginx -p "$n" -e "$n/error-sidecar.log" -c "$n/nginx-sidecar.conf" &
+	nsc=$!
+	nginx -p "$n" -e "$n/error-gateway.log" -c "$n/nginx-gateway.conf" &
+	ngw=$!
+	pids+=($nsc $ngw)
+	wait_http "https://127.0.0.1:$bgw_port/"
+	wait_http "https://127.0.0.1:$ngw_port/"
+
+	# Back to back, alternating which goes first.
+	for r in $(seq "$rounds"); do
+		order="bulwark nginx"
+		[ $((r % 2)) = 0 ] && order="nginx bulwark"
+		for mode in keepalive close full; do
+			for who in $order; do
+				port=$bgw_port
+				[ "$who" = nginx ] && port=$ngw_port
+				if [ "$mode" = full ]; then
+					full "$who" "$kind" "127.0.0.1:$port"
+				else
+					run "$who" "$kind" "$mode" "https://127.0.0.1:$port/"
+				fi
+			done
+		done
+	done
+	# Which hops handshook: the gateway listener once per client connection
+	# (session_reused: resumptions), the pooled gateway → sidecar hop rarely.
+	curl -s "http://127.0.0.1:$bgw_admin/stats" | grep -E '^listener\..*(ssl\.handshake|ssl\.session_reused|downstream_cx_total|ssl\.curves)|^cluster\..*(upstream_cx_total|ssl\.handshake|ssl\.session_reused|ssl\.curves|ssl\.versions)' >&2 || true
+	curl -s "http://127.0.0.1:$bsc_admin/stats" | grep -E '^listener\..*(ssl\.handshake|ssl\.session_reused)|^cluster\..*upstream_cx_total' >&2 || true
+	stop "$bgw" "$bsc" "$ngw" "$nsc"
+	grep -v "Connection refused" "$n"/error-*.log >&2 || true
+done
+
+# The table: bulwark/nginx ratios for requests/s (above 1: bulwark
+# faster) and latency (below 1: bulwark faster).
+awk -v workers="$workers" -v conns="$conns" -v threads="$threads" -v duration="$duration" -v parallel="$parallel" -v rounds="$rounds" '
+	{ key = $1 " " $2 " " $3 }
+	!(key in rps) || $4 + 0 > rps[key] + 0 { rps[key] = $4; p50[key] = $5; p99[key] = $6; err[key] = $7 }
+	function row(label, key) {
+		if (!(key in rps)) return
+		printf "| %s | %s | %s | %s | %s |\n", label, rps[key], p50[key], p99[key], (err[key] ? err[key] : 0)
+	}
+	function ratio(a, b) { return (a != "-" && b + 0 > 0 ? sprintf("%.2f", a / b) : "-") }
+	END {
+		printf "\nLoopback, %s cores; nginx worker_processes %s per proxy, bulwark GOMAXPROCS %s; best of %s rounds.\n", workers, workers, workers, rounds
+		printf "keepalive/close: wrk -t%s -c%s -d%s (close = -H \"Connection: close\", TLS resumed by wrk); full: %s x openssl s_time -new (full handshake per connection; req/s = connections/s, p50 = mean ms per connection).\n\n", threads, conns, duration, parallel
+		print "| set-up | req/s | p50 ms | p99 ms | errors |"
+		print "|---|---:|---:|---:|---:|"
+		for (m = 1; m <= 3; m++) {
+			mode = (m == 1 ? "keepalive" : m == 2 ? "close" : "full")
+			row("(a) direct, " mode, "direct - " mode)
+			for (k = 1; k <= 2; k++) {
+				kind = (k == 1 ? "ecdsa" : "rsa")
+				row("(b) bulwark, " kind ", " mode, "bulwark " kind " " mode)
+				row("(c) nginx, " kind ", " mode, "nginx " kind " " mode)
+			}
+		}
+		print ""
+		print "| key, load | req/s bulwark/nginx | p50 bulwark/nginx | p99 bulwark/nginx |"
+		print "|---|---:|---:|---:|"
+		for (k = 1; k <= 2; k++) for (m = 1; m <= 3; m++) {
+			kind = (k == 1 ? "ecdsa" : "rsa"); mode = (m == 1 ? "keepalive" : m == 2 ? "close" : "full")
+			b = "bulwark " kind " " mode; x = "nginx " kind " " mode
+			printf "| %s, %s | %s | %s | %s |\n", kind, mode, ratio(rps[b], rps[x]), ratio(p50[b], p50[x]), ratio(p99[b], p99[x])
+		}
+	}
+' "$results"
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
