@@ -23,6 +23,8 @@ type cluster struct {
 	dialer   net.Dialer
 	p        *Proxy
 
+	// prefix is the cluster's stat prefix ("cluster.NAME."), computed once.
+	prefix                          string
 	cxTotal, cxConnectFail, rqTotal *stats.Counter
 	cxActive                        *stats.Gauge
 	ssl                             *stats.SSL
@@ -32,7 +34,8 @@ func newCluster(p *Proxy, name, addr, protocol, key string, tc *tlsconf.Client, 
 	s := p.stats
 	pre := stats.ClusterPrefix(name)
 	c := &cluster{
-		name: name, addr: addr, protocol: protocol, key: key, tls: tc, p: p, ssl: ssl,
+		prefix: pre,
+		name:   name, addr: addr, protocol: protocol, key: key, tls: tc, p: p, ssl: ssl,
 		dialer:        net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second},
 		cxTotal:       s.Counter(pre + stats.UpstreamCxTotal),
 		cxConnectFail: s.Counter(pre + stats.UpstreamCxConnectFail),

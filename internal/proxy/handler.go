@@ -69,15 +69,18 @@ func (p *Proxy) newReverseProxy() *httputil.ReverseProxy {
 				pr.Out.Header.Set("X-Request-Id", p.requestID())
 			}
 		},
-		Transport:     clusterTransport{},
-		FlushInterval: -1, // stream at once: gRPC and server-sent events
+		Transport: clusterTransport{},
+		// 0, not -1: ReverseProxy already flushes streaming responses
+		// (unknown length, as gRPC's, or text/event-stream) at every
+		// write; flushing every write of ordinary responses cost a TLS
+		// record and a syscall each.
+		FlushInterval: 0,
 		ErrorLog:      nil,
 		ModifyResponse: func(resp *http.Response) error {
 			res := resp.Request.Context().Value(routeKey{}).(*routeResult)
 			exact, class := stats.UpstreamRqCode(resp.StatusCode)
-			pre := stats.ClusterPrefix(res.cluster.name)
-			p.stats.Counter(pre + exact).Inc()
-			p.stats.Counter(pre + class).Inc()
+			p.stats.Counter(res.cluster.prefix + exact).Inc()
+			p.stats.Counter(res.cluster.prefix + class).Inc()
 			return nil
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {

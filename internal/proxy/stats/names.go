@@ -78,11 +78,29 @@ const (
 	UpdateRejected = "update_rejected"
 )
 
-var unsafeChars = regexp.MustCompile(`[^A-Za-z0-9_\-]`)
-
 // Sanitize makes a name safe as one stat-name element: anything but
 // letters, digits, '_' and '-' becomes '_'.
-func Sanitize(s string) string { return unsafeChars.ReplaceAllString(s, "_") }
+func Sanitize(s string) string {
+	// A byte loop, not a regexp: names are built on the request path.
+	var b []byte
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c == '_' || c == '-' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' {
+			if b != nil {
+				b = append(b, c)
+			}
+			continue
+		}
+		if b == nil {
+			b = append(make([]byte, 0, len(s)), s[:i]...)
+		}
+		b = append(b, '_')
+	}
+	if b == nil {
+		return s
+	}
+	return string(b)
+}
 
 // SSL is the ssl.* stat group of one listener or cluster. It exists only
 // once TLS is configured there, as in Envoy.
