@@ -140,7 +140,6 @@ func truncate(s string, n int) string {
 	return s[:n] + "…"
 }
 
-
 // printTryIt prints the commands a person can run while the demo stays up.
 func (d *demo) printTryIt() {
 	fmt.Fprintf(d.r.out, `
