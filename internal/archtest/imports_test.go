@@ -94,3 +94,31 @@ func TestLowerLayersDoNotImportUpward(t *testing.T) {
 		}
 	}
 }
+
+// TestClientsUseTheWireAPIs keeps the client-side commands (proxy, edge,
+// export/fetch, renewer, unprotect) honest: they reach Bulwark only
+// through the AWS wire APIs, so they work against AWS too.
+func TestClientsUseTheWireAPIs(t *testing.T) {
+	root := filepath.Join("..", "..")
+	clients := []string{"proxy", "edge", "certsync", "renewer", "unprotect", "fle"}
+	forbidden := append([]string{"internal/server", "internal/cli"}, func() []string {
+		var out []string
+		for _, svc := range services {
+			if svc != "fle" && svc != "mesh" {
+				out = append(out, "internal/"+svc)
+			}
+		}
+		return append(out, "internal/mesh/controlplane")
+	}()...)
+	for _, pkg := range clients {
+		for file, imports := range packageImports(t, filepath.Join(root, "internal", pkg)) {
+			for _, imp := range imports {
+				for _, bad := range forbidden {
+					if imp == module+bad || strings.HasPrefix(imp, module+bad+"/") {
+						t.Errorf("%s imports %s: client commands must use the wire APIs", file, imp)
+					}
+				}
+			}
+		}
+	}
+}
