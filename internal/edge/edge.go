@@ -113,8 +113,25 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}()
 
 	ct := r.Header.Get("Content-Type")
+	if !p.engine.HostAllowed(r.Host) {
+		// Host is the client's word and the origin never sees it: a
+		// request for another name must not slip past host-scoped rules.
+		rec.kind = KindMisdirected
+		writeError(rec, http.StatusMisdirectedRequest, KindMisdirected, "", "", "the edge does not serve this host")
+		return
+	}
 	rule, ok := p.engine.Match(r.Method, r.Host, r.URL.Path, ct)
 	if !ok {
+		// Content-Type is the client's word too: a body (or a protected
+		// query) sent to a rule's target under another type is refused,
+		// not forwarded in clear.
+		if t, hit := p.engine.MatchTarget(r.Method, r.Host, r.URL.Path); hit &&
+			(r.ContentLength != 0 || (len(t.Query) > 0 && r.URL.RawQuery != "")) {
+			ruleName = t.Name
+			p.refuse(rec, r, &fle.Error{Kind: fle.KindUnsupported, Rule: t.Name,
+				Err: errors.New("content type not among the rule's content types")})
+			return
+		}
 		p.rp.ServeHTTP(rec, r)
 		return
 	}

@@ -28,6 +28,10 @@ const PassThroughRule = "_passthrough"
 // other error kinds are fle.ErrorKind values.
 const KindOriginUnavailable = "origin_unavailable"
 
+// KindMisdirected counts requests refused with 421 because their host
+// matches none of the rules' hosts.
+const KindMisdirected = "misdirected_request"
+
 type metrics struct {
 	reg       *prometheus.Registry
 	requests  *prometheus.CounterVec   // rule, status

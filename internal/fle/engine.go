@@ -87,6 +87,34 @@ func (e *Engine) Match(method, host, path, contentType string) (Rule, bool) {
 	return Rule{}, false
 }
 
+// MatchTarget returns the first rule whose methods, host and path match,
+// ignoring its content types. The edge refuses a request that matches a
+// rule this way but not by content type: the body format is the client's
+// choice, and many origins decode a body whatever its Content-Type says.
+func (e *Engine) MatchTarget(method, host, path string) (Rule, bool) {
+	for _, c := range e.rules {
+		if c.matchTarget(method, host, path) {
+			return c.Rule, true
+		}
+	}
+	return Rule{}, false
+}
+
+// HostAllowed reports whether some rule could apply to host: true when no
+// rule names a host, or when a rule has no host or one matching it. The
+// edge refuses other hosts, since the origin does not see the client's
+// Host and would accept the request whatever it said.
+func (e *Engine) HostAllowed(host string) bool {
+	named := false
+	for _, c := range e.rules {
+		if c.Host == "" || matchHost(c.Host, host) {
+			return true
+		}
+		named = true
+	}
+	return !named
+}
+
 func (e *Engine) match(method, host, path, contentType string) *compiledRule {
 	mt, _ := mediaType(contentType)
 	for _, c := range e.rules {

@@ -183,9 +183,11 @@ func compileField(f Field) (compiledField, error) {
 func (f *compiledField) matchName(name string) bool { return f.plain != "" && f.plain == name }
 
 // matchXML reports whether an XML path ("/a/b" or "/a/b/@c") is selected.
+// Names compare by local part: Go's encoding/xml (and most binders) fill a
+// field tagged "ssn" from <p:ssn>, whatever the prefix.
 func (f *compiledField) matchXML(path, name string) bool {
 	if f.plain != "" {
-		return f.plain == name
+		return xmlLocal(f.plain) == xmlLocal(name)
 	}
 	if f.xml == nil {
 		return false
@@ -195,14 +197,32 @@ func (f *compiledField) matchXML(path, name string) bool {
 		return false
 	}
 	for i, s := range f.xml {
-		if s != "*" && s != steps[i] {
+		if s != "*" && xmlLocal(s) != xmlLocal(steps[i]) {
 			return false
 		}
 	}
 	return true
 }
 
+// xmlLocal drops the namespace prefix of an element or "@attr" name.
+func xmlLocal(n string) string {
+	at := ""
+	if rest, ok := strings.CutPrefix(n, "@"); ok {
+		at, n = "@", rest
+	}
+	if i := strings.LastIndexByte(n, ':'); i >= 0 {
+		n = n[i+1:]
+	}
+	return at + n
+}
+
 func (c *compiledRule) match(method, host, path, mediaType string) bool {
+	return c.matchTarget(method, host, path) && c.matchType(mediaType)
+}
+
+// matchTarget reports whether method, host and path match, whatever the
+// content type.
+func (c *compiledRule) matchTarget(method, host, path string) bool {
 	if c.methods != nil && !c.methods[strings.ToUpper(method)] {
 		return false
 	}
@@ -217,6 +237,10 @@ func (c *compiledRule) match(method, host, path, mediaType string) bool {
 	case c.re != nil && !c.re.MatchString(path):
 		return false
 	}
+	return true
+}
+
+func (c *compiledRule) matchType(mediaType string) bool {
 	if len(c.ContentTypes) > 0 {
 		ok := false
 		for _, ct := range c.ContentTypes {
@@ -233,14 +257,22 @@ func (c *compiledRule) match(method, host, path, mediaType string) bool {
 }
 
 func matchHost(pattern, host string) bool {
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		host = h
-	}
-	host, pattern = strings.ToLower(host), strings.ToLower(pattern)
+	host, pattern = NormalizeHost(host), NormalizeHost(pattern)
 	if rest, ok := strings.CutPrefix(pattern, "*."); ok {
 		return strings.HasSuffix(host, "."+rest)
 	}
 	return host == pattern
+}
+
+// NormalizeHost returns the form of a Host header rules compare: lower
+// case, without port, IPv6 brackets or a trailing dot, since
+// "API.example.com.:443" reaches the same origin as "api.example.com".
+func NormalizeHost(host string) string {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	return strings.TrimRight(strings.ToLower(host), ".")
 }
 
 func matchMediaType(pattern, mt string) bool {

@@ -112,3 +112,27 @@ func TestRewriteXML(t *testing.T) {
 		}
 	}
 }
+
+// TestRewriteMultipartRefusesAmbiguous: bodies another parser could split
+// into different parts (delimiters after a bare LF, in the preamble or
+// epilogue, LF-terminated headers) are refused, never partly copied.
+func TestRewriteMultipartRefusesAmbiguous(t *testing.T) {
+	t.Parallel()
+	const part = "Content-Disposition: form-data; name=\"ssn\"\r\n\r\nv\r\n"
+	tests := []struct{ name, body string }{
+		{"bare LF before first delimiter", "\n--XyZ\r\n" + part + "--XyZ\r\n" + part + "--XyZ--\r\n"},
+		{"delimiter in preamble", "a --XyZ\r\n\r\n--XyZ\r\n" + part + "--XyZ--\r\n"},
+		{"LF-only delimiter inside a part", "--XyZ\r\n" + part + "x\n--XyZ\r\n" + part + "--XyZ--\r\n"},
+		{"LF-terminated headers", "--XyZ\r\nContent-Disposition: form-data; name=\"ssn\"\n\nv\r\n--XyZ\r\n" + part + "--XyZ--\r\n"},
+		{"part body starting with a delimiter", "--XyZ\r\n\r\n--XyZ\r\n" + part + "--XyZ--\r\n"},
+		{"delimiter in epilogue", "--XyZ\r\n" + part + "--XyZ--\r\n--XyZ\r\n" + part + "--XyZ--\r\n"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			if out, _, err := RewriteMultipart([]byte(tc.body), "XyZ", upper("ssn")); !errors.Is(err, ErrSyntax) {
+				t.Fatalf("err %v, out %q; want ErrSyntax", err, out)
+			}
+		})
+	}
+}

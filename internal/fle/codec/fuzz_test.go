@@ -1,6 +1,10 @@
 package codec
 
 import (
+	"bytes"
+	"errors"
+	"io"
+	"mime/multipart"
 	"strings"
 	"testing"
 )
@@ -54,6 +58,51 @@ func FuzzRewriteMultipart(f *testing.F) {
 			return
 		}
 		noMarkedValue(t, out, func(b []byte, fn Func) ([]byte, int, error) { return RewriteMultipart(b, "b", fn) })
+	})
+}
+
+// FuzzMultipartGoAgrees checks the edge against the parser an origin
+// uses: after a successful rewrite that protects every field named "ssn",
+// Go's mime/multipart (what r.FormValue and ParseMultipartForm use) must
+// find no "ssn" text part whose value is not the token, whatever the line
+// endings, preamble or epilogue.
+func FuzzMultipartGoAgrees(f *testing.F) {
+	for _, s := range []string{
+		"--b\r\nContent-Disposition: form-data; name=\"ssn\"\r\n\r\ns3cr3t\r\n--b--\r\n",
+		"\n--b\r\nContent-Disposition: form-data; name=\"ssn\"\r\n\r\ns3cr3t\r\n--b\r\nContent-Disposition: form-data; name=\"z\"\r\n\r\nzz\r\n--b--\r\n",
+		"x\n--b\nContent-Disposition: form-data; name=\"ssn\"\n\ns3cr3t\n--b--\n\r\n--b\r\nContent-Disposition: form-data; name=\"z\"\r\n\r\nzz\r\n--b--\r\n",
+		"--b\r\nContent-Disposition: form-data; name=\"ssn\"\n\ns3cr3t\r\n--b\r\nContent-Disposition: form-data; name=\"z\"\r\n\r\nzz\r\n--b--\r\n",
+		"--b\r\nContent-Disposition: form-data; name=\"z\"\r\n\r\nzz\r\n--b--\r\n--b\r\nContent-Disposition: form-data; name=\"ssn\"\r\n\r\ns3cr3t\r\n--b--\r\n",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		out, _, err := RewriteMultipart(body, "b", func(fd Field) (string, bool, error) {
+			if fd.Name == "ssn" {
+				return "TOKEN", true, nil
+			}
+			return "", false, nil
+		})
+		if err != nil {
+			return
+		}
+		r := multipart.NewReader(bytes.NewReader(out), "b")
+		for {
+			p, err := r.NextPart()
+			if err != nil {
+				return // io.EOF or a parse error: nothing more reaches a handler
+			}
+			if p.FormName() != "ssn" || p.FileName() != "" {
+				continue
+			}
+			v, err := io.ReadAll(p)
+			if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
+				return
+			}
+			if string(v) != "TOKEN" {
+				t.Fatalf("Go reads ssn = %q from rewritten %q", v, out)
+			}
+		}
 	})
 }
 

@@ -13,7 +13,9 @@ import (
 // whose boundary is given (from the Content-Type parameter). Each part's
 // headers, the preamble, the epilogue and every file part are copied as
 // they are; a rewritten text part keeps its headers and gets the new value
-// as its body.
+// as its body. A body other parsers could split into different parts
+// (delimiters after a bare LF, in the preamble, epilogue, headers or a
+// part, LF-terminated headers) is refused with ErrSyntax.
 func RewriteMultipart(body []byte, boundary string, fn Func) ([]byte, int, error) {
 	if boundary == "" || len(boundary) > 70 {
 		return nil, 0, fmt.Errorf("%w: bad multipart boundary", ErrSyntax)
@@ -28,6 +30,25 @@ func RewriteMultipart(body []byte, boundary string, fn Func) ([]byte, int, error
 	} else {
 		return nil, 0, fmt.Errorf("%w: no multipart delimiter", ErrSyntax)
 	}
+	// Go's mime/multipart (and other parsers) see a delimiter at the start
+	// of any line, after a bare LF too, and accept LF-only bodies. A body
+	// whose parts another parser could split differently from ours is
+	// refused rather than guessed at: no delimiter may hide in the
+	// preamble, and every delimiter must follow CRLF.
+	if bytes.Contains(body[:pos], delim) {
+		return nil, 0, fmt.Errorf("%w: multipart delimiter in the preamble", ErrSyntax)
+	}
+	lfDelim := append([]byte("\n"), delim...)
+	for i := 0; ; {
+		j := bytes.Index(body[i:], lfDelim)
+		if j < 0 {
+			break
+		}
+		if i+j == 0 || body[i+j-1] != '\r' {
+			return nil, 0, fmt.Errorf("%w: multipart delimiter after a bare LF", ErrSyntax)
+		}
+		i += j + 1
+	}
 	next := append([]byte("\r\n"), delim...)
 	var out bytes.Buffer
 	out.Write(body[:pos])
@@ -36,6 +57,9 @@ func RewriteMultipart(body []byte, boundary string, fn Func) ([]byte, int, error
 		// body[pos:] starts with delim.
 		p := pos + len(delim)
 		if bytes.HasPrefix(body[p:], []byte("--")) {
+			if bytes.Contains(body[p+2:], delim) {
+				return nil, 0, fmt.Errorf("%w: multipart delimiter in the epilogue", ErrSyntax)
+			}
 			out.Write(body[pos:]) // close delimiter and epilogue
 			break
 		}
@@ -54,11 +78,23 @@ func RewriteMultipart(body []byte, boundary string, fn Func) ([]byte, int, error
 			hend += hstart
 			bstart = hend + 4
 		}
+		// Headers end at the first empty line for every parser only if
+		// they hold no bare LF (Go's textproto ends lines at LF) and no
+		// delimiter.
+		if bytes.Contains(body[hstart:hend], next) || bareLF(body[hstart:hend]) {
+			return nil, 0, fmt.Errorf("%w: malformed part headers", ErrSyntax)
+		}
 		bend := bytes.Index(body[bstart:], next)
 		if bend < 0 {
 			return nil, 0, fmt.Errorf("%w: unterminated part", ErrSyntax)
 		}
 		bend += bstart
+		// Go's part reader also ends a part at a delimiter that starts its
+		// body (an empty part), so the bytes we would copy as one part's
+		// value could be more parts to the origin.
+		if bytes.Contains(body[bstart:bend], delim) {
+			return nil, 0, fmt.Errorf("%w: multipart delimiter inside a part", ErrSyntax)
+		}
 		hdr, err := textproto.NewReader(bufio.NewReader(bytes.NewReader(append(body[hstart:hend:hend], "\r\n\r\n"...)))).ReadMIMEHeader()
 		if err != nil && hend > hstart {
 			return nil, 0, fmt.Errorf("%w: part headers: %v", ErrSyntax, err)
@@ -86,6 +122,16 @@ func RewriteMultipart(body []byte, boundary string, fn Func) ([]byte, int, error
 		return body, 0, nil
 	}
 	return out.Bytes(), n, nil
+}
+
+// bareLF reports whether b holds a LF not preceded by CR.
+func bareLF(b []byte) bool {
+	for i, c := range b {
+		if c == '\n' && (i == 0 || b[i-1] != '\r') {
+			return true
+		}
+	}
+	return false
 }
 
 // partField describes a form-data part; ok is false for parts without a

@@ -86,6 +86,8 @@ func (s Selector) String() string { return s.raw }
 
 // ParseSelector parses a bare field name (matched at any depth) or a path
 // starting with '$': .name, ["name"], ['name'], [n], .*, [*], ..name, ..*.
+// Member names match case-insensitively (Unicode simple folding, as
+// encoding/json binds them).
 func ParseSelector(s string) (Selector, error) {
 	if s == "" {
 		return Selector{}, fmt.Errorf("jsonrw: empty selector")
@@ -204,7 +206,11 @@ func matchSegs(segs []seg, p Path) bool {
 	ok := false
 	switch sg.kind {
 	case segName:
-		ok = !e.IsIndex && e.Name == sg.name
+		// Go's encoding/json and ASP.NET bind members case-insensitively
+		// ({"SSN":...} and {"ſsn":...} fill a field tagged "ssn"), so a
+		// name must select every spelling that folds to it. EqualFold is
+		// the Unicode simple folding encoding/json uses.
+		ok = !e.IsIndex && strings.EqualFold(e.Name, sg.name)
 	case segIndex:
 		ok = e.IsIndex && e.Index == sg.index
 	case segAnyMember:

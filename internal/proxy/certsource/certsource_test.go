@@ -106,3 +106,100 @@ func TestReloaderSwapsAndRefuses(t *testing.T) {
 		t.Errorf("update_rejected = %d, want 4", got)
 	}
 }
+
+// issue makes a certificate for cn signed by parent (self-signed when
+// parent is nil), valid from notBefore to notAfter.
+func issue(t *testing.T, cn string, isCA bool, notBefore, notAfter time.Time, parent *x509.Certificate, parentKey *ecdsa.PrivateKey) (*x509.Certificate, *ecdsa.PrivateKey) {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: cn},
+		NotBefore: notBefore, NotAfter: notAfter, BasicConstraintsValid: true, IsCA: isCA}
+	if isCA {
+		tmpl.KeyUsage = x509.KeyUsageCertSign
+	} else {
+		tmpl.DNSNames = []string{cn}
+	}
+	if parent == nil {
+		parent, parentKey = tmpl, k
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &k.PublicKey, parentKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, k
+}
+
+// TestReloaderRefusesChainOutsideValidity: a certificate file whose leaf
+// is valid but whose intermediate has expired (or is not yet valid) is
+// refused, counted as a rejected update, and the material in use is kept,
+// so the listener is not drained by a bad swap.
+func TestReloaderRefusesChainOutsideValidity(t *testing.T) {
+	now := time.Now()
+	root, rootKey := issue(t, "root", true, now.Add(-48*time.Hour), now.Add(48*time.Hour), nil, nil)
+	chainPEM := func(interFrom, interTo time.Time) (certPEM, keyPEM []byte) {
+		inter, interKey := issue(t, "inter", true, interFrom, interTo, root, rootKey)
+		leaf, leafKey := issue(t, "a", false, now.Add(-time.Hour), now.Add(time.Hour), inter, interKey)
+		kd, err := x509.MarshalPKCS8PrivateKey(leafKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		certPEM = append(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: leaf.Raw}),
+			pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: inter.Raw})...)
+		return certPEM, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kd})
+	}
+	tests := []struct {
+		name         string
+		from, to     time.Time
+		wantAccepted bool
+	}{
+		{"valid intermediate", now.Add(-24 * time.Hour), now.Add(24 * time.Hour), true},
+		{"expired intermediate", now.Add(-24 * time.Hour), now.Add(-time.Minute), false},
+		{"intermediate not yet valid", now.Add(time.Minute), now.Add(24 * time.Hour), false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			certFile, keyFile := filepath.Join(dir, "c.pem"), filepath.Join(dir, "c.key")
+			c1, k1 := selfSigned(t, "a", now.Add(time.Hour))
+			for p, b := range map[string][]byte{certFile: c1, keyFile: k1} {
+				if err := os.WriteFile(p, b, 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			st := stats.NewStore()
+			r := NewReloader(ReloaderConfig{Name: "chain", Source: File{CertFile: certFile, KeyFile: keyFile}, Stats: st, PollInterval: -1,
+				Policy: Policy{Now: func() time.Time { return now }, SANs: []string{"a"}}})
+			if err := r.Reload(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			old := r.Current()
+			c2, k2 := chainPEM(tc.from, tc.to)
+			for p, b := range map[string][]byte{certFile: c2, keyFile: k2} {
+				if err := os.WriteFile(p, b, 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			err := r.Reload(context.Background())
+			rejected := st.Counter(stats.SourcePrefix("chain") + stats.UpdateRejected).Value()
+			if tc.wantAccepted {
+				if err != nil || r.Current() == old || rejected != 0 {
+					t.Fatalf("valid chain refused: err %v, swapped %v, rejected %d", err, r.Current() != old, rejected)
+				}
+				return
+			}
+			if err == nil || r.Current() != old || rejected != 1 {
+				t.Fatalf("err %v, swapped %v, rejected %d; want refusal with the old material kept", err, r.Current() != old, rejected)
+			}
+			if !r.Current().NotAfter().After(now) {
+				t.Errorf("material in use expires at %s", r.Current().NotAfter())
+			}
+		})
+	}
+}

@@ -9,7 +9,8 @@ import (
 
 // Policy says what new material must satisfy before it replaces the old.
 // The zero value checks key/certificate match (done by Parse), chain
-// linkage, validity windows and CRL signatures, using time.Now.
+// linkage, the validity window of every certificate in the chain and CRL
+// signatures, using time.Now.
 type Policy struct {
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
@@ -47,6 +48,17 @@ func (p Policy) Validate(m *Material) error {
 		}
 		if now.Before(leaf.NotBefore) {
 			return fmt.Errorf("certificate not valid before %s", leaf.NotBefore.UTC().Format(time.RFC3339))
+		}
+		// Connections must not outlive any certificate of the chain
+		// (Material.NotAfter), so an expired or not-yet-valid intermediate
+		// would drain the listener at once: refuse it and keep the old.
+		for i, c := range chain[1:] {
+			if now.After(c.NotAfter) {
+				return fmt.Errorf("chain: certificate %d expired at %s", i+1, c.NotAfter.UTC().Format(time.RFC3339))
+			}
+			if now.Before(c.NotBefore) {
+				return fmt.Errorf("chain: certificate %d not valid before %s", i+1, c.NotBefore.UTC().Format(time.RFC3339))
+			}
 		}
 		for i := 0; i+1 < len(chain); i++ {
 			if err := chain[i].CheckSignatureFrom(chain[i+1]); err != nil {
