@@ -80,7 +80,11 @@ type requestInput struct {
 }
 
 func (s *Service) apiRequest(ctx context.Context, c *api.Call, in *requestInput) (*arnOutput, error) {
-	if err := c.Authorize(ctx, api.AuthzRequest{Action: "acm:RequestCertificate", Resource: s.certARN("*")}); err != nil {
+	var cond map[string][]string
+	if in.CertificateAuthorityArn != "" {
+		cond = map[string][]string{"acm:certificateauthority": {in.CertificateAuthorityArn}}
+	}
+	if err := c.Authorize(ctx, api.AuthzRequest{Action: "acm:RequestCertificate", Resource: s.certARN("*"), Context: cond}); err != nil {
 		return nil, err
 	}
 	arn, err := s.Request(ctx, RequestInput{DomainName: in.DomainName, SANs: in.SubjectAlternativeNames, CAARN: in.CertificateAuthorityArn,

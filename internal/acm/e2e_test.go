@@ -311,3 +311,44 @@ func TestExportAuthorization(t *testing.T) {
 		t.Fatalf("describe without permission: %v", err)
 	}
 }
+
+// TestRequestCertificateAuthorityCondition: RequestCertificate fills
+// acm:CertificateAuthority, so a policy can name the CAs a caller may
+// request certificates from.
+func TestRequestCertificateAuthorityCondition(t *testing.T) {
+	t.Parallel()
+	srv := servertest.Start(t)
+	p, _ := clients(srv, srv.AWSConfig())
+	ctx := context.Background()
+	allowed := newRootCA(t, p, pcatypes.KeyAlgorithmEcPrime256v1, pcatypes.SigningAlgorithmSha256withecdsa)
+	other := newRootCA(t, p, pcatypes.KeyAlgorithmEcPrime256v1, pcatypes.SigningAlgorithmSha256withecdsa)
+	if _, err := srv.IAM().CreateUser(ctx, "requester", "/", nil); err != nil {
+		t.Fatal(err)
+	}
+	doc := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"acm:RequestCertificate","Resource":"*",
+		"Condition":{"StringEquals":{"acm:CertificateAuthority":"` + allowed + `"}}}]}`
+	if err := srv.IAM().PutUserPolicy(ctx, "requester", "one-ca", doc); err != nil {
+		t.Fatal(err)
+	}
+	key, secret, err := srv.IAM().CreateAccessKey(ctx, "requester")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, ua := clients(srv, srv.AWSConfigFor(key.AccessKeyID, secret))
+	tests := []struct {
+		name string
+		ca   string
+		want string
+	}{
+		{"the allowed CA", allowed, ""},
+		{"another CA", other, "AccessDeniedException"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ua.RequestCertificate(ctx, &awsacm.RequestCertificateInput{DomainName: aws.String("svc.mesh.local"), CertificateAuthorityArn: aws.String(tc.ca)})
+			if got := errCode(err); got != tc.want {
+				t.Errorf("got %q (%v), want %q", got, err, tc.want)
+			}
+		})
+	}
+}

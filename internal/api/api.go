@@ -131,6 +131,9 @@ type Call struct {
 	Region    string
 	SourceIP  string
 	UserAgent string
+	// TLS reports whether the request arrived over TLS (the policy key
+	// aws:SecureTransport).
+	TLS bool
 	// Time is when the request arrived, from the server's clock.
 	Time time.Time
 	// Body is the raw JSON body (JSON 1.1, REST-JSON); Form the

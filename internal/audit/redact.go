@@ -26,6 +26,9 @@ func IsSensitive(name string) bool {
 		"passphrase", "privatekey", "certificateprivatekey",
 		// IAM / STS: credentials.
 		"secretaccesskey", "sessiontoken", "password", "oldpassword", "newpassword",
+		// EventBridge connections: OAuth client secret, API key value and
+		// the authorization header's token.
+		"clientsecret", "apikeyvalue", "authorizationtoken",
 		// Generic names services use for secrets.
 		"secret", "secretkey":
 		return true

@@ -98,7 +98,7 @@ func TestIsSensitive(t *testing.T) {
 	for _, name := range []string{
 		"Plaintext", "SecretString", "SecretBinary", "Passphrase", "PrivateKey", "PrivateKeyPlaintext",
 		"SecretAccessKey", "Password", "RandomPassword", "KeyMaterial", "Secret", "CertificatePrivateKey",
-		"plaintext", "PASSWORD",
+		"plaintext", "PASSWORD", "ClientSecret", "ApiKeyValue", "AuthorizationToken",
 	} {
 		if !IsSensitive(name) {
 			t.Errorf("IsSensitive(%q) = false", name)

@@ -439,3 +439,19 @@ type secretString string
 
 // MarshalJSON hides the value.
 func (secretString) MarshalJSON() ([]byte, error) { return json.Marshal(audit.Hidden) }
+
+// hiddenJSON is an unsupported member that carries credentials in places
+// the audit log cannot name (OAuthParameters: ClientSecret, and HTTP
+// parameters marked IsValueSecret). It is kept raw only to be refused,
+// and the request is recorded before the handler refuses it, so it always
+// encodes as the hidden marker.
+type hiddenJSON json.RawMessage
+
+// UnmarshalJSON keeps the raw member.
+func (h *hiddenJSON) UnmarshalJSON(b []byte) error {
+	*h = append((*h)[:0], b...)
+	return nil
+}
+
+// MarshalJSON hides the value.
+func (hiddenJSON) MarshalJSON() ([]byte, error) { return json.Marshal(audit.Hidden) }

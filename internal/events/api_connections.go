@@ -46,7 +46,7 @@ type createConnectionInput struct {
 			ApiKeyName  string       `json:"ApiKeyName"`
 			ApiKeyValue secretString `json:"ApiKeyValue"`
 		} `json:"ApiKeyAuthParameters,omitempty"`
-		OAuthParameters          json.RawMessage           `json:"OAuthParameters,omitempty"`
+		OAuthParameters          hiddenJSON                `json:"OAuthParameters,omitempty"`
 		InvocationHttpParameters *connectionHTTPParameters `json:"InvocationHttpParameters,omitempty"`
 	} `json:"AuthParameters" required:"true"`
 	InvocationConnectivityParameters json.RawMessage `json:"InvocationConnectivityParameters,omitempty"`

@@ -95,6 +95,40 @@ func (s *Service) authorizeUser(ctx context.Context, c *api.Call, action, path, 
 	return c.Authorize(ctx, api.AuthzRequest{Action: "iam:" + action, Resource: s.userARN(path, user)})
 }
 
+// authorizeExisting authorizes action on the stored user named name, by
+// its stored ARN: names are looked up without regard to case and users
+// may have a path, so an ARN built from the caller's spelling would slip
+// past a Deny on the user's real ARN. A user that does not exist is
+// authorized against the default path first, so a caller without
+// permission learns nothing about which users exist, and then refused
+// with NoSuchEntity.
+func (s *Service) authorizeExisting(ctx context.Context, c *api.Call, action, name string) (*User, error) {
+	u, err := s.GetUser(ctx, name)
+	if err != nil {
+		if aerr := s.authorizeUser(ctx, c, action, "/", name); aerr != nil {
+			return nil, aerr
+		}
+		return nil, err
+	}
+	if err := c.Authorize(ctx, api.AuthzRequest{Action: "iam:" + action, Resource: u.ARN}); err != nil {
+		return nil, err
+	}
+	return u, nil
+}
+
+// authorizeKeyOwner authorizes an access-key action for user, "" meaning
+// the root's own keys, and returns the owner's stored name.
+func (s *Service) authorizeKeyOwner(ctx context.Context, c *api.Call, action, user string) (string, error) {
+	if user == "" {
+		return "", c.Authorize(ctx, api.AuthzRequest{Action: "iam:" + action, Resource: s.RootARN()})
+	}
+	u, err := s.authorizeExisting(ctx, c, action, user)
+	if err != nil {
+		return "", err
+	}
+	return u.UserName, nil
+}
+
 // targetUser resolves the optional UserName parameter: absent means the
 // caller itself, as for GetUser and CreateAccessKey.
 func targetUser(c *api.Call) string {
@@ -138,16 +172,8 @@ func (s *Service) handleGetUser(ctx context.Context, c *api.Call) (any, error) {
 			User xmlUser `xml:"User"`
 		}{xmlUser{UserID: s.accountID, Arn: s.RootARN(), CreateDate: isoTime(time.Unix(0, 0))}}, nil
 	}
-	u, err := s.GetUser(ctx, name)
+	u, err := s.authorizeExisting(ctx, c, "GetUser", name)
 	if err != nil {
-		// Authorize first against the default path, so a caller without
-		// permission learns nothing about which users exist.
-		if aerr := s.authorizeUser(ctx, c, "GetUser", "/", name); aerr != nil {
-			return nil, aerr
-		}
-		return nil, err
-	}
-	if err := s.authorizeUser(ctx, c, "GetUser", u.Path, u.UserName); err != nil {
 		return nil, err
 	}
 	return struct {
@@ -203,10 +229,11 @@ func (s *Service) handleDeleteUser(ctx context.Context, c *api.Call) (any, error
 	if err != nil {
 		return nil, err
 	}
-	if err := s.authorizeUser(ctx, c, "DeleteUser", "/", name); err != nil {
+	u, err := s.authorizeExisting(ctx, c, "DeleteUser", name)
+	if err != nil {
 		return nil, err
 	}
-	return nil, s.DeleteUser(ctx, name)
+	return nil, s.DeleteUser(ctx, u.UserName)
 }
 
 type xmlAccessKeyMeta struct {
@@ -228,12 +255,8 @@ type xmlAccessKey struct {
 
 func (s *Service) handleCreateAccessKey(ctx context.Context, c *api.Call) (any, error) {
 	recordParams(c, "UserName")
-	user := targetUser(c)
-	resource := s.RootARN()
-	if user != "" {
-		resource = s.userARN("/", user)
-	}
-	if err := c.Authorize(ctx, api.AuthzRequest{Action: "iam:CreateAccessKey", Resource: resource}); err != nil {
+	user, err := s.authorizeKeyOwner(ctx, c, "CreateAccessKey", targetUser(c))
+	if err != nil {
 		return nil, err
 	}
 	k, secret, err := s.CreateAccessKey(ctx, user)
@@ -253,9 +276,11 @@ func (s *Service) handleListAccessKeys(ctx context.Context, c *api.Call) (any, e
 	if user == "" {
 		return nil, validation("The root's access keys are listed by the server operator, not through ListAccessKeys: pass UserName.")
 	}
-	if err := s.authorizeUser(ctx, c, "ListAccessKeys", "/", user); err != nil {
+	u, err := s.authorizeExisting(ctx, c, "ListAccessKeys", user)
+	if err != nil {
 		return nil, err
 	}
+	user = u.UserName
 	keys, err := s.ListAccessKeys(ctx, user)
 	if err != nil {
 		return nil, err
@@ -280,8 +305,8 @@ func (s *Service) handleUpdateAccessKey(ctx context.Context, c *api.Call) (any, 
 	if err != nil {
 		return nil, err
 	}
-	user := targetUser(c)
-	if err := s.authorizeUser(ctx, c, "UpdateAccessKey", "/", user); err != nil {
+	user, err := s.authorizeKeyOwner(ctx, c, "UpdateAccessKey", targetUser(c))
+	if err != nil {
 		return nil, err
 	}
 	return nil, s.UpdateAccessKey(ctx, user, id, status)
@@ -293,8 +318,8 @@ func (s *Service) handleDeleteAccessKey(ctx context.Context, c *api.Call) (any, 
 	if err != nil {
 		return nil, err
 	}
-	user := targetUser(c)
-	if err := s.authorizeUser(ctx, c, "DeleteAccessKey", "/", user); err != nil {
+	user, err := s.authorizeKeyOwner(ctx, c, "DeleteAccessKey", targetUser(c))
+	if err != nil {
 		return nil, err
 	}
 	return nil, s.DeleteAccessKey(ctx, user, id)
@@ -314,9 +339,11 @@ func (s *Service) handlePutUserPolicy(ctx context.Context, c *api.Call) (any, er
 	if err != nil {
 		return nil, err
 	}
-	if err := s.authorizeUser(ctx, c, "PutUserPolicy", "/", user); err != nil {
+	u, err := s.authorizeExisting(ctx, c, "PutUserPolicy", user)
+	if err != nil {
 		return nil, err
 	}
+	user = u.UserName
 	return nil, s.PutUserPolicy(ctx, user, name, doc)
 }
 
@@ -330,9 +357,11 @@ func (s *Service) handleGetUserPolicy(ctx context.Context, c *api.Call) (any, er
 	if err != nil {
 		return nil, err
 	}
-	if err := s.authorizeUser(ctx, c, "GetUserPolicy", "/", user); err != nil {
+	u, err := s.authorizeExisting(ctx, c, "GetUserPolicy", user)
+	if err != nil {
 		return nil, err
 	}
+	user = u.UserName
 	p, err := s.GetUserPolicy(ctx, user, name)
 	if err != nil {
 		return nil, err
@@ -350,9 +379,11 @@ func (s *Service) handleListUserPolicies(ctx context.Context, c *api.Call) (any,
 	if err != nil {
 		return nil, err
 	}
-	if err := s.authorizeUser(ctx, c, "ListUserPolicies", "/", user); err != nil {
+	u, err := s.authorizeExisting(ctx, c, "ListUserPolicies", user)
+	if err != nil {
 		return nil, err
 	}
+	user = u.UserName
 	names, err := s.ListUserPolicies(ctx, user)
 	if err != nil {
 		return nil, err
@@ -373,9 +404,11 @@ func (s *Service) handleDeleteUserPolicy(ctx context.Context, c *api.Call) (any,
 	if err != nil {
 		return nil, err
 	}
-	if err := s.authorizeUser(ctx, c, "DeleteUserPolicy", "/", user); err != nil {
+	u, err := s.authorizeExisting(ctx, c, "DeleteUserPolicy", user)
+	if err != nil {
 		return nil, err
 	}
+	user = u.UserName
 	return nil, s.DeleteUserPolicy(ctx, user, name)
 }
 

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/bulwarkd/bulwark/internal/api"
 	"github.com/bulwarkd/bulwark/internal/awsproto"
@@ -61,6 +62,11 @@ func wrap[In, Out any](fn func(context.Context, *api.Call, *In) (*Out, error)) a
 // returns the CA id. Authorization comes before "not found", so callers
 // without rights learn nothing about which CAs exist.
 func (s *Service) authCA(ctx context.Context, c *api.Call, action, arn string) (string, error) {
+	return s.authCAWith(ctx, c, action, arn, nil)
+}
+
+// authCAWith is authCA with the action's condition keys.
+func (s *Service) authCAWith(ctx context.Context, c *api.Call, action, arn string, cond map[string][]string) (string, error) {
 	id, err := s.parseCAARN(arn)
 	if err != nil {
 		return "", err
@@ -70,7 +76,7 @@ func (s *Service) authCA(ctx context.Context, c *api.Call, action, arn string) (
 	if loadErr == nil {
 		pol = l.policy
 	}
-	if err := c.Authorize(ctx, api.AuthzRequest{Action: "acm-pca:" + action, Resource: arn, ResourcePolicy: pol}); err != nil {
+	if err := c.Authorize(ctx, api.AuthzRequest{Action: "acm-pca:" + action, Resource: arn, ResourcePolicy: pol, Context: cond}); err != nil {
 		return "", err
 	}
 	return id, loadErr
@@ -293,12 +299,25 @@ type issueInput struct {
 	IdempotencyToken        string          `json:"IdempotencyToken"`
 }
 
+// templateARN is the acm-pca:TemplateArn condition value: the default
+// template when none is named, and always the full ARN, since the issuer
+// also accepts a bare template name that a policy on ARNs would not match.
+func templateARN(arnOrName string) string {
+	if arnOrName == "" {
+		return x509util.TemplateARNPrefix + x509util.DefaultTemplate
+	}
+	if strings.HasPrefix(arnOrName, x509util.TemplateARNPrefix) {
+		return arnOrName
+	}
+	return x509util.TemplateARNPrefix + arnOrName
+}
+
 type issueOutput struct {
 	CertificateArn string `json:"CertificateArn,omitempty"`
 }
 
 func (s *Service) apiIssue(ctx context.Context, c *api.Call, in *issueInput) (*issueOutput, error) {
-	id, err := s.authCA(ctx, c, "IssueCertificate", in.CertificateAuthorityArn)
+	id, err := s.authCAWith(ctx, c, "IssueCertificate", in.CertificateAuthorityArn, map[string][]string{"acm-pca:templatearn": {templateARN(in.TemplateArn)}})
 	if err != nil {
 		return nil, err
 	}

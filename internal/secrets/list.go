@@ -278,6 +278,10 @@ func (s *Service) BatchGetSecretValue(ctx context.Context, c *api.Call, ids []st
 	}
 	next := ""
 	if len(fs) > 0 {
+		// Filters list secrets, so, as in AWS, they need ListSecrets too.
+		if err := c.Authorize(ctx, api.AuthzRequest{Action: "secretsmanager:ListSecrets", Resource: "*"}); err != nil {
+			return nil, nil, "", err
+		}
 		all, err := s.matching(ctx, fs, false)
 		if err != nil {
 			return nil, nil, "", err

@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"regexp"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/bulwarkd/bulwark/internal/api"
@@ -63,13 +66,81 @@ func (r *RotationRules) interval() (time.Duration, error) {
 	return time.Duration(r.AutomaticallyAfterDays) * 24 * time.Hour, nil
 }
 
-func checkEndpoint(raw string) error {
+// checkEndpoint vets a rotation endpoint when it is configured. A name
+// that does not resolve yet is accepted (the endpoint may come up later);
+// callStep checks again at each call.
+func checkEndpoint(ctx context.Context, raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return fail(errInvalidParameter, "RotationLambdaARN must be the http(s) URL of a rotation endpoint; Lambda functions are not available here.")
 	}
+	if err := checkHost(ctx, u.Hostname()); errors.Is(err, errLinkLocal) {
+		return fail(errInvalidParameter, "RotationLambdaARN %s: %s", u.Host, err.Error())
+	}
 	return nil
 }
+
+// errLinkLocal refuses rotation endpoints on link-local addresses, where
+// clouds serve instance metadata and credentials (169.254.169.254): a
+// caller allowed to configure rotation must not make the server call them.
+// Loopback and private addresses stay allowed, as internal rotation
+// endpoints are the normal case.
+var errLinkLocal = errors.New("rotation endpoints may not be link-local addresses (169.254.0.0/16, fe80::/10), where cloud instance metadata is served")
+
+// imdsV6 is the AWS instance metadata service's IPv6 address, which is not
+// link-local.
+var imdsV6 = net.ParseIP("fd00:ec2::254")
+
+func refusedIP(ip net.IP) bool {
+	return ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() || ip.Equal(imdsV6)
+}
+
+// checkHost refuses host if it is, or resolves to, a refused address.
+func checkHost(ctx context.Context, host string) error {
+	if ip := net.ParseIP(host); ip != nil {
+		if refusedIP(ip) {
+			return errLinkLocal
+		}
+		return nil
+	}
+	addrs, err := net.DefaultResolver.LookupIPAddr(ctx, host)
+	if err != nil {
+		return err
+	}
+	for _, a := range addrs {
+		if refusedIP(a.IP) {
+			return errLinkLocal
+		}
+	}
+	return nil
+}
+
+// refuseLinkLocalDial is a net.Dialer Control function: it checks the
+// address actually dialled, so a name that resolved to an allowed address
+// for checkHost cannot switch to a refused one for the connection.
+func refuseLinkLocalDial(_, address string, _ syscall.RawConn) error {
+	host, _, err := net.SplitHostPort(address)
+	if err != nil {
+		return err
+	}
+	if ip := net.ParseIP(host); ip != nil && refusedIP(ip) {
+		return errLinkLocal
+	}
+	return nil
+}
+
+// newRotationClient is the default HTTPClient: it refuses link-local
+// addresses at connection time and does not follow redirects.
+func newRotationClient() *http.Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.DialContext = (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second, Control: refuseLinkLocalDial}).DialContext
+	return &http.Client{Timeout: 30 * time.Second, Transport: tr, CheckRedirect: refuseRedirect}
+}
+
+// refuseRedirect stops at the first redirect, which then fails the step
+// like any non-2xx answer: following it would let an endpoint that passed
+// checkHost send the server anywhere.
+func refuseRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
 // RotateInput is RotateSecret's input.
 type RotateInput struct {
@@ -83,7 +154,7 @@ type RotateInput struct {
 // outcome). It returns the secret and the new version's id.
 func (s *Service) RotateSecret(ctx context.Context, c *api.Call, in RotateInput) (*Secret, string, error) {
 	if in.Endpoint != "" {
-		if err := checkEndpoint(in.Endpoint); err != nil {
+		if err := checkEndpoint(ctx, in.Endpoint); err != nil {
 			return nil, "", err
 		}
 	}
@@ -258,7 +329,10 @@ func (s *Service) endRotation(arn string) {
 	s.rotMu.Unlock()
 }
 
-// callStep POSTs one step; any 2xx answer is success.
+// callStep POSTs one step; any 2xx answer is success. What the endpoint
+// (or whatever answers at its address) says is logged, never returned:
+// the error reaches the caller of RotateSecret, who must not be able to
+// use the server to read internal URLs.
 func (s *Service) callStep(ctx context.Context, endpoint string, ev RotationEvent) error {
 	body, _ := json.Marshal(ev)
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
@@ -267,16 +341,33 @@ func (s *Service) callStep(ctx context.Context, endpoint string, ev RotationEven
 	if err != nil {
 		return err
 	}
+	if err := checkHost(ctx, req.URL.Hostname()); err != nil {
+		if errors.Is(err, errLinkLocal) {
+			return err
+		}
+		s.log.Debug("secretsmanager: rotation endpoint does not resolve", "secret", ev.SecretID, "step", ev.Step, "err", err)
+		return errors.New("the endpoint's host name does not resolve")
+	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("X-Bulwark-Rotation-Step", ev.Step)
 	resp, err := s.cfg.HTTPClient.Do(req)
 	if err != nil {
-		return fmt.Errorf("endpoint unreachable: %w", err)
+		if errors.Is(err, errLinkLocal) {
+			return errLinkLocal
+		}
+		// Transport errors can quote what the far side sent ("malformed
+		// HTTP response ..."), so they stay in the log.
+		s.log.Debug("secretsmanager: rotation endpoint unreachable", "secret", ev.SecretID, "step", ev.Step, "err", err)
+		return errors.New("endpoint unreachable or not speaking HTTP (details in the server log at debug level)")
 	}
 	defer resp.Body.Close()
-	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("endpoint answered %d: %s", resp.StatusCode, bytes.TrimSpace(msg))
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		s.log.Debug("secretsmanager: rotation endpoint refused a step", "secret", ev.SecretID, "step", ev.Step, "status", resp.StatusCode, "body", string(bytes.TrimSpace(msg)))
+		if resp.StatusCode/100 == 3 {
+			return fmt.Errorf("endpoint answered HTTP %d; redirects are not followed", resp.StatusCode)
+		}
+		return fmt.Errorf("endpoint answered HTTP %d (its answer is in the server log at debug level)", resp.StatusCode)
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package secrets
 import (
 	"context"
 	"encoding/json"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -147,4 +148,39 @@ func BenchmarkServiceGetSecretValue4KB(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestRotationTargetChecks: the call-time checks (the resolved host, then
+// the dialled address) refuse link-local and metadata addresses and keep
+// loopback and private ones.
+func TestRotationTargetChecks(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name    string
+		host    string
+		refused bool
+	}{
+		{"IPv4 metadata", "169.254.169.254", true},
+		{"IPv4 link-local", "169.254.1.1", true},
+		{"IPv6 link-local", "fe80::1", true},
+		{"AWS IPv6 metadata", "fd00:ec2::254", true},
+		{"IPv4-mapped metadata", "::ffff:169.254.169.254", true},
+		{"loopback", "127.0.0.1", false},
+		{"private", "10.1.2.3", false},
+		{"localhost by name", "localhost", false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			err := checkHost(context.Background(), tc.host)
+			if (err != nil) != tc.refused {
+				t.Errorf("checkHost(%q) = %v, refused want %v", tc.host, err, tc.refused)
+			}
+			if net.ParseIP(tc.host) != nil {
+				err := refuseLinkLocalDial("tcp", net.JoinHostPort(tc.host, "80"), nil)
+				if (err != nil) != tc.refused {
+					t.Errorf("dial control for %q = %v, refused want %v", tc.host, err, tc.refused)
+				}
+			}
+		})
+	}
 }

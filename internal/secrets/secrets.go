@@ -55,7 +55,9 @@ type Config struct {
 	// DefaultKeyCacheSize.
 	KeyCacheSize int
 	// HTTPClient calls rotation endpoints; nil means a client with a
-	// 30-second timeout.
+	// 30-second timeout that refuses to connect to link-local addresses.
+	// Redirects are never followed: a supplied *http.Client is copied
+	// with its CheckRedirect replaced.
 	HTTPClient HTTPDoer
 	// LoopInterval is how often (in real time) the background loop looks
 	// for due rotations and purges; 0 means one minute. Due times come
@@ -105,8 +107,14 @@ func New(cfg Config) *Service {
 	if cfg.KeyCacheSize <= 0 {
 		cfg.KeyCacheSize = DefaultKeyCacheSize
 	}
-	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = &http.Client{Timeout: 30 * time.Second}
+	switch c := cfg.HTTPClient.(type) {
+	case nil:
+		cfg.HTTPClient = newRotationClient()
+	case *http.Client:
+		// A supplied client must not follow redirects either.
+		cc := *c
+		cc.CheckRedirect = refuseRedirect
+		cfg.HTTPClient = &cc
 	}
 	if cfg.LoopInterval <= 0 {
 		cfg.LoopInterval = time.Minute

@@ -49,6 +49,7 @@ func conditionContext(c *api.Call, service map[string][]string) map[string][]str
 	ctx["aws:epochtime"] = []string{strconv.FormatInt(c.Time.Unix(), 10)}
 	ctx["aws:useragent"] = []string{c.UserAgent}
 	ctx["aws:requestedregion"] = []string{c.Region}
+	ctx["aws:securetransport"] = []string{strconv.FormatBool(c.TLS)}
 	if p.UserName != "" {
 		ctx["aws:username"] = []string{p.UserName}
 	}

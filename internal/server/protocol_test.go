@@ -93,7 +93,7 @@ func TestJSONProtocolBadInput(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			req := signedRequest(t, srv, "BulwarkTest.Echo", "application/x-amz-json-1.1", []byte(tc.body))
+			req := signedRequest(t, srv, "bulwarktest", "BulwarkTest.Echo", "application/x-amz-json-1.1", []byte(tc.body))
 			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
 				t.Fatal(err)
@@ -166,7 +166,7 @@ func TestHandlerThatSkipsAuthorizationFailsClosed(t *testing.T) {
 			"Leak": {Handler: func(context.Context, *api.Call) (any, error) { return map[string]string{"Secret": "oops"}, nil }},
 		}}
 	srv := servertest.Start(t, func(c *server.Config) { c.ExtraServices = append(c.ExtraServices, svc) })
-	resp, err := http.DefaultClient.Do(signedRequest(t, srv, "Careless.Leak", "application/x-amz-json-1.1", []byte("{}")))
+	resp, err := http.DefaultClient.Do(signedRequest(t, srv, "careless", "Careless.Leak", "application/x-amz-json-1.1", []byte("{}")))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -44,6 +45,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	call.AccountID, call.Region = s.cfg.AccountID, s.cfg.Region
 	call.SourceIP = sourceIP(r)
 	call.UserAgent = r.UserAgent()
+	call.TLS = r.TLS != nil
 	call.Time = start.UTC()
 
 	route, body, rerr := s.route(r)
@@ -256,6 +258,9 @@ func (s *Server) dispatch(r *http.Request, call *api.Call, rt route) (any, error
 		// request body that nobody signed, so only empty bodies may use it.
 		err = &sigv4.Error{Kind: sigv4.KindIncomplete, Msg: "UNSIGNED-PAYLOAD is accepted only for requests without a body: sign the payload hash."}
 	}
+	if err == nil {
+		err = checkBinding(r, rt, res)
+	}
 	s.metrics.stage.WithLabelValues("sigv4").Observe(time.Since(verifyStart).Seconds())
 	if err != nil {
 		// The claimed key id is worth recording; the principal is not
@@ -279,6 +284,33 @@ func (s *Server) dispatch(r *http.Request, call *api.Call, rt route) (any, error
 		return nil, fmt.Errorf("operation %s.%s returned without authorizing its caller", call.Service.Name, call.Operation)
 	}
 	return out, err
+}
+
+// checkBinding refuses a valid signature that does not cover what routed
+// the request: without it a signature made for one service or operation
+// (a presigned sts:GetCallerIdentity URL signs only the host) could be
+// replayed with another X-Amz-Target and run as its signer.
+func checkBinding(r *http.Request, rt route, res *sigv4.Result) error {
+	if res.Scope.Service != rt.service.Name {
+		return &sigv4.Error{Kind: sigv4.KindBadSignature, Msg: fmt.Sprintf("Credential should be scoped to correct service: '%s'. The credential scope names service %s but the request is for %s.", rt.service.Name, res.Scope.Service, rt.service.Name)}
+	}
+	switch rt.protocol {
+	case api.JSON11:
+		// The operation comes from X-Amz-Target, so the signature must
+		// cover it; the RPC v2 path and the REST method and path are
+		// always in the canonical request.
+		if r.Method != http.MethodPost {
+			return &sigv4.Error{Kind: sigv4.KindIncomplete, Msg: fmt.Sprintf("AWS JSON 1.1 requests must be POST, not %s.", r.Method)}
+		}
+		if !slices.Contains(res.SignedHeaders, "x-amz-target") {
+			return &sigv4.Error{Kind: sigv4.KindIncomplete, Msg: "The X-Amz-Target header names the operation, so it must be among the SignedHeaders."}
+		}
+	case api.RPCv2CBOR:
+		if r.Method != http.MethodPost {
+			return &sigv4.Error{Kind: sigv4.KindIncomplete, Msg: fmt.Sprintf("RPC v2 requests must be POST, not %s.", r.Method)}
+		}
+	}
+	return nil
 }
 
 // authError maps a SigV4 failure to the code each protocol's clients

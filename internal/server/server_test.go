@@ -334,8 +334,9 @@ func readAudit(t *testing.T, srv *servertest.Server) []audit.Event {
 }
 
 // signedRequest builds a request signed by the SDK's signer with the root
-// credentials, for the protocol edge cases no SDK client would send.
-func signedRequest(t *testing.T, srv *servertest.Server, target, contentType string, body []byte) *http.Request {
+// credentials for service (the routed service's signing name), for the
+// protocol edge cases no SDK client would send.
+func signedRequest(t *testing.T, srv *servertest.Server, service, target, contentType string, body []byte) *http.Request {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, srv.URL+"/", bytes.NewReader(body))
 	if err != nil {
@@ -347,7 +348,7 @@ func signedRequest(t *testing.T, srv *servertest.Server, target, contentType str
 	req.Header.Set("Content-Type", contentType)
 	sum := sha256.Sum256(body)
 	creds := aws.Credentials{AccessKeyID: servertest.RootAccessKeyID, SecretAccessKey: servertest.RootSecretAccessKey}
-	if err := v4.NewSigner().SignHTTP(context.Background(), creds, req, hex.EncodeToString(sum[:]), "kms", servertest.Region, time.Now()); err != nil {
+	if err := v4.NewSigner().SignHTTP(context.Background(), creds, req, hex.EncodeToString(sum[:]), service, servertest.Region, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	return req
@@ -363,7 +364,7 @@ func TestUnknownTargetsAndActions(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			resp, err := http.DefaultClient.Do(signedRequest(t, srv, tc.target, tc.ctype, []byte(tc.body)))
+			resp, err := http.DefaultClient.Do(signedRequest(t, srv, "kms", tc.target, tc.ctype, []byte(tc.body)))
 			if err != nil {
 				t.Fatal(err)
 			}
