@@ -258,19 +258,26 @@ func (s *Service) createHandler(kind Kind) func(context.Context, *api.Call, *res
 	}
 }
 
+// existing resolves, checks and authorizes the resource a Describe,
+// Update or Delete names.
+func (s *Service) existing(ctx context.Context, c *api.Call, in *resourceInput, kind Kind) (Key, error) {
+	k, err := in.key(kind, true)
+	if err != nil {
+		return Key{}, err
+	}
+	if err := checkKey(kind, k); err != nil {
+		return Key{}, err
+	}
+	if err := authorize(ctx, c, s.ARN(kind, k), nil, nil); err != nil {
+		return Key{}, err
+	}
+	return k, s.checkOwner(in.MeshOwner, k.Mesh)
+}
+
 func (s *Service) describeHandler(kind Kind) func(context.Context, *api.Call, *resourceInput) (*Data, error) {
 	return func(ctx context.Context, c *api.Call, in *resourceInput) (*Data, error) {
-		k, err := in.key(kind, true)
+		k, err := s.existing(ctx, c, in, kind)
 		if err != nil {
-			return nil, err
-		}
-		if err := checkKey(kind, k); err != nil {
-			return nil, err
-		}
-		if err := authorize(ctx, c, s.ARN(kind, k), nil, nil); err != nil {
-			return nil, err
-		}
-		if err := s.checkOwner(in.MeshOwner, k.Mesh); err != nil {
 			return nil, err
 		}
 		res, err := s.Describe(ctx, kind, k)
@@ -283,17 +290,8 @@ func (s *Service) describeHandler(kind Kind) func(context.Context, *api.Call, *r
 
 func (s *Service) updateHandler(kind Kind) func(context.Context, *api.Call, *resourceInput) (*Data, error) {
 	return func(ctx context.Context, c *api.Call, in *resourceInput) (*Data, error) {
-		k, err := in.key(kind, true)
+		k, err := s.existing(ctx, c, in, kind)
 		if err != nil {
-			return nil, err
-		}
-		if err := checkKey(kind, k); err != nil {
-			return nil, err
-		}
-		if err := authorize(ctx, c, s.ARN(kind, k), nil, nil); err != nil {
-			return nil, err
-		}
-		if err := s.checkOwner(in.MeshOwner, k.Mesh); err != nil {
 			return nil, err
 		}
 		res, err := s.Update(ctx, WriteRequest{Kind: kind, Key: k, Spec: in.Spec, ClientToken: in.ClientToken})
@@ -306,17 +304,8 @@ func (s *Service) updateHandler(kind Kind) func(context.Context, *api.Call, *res
 
 func (s *Service) deleteHandler(kind Kind) func(context.Context, *api.Call, *resourceInput) (*Data, error) {
 	return func(ctx context.Context, c *api.Call, in *resourceInput) (*Data, error) {
-		k, err := in.key(kind, true)
+		k, err := s.existing(ctx, c, in, kind)
 		if err != nil {
-			return nil, err
-		}
-		if err := checkKey(kind, k); err != nil {
-			return nil, err
-		}
-		if err := authorize(ctx, c, s.ARN(kind, k), nil, nil); err != nil {
-			return nil, err
-		}
-		if err := s.checkOwner(in.MeshOwner, k.Mesh); err != nil {
 			return nil, err
 		}
 		res, err := s.Delete(ctx, kind, k)
