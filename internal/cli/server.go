@@ -43,7 +43,7 @@ func newServerCmd() *cobra.Command {
 	f := &serverFlags{}
 	cmd := &cobra.Command{
 		Use:   "server",
-		Short: "Run the API server (KMS, ACM PCA, ACM, Secrets Manager, IAM, STS on one port)",
+		Short: "Run the API server (KMS, ACM PCA, ACM, Secrets Manager, EventBridge, App Mesh, IAM, STS on one port)",
 		Long: `Run the Bulwark API server.
 
   bulwark server --dev                 everything in a temporary directory, printed root credentials
