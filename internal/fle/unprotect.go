@@ -35,9 +35,21 @@ type UnprotectOptions struct {
 	// Redaction replaces failed tokens in Redact mode; "" means
 	// DefaultRedaction.
 	Redaction string
-	// Concurrency bounds the decrypts in flight per document; 0 means 8.
+	// Concurrency bounds the Decrypter calls in flight per document (a
+	// DecryptBatch call counts as one); 0 means 8.
 	Concurrency int
+	// BatchSize caps the tokens per DecryptBatch call when Decrypter is a
+	// token.BatchDecrypter; 0 means DefaultBatchSize.
+	BatchSize int
 }
+
+// DefaultBatchSize is the most tokens sent in one DecryptBatch call when
+// UnprotectOptions.BatchSize is 0.
+const DefaultBatchSize = 256
+
+// minBatch is the smallest batch made to spread a group over Concurrency
+// calls: below it, the per-call cost a batch exists to share comes back.
+const minBatch = 32
 
 // Unprotector replaces tokens in documents by their plaintexts. It is safe
 // for concurrent use.
@@ -57,6 +69,9 @@ func NewUnprotector(opt UnprotectOptions) *Unprotector {
 	if opt.Redaction == "" {
 		opt.Redaction = DefaultRedaction
 	}
+	if opt.BatchSize <= 0 {
+		opt.BatchSize = DefaultBatchSize
+	}
 	return &Unprotector{opt: opt}
 }
 
@@ -75,41 +90,130 @@ type opened struct {
 	err error
 }
 
-// decryptAll decrypts each distinct token text once with a bounded pool.
-// In Fail mode the first failure cancels the rest.
+// decryptJob is one Decrypter call: Decrypt of one token, or DecryptBatch
+// of tokens sharing a key id and a batched format.
+type decryptJob struct {
+	texts []string
+	toks  []token.Token
+	batch bool
+}
+
+// decryptAll decrypts each distinct token text once, with at most
+// Concurrency calls in flight. In Fail mode the first failure cancels the
+// rest.
 func (u *Unprotector) decryptAll(ctx context.Context, texts []string) map[string]*opened {
 	out := make(map[string]*opened, len(texts))
-	for _, t := range texts {
-		out[t] = &opened{}
-	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	setErr := func(o *opened, err error) {
+		o.err = err
+		if u.opt.OnError == Fail {
+			cancel()
+		}
+	}
+	jobs := u.plan(texts, out, setErr)
 	sem := make(chan struct{}, u.opt.Concurrency)
 	var wg sync.WaitGroup
-	for text, o := range out {
+	for _, j := range jobs {
 		select {
 		case sem <- struct{}{}:
 		case <-ctx.Done():
-			o.err = ctx.Err()
+			for _, t := range j.texts {
+				out[t].err = ctx.Err()
+			}
 			continue
 		}
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			tok, err := token.Parse(text)
-			if err == nil {
-				o.res, err = u.opt.Decrypter.Decrypt(ctx, tok)
-			}
-			if err != nil {
-				o.err = err
-				if u.opt.OnError == Fail {
-					cancel()
-				}
-			}
+			u.run(ctx, j, out, setErr)
 		}()
 	}
 	wg.Wait()
 	return out
+}
+
+// plan parses every text into out and groups the tokens into calls: one
+// per token, except that a token.BatchDecrypter gets the tokens of each
+// key id and batched format in chunks of at most BatchSize, spread over up
+// to Concurrency calls (never below minBatch tokens) so a single large
+// group still runs in parallel. Batches come first: they are the longest
+// calls.
+func (u *Unprotector) plan(texts []string, out map[string]*opened, setErr func(*opened, error)) []decryptJob {
+	bd, _ := u.opt.Decrypter.(token.BatchDecrypter)
+	type groupKey struct {
+		id string
+		f  token.Format
+	}
+	groups := map[groupKey]*decryptJob{}
+	var order []groupKey
+	var singles []decryptJob
+	for _, t := range texts {
+		o := &opened{}
+		out[t] = o
+		tok, err := token.Parse(t)
+		if err != nil {
+			setErr(o, err)
+			continue
+		}
+		if bd == nil || !bd.Batches(tok.Format) {
+			singles = append(singles, decryptJob{texts: []string{t}, toks: []token.Token{tok}})
+			continue
+		}
+		k := groupKey{tok.KeyID, tok.Format}
+		g := groups[k]
+		if g == nil {
+			g = &decryptJob{batch: true}
+			groups[k] = g
+			order = append(order, k)
+		}
+		g.texts = append(g.texts, t)
+		g.toks = append(g.toks, tok)
+	}
+	var jobs []decryptJob
+	for _, k := range order {
+		g := groups[k]
+		n := len(g.toks)
+		calls := max(ceilDiv(n, u.opt.BatchSize), min(u.opt.Concurrency, ceilDiv(n, minBatch)))
+		size := ceilDiv(n, calls)
+		for lo := 0; lo < n; lo += size {
+			hi := min(lo+size, n)
+			jobs = append(jobs, decryptJob{texts: g.texts[lo:hi], toks: g.toks[lo:hi], batch: true})
+		}
+	}
+	return append(jobs, singles...)
+}
+
+func ceilDiv(a, b int) int { return (a + b - 1) / b }
+
+// run makes one job's call and records each token's outcome.
+func (u *Unprotector) run(ctx context.Context, j decryptJob, out map[string]*opened, setErr func(*opened, error)) {
+	if !j.batch {
+		o := out[j.texts[0]]
+		res, err := u.opt.Decrypter.Decrypt(ctx, j.toks[0])
+		if err != nil {
+			setErr(o, err)
+			return
+		}
+		o.res = res
+		return
+	}
+	res, errs := u.opt.Decrypter.(token.BatchDecrypter).DecryptBatch(ctx, j.toks)
+	if len(res) != len(j.toks) || len(errs) != len(j.toks) {
+		// A broken implementation must not pass for success.
+		err := fmt.Errorf("fle: DecryptBatch answered %d results and %d errors for %d tokens", len(res), len(errs), len(j.toks))
+		for _, t := range j.texts {
+			setErr(out[t], err)
+		}
+		return
+	}
+	for i, t := range j.texts {
+		if errs[i] != nil {
+			setErr(out[t], errs[i])
+		} else {
+			out[t].res = res[i]
+		}
+	}
 }
 
 // failure applies the OnError policy to a failed token; ok false means the

@@ -25,6 +25,7 @@ func (s *Service) API() *api.Service {
 		"Encrypt":                             {Handler: api.JSON(s.apiEncrypt), ReadOnly: true},
 		"Decrypt":                             {Handler: api.JSON(s.apiDecrypt), ReadOnly: true},
 		"HPKEOpen":                            {Handler: api.JSON(s.apiHPKEOpen), ReadOnly: true},
+		"HPKEOpenBatch":                       {Handler: api.JSON(s.apiHPKEOpenBatch), ReadOnly: true},
 		"ReEncrypt":                           {Handler: api.JSON(s.apiReEncrypt), ReadOnly: true},
 		"GenerateDataKey":                     {Handler: api.JSON(s.apiGenerateDataKey), ReadOnly: true},
 		"GenerateDataKeyWithoutPlaintext":     {Handler: api.JSON(s.apiGenerateDataKeyWithoutPlaintext), ReadOnly: true},

@@ -116,38 +116,64 @@ func errHPKEOnly(lk *loadedKey) error {
 	return fail(errInvalidKeyUsage, "%s is an HPKE key: seal with its public key (GetPublicKey) and open with HPKEOpen.", lk.meta.ARN)
 }
 
-// hpkeOpenParams is one HPKEOpen request in domain terms.
+// hpkeOpenParams is one ciphertext to open, in domain terms: an HPKEOpen
+// request or one item of an HPKEOpenBatch request.
 type hpkeOpenParams struct {
-	keyID            string
+	keyID            string // HPKEOpen only; a batch names its key once
 	kem, kdf, aead   uint16 // kem 0 = the key's; kdf 0 = HKDF-SHA256; aead 0 = AES-256-GCM
 	info, ciphertext []byte
 }
 
-// hpkeOpen authorises kms:Decrypt on the key and opens an RFC 9180 base
-// mode ciphertext (enc || sealed, crypto/hpke.Seal's output) with its
-// private key. Every authentication failure gets the one
-// InvalidCiphertextException message, whatever the cause (wrong info,
-// wrong key, tampering).
+// hpkeOpen authorises kms:Decrypt on the key and opens one ciphertext:
+// HPKEOpen is hpkeKey followed by openHPKE, as every item of
+// HPKEOpenBatch is.
 func (s *Service) hpkeOpen(ctx context.Context, c *api.Call, p hpkeOpenParams) (*loadedKey, []byte, hpkeOpenParams, error) {
-	lk, err := s.loadKey(ctx, p.keyID)
+	lk, err := s.hpkeKey(ctx, c, p.keyID, "HPKEOpen")
 	if err != nil {
 		return nil, nil, p, err
 	}
+	pt, p, err := openHPKE(lk, p)
+	if err != nil {
+		return nil, nil, p, err
+	}
+	return lk, pt, p, nil
+}
+
+// hpkeKey does the key-level work of an open call, once per call however
+// many ciphertexts it carries: resolve the key, authorise kms:Decrypt with
+// kms:EncryptionAlgorithm = HPKE, and refuse a key that is not an enabled
+// HPKE key. Its errors fail the whole call.
+func (s *Service) hpkeKey(ctx context.Context, c *api.Call, keyID, op string) (*loadedKey, error) {
+	lk, err := s.loadKey(ctx, keyID)
+	if err != nil {
+		return nil, err
+	}
 	cond := map[string][]string{"kms:encryptionalgorithm": {algHPKE}}
 	if err := s.authorize(ctx, c, "kms:Decrypt", lk, cond); err != nil {
-		return nil, nil, p, err
+		return nil, err
 	}
-	if err := s.checkCrypto(lk, usageEncrypt, "HPKEOpen"); err != nil {
-		return nil, nil, p, err
+	if err := s.checkCrypto(lk, usageEncrypt, op); err != nil {
+		return nil, err
 	}
+	if lk.mat.hpke == nil {
+		return nil, fail(errInvalidKeyUsage, "%s is not an HPKE key (KeySpec %s).", lk.meta.ARN, lk.meta.KeySpec)
+	}
+	return lk, nil
+}
+
+// openHPKE opens one RFC 9180 base mode ciphertext (enc || sealed,
+// crypto/hpke.Seal's output) with the private key of lk, which hpkeKey
+// has vetted, and returns p with its defaults filled in. Every
+// authentication failure gets the one InvalidCiphertextException message,
+// whatever the cause (wrong info, wrong key, tampering). Every error is an
+// *awsproto.Error about this ciphertext alone, never about the key or the
+// caller, so a batch can report it in the item's slot.
+func openHPKE(lk *loadedKey, p hpkeOpenParams) ([]byte, hpkeOpenParams, error) {
 	priv := lk.mat.hpke
-	if priv == nil {
-		return nil, nil, p, fail(errInvalidKeyUsage, "%s is not an HPKE key (KeySpec %s).", lk.meta.ARN, lk.meta.KeySpec)
-	}
 	if p.kem == 0 {
 		p.kem = priv.KEM().ID()
 	} else if p.kem != priv.KEM().ID() {
-		return nil, nil, p, fail(errIncorrectKey, "KemId %d does not match %s (KeySpec %s).", p.kem, lk.meta.ARN, lk.meta.KeySpec)
+		return nil, p, fail(errIncorrectKey, "KemId %d does not match %s (KeySpec %s).", p.kem, lk.meta.ARN, lk.meta.KeySpec)
 	}
 	if p.kdf == 0 {
 		p.kdf = hpke.HKDFSHA256().ID()
@@ -157,15 +183,15 @@ func (s *Service) hpkeOpen(ctx context.Context, c *api.Call, p hpkeOpenParams) (
 	}
 	kdf, err := hpke.NewKDF(p.kdf)
 	if err != nil {
-		return nil, nil, p, fail(errValidation, "KdfId %d is not supported.", p.kdf)
+		return nil, p, fail(errValidation, "KdfId %d is not supported.", p.kdf)
 	}
 	aead, err := hpke.NewAEAD(p.aead)
 	if err != nil || p.aead == hpke.ExportOnly().ID() {
-		return nil, nil, p, fail(errValidation, "AeadId %d is not supported.", p.aead)
+		return nil, p, fail(errValidation, "AeadId %d is not supported.", p.aead)
 	}
 	pt, err := hpke.Open(priv, kdf, aead, p.info, p.ciphertext)
 	if err != nil {
-		return nil, nil, p, errCiphertext()
+		return nil, p, errCiphertext()
 	}
-	return lk, pt, p, nil
+	return pt, p, nil
 }

@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -16,10 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
-	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 	"github.com/aws/smithy-go"
-
-	"github.com/bulwarkd/bulwark/internal/fle/token"
 )
 
 // KMSAPI is the part of the kms SDK client this package uses; tests may
@@ -97,15 +93,27 @@ type HPKEOpenOutput struct {
 	AeadID              uint16 `json:"AeadId"`
 }
 
-// APIError is an error answer of the KMS to HPKEOpen. It implements
+// APIError is an error answer of the KMS to HPKEOpen or HPKEOpenBatch,
+// or one failed item of an HPKEOpenBatch answer. It implements
 // smithy.APIError, like the SDK's own errors.
 type APIError struct {
+	// Op is the operation; "" reads as HPKEOpen.
+	Op            string
 	Code, Message string
-	StatusCode    int
+	// StatusCode is the HTTP status; 0 for an item of a batch.
+	StatusCode int
 }
 
 func (e *APIError) Error() string {
-	return fmt.Sprintf("kms HPKEOpen: %s (HTTP %d): %s", e.Code, e.StatusCode, e.Message)
+	op := e.Op
+	if op == "" {
+		op = "HPKEOpen"
+	}
+	if e.StatusCode == 0 {
+		// One failed item of a batch that succeeded as a whole.
+		return fmt.Sprintf("kms %s item: %s: %s", op, e.Code, e.Message)
+	}
+	return fmt.Sprintf("kms %s: %s (HTTP %d): %s", op, e.Code, e.StatusCode, e.Message)
 }
 
 // ErrorCode implements smithy.APIError.
@@ -122,33 +130,96 @@ func (e *APIError) ErrorFault() smithy.ErrorFault {
 	return smithy.FaultClient
 }
 
-// maxResponse bounds the HPKEOpen response read: plaintexts are bounded by
-// the server's request limit (1 MiB by default), base64 adds a third.
+// maxResponse bounds the response read: plaintexts are bounded by the
+// server's request limit (1 MiB by default), base64 adds a third.
 const maxResponse = 4 << 20
 
 // HPKEOpen calls TrentService.HPKEOpen with a SigV4-signed JSON 1.1
 // request. Errors from the KMS are *APIError.
 func (c *Client) HPKEOpen(ctx context.Context, in *HPKEOpenInput) (*HPKEOpenOutput, error) {
+	var out HPKEOpenOutput
+	if err := c.call(ctx, "HPKEOpen", in, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// HPKEOpenBatchItem is one ciphertext of an HPKEOpenBatch request: an
+// HPKEOpenInput without its KeyID.
+type HPKEOpenBatchItem struct {
+	Ciphertext []byte `json:"Ciphertext"`
+	Info       []byte `json:"Info,omitempty"`
+	KemID      uint16 `json:"KemId,omitempty"`
+	KdfID      uint16 `json:"KdfId,omitempty"`
+	AeadID     uint16 `json:"AeadId,omitempty"`
+}
+
+// HPKEOpenBatchInput is the request of TrentService.HPKEOpenBatch
+// (docs/kms.md): 1 to MaxBatchItems items under one key, within the
+// server's request body limit.
+type HPKEOpenBatchInput struct {
+	KeyID string              `json:"KeyId"`
+	Items []HPKEOpenBatchItem `json:"Items"`
+}
+
+// HPKEOpenBatchResult is one item's outcome: Plaintext when ErrorCode is
+// empty (an empty plaintext is sent as no Plaintext at all).
+type HPKEOpenBatchResult struct {
+	Plaintext    []byte `json:"Plaintext,omitempty"`
+	ErrorCode    string `json:"ErrorCode,omitempty"`
+	ErrorMessage string `json:"ErrorMessage,omitempty"`
+}
+
+// HPKEOpenBatchOutput is HPKEOpenBatch's response, Results in the order
+// of the request's Items.
+type HPKEOpenBatchOutput struct {
+	KeyID               string                `json:"KeyId"`
+	EncryptionAlgorithm string                `json:"EncryptionAlgorithm"`
+	Results             []HPKEOpenBatchResult `json:"Results"`
+}
+
+// MaxBatchItems is the most items the KMS takes in one HPKEOpenBatch call.
+const MaxBatchItems = 1000
+
+// HPKEOpenBatch calls TrentService.HPKEOpenBatch: the key is authorised
+// once and every item opened, a failed item reported in its own Result.
+// The error is a failure of the whole call (*APIError from the KMS:
+// access denied, unknown or disabled key, ...); on success Results has
+// one entry per item, or the response is refused.
+func (c *Client) HPKEOpenBatch(ctx context.Context, in *HPKEOpenBatchInput) (*HPKEOpenBatchOutput, error) {
+	var out HPKEOpenBatchOutput
+	if err := c.call(ctx, "HPKEOpenBatch", in, &out); err != nil {
+		return nil, err
+	}
+	if len(out.Results) != len(in.Items) {
+		return nil, fmt.Errorf("kms HPKEOpenBatch: %d results for %d items", len(out.Results), len(in.Items))
+	}
+	return &out, nil
+}
+
+// call sends one SigV4-signed JSON 1.1 request to TrentService.<op> and
+// decodes the answer into out. Errors from the KMS are *APIError.
+func (c *Client) call(ctx context.Context, op string, in, out any) error {
 	body, err := json.Marshal(in)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(c.endpoint, "/")+"/", bytes.NewReader(body))
 	if err != nil {
-		return nil, fmt.Errorf("kms HPKEOpen: %w", err)
+		return fmt.Errorf("kms %s: %w", op, err)
 	}
 	req.Header.Set("Content-Type", "application/x-amz-json-1.1")
-	req.Header.Set("X-Amz-Target", "TrentService.HPKEOpen")
+	req.Header.Set("X-Amz-Target", "TrentService."+op)
 	if c.cfg.Credentials == nil {
-		return nil, errors.New("kms HPKEOpen: no credentials configured")
+		return fmt.Errorf("kms %s: no credentials configured", op)
 	}
 	creds, err := c.cfg.Credentials.Retrieve(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("kms HPKEOpen: credentials: %w", err)
+		return fmt.Errorf("kms %s: credentials: %w", op, err)
 	}
 	sum := sha256.Sum256(body)
 	if err := c.signer.SignHTTP(ctx, creds, req, hex.EncodeToString(sum[:]), "kms", c.cfg.Region, c.now()); err != nil {
-		return nil, fmt.Errorf("kms HPKEOpen: sign: %w", err)
+		return fmt.Errorf("kms %s: sign: %w", op, err)
 	}
 	var hc aws.HTTPClient = http.DefaultClient
 	if c.cfg.HTTPClient != nil {
@@ -156,27 +227,28 @@ func (c *Client) HPKEOpen(ctx context.Context, in *HPKEOpenInput) (*HPKEOpenOutp
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("kms HPKEOpen: %w", err)
+		return fmt.Errorf("kms %s: %w", op, err)
 	}
 	defer resp.Body.Close()
 	rb, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
 	if err != nil {
-		return nil, fmt.Errorf("kms HPKEOpen: read response: %w", err)
+		return fmt.Errorf("kms %s: read response: %w", op, err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, decodeError(resp, rb)
+		e := decodeError(resp, rb)
+		e.Op = op
+		return e
 	}
-	var out HPKEOpenOutput
-	if err := json.Unmarshal(rb, &out); err != nil {
-		return nil, fmt.Errorf("kms HPKEOpen: decode response: %w", err)
+	if err := json.Unmarshal(rb, out); err != nil {
+		return fmt.Errorf("kms %s: decode response: %w", op, err)
 	}
-	return &out, nil
+	return nil
 }
 
 // decodeError reads a JSON 1.1 error: __type may carry a namespace
 // ("com.amazonaws.kms#NotFoundException") and message may be spelled
 // either way.
-func decodeError(resp *http.Response, b []byte) error {
+func decodeError(resp *http.Response, b []byte) *APIError {
 	var e struct {
 		Type     string `json:"__type"`
 		Message  string `json:"message"`
@@ -199,30 +271,4 @@ func decodeError(resp *http.Response, b []byte) error {
 		msg = e.MessageU
 	}
 	return &APIError{Code: code, Message: msg, StatusCode: resp.StatusCode}
-}
-
-// Decrypter returns a token.Decrypter that opens every token through the
-// KMS with this client's credentials, so the caller's key policies decide
-// which fields it may read: rsa-oaep-256 tokens with Decrypt
-// (RSAES_OAEP_SHA_256), hpke tokens with HPKEOpen, the info recomputed
-// from the token (a tampered path or key id fails authentication).
-func (c *Client) Decrypter(keys KeyMap) token.Decrypter {
-	return token.Funcs{
-		RSA: func(ctx context.Context, id string, ct []byte) ([]byte, error) {
-			out, err := c.kms.Decrypt(ctx, &kms.DecryptInput{KeyId: aws.String(keys.KeyID(id)), CiphertextBlob: ct,
-				EncryptionAlgorithm: types.EncryptionAlgorithmSpecRsaesOaepSha256})
-			if err != nil {
-				return nil, err
-			}
-			return out.Plaintext, nil
-		},
-		HPKE: func(ctx context.Context, id string, env token.HPKEEnvelope, info []byte) ([]byte, error) {
-			out, err := c.HPKEOpen(ctx, &HPKEOpenInput{KeyID: keys.KeyID(id), Ciphertext: env.Sealed, Info: info,
-				KemID: env.KEM, KdfID: env.KDF, AeadID: env.AEAD})
-			if err != nil {
-				return nil, err
-			}
-			return out.Plaintext, nil
-		},
-	}
 }

@@ -43,6 +43,24 @@ type Decrypter interface {
 	Decrypt(ctx context.Context, t Token) (Opened, error)
 }
 
+// BatchDecrypter is a Decrypter that can also open many tokens in one
+// call, for decrypters whose cost is per call rather than per token (a
+// KMS round trip: signing, authorisation, audit). Unprotector uses it,
+// when its Decrypter has it, for every format Batches accepts, and
+// Decrypt for the others. Implementations must be safe for concurrent use.
+type BatchDecrypter interface {
+	Decrypter
+	// Batches reports whether tokens of format f are worth batching; a
+	// format whose cipher dominates the call (RSA) is better opened one
+	// token per call, many calls in flight.
+	Batches(f Format) bool
+	// DecryptBatch opens toks (Unprotector passes tokens of one key id and
+	// one batched format) and returns one Opened and one error per token,
+	// in order: errs[i] non-nil means toks[i] did not open. A failure of
+	// the whole call (access denied, say) is that error in every slot.
+	DecryptBatch(ctx context.Context, toks []Token) (res []Opened, errs []error)
+}
+
 // ErrUnknownKey is returned (wrapped) when a Decrypter has no key for a
 // token's key id and format.
 var ErrUnknownKey = errors.New("fle/token: unknown key id")
