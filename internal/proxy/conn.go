@@ -118,3 +118,12 @@ func (p *Proxy) schedule(t *trackedConn, deadline time.Time, drain func()) {
 func (p *Proxy) expireUpstream(t *trackedConn, deadline time.Time, c *cluster) {
 	p.schedule(t, deadline, c.close)
 }
+
+// CloseWrite half-closes the connection when the underlying one can (TCP,
+// TLS), so a spliced TCP stream passes the end of one direction on.
+func (c *trackedConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}

@@ -247,10 +247,14 @@ func (l *listener) serveTCP(down net.Conn) {
 	}
 	go pipe(up, down)
 	go pipe(down, up)
-	select {
-	case <-done:
-		<-done
-	case <-l.done:
+	// Both directions end (each half-closes the other side), or the
+	// listener shuts down; either way the deferred closes end the copies.
+	for finished := 0; finished < 2; finished++ {
+		select {
+		case <-done:
+		case <-l.done:
+			return
+		}
 	}
 }
 
