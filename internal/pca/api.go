@@ -17,7 +17,8 @@ import (
 )
 
 // API describes the acm-pca service for the server: its operations, the
-// unauthenticated CRL route "/crl/" and the background loop.
+// unauthenticated CRL and OCSP routes "/crl/" and "/ocsp/", and the
+// background loop.
 func (s *Service) API() *api.Service {
 	ops := map[string]api.Operation{
 		"CreateCertificateAuthority":            {Handler: wrap(s.apiCreate)},
@@ -42,7 +43,7 @@ func (s *Service) API() *api.Service {
 	return &api.Service{
 		Name: "acm-pca", EventSource: "acm-pca.amazonaws.com", Protocol: api.JSON11, TargetPrefix: "ACMPrivateCA",
 		Operations: ops,
-		Routes:     map[string]http.Handler{"/crl/": s.crlHandler()},
+		Routes:     map[string]http.Handler{"/crl/": s.crlHandler(), "/ocsp/": s.ocspHandler()},
 		Run:        s.Run,
 	}
 }

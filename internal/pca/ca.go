@@ -139,6 +139,11 @@ func normaliseRevocation(rc *RevocationConfiguration) (*RevocationConfiguration,
 		}
 		out.CrlConfiguration = &cc
 	}
+	if o := rc.OcspConfiguration; o != nil {
+		if len(o.OcspCustomCname) > 253 || bytes.ContainsAny([]byte(o.OcspCustomCname), ":/") {
+			return nil, fmt.Errorf("%w: OcspCustomCname must be a host name without scheme or path", ErrInvalidArgs)
+		}
+	}
 	return &out, nil
 }
 

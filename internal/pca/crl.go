@@ -65,6 +65,7 @@ func (s *Service) revoke(ctx context.Context, caID, serial, reason string) error
 	if err != nil {
 		return err
 	}
+	s.ocsp.invalidate(caID, canon)
 	if l.rec.crlEnabled() {
 		if _, err := s.currentCRL(ctx, caID, true); err != nil {
 			// The revocation is recorded; the next fetch or tick retries.

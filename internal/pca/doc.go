@@ -15,6 +15,13 @@
 // nothing grows without bound. The CRL is regenerated on every revocation,
 // when half its validity has passed, and whenever an entry has expired.
 //
+// A CA whose OcspConfiguration is enabled also answers OCSP (RFC 6960)
+// at "/ocsp/<ca-id>" (api.Service.Routes "/ocsp/"; POST and the GET form),
+// with responses signed by the CA itself and valid for OCSPValidity; its
+// issued certificates name the responder in their authority information
+// access. Signed good and revoked responses are reused for a few minutes,
+// and a revocation drops them at once.
+//
 // ACM uses the CA through IssueFor, RevokeFor and KeyAlgorithmOf, which
 // skip authorization (ACM authorizes its own caller).
 package pca

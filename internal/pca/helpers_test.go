@@ -136,14 +136,30 @@ type hierarchy struct {
 }
 
 // newHierarchy builds an RSA root and an EC P-256 subordinate, both
-// publishing CRLs.
+// publishing CRLs and answering OCSP.
 func newHierarchy(t testing.TB, c *acmpca.Client) hierarchy {
 	t.Helper()
 	root := createCA(t, c, types.CertificateAuthorityTypeRoot, caSpec{types.KeyAlgorithmRsa2048, types.SigningAlgorithmSha256withrsa, "Bulwark Test Root", true})
+	enableOCSP(t, c, root)
 	activateRoot(t, c, root, types.SigningAlgorithmSha256withrsa)
 	sub := createCA(t, c, types.CertificateAuthorityTypeSubordinate, caSpec{types.KeyAlgorithmEcPrime256v1, types.SigningAlgorithmSha256withecdsa, "Bulwark Test Issuing CA", true})
+	enableOCSP(t, c, sub)
 	activateSub(t, c, root, sub, types.SigningAlgorithmSha256withrsa, "0")
 	return hierarchy{root: root, sub: sub}
+}
+
+// enableOCSP turns a CA's OCSP responder on, keeping its CRL on.
+func enableOCSP(t testing.TB, c *acmpca.Client, arn string) {
+	t.Helper()
+	if _, err := c.UpdateCertificateAuthority(context.Background(), &acmpca.UpdateCertificateAuthorityInput{
+		CertificateAuthorityArn: &arn,
+		RevocationConfiguration: &types.RevocationConfiguration{
+			CrlConfiguration:  &types.CrlConfiguration{Enabled: aws.Bool(true), ExpirationInDays: aws.Int32(7)},
+			OcspConfiguration: &types.OcspConfiguration{Enabled: aws.Bool(true)},
+		},
+	}); err != nil {
+		t.Fatalf("enable OCSP: %v", err)
+	}
 }
 
 func newCSR(t testing.TB, key crypto.Signer, cn string, dns ...string) []byte {

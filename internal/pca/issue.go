@@ -180,7 +180,7 @@ func (s *Service) issue(ctx context.Context, in IssueInput) (*issued, error) {
 	req := x509util.Request{
 		Template: tmpl, CSR: csr, Passthrough: in.Passthrough, Serial: serial,
 		NotBefore: notBefore, NotAfter: notAfter, SigAlg: sigAlg, Issuer: l.cert,
-		CRLURL: s.crlURL(l.rec),
+		CRLURL: s.crlURL(l.rec), OCSPURL: s.ocspURL(l.rec),
 	}
 	if tmpl.Root {
 		req.Issuer = nil

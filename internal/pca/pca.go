@@ -26,6 +26,12 @@ type Config struct {
 	// means certificates carry no CRL distribution point unless the CA
 	// names a CustomCname.
 	CRLBaseURL string
+	// OCSPBaseURL is where the server answers OCSP, put into the
+	// authority information access of certificates from CAs with OCSP
+	// enabled as OCSPBaseURL + "/<ca-id>", e.g.
+	// "http://127.0.0.1:4566/ocsp". Empty means CRLBaseURL with its
+	// "/crl" replaced by "/ocsp" (the server serves both).
+	OCSPBaseURL string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Rand supplies keys, serials and IDs; nil means crypto/rand.
@@ -40,6 +46,7 @@ type Service struct {
 
 	mu    sync.Mutex
 	cache map[string]*loadedCA // by CA id; entries carry the record version
+	ocsp  *ocspCache
 }
 
 // New returns a Service.
@@ -54,7 +61,11 @@ func New(cfg Config) *Service {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	cfg.CRLBaseURL = strings.TrimSuffix(cfg.CRLBaseURL, "/")
-	return &Service{cfg: cfg, cache: map[string]*loadedCA{}}
+	cfg.OCSPBaseURL = strings.TrimSuffix(cfg.OCSPBaseURL, "/")
+	if base, ok := strings.CutSuffix(cfg.CRLBaseURL, "/crl"); ok && cfg.OCSPBaseURL == "" {
+		cfg.OCSPBaseURL = base + "/ocsp"
+	}
+	return &Service{cfg: cfg, cache: map[string]*loadedCA{}, ocsp: newOCSPCache()}
 }
 
 func (s *Service) now() time.Time { return s.cfg.Now().UTC() }

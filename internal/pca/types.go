@@ -167,8 +167,10 @@ type CRLConfiguration struct {
 	} `json:"CrlDistributionPointExtensionConfiguration,omitempty"`
 }
 
-// OCSPConfiguration is AWS's OcspConfiguration; accepted and stored, no
-// responder yet.
+// OCSPConfiguration is AWS's OcspConfiguration. Enabled puts the CA's
+// responder (Config.OCSPBaseURL + "/<ca-id>", or
+// "http://<OcspCustomCname>/ocsp/<ca-id>") into the certificates it issues
+// and turns the responder on.
 type OCSPConfiguration struct {
 	Enabled         *bool  `json:"Enabled" required:"true"`
 	OcspCustomCname string `json:"OcspCustomCname,omitempty"`

@@ -36,13 +36,14 @@ func TestZlint(t *testing.T) {
 			"e_invalid_ca_certificate_policies",
 			"e_sub_cert_certificate_policies_missing",
 			"e_sub_cert_cert_policy_empty",
-			// AIA (OCSP / caIssuers) is a BR rule; Bulwark publishes CRLs
-			// and hands out chains through the API, as AWS Private CA does.
-			"w_sub_ca_aia_missing",
-			"e_sub_cert_aia_missing",
+			// The hierarchy answers OCSP, so the AIA with its OCSP URL is
+			// there and checked; the BR's caIssuers URL is not: Bulwark
+			// hands out chains through the API, as AWS Private CA does.
 			"w_sub_cert_aia_does_not_contain_issuing_ca_url",
-			// Mesh names (*.mesh.local) are private by design.
+			// Mesh names (*.mesh.local) and the server's own address in
+			// the OCSP URL are private by design.
 			"e_dnsname_not_valid_tld",
+			"w_sub_cert_aia_contains_internal_names",
 			// BR 2.0 discourages SKI and CN in subscriber certificates;
 			// RFC 5280 recommends the SKI, and Envoy/ACM users match on
 			// the CN, which AWS Private CA also keeps.
