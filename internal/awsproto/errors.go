@@ -22,6 +22,7 @@ type Error struct {
 	Receiver bool
 }
 
+// Error implements the error interface.
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
 
 // Errorf builds a sender-fault error with HTTP status 400.
@@ -75,6 +76,7 @@ type AccessDenied struct {
 	Reason string
 }
 
+// Error implements the error interface.
 func (e *AccessDenied) Error() string {
 	msg := fmt.Sprintf("User: %s is not authorized to perform: %s on resource: %s", e.Principal, e.Action, e.Resource)
 	if e.Reason != "" {

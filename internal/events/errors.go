@@ -26,6 +26,7 @@ type Error struct {
 	msg  string
 }
 
+// Error implements the error interface.
 func (e *Error) Error() string { return "events: " + e.msg }
 
 func notFound(format string, args ...any) error {

@@ -50,6 +50,7 @@ type Error struct {
 	Err   error
 }
 
+// Error implements the error interface.
 func (e *Error) Error() string {
 	s := "fle: " + string(e.Kind)
 	if e.Rule != "" {
@@ -64,11 +65,13 @@ func (e *Error) Error() string {
 	return s
 }
 
+// Unwrap returns the underlying cause, for errors.Is and errors.As.
 func (e *Error) Unwrap() error { return e.Err }
 
 // BodyTooLargeError is wrapped by a KindBodyTooLarge *Error.
 type BodyTooLargeError struct{ Limit int64 }
 
+// Error implements the error interface.
 func (e *BodyTooLargeError) Error() string {
 	return fmt.Sprintf("body exceeds the %d-byte limit", e.Limit)
 }

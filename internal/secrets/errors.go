@@ -62,6 +62,7 @@ type Error struct {
 	Msg  string
 }
 
+// Error implements the error interface.
 func (e *Error) Error() string { return e.Msg }
 
 // Code returns the AWS error code ("ResourceNotFoundException").

@@ -50,6 +50,7 @@ type SyntaxError struct {
 	Msg    string
 }
 
+// Error implements the error interface.
 func (e *SyntaxError) Error() string { return fmt.Sprintf("jsonrw: offset %d: %s", e.Offset, e.Msg) }
 
 // ErrTooDeep is returned (wrapped in a SyntaxError message) when nesting

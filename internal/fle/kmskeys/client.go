@@ -104,6 +104,7 @@ type APIError struct {
 	StatusCode int
 }
 
+// Error implements the error interface.
 func (e *APIError) Error() string {
 	op := e.Op
 	if op == "" {

@@ -72,6 +72,7 @@ type PlaintextTooLargeError struct {
 	Len, Max int
 }
 
+// Error implements the error interface.
 func (e *PlaintextTooLargeError) Error() string {
 	return fmt.Sprintf("fle/token: plaintext of %d bytes exceeds the %d-byte limit of key %q", e.Len, e.Max, e.KeyID)
 }

@@ -17,6 +17,7 @@ type ValidationError struct {
 	Reason string
 }
 
+// Error implements the error interface.
 func (e *ValidationError) Error() string { return e.Field + ": " + e.Reason }
 
 // checker collects the first error; later checks are skipped once one

@@ -33,7 +33,9 @@ type VerifyError struct {
 	Err    error
 }
 
+// Error implements the error interface.
 func (e *VerifyError) Error() string { return "peer certificate refused: " + e.Err.Error() }
+// Unwrap returns the underlying cause, for errors.Is and errors.As.
 func (e *VerifyError) Unwrap() error { return e.Err }
 
 // IsVerifyError reports whether err (from a handshake) is a refusal by
