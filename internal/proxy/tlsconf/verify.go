@@ -35,6 +35,7 @@ type VerifyError struct {
 
 // Error implements the error interface.
 func (e *VerifyError) Error() string { return "peer certificate refused: " + e.Err.Error() }
+
 // Unwrap returns the underlying cause, for errors.Is and errors.As.
 func (e *VerifyError) Unwrap() error { return e.Err }
 
