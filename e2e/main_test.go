@@ -72,9 +72,15 @@ func freePort(t *testing.T) string {
 // startDev runs `bulwark server --dev` on dataDir and waits for /healthz.
 func startDev(t *testing.T, dataDir string, extra ...string) *proc {
 	t.Helper()
+	return startDevWith(t, dataDir, devKeyID, devSecret, extra...)
+}
+
+// startDevWith is startDev with given root credentials.
+func startDevWith(t *testing.T, dataDir, keyID, secret string, extra ...string) *proc {
+	t.Helper()
 	addr := freePort(t)
 	args := append([]string{"server", "--dev", "--listen", addr, "--data-dir", dataDir,
-		"--dev-access-key-id", devKeyID, "--dev-secret-access-key", devSecret}, extra...)
+		"--dev-access-key-id", keyID, "--dev-secret-access-key", secret}, extra...)
 	p := &proc{cmd: exec.Command(binary, args...), endpoint: "http://" + addr, dataDir: dataDir, done: make(chan error, 1)}
 	out, err := p.cmd.StdoutPipe()
 	if err != nil {

@@ -227,3 +227,27 @@ func TestVersionAndHelp(t *testing.T) {
 		t.Errorf("bulwark server without a mode should explain the choice: %v %s", err, out)
 	}
 }
+
+// TestDevRestartRetiresOldCredentials: a dev server restarted on the same
+// data with new credentials no longer accepts the ones it printed before.
+func TestDevRestartRetiresOldCredentials(t *testing.T) {
+	dir := t.TempDir()
+	p := startDev(t, dir)
+	old := p.awsConfig()
+	if _, err := sts.NewFromConfig(old).GetCallerIdentity(ctxT(t), &sts.GetCallerIdentityInput{}); err != nil {
+		t.Fatal(err)
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	_ = p.wait(t, 30*time.Second)
+
+	p2 := startDevWith(t, dir, "AKIAE2ESECONDROOT000", "second-e2e-secret-access-key-0123456789")
+	cfg := old
+	cfg.BaseEndpoint = aws.String(p2.endpoint)
+	if _, err := sts.NewFromConfig(cfg).GetCallerIdentity(ctxT(t), &sts.GetCallerIdentityInput{}); err == nil {
+		t.Fatal("the first start's root credentials still work after a restart with new ones")
+	}
+	cfg.Credentials = staticCreds("AKIAE2ESECONDROOT000", "second-e2e-secret-access-key-0123456789")
+	if _, err := sts.NewFromConfig(cfg).GetCallerIdentity(ctxT(t), &sts.GetCallerIdentityInput{}); err != nil {
+		t.Fatalf("the new credentials: %v", err)
+	}
+}

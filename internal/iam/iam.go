@@ -97,6 +97,10 @@ type AccessKey struct {
 	UserID     string
 	Status     string // Active | Inactive
 	CreateDate time.Time
+	// Bootstrap marks a root key installed from the server's configuration
+	// (the dev server's printed credentials); installing another one
+	// removes it, so old printed credentials stop working.
+	Bootstrap bool `json:",omitempty"`
 }
 
 // Errors in IAM's own codes; status codes as the IAM API returns them.

@@ -102,15 +102,30 @@ func (s *Service) CreateAccessKey(ctx context.Context, user string) (*AccessKey,
 }
 
 // EnsureRootAccessKey installs a root access key with a given id and secret
-// (the dev server's printed credentials). It is idempotent; an existing key
-// with the same id gets the given secret and is made active.
+// (the dev server's printed credentials, or a configuration's bootstrap
+// credentials). It is idempotent; an existing key with the same id gets the
+// given secret and is made active. Any other key installed this way is
+// deleted, so credentials printed by an earlier start on the same data
+// stop working; root keys made through the IAM API are left alone.
 func (s *Service) EnsureRootAccessKey(ctx context.Context, id, secret string) error {
 	if len(id) < 16 || len(id) > 128 || len(secret) < 16 {
 		return fmt.Errorf("root access key id must be 16-128 characters and the secret at least 16")
 	}
-	k := &AccessKey{AccessKeyID: id, Status: statusActive, CreateDate: s.now().UTC()}
+	k := &AccessKey{AccessKeyID: id, Status: statusActive, CreateDate: s.now().UTC(), Bootstrap: true}
 	data, _ := json.Marshal(k)
 	return s.write(ctx, func(tx store.Tx) error {
+		recs, err := tx.List(ctx, kindAccessKey, store.ListOptions{})
+		if err != nil {
+			return err
+		}
+		for _, rec := range recs {
+			var old AccessKey
+			if json.Unmarshal(rec.Data, &old) == nil && old.Bootstrap && rec.ID != id {
+				if err := tx.Delete(ctx, kindAccessKey, rec.ID); err != nil {
+					return err
+				}
+			}
+		}
 		return tx.Put(ctx, &store.Record{Kind: kindAccessKey, ID: id, Data: data, Secret: []byte(secret)})
 	})
 }
