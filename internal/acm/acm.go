@@ -3,13 +3,13 @@ package acm
 import (
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"log/slog"
 	"strings"
 	"time"
 
+	"github.com/bulwarkd/bulwark/internal/ids"
 	"github.com/bulwarkd/bulwark/internal/store"
 )
 
@@ -89,16 +89,7 @@ func New(cfg Config) *Service {
 
 func (s *Service) now() time.Time { return s.cfg.Now().UTC() }
 
-func (s *Service) newID() (string, error) {
-	b := make([]byte, 16)
-	if _, err := io.ReadFull(s.cfg.Rand, b); err != nil {
-		return "", err
-	}
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	h := hex.EncodeToString(b)
-	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:], nil
-}
+func (s *Service) newID() (string, error) { return ids.UUID(s.cfg.Rand) }
 
 func (s *Service) certARN(id string) string {
 	return fmt.Sprintf("arn:aws:acm:%s:%s:certificate/%s", s.cfg.Region, s.cfg.AccountID, id)

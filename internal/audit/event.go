@@ -2,12 +2,13 @@ package audit
 
 import (
 	"bytes"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"time"
+
+	"github.com/bulwarkd/bulwark/internal/ids"
 )
 
 // Values of Event fields that Bulwark always writes the same way.
@@ -150,22 +151,4 @@ func marshalLine(e *Event) ([]byte, error) {
 
 // NewUUID returns a random (version 4) UUID read from r, the form of
 // CloudTrail's eventID and of AWS request ids.
-func NewUUID(r io.Reader) (string, error) {
-	var b [16]byte
-	if _, err := io.ReadFull(r, b[:]); err != nil {
-		return "", fmt.Errorf("audit: event id: %w", err)
-	}
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	var s [36]byte
-	hex.Encode(s[0:8], b[0:4])
-	s[8] = '-'
-	hex.Encode(s[9:13], b[4:6])
-	s[13] = '-'
-	hex.Encode(s[14:18], b[6:8])
-	s[18] = '-'
-	hex.Encode(s[19:23], b[8:10])
-	s[23] = '-'
-	hex.Encode(s[24:], b[10:])
-	return string(s[:]), nil
-}
+func NewUUID(r io.Reader) (string, error) { return ids.UUID(r) }

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/bulwarkd/bulwark/internal/ids"
 	"github.com/bulwarkd/bulwark/internal/store"
 )
 
@@ -137,12 +138,4 @@ func (s *Service) busARN() string {
 }
 
 // newUUID returns a random (version 4) UUID from the injected source.
-func (s *Service) newUUID() (string, error) {
-	var b [16]byte
-	if _, err := io.ReadFull(s.rand, b[:]); err != nil {
-		return "", fmt.Errorf("events: random: %w", err)
-	}
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:]), nil
-}
+func (s *Service) newUUID() (string, error) { return ids.UUID(s.rand) }

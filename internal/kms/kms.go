@@ -3,7 +3,6 @@ package kms
 import (
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"io"
 	"log/slog"
 	"strings"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/bulwarkd/bulwark/internal/api"
+	"github.com/bulwarkd/bulwark/internal/ids"
 	"github.com/bulwarkd/bulwark/internal/policy"
 	"github.com/bulwarkd/bulwark/internal/store"
 )
@@ -83,16 +83,7 @@ func (s *Service) aliasARN(name string) string {
 }
 
 // newKeyID returns a random UUID (version 4), the form AWS key ids take.
-func (s *Service) newKeyID() (string, error) {
-	var b [16]byte
-	if _, err := io.ReadFull(s.cfg.Rand, b[:]); err != nil {
-		return "", err
-	}
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	h := hex.EncodeToString(b[:])
-	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:], nil
-}
+func (s *Service) newKeyID() (string, error) { return ids.UUID(s.cfg.Rand) }
 
 // resolveKeyID turns any KeyId form (key id, key ARN, alias name, alias
 // ARN) into a key id.

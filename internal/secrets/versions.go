@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/bulwarkd/bulwark/internal/api"
+	"github.com/bulwarkd/bulwark/internal/ids"
 	"github.com/bulwarkd/bulwark/internal/policy"
 	"github.com/bulwarkd/bulwark/internal/store"
 )
@@ -40,13 +41,11 @@ func (s *Service) authorize(ctx context.Context, c *api.Call, action string, m *
 
 // newToken returns a random version id in UUID form, as the SDKs make.
 func (s *Service) newToken() (string, error) {
-	b := make([]byte, 16)
-	if err := s.readRand(b); err != nil {
+	var b [16]byte
+	if err := s.readRand(b[:]); err != nil {
 		return "", err
 	}
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:]), nil
+	return ids.FormatUUID(b), nil
 }
 
 func (s *Service) tokenOrNew(token string) (string, error) {
