@@ -57,18 +57,22 @@ type OriginTLSFiles struct {
 
 // RuleConfig is one rule as written in the file; see fle.Rule.
 type RuleConfig struct {
-	Name         string        `yaml:"name"`
-	Methods      []string      `yaml:"methods"`
-	Host         string        `yaml:"host"`
-	PathExact    string        `yaml:"path_exact"`
-	PathPrefix   string        `yaml:"path_prefix"`
-	PathRegex    string        `yaml:"path_regex"`
-	ContentTypes []string      `yaml:"content_types"`
-	Key          string        `yaml:"key"`
-	Format       string        `yaml:"format"`
-	Fields       []FieldConfig `yaml:"fields"`
-	Query        []FieldConfig `yaml:"query"`
-	Detectors    []string      `yaml:"detectors"`
+	Name       string   `yaml:"name"`
+	Methods    []string `yaml:"methods"`
+	Host       string   `yaml:"host"`
+	PathExact  string   `yaml:"path_exact"`
+	PathPrefix string   `yaml:"path_prefix"`
+	PathRegex  string   `yaml:"path_regex"`
+	// PathCaseSensitive: see fle.Rule.PathCaseSensitive; false (the
+	// default) matches paths case-insensitively, which is the safe choice
+	// unless the origin is known to route case-sensitively.
+	PathCaseSensitive bool          `yaml:"path_case_sensitive"`
+	ContentTypes      []string      `yaml:"content_types"`
+	Key               string        `yaml:"key"`
+	Format            string        `yaml:"format"`
+	Fields            []FieldConfig `yaml:"fields"`
+	Query             []FieldConfig `yaml:"query"`
+	Detectors         []string      `yaml:"detectors"`
 }
 
 // FieldConfig is a selector, written either as a bare string or as a
@@ -168,7 +172,7 @@ func (rc RuleConfig) rule(i int, keys map[string]string) (fle.Rule, error) {
 		return fle.Rule{}, bad("%v", err)
 	}
 	r := fle.Rule{Name: name, Methods: rc.Methods, Host: rc.Host, PathExact: rc.PathExact, PathPrefix: rc.PathPrefix,
-		PathRegex: rc.PathRegex, ContentTypes: rc.ContentTypes, KeyID: rc.Key, Format: format, Detectors: kinds}
+		PathRegex: rc.PathRegex, PathCaseSensitive: rc.PathCaseSensitive, ContentTypes: rc.ContentTypes, KeyID: rc.Key, Format: format, Detectors: kinds}
 	if len(rc.Fields)+len(rc.Query)+len(rc.Detectors) == 0 {
 		return fle.Rule{}, bad("nothing to protect: give fields, query or detectors")
 	}
@@ -218,11 +222,16 @@ func parseFormat(s string) (token.Format, error) {
 // `--key`, `--format`, `--detectors`): every request, any method, path
 // and content type. A body in a format the engine cannot inspect is
 // refused (415) rather than forwarded, since it might carry the fields.
+// The fields are protected in the query string too (names and $ paths),
+// since frameworks bind query parameters like body fields.
 func FlagRule(fields []string, keyID, format string, detectors []string) (fle.Rule, error) {
 	rc := RuleConfig{Name: "default", Key: keyID, Format: format, Detectors: detectors}
 	for _, f := range fields {
 		if f = strings.TrimSpace(f); f != "" {
 			rc.Fields = append(rc.Fields, FieldConfig{Selector: f})
+			if !strings.ContainsAny(f[:1], "/@") {
+				rc.Query = append(rc.Query, FieldConfig{Selector: f})
+			}
 		}
 	}
 	r, err := rc.rule(0, map[string]string{keyID: "flag"})

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -113,6 +114,12 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}()
 
 	ct := r.Header.Get("Content-Type")
+	if h := overrideHeader(r.Header); h != "" {
+		// The origin would route (or dispatch) the request by this header,
+		// somewhere the rules never looked.
+		p.refuse(rec, r, &fle.Error{Kind: fle.KindOverride, Err: fmt.Errorf("request carries %s", h)})
+		return
+	}
 	if !p.engine.HostAllowed(r.Host) {
 		// Host is the client's word and the origin never sees it: a
 		// request for another name must not slip past host-scoped rules.
@@ -120,35 +127,34 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(rec, http.StatusMisdirectedRequest, KindMisdirected, "", "", "the edge does not serve this host")
 		return
 	}
-	rule, ok := p.engine.Match(r.Method, r.Host, r.URL.Path, ct)
-	if !ok {
-		// Content-Type is the client's word too: a body (or a protected
-		// query) sent to a rule's target under another type is refused,
-		// not forwarded in clear.
-		if t, hit := p.engine.MatchTarget(r.Method, r.Host, r.URL.Path); hit &&
-			(r.ContentLength != 0 || (len(t.Query) > 0 && r.URL.RawQuery != "")) {
-			ruleName = t.Name
-			p.refuse(rec, r, &fle.Error{Kind: fle.KindUnsupported, Rule: t.Name,
-				Err: errors.New("content type not among the rule's content types")})
-			return
+	path := r.URL.EscapedPath()
+	rt := p.engine.Route(fle.Target{Method: r.Method, Host: r.Host, Path: path, RawQuery: r.URL.RawQuery,
+		ContentType: ct, HasBody: r.ContentLength != 0})
+	switch rt.Action {
+	case fle.ActionRefuse:
+		if rt.Rule.Name != "" {
+			ruleName = rt.Rule.Name
 		}
+		p.refuse(rec, r, rt.Err)
+		return
+	case fle.ActionPass:
 		p.rp.ServeHTTP(rec, r)
 		return
 	}
-	ruleName = rule.Name
-	if err := p.precheck(r, rule.Name); err != nil {
+	ruleName = rt.Rule.Name
+	if err := p.precheck(r, ruleName); err != nil {
 		p.refuse(rec, r, err)
 		return
 	}
-	res, err := p.engine.Protect(r.Context(), fle.Request{Method: r.Method, Host: r.Host, Path: r.URL.Path,
+	res, err := p.engine.Protect(r.Context(), fle.Request{Method: r.Method, Host: r.Host, Path: path,
 		RawQuery: r.URL.RawQuery, ContentType: ct, Body: r.Body})
 	if err != nil {
 		p.refuse(rec, r, err)
 		return
 	}
 	protected = res.Protected
-	p.m.protected.WithLabelValues(rule.Name).Add(float64(res.Protected))
-	p.m.latency.WithLabelValues(rule.Name).Observe(p.now().Sub(start).Seconds())
+	p.m.protected.WithLabelValues(ruleName).Add(float64(res.Protected))
+	p.m.latency.WithLabelValues(ruleName).Observe(p.now().Sub(start).Seconds())
 
 	out := r.Clone(r.Context())
 	out.Body = io.NopCloser(bytes.NewReader(res.Body))
@@ -159,6 +165,25 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	out.URL.RawQuery = res.RawQuery
 	out.RequestURI = ""
 	p.rp.ServeHTTP(rec, out)
+}
+
+// overrideHeaders make frameworks dispatch a request by another method
+// (Rails, Laravel, Express method-override, ASP.NET, Symfony) or another
+// URL (IIS URL Rewrite, Symfony, Zend) than the request line's, which is
+// what the rules matched. They are refused rather than guessed at.
+var overrideHeaders = []string{
+	"X-Http-Method-Override", "X-Http-Method", "X-Method-Override",
+	"X-Original-Url", "X-Rewrite-Url", "X-Original-Method",
+}
+
+// overrideHeader returns the first override header the request carries.
+func overrideHeader(h http.Header) string {
+	for _, k := range overrideHeaders {
+		if _, ok := h[k]; ok {
+			return k
+		}
+	}
+	return ""
 }
 
 // precheck refuses what can be refused before reading the body: a
@@ -199,6 +224,9 @@ var messages = map[fle.ErrorKind]string{
 	fle.KindPlaintextTooLarge: "a protected value is longer than its key's token format allows",
 	fle.KindKeyUnavailable:    "an encryption key is unavailable",
 	fle.KindEncrypt:           "encryption failed",
+	fle.KindAmbiguousPath:     "the request path uses an encoding origins read differently (encoded '/' or '\\', a backslash or a control character); send it plainly",
+	fle.KindOverride:          "method and URL override headers are not accepted by the edge; send the real method and path",
+	fle.KindOutsideRule:       "the query names a protected field on a path no rule covers",
 }
 
 // errorBody is the JSON every refusal is answered with.

@@ -1,7 +1,9 @@
 package fle
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -78,24 +80,17 @@ func New(cfg Config) (*Engine, error) {
 // BodyLimit returns the effective body limit (negative: none).
 func (e *Engine) BodyLimit() int64 { return e.limit }
 
-// Match returns the rule that applies to a request, if any, so the proxy
-// can stream unmatched requests without buffering them.
+// Match returns the rule that applies to a request by its method, host,
+// path (in every form PathForms gives) and content type, if any. Route
+// says what the edge must do with a request; Match is the first step of
+// it.
 func (e *Engine) Match(method, host, path, contentType string) (Rule, bool) {
-	if c := e.match(method, host, path, contentType); c != nil {
-		return c.Rule, true
+	forms, err := PathForms(path)
+	if err != nil {
+		return Rule{}, false
 	}
-	return Rule{}, false
-}
-
-// MatchTarget returns the first rule whose methods, host and path match,
-// ignoring its content types. The edge refuses a request that matches a
-// rule this way but not by content type: the body format is the client's
-// choice, and many origins decode a body whatever its Content-Type says.
-func (e *Engine) MatchTarget(method, host, path string) (Rule, bool) {
-	for _, c := range e.rules {
-		if c.matchTarget(method, host, path) {
-			return c.Rule, true
-		}
+	if c := e.match(method, host, forms, contentType); c != nil {
+		return c.Rule, true
 	}
 	return Rule{}, false
 }
@@ -115,12 +110,121 @@ func (e *Engine) HostAllowed(host string) bool {
 	return !named
 }
 
-func (e *Engine) match(method, host, path, contentType string) *compiledRule {
+func (e *Engine) match(method, host string, forms []string, contentType string) *compiledRule {
 	mt, _ := mediaType(contentType)
 	for _, c := range e.rules {
-		if c.match(method, host, path, mt) {
+		if c.match(method, host, forms, mt) {
 			return c
 		}
+	}
+	return nil
+}
+
+// Target is what Route needs to know about a request: everything but the
+// body.
+type Target struct {
+	Method, Host, ContentType string
+	// Path is the path as sent (url.URL.EscapedPath), see PathForms.
+	Path     string
+	RawQuery string
+	// HasBody says the request has, or may have, a body (a declared
+	// length other than zero, or a chunked or HTTP/2 stream).
+	HasBody bool
+}
+
+// Action is what the edge does with a request.
+type Action int
+
+// The actions.
+const (
+	// ActionPass streams the request to the origin untouched.
+	ActionPass Action = iota
+	// ActionProtect buffers the request and rewrites it with Protect.
+	ActionProtect
+	// ActionRefuse answers the request with Route.Err; nothing reaches
+	// the origin.
+	ActionRefuse
+)
+
+// Route is the engine's decision for one request.
+type Route struct {
+	Action Action
+	// Rule is the rule applied (ActionProtect) or refusing, if any.
+	Rule Rule
+	// Err is an *Error when Action is ActionRefuse.
+	Err error
+	c   *compiledRule
+}
+
+// Route decides what happens to a request, failing closed wherever an
+// origin could read a protected value the edge would not have protected:
+//
+//   - a path the edge cannot map to one set of segments (PathForms) is
+//     refused (KindAmbiguousPath);
+//   - the first rule matching method, host, path and content type applies;
+//   - otherwise the first rule matching host and path applies to a request
+//     with a body or a query whatever its method, since origins route
+//     PATCH, DELETE, GET or PROPFIND bodies to the same handler; a body in
+//     a content type the rule does not name is refused (KindUnsupported),
+//     since many origins decode a body whatever its Content-Type says;
+//   - otherwise a query carrying a name some rule protects is refused
+//     (KindOutsideRule): the name says the value is protected, the path
+//     says no rule covers it, and guessing either way could leak;
+//   - anything else passes.
+func (e *Engine) Route(t Target) Route {
+	forms, err := PathForms(t.Path)
+	if err != nil {
+		return Route{Action: ActionRefuse, Err: &Error{Kind: KindAmbiguousPath, Err: err}}
+	}
+	if c := e.match(t.Method, t.Host, forms, t.ContentType); c != nil {
+		return Route{Action: ActionProtect, Rule: c.Rule, c: c}
+	}
+	mt, _ := mediaType(t.ContentType)
+	for _, c := range e.rules {
+		if !c.matchTarget(t.Host, forms) {
+			continue
+		}
+		switch {
+		case t.HasBody && !c.matchType(mt):
+			return Route{Action: ActionRefuse, Rule: c.Rule, Err: &Error{Kind: KindUnsupported, Rule: c.Name,
+				Err: errors.New("content type not among the rule's content types")}}
+		case t.HasBody || t.RawQuery != "":
+			return Route{Action: ActionProtect, Rule: c.Rule, c: c}
+		}
+		return Route{Action: ActionPass}
+	}
+	if t.RawQuery != "" {
+		if err := e.queryOutsideRules(t.RawQuery); err != nil {
+			return Route{Action: ActionRefuse, Err: err}
+		}
+	}
+	return Route{Action: ActionPass}
+}
+
+// errProtectedName stops the query scan at the first protected name.
+var errProtectedName = errors.New("protected name")
+
+// queryOutsideRules refuses a query that names a field some rule
+// protects.
+func (e *Engine) queryOutsideRules(rawQuery string) error {
+	var hit *compiledRule
+	_, _, err := codec.RewriteForm([]byte(rawQuery), "query", func(f codec.Field) (string, bool, error) {
+		paths := formPaths(f.Name)
+		for _, c := range e.rules {
+			for i := range c.query {
+				if c.query[i].selectsName(paths) {
+					hit = c
+					return "", false, errProtectedName
+				}
+			}
+		}
+		return "", false, nil
+	})
+	switch {
+	case hit != nil:
+		return &Error{Kind: KindOutsideRule, Err: fmt.Errorf("query names a field rule %s protects, on a path no rule covers", hit.Name)}
+	case err != nil:
+		return &Error{Kind: KindUnparseable, Err: err}
 	}
 	return nil
 }
@@ -162,77 +266,157 @@ func ReadLimited(r io.Reader, limit int64) ([]byte, error) {
 	return b, nil
 }
 
-// Protect applies the first matching rule to req. On success the whole
-// body and query are rewritten; on any error the Result is empty and the
-// request must not be forwarded. Errors are *Error.
+// Protect reads the body and applies the rule Route chooses for req (with
+// HasBody from the body read). On success the whole body and query are
+// rewritten; on any error the Result is empty and the request must not be
+// forwarded. Errors are *Error.
 func (e *Engine) Protect(ctx context.Context, req Request) (Result, error) {
-	c := e.match(req.Method, req.Host, req.Path, req.ContentType)
+	t := Target{Method: req.Method, Host: req.Host, Path: req.Path, RawQuery: req.RawQuery, ContentType: req.ContentType}
 	body, err := ReadLimited(req.Body, e.limit)
 	if err != nil {
-		if fe := (*Error)(nil); errors.As(err, &fe) && c != nil {
-			fe.Rule = c.Name
+		t.HasBody = true
+		if fe := (*Error)(nil); errors.As(err, &fe) {
+			fe.Rule = e.Route(t).Rule.Name
 		}
 		return Result{}, err
 	}
-	if c == nil {
+	t.HasBody = len(body) > 0
+	rt := e.Route(t)
+	switch rt.Action {
+	case ActionRefuse:
+		return Result{}, rt.Err
+	case ActionPass:
 		return Result{Body: body, RawQuery: req.RawQuery}, nil
 	}
+	c := rt.c
 	p := &protector{ctx: ctx, rule: c, keys: e.keys, encs: map[string]token.Encrypter{}}
 	res := Result{Matched: true, Rule: c.Name, Body: body, RawQuery: req.RawQuery}
 	if len(c.query) > 0 && req.RawQuery != "" {
-		q, n, err := codec.RewriteForm([]byte(req.RawQuery), "query", p.nameFunc(c.query, false))
+		q, _, err := codec.RewriteForm([]byte(req.RawQuery), "query", p.fieldFunc(c.query, "", 0, false, false))
 		if err != nil {
 			return Result{}, p.wrap(err, KindUnparseable)
 		}
-		res.RawQuery, res.Protected = string(q), n
+		res.RawQuery = string(q)
 	}
 	if len(body) > 0 && (len(c.fields) > 0 || len(c.Detectors) > 0) {
-		out, n, err := p.body(body, req.ContentType)
+		out, err := p.body(body, req.ContentType)
 		if err != nil {
 			return Result{}, err
 		}
-		res.Body, res.Protected = out, res.Protected+n
+		res.Body = out
 	}
+	res.Protected = p.n
 	return res, nil
 }
 
-// protector carries the per-request state: the rule and the Encrypters
-// already fetched.
+// protector carries the per-request state: the rule, the Encrypters
+// already fetched and the number of tokens made.
 type protector struct {
 	ctx  context.Context
 	rule *compiledRule
 	keys KeySource
 	encs map[string]token.Encrypter
+	n    int
 }
 
-func (p *protector) body(body []byte, contentType string) ([]byte, int, error) {
-	mt, params := mediaType(contentType)
-	var (
-		out []byte
-		n   int
-		err error
-	)
-	switch {
-	case mt == "application/json" || strings.HasSuffix(mt, "+json"):
-		out, n, err = p.json(body)
-	case mt == "application/x-www-form-urlencoded":
-		out, n, err = codec.RewriteForm(body, "form", p.nameFunc(p.rule.fields, true))
-	case mt == "multipart/form-data":
-		out, n, err = codec.RewriteMultipart(body, params["boundary"], p.nameFunc(p.rule.fields, true))
-	case mt == "application/xml" || mt == "text/xml" || strings.HasSuffix(mt, "+xml"):
-		out, n, err = codec.RewriteXML(body, p.xmlFunc())
-	case strings.HasPrefix(mt, "text/") && len(p.rule.fields) == 0:
-		var s string
-		s, n, err = p.detect(string(body), "text")
-		out = []byte(s)
-	default:
-		return nil, 0, &Error{Kind: KindUnsupported, Rule: p.rule.Name,
+// maxNesting bounds content inside content (a JSON string holding JSON,
+// a multipart part holding a form or another multipart body); deeper
+// nesting is refused.
+const maxNesting = 8
+
+// body rewrites a request body of a media type the rules can address;
+// other types are refused, since they might carry the fields.
+func (p *protector) body(body []byte, contentType string) ([]byte, error) {
+	mt, _ := mediaType(contentType)
+	if !structured(mt) && !(strings.HasPrefix(mt, "text/") && len(p.rule.fields) == 0) {
+		return nil, &Error{Kind: KindUnsupported, Rule: p.rule.Name,
 			Err: fmt.Errorf("cannot protect fields in %q bodies", mt)}
 	}
+	out, err := p.content(body, contentType, "", 0, nestOpts{detect: true})
 	if err != nil {
-		return nil, 0, p.wrap(err, KindUnparseable)
+		return nil, p.wrap(err, KindUnparseable)
 	}
-	return out, n, nil
+	return out, nil
+}
+
+// structured reports whether mt is a type content parses as declared.
+func structured(mt string) bool {
+	return isJSON(mt) || isXML(mt) || mt == "application/x-www-form-urlencoded" || strings.HasPrefix(mt, "multipart/")
+}
+
+func isJSON(mt string) bool { return mt == "application/json" || strings.HasSuffix(mt, "+json") }
+
+func isXML(mt string) bool {
+	return mt == "application/xml" || mt == "text/xml" || strings.HasSuffix(mt, "+xml")
+}
+
+// nestOpts says how to look inside content whose type is not declared.
+type nestOpts struct {
+	detect bool // run detectors over text no selector chose
+	form   bool // try it as a urlencoded form (multipart parts)
+}
+
+// content rewrites b as its media type says, or, when the type is absent
+// or not structured, as whatever it parses as: JSON (an object or array),
+// XML, and with o.form a urlencoded form; then detectors over the text.
+// bind, when set, is the path every token inside binds (the field that
+// holds the content), so unprotect --json finds them where they are
+// bound. Unchanged content is returned as it is.
+func (p *protector) content(b []byte, contentType, bind string, depth int, o nestOpts) ([]byte, error) {
+	if depth > maxNesting {
+		return nil, &Error{Kind: KindUnparseable, Rule: p.rule.Name, Err: errors.New("content nested too deep")}
+	}
+	mt, params := mediaType(contentType)
+	switch {
+	case isJSON(mt):
+		return p.json(b, bind, depth)
+	case mt == "application/x-www-form-urlencoded":
+		out, _, err := codec.RewriteForm(b, "form", p.fieldFunc(p.rule.fields, bind, depth, true, false))
+		return out, err
+	case strings.HasPrefix(mt, "multipart/"):
+		out, _, err := codec.RewriteMultipart(b, params["boundary"], p.fieldFunc(p.rule.fields, bind, depth, true, true))
+		return out, err
+	case isXML(mt):
+		out, _, err := codec.RewriteXML(b, p.xmlFunc(bind))
+		return out, err
+	}
+	// Undeclared or unstructured: look inside whatever parses, since the
+	// origin may (a GraphQL "operations" part, a JSON file).
+	// A byte order mark is skipped by .NET's and Python's JSON readers.
+	bom := []byte("\ufeff")
+	jb := bytes.TrimPrefix(b, bom)
+	t := bytes.TrimLeft(jb, " \t\r\n")
+	if len(t) > 0 && (t[0] == '{' || t[0] == '[') && json.Valid(jb) {
+		out, err := p.json(jb, bind, depth)
+		if err != nil || len(jb) == len(b) {
+			return out, err
+		}
+		return append(append([]byte(nil), bom...), out...), nil
+	}
+	if len(t) > 0 && t[0] == '<' {
+		out, _, err := codec.RewriteXML(b, p.xmlFunc(bind))
+		if err == nil || !errors.Is(err, codec.ErrSyntax) {
+			return out, err
+		}
+	}
+	if o.form && bytes.IndexByte(b, '=') >= 0 {
+		out, n, err := codec.RewriteForm(b, "form", p.fieldFunc(p.rule.fields, bind, depth, false, false))
+		if err != nil && !errors.Is(err, codec.ErrSyntax) {
+			return nil, err
+		}
+		if err == nil && n > 0 {
+			return out, nil
+		}
+	}
+	if o.detect && (mt == "" || strings.HasPrefix(mt, "text/")) {
+		path := bind
+		if path == "" {
+			path = "text"
+		}
+		s, _, err := p.detect(string(b), path)
+		return []byte(s), err
+	}
+	return b, nil
 }
 
 // wrap turns a codec or callback error into an *Error, keeping the kind of
@@ -244,6 +428,9 @@ func (p *protector) wrap(err error, kind ErrorKind) error {
 			fe.Rule = p.rule.Name
 		}
 		return fe
+	}
+	if errors.Is(err, codec.ErrUnsupported) {
+		kind = KindUnsupported
 	}
 	return &Error{Kind: kind, Rule: p.rule.Name, Err: err}
 }
@@ -288,6 +475,7 @@ func (p *protector) encrypt(f Field, plaintext, path string) (string, error) {
 		}
 		return "", &Error{Kind: KindEncrypt, Rule: p.rule.Name, Field: path, Err: err}
 	}
+	p.n++
 	return tok, nil
 }
 
@@ -316,60 +504,89 @@ func (p *protector) detect(s, path string) (string, int, error) {
 	return b.String(), len(ms), nil
 }
 
-func (p *protector) json(body []byte) ([]byte, int, error) {
-	detected, detStrings := 0, 0
-	out, n, err := jsonrw.Rewrite(body, jsonrw.Options{
+// json rewrites a JSON document; strings no selector chose are looked
+// into (JSON inside a string, such as GraphQL variables sent as text)
+// and then through the detectors.
+func (p *protector) json(body []byte, bind string, depth int) ([]byte, error) {
+	path := func(v jsonrw.Value) string {
+		if bind != "" {
+			return bind
+		}
+		return v.Path.Binding()
+	}
+	out, _, err := jsonrw.Rewrite(body, jsonrw.Options{
 		Selectors: p.rule.jsonSel,
 		Field: func(sel int, v jsonrw.Value) (string, error) {
-			return p.encrypt(p.rule.fields[sel].Field, v.Text, v.Path.Binding())
+			return p.encrypt(p.rule.fields[sel].Field, v.Text, path(v))
 		},
 		Strings: func(v jsonrw.Value) (string, bool, error) {
-			s, k, err := p.detect(v.Text, v.Path.Binding())
-			detected += k
-			if k > 0 {
-				detStrings++
+			if t := strings.TrimLeft(v.Text, " \t\r\n"); t != "" && (t[0] == '{' || t[0] == '[') && json.Valid([]byte(v.Text)) {
+				before := p.n
+				out, err := p.json([]byte(v.Text), path(v), depth+1)
+				if err != nil || p.n > before {
+					return string(out), err == nil, err
+				}
 			}
+			s, k, err := p.detect(v.Text, path(v))
 			return s, k > 0 && err == nil, err
 		},
 	})
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
-	// n counts rewritten JSON values; a string with several detector hits
-	// is one value but several protected fields.
-	return out, n - detStrings + detected, nil
+	return out, nil
 }
 
-// nameFunc selects form, multipart and query fields by name; other values
-// go through the detectors when detect is set.
-func (p *protector) nameFunc(fields []compiledField, detect bool) codec.Func {
+// fieldFunc selects form, multipart and query fields by name (read as
+// formPaths does); other values are looked into (content) and, with
+// detect, go through the detectors. multipart says the values are
+// multipart parts, which may hold a form.
+func (p *protector) fieldFunc(fields []compiledField, bind string, depth int, detect, multipart bool) codec.Func {
 	return func(f codec.Field) (string, bool, error) {
+		path := f.Path
+		if bind != "" {
+			path = bind
+		}
+		paths := formPaths(f.Name)
 		for i := range fields {
-			if fields[i].matchName(f.Name) {
-				tok, err := p.encrypt(fields[i].Field, f.Value, f.Path)
-				return tok, err == nil, err
-			}
-		}
-		if !detect || f.Opaque {
-			return "", false, nil
-		}
-		s, k, err := p.detect(f.Value, f.Path)
-		return s, k > 0 && err == nil, err
-	}
-}
-
-func (p *protector) xmlFunc() codec.Func {
-	return func(f codec.Field) (string, bool, error) {
-		for i := range p.rule.fields {
-			if p.rule.fields[i].matchXML(f.Path, f.Name) {
-				tok, err := p.encrypt(p.rule.fields[i].Field, f.Value, f.Path)
+			if fields[i].selectsName(paths) {
+				if f.File {
+					return "", false, &Error{Kind: KindUnparseable, Rule: p.rule.Name, Field: path,
+						Err: errors.New("a selected multipart part is a file")}
+				}
+				tok, err := p.encrypt(fields[i].Field, f.Value, path)
 				return tok, err == nil, err
 			}
 		}
 		if f.Opaque {
 			return "", false, nil
 		}
-		s, k, err := p.detect(f.Value, f.Path)
+		before := p.n
+		out, err := p.content([]byte(f.Value), f.ContentType, path, depth+1,
+			nestOpts{detect: detect && !f.File, form: multipart})
+		if err != nil {
+			return "", false, err
+		}
+		return string(out), p.n > before, nil
+	}
+}
+
+func (p *protector) xmlFunc(bind string) codec.Func {
+	return func(f codec.Field) (string, bool, error) {
+		path := f.Path
+		if bind != "" {
+			path = bind
+		}
+		for i := range p.rule.fields {
+			if p.rule.fields[i].matchXML(f.Path, f.Name) {
+				tok, err := p.encrypt(p.rule.fields[i].Field, f.Value, path)
+				return tok, err == nil, err
+			}
+		}
+		if f.Opaque {
+			return "", false, nil
+		}
+		s, k, err := p.detect(f.Value, path)
 		return s, k > 0 && err == nil, err
 	}
 }

@@ -19,6 +19,16 @@ const (
 	KindEncrypt           ErrorKind = "encrypt_failed"
 	KindDecrypt           ErrorKind = "decrypt_failed"
 	KindConfig            ErrorKind = "config"
+	// KindAmbiguousPath: a path origins may split differently (an encoded
+	// '/' or '\', a backslash, a control character), see PathForms.
+	KindAmbiguousPath ErrorKind = "ambiguous_path"
+	// KindOverride: a method or URL override header (X-HTTP-Method-Override,
+	// X-Original-URL, ...) that would make the origin route the request
+	// somewhere the rules did not look.
+	KindOverride ErrorKind = "override_header"
+	// KindOutsideRule: a query names a protected field on a path no rule
+	// covers.
+	KindOutsideRule ErrorKind = "protected_name_outside_rule"
 )
 
 // HTTPStatus is the status the edge answers with for this kind.
@@ -26,7 +36,7 @@ func (k ErrorKind) HTTPStatus() int {
 	switch k {
 	case KindBodyTooLarge:
 		return http.StatusRequestEntityTooLarge
-	case KindUnparseable:
+	case KindUnparseable, KindAmbiguousPath, KindOverride, KindOutsideRule:
 		return http.StatusBadRequest
 	case KindUnsupported:
 		return http.StatusUnsupportedMediaType

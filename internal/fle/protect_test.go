@@ -348,7 +348,7 @@ func TestConfigErrors(t *testing.T) {
 		{PathExact: "/a", PathPrefix: "/b", KeyID: "01"},                 // two path modes
 		{PathRegex: "(", KeyID: "01"},                                    // bad regex
 		{Detectors: []detect.Kind{"iban"}, KeyID: "01"},                  // unknown detector
-		{Query: Fields("$.a"), KeyID: "01"},                              // query needs names
+		{Query: Fields("@a"), KeyID: "01"},                               // query needs names or $ paths
 		{Fields: []Field{{Selector: "a", KeyID: "bad id"}}, KeyID: "01"}, // bad marker id
 	} {
 		_, err := New(Config{Rules: []Rule{r}, Keys: k.keys})

@@ -47,14 +47,27 @@ type Rule struct {
 	// "*.example.com" matches any subdomain; empty matches any host.
 	Host string
 	// Path matching: at most one of PathExact, PathPrefix and PathRegex;
-	// none matches every path.
+	// none matches every path. Paths are compared in every form an origin
+	// may route on (see PathForms): "//people" and "/x/../people" match
+	// "/people".
 	PathExact, PathPrefix, PathRegex string
+	// PathCaseSensitive compares paths byte for byte. The zero value
+	// compares them case-insensitively (Unicode simple folding), because
+	// case-insensitive origins (ASP.NET, IIS, Spring with a case-insensitive
+	// matcher) route "/PEOPLE" to "/people": a case-sensitive rule in front
+	// of such an origin would let "/People" through unprotected. Set it
+	// only when the origin is known to route case-sensitively.
+	PathCaseSensitive bool
 	// ContentTypes are media types (no parameters) to match; empty matches
 	// any. "application/*+json" style suffix patterns are accepted.
 	ContentTypes []string
 	// Fields to protect in the body.
 	Fields []Field
-	// Query parameters to protect (by name), whatever the body.
+	// Query parameters to protect, whatever the body: names, or '$'
+	// paths matched against the nested names of PHP, Rails, Rack, qs and
+	// Spring ("user[ssn]", "user.ssn"). Bare and '$' selectors of Fields
+	// are protected in the query too, since many frameworks merge query
+	// and body parameters.
 	Query []Field
 	// Detectors run over text bodies and over every JSON, form, multipart
 	// and XML string value that no field selected.
@@ -76,8 +89,10 @@ type compiledRule struct {
 	Rule
 	methods map[string]bool
 	re      *regexp.Regexp
+	exact   string // PathExact, folded unless PathCaseSensitive
+	prefix  string // PathPrefix, likewise
 	fields  []compiledField
-	query   []compiledField
+	query   []compiledField // Query, then the JSON-shaped Fields
 	jsonSel []jsonrw.Selector
 }
 
@@ -98,8 +113,16 @@ func compileRule(i int, r Rule) (*compiledRule, error) {
 	if n > 1 {
 		return nil, bad("at most one of path exact, prefix and regex")
 	}
+	c.exact, c.prefix = r.PathExact, r.PathPrefix
+	if !r.PathCaseSensitive {
+		c.exact, c.prefix = foldPath(c.exact), foldPath(c.prefix)
+	}
 	if r.PathRegex != "" {
-		re, err := regexp.Compile(r.PathRegex)
+		expr := r.PathRegex
+		if !r.PathCaseSensitive {
+			expr = "(?i)" + expr
+		}
+		re, err := regexp.Compile(expr)
 		if err != nil {
 			return nil, bad("path regex: %v", err)
 		}
@@ -133,10 +156,19 @@ func compileRule(i int, r Rule) (*compiledRule, error) {
 		}
 	}
 	for _, f := range r.Query {
-		if f.Selector == "" || strings.ContainsAny(f.Selector[:1], "$/@") {
-			return nil, bad("query selector %q must be a parameter name", f.Selector)
+		if f.Selector == "" || strings.ContainsAny(f.Selector[:1], "/@") {
+			return nil, bad("query selector %q must be a parameter name or a $ path", f.Selector)
 		}
-		c.query = append(c.query, compiledField{Field: f, plain: f.Selector})
+		cf, err := compileField(f)
+		if err != nil {
+			return nil, bad("%v", err)
+		}
+		c.query = append(c.query, cf)
+	}
+	for _, cf := range c.fields {
+		if cf.json != nil {
+			c.query = append(c.query, cf)
+		}
 	}
 	if _, err := detect.ParseKinds(kindNames(r.Detectors)); err != nil {
 		return nil, bad("%v", err)
@@ -179,15 +211,32 @@ func compileField(f Field) (compiledField, error) {
 	return cf, nil
 }
 
-// matchName reports whether a form, multipart or query field is selected.
-func (f *compiledField) matchName(name string) bool { return f.plain != "" && f.plain == name }
+// matchName reports whether a form, multipart or query field is
+// selected: its name is read the way PHP, Rails, Rack, qs and Spring bind
+// it (see formPaths) and matched like a JSON member, so "ssn" selects
+// "SSN", "ssn[]", "user[ssn]", "user.ssn" and "ssn " too.
+func (f *compiledField) matchName(paths []jsonrw.Path) bool {
+	if f.json == nil {
+		return false
+	}
+	for _, p := range paths {
+		if f.json.Match(p) {
+			return true
+		}
+	}
+	return false
+}
 
 // matchXML reports whether an XML path ("/a/b" or "/a/b/@c") is selected.
 // Names compare by local part: Go's encoding/xml (and most binders) fill a
 // field tagged "ssn" from <p:ssn>, whatever the prefix.
+// Element and attribute names are interchangeable and case-insensitive
+// (Jackson's XmlMapper and XmlSerializer settings fill a property from
+// either, in any case), so "ssn" selects <SSN> and ssn="...", and "@id"
+// selects <id>.
 func (f *compiledField) matchXML(path, name string) bool {
 	if f.plain != "" {
-		return xmlLocal(f.plain) == xmlLocal(name)
+		return strings.EqualFold(xmlLocal(f.plain), xmlLocal(name))
 	}
 	if f.xml == nil {
 		return false
@@ -197,47 +246,42 @@ func (f *compiledField) matchXML(path, name string) bool {
 		return false
 	}
 	for i, s := range f.xml {
-		if s != "*" && xmlLocal(s) != xmlLocal(steps[i]) {
+		if s != "*" && !strings.EqualFold(xmlLocal(s), xmlLocal(steps[i])) {
 			return false
 		}
 	}
 	return true
 }
 
-// xmlLocal drops the namespace prefix of an element or "@attr" name.
+// xmlLocal drops the "@" of an attribute and the namespace prefix.
 func xmlLocal(n string) string {
-	at := ""
-	if rest, ok := strings.CutPrefix(n, "@"); ok {
-		at, n = "@", rest
-	}
+	n = strings.TrimPrefix(n, "@")
 	if i := strings.LastIndexByte(n, ':'); i >= 0 {
 		n = n[i+1:]
 	}
-	return at + n
+	return n
 }
 
-func (c *compiledRule) match(method, host, path, mediaType string) bool {
-	return c.matchTarget(method, host, path) && c.matchType(mediaType)
+func (c *compiledRule) match(method, host string, paths []string, mediaType string) bool {
+	return c.matchMethod(method) && c.matchTarget(host, paths) && c.matchType(mediaType)
 }
 
-// matchTarget reports whether method, host and path match, whatever the
-// content type.
-func (c *compiledRule) matchTarget(method, host, path string) bool {
-	if c.methods != nil && !c.methods[strings.ToUpper(method)] {
-		return false
-	}
+func (c *compiledRule) matchMethod(method string) bool {
+	return c.methods == nil || c.methods[strings.ToUpper(method)]
+}
+
+// matchTarget reports whether host and one of the path forms match,
+// whatever the method and content type.
+func (c *compiledRule) matchTarget(host string, paths []string) bool {
 	if c.Host != "" && !matchHost(c.Host, host) {
 		return false
 	}
-	switch {
-	case c.PathExact != "" && path != c.PathExact:
-		return false
-	case c.PathPrefix != "" && !strings.HasPrefix(path, c.PathPrefix):
-		return false
-	case c.re != nil && !c.re.MatchString(path):
-		return false
+	for _, p := range paths {
+		if c.matchPathForm(p) {
+			return true
+		}
 	}
-	return true
+	return false
 }
 
 func (c *compiledRule) matchType(mediaType string) bool {

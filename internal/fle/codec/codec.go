@@ -20,6 +20,12 @@ type Field struct {
 	// Opaque marks a value the codec cannot replace; returning changed for
 	// it is an error.
 	Opaque bool
+	// ContentType is a multipart part's Content-Type header ("" when
+	// absent or for other codecs), so the Func can look inside JSON, form,
+	// XML or multipart content.
+	ContentType string
+	// File is set for a multipart part with a filename.
+	File bool
 }
 
 // Func decides the fate of one field: changed false keeps its bytes, else
@@ -29,6 +35,11 @@ type Func func(f Field) (out string, changed bool, err error)
 
 // ErrSyntax is returned (wrapped) for payloads that do not parse.
 var ErrSyntax = errors.New("codec: malformed payload")
+
+// ErrUnsupported is returned (wrapped) for payloads in an encoding the
+// codec cannot see into, such as a multipart part with a base64 or
+// quoted-printable Content-Transfer-Encoding.
+var ErrUnsupported = errors.New("codec: unsupported encoding")
 
 var errOpaque = errors.New("codec: cannot rewrite an opaque field")
 
@@ -44,53 +55,49 @@ func call(fn Func, f Field) (string, bool, error) {
 }
 
 // RewriteForm rewrites an application/x-www-form-urlencoded body (or, with
-// prefix "query", a raw query string). Pairs are separated by '&' only;
-// untouched pairs, their order and their original escaping are kept. It
+// prefix "query", a raw query string). Pairs are separated by '&' and by
+// ';' (Rack before 3, Python's cgi, Go before 1.17 and many others split
+// there too, so "a=1;ssn=..." carries a field "ssn" for them); untouched
+// pairs, their separators and their original escaping are kept. It
 // returns the number of fields replaced.
 func RewriteForm(body []byte, prefix string, fn Func) ([]byte, int, error) {
 	var out bytes.Buffer
 	n := 0
 	rest := string(body)
-	first := true
 	for {
-		pair, tail, more := strings.Cut(rest, "&")
-		if !first {
-			out.WriteByte('&')
+		end := strings.IndexAny(rest, "&;")
+		pair, sep := rest, ""
+		if end >= 0 {
+			pair, sep = rest[:end], rest[end:end+1]
 		}
-		first = false
-		if pair == "" {
-			if !more {
-				break
+		if pair != "" {
+			rawK, rawV, _ := strings.Cut(pair, "=")
+			k, err := url.QueryUnescape(rawK)
+			if err != nil {
+				return nil, 0, fmt.Errorf("%w: %s key: %v", ErrSyntax, prefix, err)
 			}
-			rest = tail
-			continue
+			v, err := url.QueryUnescape(rawV)
+			if err != nil {
+				return nil, 0, fmt.Errorf("%w: %s value of %q: %v", ErrSyntax, prefix, k, err)
+			}
+			repl, changed, err := call(fn, Field{Path: prefix + ":" + k, Name: k, Value: v})
+			if err != nil {
+				return nil, 0, err
+			}
+			if changed {
+				out.WriteString(rawK)
+				out.WriteByte('=')
+				out.WriteString(url.QueryEscape(repl))
+				n++
+			} else {
+				out.WriteString(pair)
+			}
 		}
-		rawK, rawV, hasEq := strings.Cut(pair, "=")
-		k, err := url.QueryUnescape(rawK)
-		if err != nil {
-			return nil, 0, fmt.Errorf("%w: %s key: %v", ErrSyntax, prefix, err)
-		}
-		v, err := url.QueryUnescape(rawV)
-		if err != nil {
-			return nil, 0, fmt.Errorf("%w: %s value of %q: %v", ErrSyntax, prefix, k, err)
-		}
-		repl, changed, err := call(fn, Field{Path: prefix + ":" + k, Name: k, Value: v})
-		if err != nil {
-			return nil, 0, err
-		}
-		if changed {
-			out.WriteString(rawK)
-			out.WriteByte('=')
-			out.WriteString(url.QueryEscape(repl))
-			n++
-		} else {
-			out.WriteString(pair)
-		}
-		_ = hasEq
-		if !more {
+		out.WriteString(sep)
+		if end < 0 {
 			break
 		}
-		rest = tail
+		rest = rest[end+1:]
 	}
 	if n == 0 {
 		return body, 0, nil

@@ -60,8 +60,16 @@ func TestRewriteMultipart(t *testing.T) {
 	if string(got) != want {
 		t.Fatalf("got  %q\nwant %q", got, want)
 	}
-	if _, _, err := RewriteMultipart([]byte(mp), "XyZ", upper("doc")); err == nil {
-		t.Fatal("file part rewrite not refused")
+	// File parts are offered, marked, so the caller can look inside them
+	// (a JSON file) or refuse to replace them.
+	var file Field
+	if _, _, err := RewriteMultipart([]byte(mp), "XyZ", func(f Field) (string, bool, error) {
+		if f.Name == "doc" {
+			file = f
+		}
+		return "", false, nil
+	}); err != nil || !file.File || file.ContentType != "application/octet-stream" || file.Value != "\x00\x01" {
+		t.Fatalf("file part offered as %+v (%v)", file, err)
 	}
 	same, n, err := RewriteMultipart([]byte(mp), "XyZ", upper("none"))
 	if err != nil || n != 0 || string(same) != mp {

@@ -99,7 +99,10 @@ func RewriteMultipart(body []byte, boundary string, fn Func) ([]byte, int, error
 		if err != nil && hend > hstart {
 			return nil, 0, fmt.Errorf("%w: part headers: %v", ErrSyntax, err)
 		}
-		f, ok := partField(hdr, string(body[bstart:bend]))
+		f, ok, err := partField(hdr, string(body[bstart:bend]))
+		if err != nil {
+			return nil, 0, err
+		}
 		out.Write(body[pos:bstart])
 		if ok {
 			repl, changed, err := call(fn, f)
@@ -135,26 +138,65 @@ func bareLF(b []byte) bool {
 }
 
 // partField describes a form-data part; ok is false for parts without a
-// name, which no selector can address.
-func partField(h textproto.MIMEHeader, value string) (Field, bool) {
-	_, params, err := mime.ParseMediaType(h.Get("Content-Disposition"))
-	if err != nil || params["name"] == "" {
-		return Field{}, false
-	}
-	name := params["name"]
-	f := Field{Path: "multipart:" + name, Name: name, Value: value}
-	if _, isFile := params["filename"]; isFile {
-		f.Opaque, f.Value = true, ""
-	}
-	if ct := h.Get("Content-Type"); ct != "" {
-		if mt, _, err := mime.ParseMediaType(ct); err != nil || !strings.HasPrefix(mt, "text/") {
-			f.Opaque, f.Value = true, ""
-		}
+// Content-Disposition, which Go's and most parsers skip (their content is
+// still offered, by the caller, nameless). A Content-Disposition that does
+// not parse or names a part twice ("name=x; name=ssn": the first wins in
+// some parsers, the last in others) is refused, as is a
+// Content-Transfer-Encoding the edge would have to decode (Go's reader
+// decodes quoted-printable itself).
+func partField(h textproto.MIMEHeader, value string) (Field, bool, error) {
+	if len(h.Values("Content-Disposition")) > 1 || len(h.Values("Content-Type")) > 1 {
+		return Field{}, false, fmt.Errorf("%w: repeated part header", ErrSyntax)
 	}
 	switch strings.ToLower(strings.TrimSpace(h.Get("Content-Transfer-Encoding"))) {
 	case "", "7bit", "8bit", "binary":
 	default:
-		f.Opaque, f.Value = true, ""
+		return Field{}, false, fmt.Errorf("%w: part with Content-Transfer-Encoding %q", ErrUnsupported, h.Get("Content-Transfer-Encoding"))
 	}
-	return f, true
+	f := Field{Value: value, ContentType: h.Get("Content-Type")}
+	cd := h.Get("Content-Disposition")
+	if cd == "" {
+		f.Path = "multipart:"
+		return f, true, nil
+	}
+	// mime.ParseMediaType refuses a repeated parameter, so "name" and
+	// "filename" are each given at most once (name*= decodes to name).
+	_, params, err := mime.ParseMediaType(cd)
+	if err != nil {
+		return Field{}, false, fmt.Errorf("%w: part Content-Disposition: %v", ErrSyntax, err)
+	}
+	if names := paramNames(cd); names["name"] && (names["name*"] || names["name*0"] || names["name*0*"]) ||
+		names["filename"] && (names["filename*"] || names["filename*0"] || names["filename*0*"]) {
+		// Go takes the RFC 2231 form, others the plain one.
+		return Field{}, false, fmt.Errorf("%w: part named twice (plain and RFC 2231)", ErrSyntax)
+	}
+	f.Name = params["name"]
+	f.Path = "multipart:" + f.Name
+	_, f.File = params["filename"]
+	return f, true, nil
+}
+
+// paramNames returns the lower-cased parameter names of a header value
+// such as a Content-Disposition, skipping quoted strings.
+func paramNames(v string) map[string]bool {
+	out := map[string]bool{}
+	inQuote, esc, start := false, false, -1
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		switch {
+		case esc:
+			esc = false
+		case inQuote && c == '\\':
+			esc = true
+		case c == '"':
+			inQuote = !inQuote
+		case inQuote:
+		case c == ';':
+			start = i + 1
+		case c == '=' && start >= 0:
+			out[strings.ToLower(strings.TrimSpace(v[start:i]))] = true
+			start = -1
+		}
+	}
+	return out
 }

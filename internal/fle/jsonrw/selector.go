@@ -210,7 +210,7 @@ func matchSegs(segs []seg, p Path) bool {
 		// ({"SSN":...} and {"ſsn":...} fill a field tagged "ssn"), so a
 		// name must select every spelling that folds to it. EqualFold is
 		// the Unicode simple folding encoding/json uses.
-		ok = !e.IsIndex && strings.EqualFold(e.Name, sg.name)
+		ok = !e.IsIndex && NameEqual(e.Name, sg.name)
 	case segIndex:
 		ok = e.IsIndex && e.Index == sg.index
 	case segAnyMember:
@@ -219,4 +219,14 @@ func matchSegs(segs []seg, p Path) bool {
 		ok = e.IsIndex
 	}
 	return ok && matchSegs(segs[1:], p[1:])
+}
+
+// NameEqual reports whether a member name binds to a selector name: equal
+// under Unicode simple folding (as encoding/json and ASP.NET bind them),
+// after cutting both at the first NUL, since C-string-based parsers and
+// binders read "ssn\u0000x" as "ssn".
+func NameEqual(name, sel string) bool {
+	name, _, _ = strings.Cut(name, "\x00")
+	sel, _, _ = strings.Cut(sel, "\x00")
+	return strings.EqualFold(name, sel)
 }
