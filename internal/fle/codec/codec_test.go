@@ -144,3 +144,38 @@ func TestRewriteMultipartRefusesAmbiguous(t *testing.T) {
 		})
 	}
 }
+
+// TestRewriteFormSemicolons: ';' separates pairs as '&' does (Rack, cgi,
+// old Go), and each separator is kept as it was.
+func TestRewriteFormSemicolons(t *testing.T) {
+	t.Parallel()
+	got, n, err := RewriteForm([]byte("a=1;fname=x&b=2;;fname=y"), "form", upper("fname"))
+	if err != nil || n != 2 || string(got) != "a=1;fname=ENC%28x%29&b=2;;fname=ENC%28y%29" {
+		t.Fatalf("got %q %d %v", got, n, err)
+	}
+}
+
+// TestRewriteMultipartRefusesAmbiguousNames: a part whose name parsers
+// read differently, or whose content they decode, is refused.
+func TestRewriteMultipartRefusesAmbiguousNames(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, headers string
+		want          error
+	}{
+		{"name twice", `Content-Disposition: form-data; name="x"; name="ssn"`, ErrSyntax},
+		{"name twice, case", `Content-Disposition: form-data; name="x"; NAME="ssn"`, ErrSyntax},
+		{"name plain and RFC 2231", `Content-Disposition: form-data; name="x"; name*=UTF-8''ssn`, ErrSyntax},
+		{"filename plain and RFC 2231", `Content-Disposition: form-data; name="x"; filename="a"; filename*=UTF-8''b`, ErrSyntax},
+		{"unparseable disposition", `Content-Disposition: form-data; name="x`, ErrSyntax},
+		{"two dispositions", "Content-Disposition: form-data; name=\"x\"\r\nContent-Disposition: form-data; name=\"ssn\"", ErrSyntax},
+		{"two content types", "Content-Disposition: form-data; name=\"x\"\r\nContent-Type: text/plain\r\nContent-Type: application/json", ErrSyntax},
+		{"quoted-printable", "Content-Disposition: form-data; name=\"x\"\r\nContent-Transfer-Encoding: quoted-printable", ErrUnsupported},
+		{"base64", "Content-Disposition: form-data; name=\"x\"\r\nContent-Transfer-Encoding: base64", ErrUnsupported},
+	} {
+		body := "--b\r\n" + tc.headers + "\r\n\r\nv\r\n--b--\r\n"
+		if _, _, err := RewriteMultipart([]byte(body), "b", upper("none")); !errors.Is(err, tc.want) {
+			t.Errorf("%s: err = %v, want %v", tc.name, err, tc.want)
+		}
+	}
+}

@@ -40,6 +40,7 @@ func FuzzRewriteForm(f *testing.F) {
 	f.Add([]byte("ssn=s3cr3t&name=ann"))
 	f.Add([]byte("a=%73%33cr3t&b=c+d&&e"))
 	f.Add([]byte("x=1;y=s3cr3t"))
+	f.Add([]byte("user[ssn]=s3cr3t;a.b=c&&;ssn+%00=s3cr3t"))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		out, _, err := RewriteForm(body, "form", protectMarked)
 		if err != nil {
@@ -52,6 +53,8 @@ func FuzzRewriteForm(f *testing.F) {
 func FuzzRewriteMultipart(f *testing.F) {
 	f.Add([]byte("--b\r\nContent-Disposition: form-data; name=\"ssn\"\r\n\r\ns3cr3t\r\n--b--\r\n"))
 	f.Add([]byte("--b\r\nContent-Disposition: form-data; name=\"f\"; filename=\"x\"\r\n\r\ns3cr3t\r\n--b--\r\n"))
+	f.Add([]byte("--b\r\nContent-Disposition: form-data; name=\"x\"; name*=UTF-8''ssn\r\n\r\ns3cr3t\r\n--b--\r\n"))
+	f.Add([]byte("--b\r\nContent-Disposition: form-data; name=\"o\"\r\nContent-Type: multipart/mixed; boundary=c\r\n\r\n--c\r\n\r\ns3cr3t\r\n--c--\r\n--b--\r\n"))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		out, _, err := RewriteMultipart(body, "b", protectMarked)
 		if err != nil {
