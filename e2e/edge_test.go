@@ -2,11 +2,20 @@ package e2e
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"io"
+	"math/big"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -109,4 +118,230 @@ func TestEdgeAndUnprotectCommands(t *testing.T) {
 	if err == nil || len(out) != 0 {
 		t.Errorf("unprotect with unknown credentials: err %v, wrote %q", err, out)
 	}
+}
+
+// rawRecorder is an origin that keeps every byte it reads (request lines,
+// headers, bodies).
+type rawRecorder struct {
+	mu   sync.Mutex
+	raw  bytes.Buffer
+	reqs int
+}
+
+type rawConn struct {
+	net.Conn
+	r *rawRecorder
+}
+
+func (c rawConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	c.r.mu.Lock()
+	c.r.raw.Write(b[:n])
+	c.r.mu.Unlock()
+	return n, err
+}
+
+type rawListener struct {
+	net.Listener
+	r *rawRecorder
+}
+
+func (l rawListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return rawConn{c, l.r}, nil
+}
+
+// reset returns what was recorded since the last reset.
+func (r *rawRecorder) reset() ([]byte, int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	b, n := append([]byte(nil), r.raw.Bytes()...), r.reqs
+	r.raw.Reset()
+	r.reqs = 0
+	return b, n
+}
+
+// startEdgeBinary runs `bulwark edge` with args and waits for its port.
+func startEdgeBinary(t *testing.T, env []string, listen string, args ...string) {
+	t.Helper()
+	cmd := exec.Command(binary, append([]string{"edge", "--listen", listen, "--admin", ""}, args...)...)
+	cmd.Env = env
+	var log bytes.Buffer
+	cmd.Stderr = &log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() })
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if c, err := net.Dial("tcp", listen); err == nil {
+			c.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("edge did not start: %s", log.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestEdgeFailsClosedOnNormalisedRequests runs the real `bulwark edge`
+// with the review's rule file over TLS (HTTP/1.1 and HTTP/2 by ALPN), and
+// a flags-only edge, in front of an origin recording raw bytes, and sends
+// representative requests of each class the review found: paths a
+// normalising origin routes to /people, other methods, override headers,
+// query spellings, form and multipart spellings. The marker must never
+// reach the origin; refusals have the documented status.
+func TestEdgeFailsClosedOnNormalisedRequests(t *testing.T) {
+	const marker = "Mk7Qz9Xv4Lp"
+	p := startDev(t, t.TempDir())
+	ctx := ctxT(t)
+	km := kms.NewFromConfig(p.awsConfig())
+	key, err := km.CreateKey(ctx, &kms.CreateKeyInput{KeySpec: kmstypes.KeySpecRsa2048, KeyUsage: kmstypes.KeyUsageTypeEncryptDecrypt})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := km.CreateAlias(ctx, &kms.CreateAliasInput{AliasName: aws.String("alias/pii"), TargetKeyId: key.KeyMetadata.KeyId}); err != nil {
+		t.Fatal(err)
+	}
+	rec := &rawRecorder{}
+	oln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	origin := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		rec.mu.Lock()
+		rec.reqs++
+		rec.mu.Unlock()
+	})}
+	go origin.Serve(rawListener{oln, rec})
+	t.Cleanup(func() { origin.Close() })
+
+	dir := t.TempDir()
+	certPEM, keyPEM, pool := e2eSelfSigned(t)
+	certFile, keyFile, cfgFile := filepath.Join(dir, "edge.crt"), filepath.Join(dir, "edge.key"), filepath.Join(dir, "edge.yaml")
+	cfg := `keys: {"01": alias/pii}
+rules:
+  - name: people
+    methods: [POST, PUT]
+    path_prefix: /people
+    content_types: [application/json]
+    key: "01"
+    fields: [ssn]
+    query: [ssn]
+`
+	for f, b := range map[string][]byte{certFile: certPEM, keyFile: keyPEM, cfgFile: []byte(cfg)} {
+		if err := os.WriteFile(f, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	env := append(os.Environ(), "AWS_ENDPOINT_URL="+p.endpoint, "AWS_ACCESS_KEY_ID="+devKeyID, "AWS_SECRET_ACCESS_KEY="+devSecret,
+		"AWS_REGION=us-east-1", "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null")
+	originURL := "http://" + oln.Addr().String()
+	rulesEdge, flagsEdge := freePort(t), freePort(t)
+	startEdgeBinary(t, env, rulesEdge, "--config", cfgFile, "--origin", originURL, "--tls-cert", certFile, "--tls-key", keyFile)
+	startEdgeBinary(t, env, flagsEdge, "--origin", originURL, "--key", "01=alias/pii", "--fields", "ssn,email")
+
+	h1 := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, TLSNextProto: map[string]func(string, *tls.Conn) http.RoundTripper{}}}
+	h2 := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true}}
+	js := `{"ssn":"` + marker + `"}`
+	mp := "--B\r\nContent-Disposition: form-data; name=\"operations\"\r\n\r\n{\"variables\":{\"ssn\":\"" + marker + "\"}}\r\n--B--\r\n"
+	tests := []struct {
+		name, method, target, ct, header, body string
+		flags                                  bool
+		want                                   int
+	}{
+		{"dot-segment path", "POST", "/api/v1/../../people", "application/json", "", js, false, 200},
+		{"double slash and case", "POST", "//PEOPLE", "application/json", "", js, false, 200},
+		{"encoded dot", "PUT", "/%2e/people", "application/json", "", js, false, 200},
+		{"method outside the rule", "PATCH", "/people", "application/json", "", js, false, 200},
+		{"GET with a protected query", "GET", "/people?SSN[]=" + marker, "", "", "", false, 200},
+		{"encoded slash", "POST", "/x%2F..%2Fpeople", "application/json", "", js, false, 400},
+		{"URL override header", "POST", "/other", "application/json", "X-Original-URL", js, false, 400},
+		{"protected query outside rules", "GET", "/other?ssn=" + marker, "", "", "", false, 400},
+		{"flags: nested form name", "POST", "/f", "application/x-www-form-urlencoded", "", "user[ssn]=" + marker, true, 200},
+		{"flags: query", "GET", "/q?Email=" + marker, "", "", "", true, 200},
+		{"flags: graphql operations part", "POST", "/graphql", "multipart/form-data; boundary=B", "", mp, true, 200},
+		{"flags: xml attribute", "POST", "/x", "application/xml", "", `<r ssn="` + marker + `"/>`, true, 200},
+	}
+	for _, tc := range tests {
+		clients := map[string]*http.Client{"h1": h1, "h2": h2}
+		base := "https://" + rulesEdge
+		if tc.flags {
+			clients = map[string]*http.Client{"h1": http.DefaultClient}
+			base = "http://" + flagsEdge
+		}
+		for proto, c := range clients {
+			u, err := url.ParseRequestURI(tc.target)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var body io.Reader
+			if tc.body != "" {
+				body = strings.NewReader(tc.body)
+			}
+			req, _ := http.NewRequest(tc.method, base+"/", body)
+			req.URL.Path, req.URL.RawPath, req.URL.RawQuery = u.Path, u.RawPath, u.RawQuery
+			if tc.ct != "" {
+				req.Header.Set("Content-Type", tc.ct)
+			}
+			if tc.header != "" {
+				req.Header.Set(tc.header, "/people")
+			}
+			resp, err := c.Do(req)
+			if err != nil {
+				t.Fatalf("%s %s: %v", tc.name, proto, err)
+			}
+			rb, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			raw, n := rec.reset()
+			dec, _ := url.QueryUnescape(strings.ReplaceAll(string(raw), "%%", ""))
+			if bytes.Contains(raw, []byte(marker)) || strings.Contains(dec, marker) {
+				t.Errorf("%s over %s: the origin received the marker:\n%s", tc.name, proto, raw)
+			}
+			if proto == "h2" && resp.ProtoMajor != 2 {
+				t.Errorf("%s: answered over %s, want HTTP/2", tc.name, resp.Proto)
+			}
+			if resp.StatusCode != tc.want {
+				t.Errorf("%s over %s: status %d (%s), want %d", tc.name, proto, resp.StatusCode, rb, tc.want)
+				continue
+			}
+			if tc.want == 200 && (n != 1 || !strings.Contains(dec+string(raw), "#01#")) {
+				t.Errorf("%s over %s: origin got %d requests without a token:\n%s", tc.name, proto, n, raw)
+			}
+			if tc.want != 200 && n != 0 {
+				t.Errorf("%s over %s: a refused request reached the origin", tc.name, proto)
+			}
+		}
+	}
+}
+
+// e2eSelfSigned returns a PEM certificate and key for 127.0.0.1 and a pool
+// trusting it.
+func e2eSelfSigned(t *testing.T) ([]byte, []byte, *x509.CertPool) {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "edge.test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kd, err := x509.MarshalPKCS8PrivateKey(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := x509.ParseCertificate(der)
+	pool := x509.NewCertPool()
+	pool.AddCert(c)
+	return pemEncode("CERTIFICATE", der), pemEncode("PRIVATE KEY", kd), pool
 }
