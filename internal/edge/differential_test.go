@@ -181,14 +181,16 @@ func ruleMatchingCases() []diffCase {
 		"/a;x/../people", "/..;/people", "///people//1", "/people./", "/%252e/people"} {
 		cs = append(cs, diffCase{name: "path " + path, rule: "people", method: "POST", target: path, ct: "application/json", body: jsonSSN(), want: 200})
 	}
-	for _, path := range []string{"/x%2F..%2Fpeople", "/x%2f..%2fpeople", "/x%5C..%5Cpeople", "/people%00", "/x%252F..%252Fpeople", "/%2525252e/people"} {
+	for _, path := range []string{"/x%2F..%2Fpeople", "/x%2f..%2fpeople", "/x%5C..%5Cpeople", "/people%00", "/x%252F..%252Fpeople", "/%2525252e/people",
+		"/%c0%ae%c0%ae/people"} {
 		cs = append(cs, diffCase{name: "ambiguous path " + path, rule: "people", method: "POST", target: path, ct: "application/json",
 			body: jsonSSN(), want: 400, kind: "ambiguous_path"})
 	}
 	for _, m := range []string{"PATCH", "DELETE", "GET", "OPTIONS", "PROPFIND", "post"} {
 		cs = append(cs, diffCase{name: "method " + m + " with body", rule: "people", method: m, target: "/people", ct: "application/json", body: jsonSSN(), want: 200})
 	}
-	for _, h := range []string{"X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override", "X-Original-URL", "X-Rewrite-URL", "x-original-url"} {
+	for _, h := range []string{"X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override", "X-Original-URL", "X-Rewrite-URL", "x-original-url",
+		"X_HTTP_METHOD_OVERRIDE", "X-Original-Method"} {
 		v := "PATCH"
 		if strings.Contains(strings.ToLower(h), "url") {
 			v = "/people"

@@ -170,16 +170,19 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // overrideHeaders make frameworks dispatch a request by another method
 // (Rails, Laravel, Express method-override, ASP.NET, Symfony) or another
 // URL (IIS URL Rewrite, Symfony, Zend) than the request line's, which is
-// what the rules matched. They are refused rather than guessed at.
-var overrideHeaders = []string{
-	"X-Http-Method-Override", "X-Http-Method", "X-Method-Override",
-	"X-Original-Url", "X-Rewrite-Url", "X-Original-Method",
+// what the rules matched. They are refused rather than guessed at. Keys
+// are lower case with '-', the form overrideHeader compares.
+var overrideHeaders = map[string]bool{
+	"x-http-method-override": true, "x-http-method": true, "x-method-override": true,
+	"x-original-url": true, "x-rewrite-url": true, "x-original-method": true,
 }
 
 // overrideHeader returns the first override header the request carries.
+// '_' counts as '-', since CGI, PHP and WSGI map both to the same
+// HTTP_X_HTTP_METHOD_OVERRIDE variable.
 func overrideHeader(h http.Header) string {
-	for _, k := range overrideHeaders {
-		if _, ok := h[k]; ok {
+	for k := range h {
+		if overrideHeaders[strings.ReplaceAll(strings.ToLower(k), "_", "-")] {
 			return k
 		}
 	}

@@ -508,6 +508,9 @@ func (p *protector) detect(s, path string) (string, int, error) {
 // into (JSON inside a string, such as GraphQL variables sent as text)
 // and then through the detectors.
 func (p *protector) json(body []byte, bind string, depth int) ([]byte, error) {
+	if depth > maxNesting {
+		return nil, &Error{Kind: KindUnparseable, Rule: p.rule.Name, Err: errors.New("content nested too deep")}
+	}
 	path := func(v jsonrw.Value) string {
 		if bind != "" {
 			return bind

@@ -27,7 +27,8 @@ var ErrAmbiguousPath = errors.New("ambiguous request path")
 // raw should be the path as sent (url.URL.EscapedPath); an already
 // decoded path works too. Encodings the edge cannot map to one path
 // without guessing are refused with an ErrAmbiguousPath error: an encoded
-// '/' or '\' (one origin splits segments there, another does not), a
+// '/' or '\' (one origin splits segments there, another does not), an
+// IIS %u escape, the lead byte of an overlong UTF-8 sequence, a
 // literal '\' (IIS and ASP.NET treat it as '/'), control characters
 // (NUL cuts a path short in C-based servers), and escapes nested deeper
 // than maxPathDecodes.
@@ -86,10 +87,20 @@ func percentDecode(s string) (string, bool, error) {
 	var b strings.Builder
 	changed := false
 	for i := 0; i < len(s); i++ {
+		if s[i] == '%' && i+5 < len(s) && (s[i+1] == 'u' || s[i+1] == 'U') &&
+			isHex(s[i+2]) && isHex(s[i+3]) && isHex(s[i+4]) && isHex(s[i+5]) {
+			// IIS decodes %u002e as '.'.
+			return "", false, errors.Join(ErrAmbiguousPath, errors.New("%u escape in the path"))
+		}
 		if s[i] == '%' && i+2 < len(s) && isHex(s[i+1]) && isHex(s[i+2]) {
 			c := unhex(s[i+1])<<4 | unhex(s[i+2])
 			if c == '/' || c == '\\' {
 				return "", false, errors.Join(ErrAmbiguousPath, errors.New("encoded '/' or '\\' in a path segment"))
+			}
+			if c == 0xc0 || c == 0xc1 {
+				// The lead byte of an overlong UTF-8 encoding of an ASCII
+				// character (%c0%af is '/' to old decoders).
+				return "", false, errors.Join(ErrAmbiguousPath, errors.New("overlong UTF-8 in the path"))
 			}
 			b.WriteByte(c)
 			i += 2

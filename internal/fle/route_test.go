@@ -49,6 +49,10 @@ func TestPathForms(t *testing.T) {
 		{"/a%0d%0a", "", true},
 		{"/a%252Fb", "", true},
 		{"/%25252525/x", "", true},
+		{"/%u002e/people", "", true},
+		{"/%c0%ae/people", "", true},
+		{"/%C1%9C/people", "", true},
+		{"/caf%C3%A9", "/café", false},
 	}
 	for _, tc := range tests {
 		forms, err := PathForms(tc.raw)
