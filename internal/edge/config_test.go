@@ -32,6 +32,7 @@ rules:
     query: [token]
   - name: notes
     path_regex: ^/notes/[0-9]+$
+    path_case_sensitive: true
     content_types: [text/*]
     key: "02"
     detectors: [card, ssn]
@@ -54,6 +55,9 @@ func TestParseConfig(t *testing.T) {
 	if r.Name != "people" || len(r.Fields) != 3 || r.Fields[2].KeyID != "02" || r.Fields[2].Format != token.FormatHPKE ||
 		r.Fields[1].Selector != "$[*].email" || r.Query[0].Selector != "token" || r.Format != token.FormatRSA {
 		t.Errorf("rule = %+v", r)
+	}
+	if r.PathCaseSensitive || !rules[1].PathCaseSensitive {
+		t.Errorf("path_case_sensitive: default %v, set %v; want false, true", r.PathCaseSensitive, rules[1].PathCaseSensitive)
 	}
 	if len(rules[1].Detectors) != 2 || rules[1].PathRegex == "" {
 		t.Errorf("rule 2 = %+v", rules[1])
@@ -92,7 +96,7 @@ func TestParseConfigErrors(t *testing.T) {
 func TestFlagRule(t *testing.T) {
 	t.Parallel()
 	r, err := edge.FlagRule(strings.Split("fname,lname,email,ssn,dob,phone", ","), "01", "rsa-oaep-256", nil)
-	if err != nil || len(r.Fields) != 6 || r.KeyID != "01" || r.Methods != nil || r.ContentTypes != nil {
+	if err != nil || len(r.Fields) != 6 || len(r.Query) != 6 || r.KeyID != "01" || r.Methods != nil || r.ContentTypes != nil {
 		t.Fatalf("FlagRule = %+v, %v", r, err)
 	}
 	if _, err := edge.FlagRule([]string{"ssn"}, "01", "hpkx", nil); err == nil {

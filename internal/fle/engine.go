@@ -350,6 +350,18 @@ func isXML(mt string) bool {
 	return mt == "application/xml" || mt == "text/xml" || strings.HasSuffix(mt, "+xml")
 }
 
+// asciiCharset reports whether a charset parameter leaves ASCII bytes as
+// they are, so names and delimiters are where the codecs look. UTF-16,
+// UTF-32, UTF-7 and EBCDIC bodies are decoded by some origins (ASP.NET
+// honours a form's charset) into names the edge never saw.
+func asciiCharset(cs string) bool {
+	switch strings.ToLower(strings.TrimSpace(cs)) {
+	case "", "utf-8", "utf8", "us-ascii", "ascii", "iso-8859-1", "latin1", "iso-8859-15", "windows-1252", "cp1252":
+		return true
+	}
+	return false
+}
+
 // nestOpts says how to look inside content whose type is not declared.
 type nestOpts struct {
 	detect bool // run detectors over text no selector chose
@@ -367,6 +379,10 @@ func (p *protector) content(b []byte, contentType, bind string, depth int, o nes
 		return nil, &Error{Kind: KindUnparseable, Rule: p.rule.Name, Err: errors.New("content nested too deep")}
 	}
 	mt, params := mediaType(contentType)
+	if !asciiCharset(params["charset"]) {
+		return nil, &Error{Kind: KindUnsupported, Rule: p.rule.Name,
+			Err: fmt.Errorf("charset %q: field names and values would not be where the edge looks", params["charset"])}
+	}
 	switch {
 	case isJSON(mt):
 		return p.json(b, bind, depth)
@@ -551,6 +567,10 @@ func (p *protector) fieldFunc(fields []compiledField, bind string, depth int, de
 			path = bind
 		}
 		paths := formPaths(f.Name)
+		if canonName(f.Name) == "_charset_" && !asciiCharset(f.Value) {
+			// HTML's _charset_ field sets the charset of the other fields.
+			return "", false, &Error{Kind: KindUnsupported, Rule: p.rule.Name, Err: fmt.Errorf("_charset_ %q", f.Value)}
+		}
 		for i := range fields {
 			if fields[i].selectsName(paths) {
 				if f.File {
