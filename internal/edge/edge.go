@@ -227,7 +227,7 @@ var messages = map[fle.ErrorKind]string{
 	fle.KindPlaintextTooLarge: "a protected value is longer than its key's token format allows",
 	fle.KindKeyUnavailable:    "an encryption key is unavailable",
 	fle.KindEncrypt:           "encryption failed",
-	fle.KindAmbiguousPath:     "the request path uses an encoding origins read differently (encoded '/' or '\\', a backslash or a control character); send it plainly",
+	fle.KindAmbiguousPath:     "the request path uses an encoding origins read differently (an encoded '/' or '\\', a backslash, a control character, %u or overlong UTF-8); send it plainly",
 	fle.KindOverride:          "method and URL override headers are not accepted by the edge; send the real method and path",
 	fle.KindOutsideRule:       "the query names a protected field on a path no rule covers",
 }
