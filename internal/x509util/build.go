@@ -218,6 +218,11 @@ func (b *builder) applyAPIPassthrough() error {
 
 func (b *builder) apiKeyUsage(p *Passthrough, custom map[string]pkix.Extension) error {
 	e, hasCustom := custom[oidKeyUsage.String()]
+	if p.KeyUsage != nil && *p.KeyUsage == 0 {
+		// An ApiPassthrough KeyUsage with every flag false names nothing;
+		// taking it would leave a blank CA without keyCertSign.
+		p = &Passthrough{}
+	}
 	if p.KeyUsage != nil && hasCustom {
 		return fmt.Errorf("%w: key usage given both in KeyUsage and as a custom extension; give it once", ErrRefused)
 	}
