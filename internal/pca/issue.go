@@ -6,6 +6,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"math/big"
 	"strconv"
 	"time"
 
@@ -95,8 +96,62 @@ func parseCSR(b []byte) (*x509.CertificateRequest, error) {
 	return csr, nil
 }
 
-// issue signs a CSR with a CA.
+// issuePlan is one IssueCertificate request after every check: the CA,
+// the template, the parsed CSR and the validity window.
+type issuePlan struct {
+	in        IssueInput
+	ca        *loadedCA
+	tmpl      x509util.Template
+	csr       *x509.CertificateRequest
+	sigAlg    x509.SignatureAlgorithm
+	now       time.Time
+	notBefore time.Time
+	notAfter  time.Time
+}
+
+// issue signs a CSR with a CA in ordered steps: plan (CA, template, CSR,
+// validity), replay an idempotent retry, build the certificate (template,
+// then ApiPassthrough, then CSR, in x509util.Build), sign, record.
 func (s *Service) issue(ctx context.Context, in IssueInput) (*issued, error) {
+	p, err := s.planIssue(ctx, in)
+	if err != nil {
+		return nil, err
+	}
+	idemID, reqHash := "", ""
+	if in.IdempotencyToken != "" {
+		idemID, reqHash = idemKey("issue/"+in.CAID, in.IdempotencyToken, in)
+		var prev idemRecord
+		if err := getJSON(ctx, s.cfg.Store, kindIdem, idemID, &prev); err == nil && p.now.Sub(prev.Created) < idemWindow && prev.Hash == reqHash {
+			return s.getIssued(ctx, in.CAID, prev.Result)
+		}
+	}
+	serial, der, err := s.signPlan(p)
+	if err != nil {
+		return nil, err
+	}
+	sh := x509util.SerialHex(serial)
+	cr := certRecord{CAID: in.CAID, Serial: sh, DER: der, NotAfter: p.notAfter, IssuedAt: p.now}
+	err = s.cfg.Store.Tx(ctx, func(tx store.Tx) error {
+		if err := putJSON(ctx, tx, kindCert, in.CAID+"/"+sh, cr, true); err != nil {
+			return err
+		}
+		if idemID != "" {
+			return putJSON(ctx, tx, kindIdem, idemID, idemRecord{Hash: reqHash, Result: sh, Created: p.now}, false)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := &issued{ARN: s.certARN(in.CAID, sh), DER: der}
+	if !p.tmpl.Root {
+		out.Chain = p.ca.chain()
+	}
+	return out, nil
+}
+
+// planIssue loads and checks everything a request names.
+func (s *Service) planIssue(ctx context.Context, in IssueInput) (*issuePlan, error) {
 	l, err := s.loadCA(ctx, in.CAID)
 	if err != nil {
 		return nil, err
@@ -113,109 +168,117 @@ func (s *Service) issue(ctx context.Context, in IssueInput) (*issued, error) {
 	if err != nil || family != x509util.KeyFamily(l.rec.Config.KeyAlgorithm) {
 		return nil, fmt.Errorf("%w: SigningAlgorithm %q does not fit the CA's %s key", ErrInvalidArgs, in.SigningAlgorithm, l.rec.Config.KeyAlgorithm)
 	}
-	now := s.now()
-	status := l.rec.effectiveStatus(now)
-	if tmpl.Root {
-		if l.rec.Type != TypeRoot {
-			return nil, fmt.Errorf("%w: %s is only for a root CA's own certificate", ErrInvalidArgs, tmpl.Name)
-		}
-		if !x509util.SamePublicKey(l.signer.Public(), csr.PublicKey) {
-			return nil, fmt.Errorf("%w: %s signs only the CA's own CSR", ErrInvalidArgs, tmpl.Name)
-		}
-		if status != StatusPendingCertificate && status != StatusActive {
-			return nil, fmt.Errorf("%w: the certificate authority is %s", ErrInvalidState, status)
-		}
-	} else if status != StatusActive {
-		return nil, fmt.Errorf("%w: the certificate authority is %s, not ACTIVE", ErrInvalidState, status)
-	}
-	if tmpl.CA && !tmpl.Root && l.cert != nil && l.cert.BasicConstraintsValid {
-		if max := l.cert.MaxPathLen; (max == 0 && l.cert.MaxPathLenZero) || (max > 0 && tmpl.PathLen >= max) {
-			return nil, fmt.Errorf("%w: template path length %d exceeds what the CA's path length %d allows", ErrInvalidArgs, tmpl.PathLen, max)
-		}
-	}
-
-	notBefore := now.Add(-Backdate)
-	if in.ValidityNotBefore != nil {
-		if in.ValidityNotBefore.Type != "ABSOLUTE" && in.ValidityNotBefore.Type != "END_DATE" {
-			return nil, fmt.Errorf("%w: ValidityNotBefore must be ABSOLUTE or END_DATE", ErrInvalidArgs)
-		}
-		if notBefore, err = in.ValidityNotBefore.end(now); err != nil {
-			return nil, err
-		}
-	}
-	notAfter := in.notAfter
-	if notAfter.IsZero() {
-		if notAfter, err = in.Validity.end(now); err != nil {
-			return nil, err
-		}
-	}
-	if l.cert != nil && !tmpl.Root {
-		if notAfter.After(l.cert.NotAfter) {
-			if in.notAfter.IsZero() {
-				return nil, fmt.Errorf("%w: the validity ends after the CA certificate (%s)", ErrInvalidArgs, l.cert.NotAfter.Format(time.RFC3339))
-			}
-			notAfter = l.cert.NotAfter
-		}
-		if notBefore.Before(l.cert.NotBefore) {
-			notBefore = l.cert.NotBefore
-		}
-	}
-	if !notAfter.After(now) || !notAfter.After(notBefore) {
-		return nil, fmt.Errorf("%w: the validity ends before it begins or in the past", ErrInvalidArgs)
-	}
-
-	idemID, reqHash := "", ""
-	if in.IdempotencyToken != "" {
-		idemID, reqHash = idemKey("issue/"+in.CAID, in.IdempotencyToken, in)
-		var prev idemRecord
-		if err := getJSON(ctx, s.cfg.Store, kindIdem, idemID, &prev); err == nil && now.Sub(prev.Created) < idemWindow && prev.Hash == reqHash {
-			return s.getIssued(ctx, in.CAID, prev.Result)
-		}
-	}
-
-	serial, err := x509util.NewSerial(s.cfg.Rand)
-	if err != nil {
+	p := &issuePlan{in: in, ca: l, tmpl: tmpl, csr: csr, sigAlg: sigAlg, now: s.now()}
+	if err := p.checkTemplateFitsCA(); err != nil {
 		return nil, err
 	}
+	if err := p.resolveValidity(); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// checkTemplateFitsCA refuses a root template for anything but the root's
+// own CSR, an inactive CA, and a CA template deeper than the issuer's path
+// length allows.
+func (p *issuePlan) checkTemplateFitsCA() error {
+	l, tmpl := p.ca, p.tmpl
+	status := l.rec.effectiveStatus(p.now)
+	if tmpl.Root {
+		if l.rec.Type != TypeRoot {
+			return fmt.Errorf("%w: %s is only for a root CA's own certificate", ErrInvalidArgs, tmpl.Name)
+		}
+		if !x509util.SamePublicKey(l.signer.Public(), p.csr.PublicKey) {
+			return fmt.Errorf("%w: %s signs only the CA's own CSR", ErrInvalidArgs, tmpl.Name)
+		}
+		if status != StatusPendingCertificate && status != StatusActive {
+			return fmt.Errorf("%w: the certificate authority is %s", ErrInvalidState, status)
+		}
+		return nil
+	}
+	if status != StatusActive {
+		return fmt.Errorf("%w: the certificate authority is %s, not ACTIVE", ErrInvalidState, status)
+	}
+	if tmpl.CA && l.cert != nil && l.cert.BasicConstraintsValid {
+		if max := l.cert.MaxPathLen; (max == 0 && l.cert.MaxPathLenZero) || (max > 0 && tmpl.PathLen >= max) {
+			return fmt.Errorf("%w: template path length %d exceeds what the CA's path length %d allows", ErrInvalidArgs, tmpl.PathLen, max)
+		}
+	}
+	return nil
+}
+
+// resolveValidity sets notBefore (back-dated unless ValidityNotBefore
+// says otherwise) and notAfter, both within the CA certificate's own
+// validity.
+func (p *issuePlan) resolveValidity() error {
+	in, now := p.in, p.now
+	var err error
+	p.notBefore = now.Add(-Backdate)
+	if in.ValidityNotBefore != nil {
+		if in.ValidityNotBefore.Type != "ABSOLUTE" && in.ValidityNotBefore.Type != "END_DATE" {
+			return fmt.Errorf("%w: ValidityNotBefore must be ABSOLUTE or END_DATE", ErrInvalidArgs)
+		}
+		if p.notBefore, err = in.ValidityNotBefore.end(now); err != nil {
+			return err
+		}
+	}
+	p.notAfter = in.notAfter
+	if p.notAfter.IsZero() {
+		if p.notAfter, err = in.Validity.end(now); err != nil {
+			return err
+		}
+	}
+	if caCert := p.ca.cert; caCert != nil && !p.tmpl.Root {
+		if p.notAfter.After(caCert.NotAfter) {
+			if in.notAfter.IsZero() {
+				return fmt.Errorf("%w: the validity ends after the CA certificate (%s)", ErrInvalidArgs, caCert.NotAfter.Format(time.RFC3339))
+			}
+			p.notAfter = caCert.NotAfter
+		}
+		if p.notBefore.Before(caCert.NotBefore) {
+			p.notBefore = caCert.NotBefore
+		}
+	}
+	if !p.notAfter.After(now) || !p.notAfter.After(p.notBefore) {
+		return fmt.Errorf("%w: the validity ends before it begins or in the past", ErrInvalidArgs)
+	}
+	return nil
+}
+
+// signPlan builds the certificate from the template and the passthrough
+// values and signs it. The result is parsed back before it is returned, so
+// a passthrough value that would make the certificate unreadable is
+// refused rather than stored.
+func (s *Service) signPlan(p *issuePlan) (*big.Int, []byte, error) {
+	serial, err := x509util.NewSerial(s.cfg.Rand)
+	if err != nil {
+		return nil, nil, err
+	}
+	l := p.ca
 	req := x509util.Request{
-		Template: tmpl, CSR: csr, Passthrough: in.Passthrough, Serial: serial,
-		NotBefore: notBefore, NotAfter: notAfter, SigAlg: sigAlg, Issuer: l.cert,
+		Template: p.tmpl, CSR: p.csr, Passthrough: p.in.Passthrough, Serial: serial,
+		NotBefore: p.notBefore, NotAfter: p.notAfter, SigAlg: p.sigAlg, Issuer: l.cert,
 		CRLURL: s.crlURL(l.rec), OCSPURL: s.ocspURL(l.rec),
 	}
-	if tmpl.Root {
+	if p.tmpl.Root {
 		req.Issuer = nil
 	}
 	tc, err := x509util.Build(req)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalidArgs, err)
+		return nil, nil, fmt.Errorf("%w: %v", ErrInvalidArgs, err)
 	}
 	parent := l.cert
-	if tmpl.Root {
+	if p.tmpl.Root {
 		parent = tc
 	}
-	der, err := x509.CreateCertificate(s.cfg.Rand, tc, parent, csr.PublicKey, l.signer)
+	der, err := x509.CreateCertificate(s.cfg.Rand, tc, parent, p.csr.PublicKey, l.signer)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalidArgs, err)
+		return nil, nil, fmt.Errorf("%w: %v", ErrInvalidArgs, err)
 	}
-	sh := x509util.SerialHex(serial)
-	cr := certRecord{CAID: in.CAID, Serial: sh, DER: der, NotAfter: notAfter, IssuedAt: now}
-	err = s.cfg.Store.Tx(ctx, func(tx store.Tx) error {
-		if err := putJSON(ctx, tx, kindCert, in.CAID+"/"+sh, cr, true); err != nil {
-			return err
-		}
-		if idemID != "" {
-			return putJSON(ctx, tx, kindIdem, idemID, idemRecord{Hash: reqHash, Result: sh, Created: now}, false)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
+	if _, err := x509.ParseCertificate(der); err != nil {
+		return nil, nil, fmt.Errorf("%w: the passthrough values make a certificate that does not parse (%v); check the custom extensions", ErrInvalidArgs, err)
 	}
-	out := &issued{ARN: s.certARN(in.CAID, sh), DER: der}
-	if !tmpl.Root {
-		out.Chain = l.chain()
-	}
-	return out, nil
+	return serial, der, nil
 }
 
 // chain is the CA certificate followed by its own chain: what an issued

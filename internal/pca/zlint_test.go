@@ -23,6 +23,18 @@ func TestZlint(t *testing.T) {
 		newCSR(t, ecKey(t), "colorgateway.mesh.local", "colorgateway.mesh.local"), "EndEntityClientAuthCertificate/V1", nil)
 	_, defaultPEM, _ := issue(t, c, h.root, types.SigningAlgorithmSha256withrsa,
 		newCSR(t, ecKey(t), "both.mesh.local", "both.mesh.local"), "", nil)
+	// A blank template: subject and SAN from the CSR, usages from
+	// ApiPassthrough, as a smart-card-style profile would be issued.
+	_, blankPEM, _ := issue(t, c, h.sub, types.SigningAlgorithmSha256withecdsa,
+		newCSR(t, ecKey(t), "card.mesh.local", "card.mesh.local"), "BlankEndEntityCertificate_APICSRPassthrough/V1",
+		&types.ApiPassthrough{Extensions: &types.Extensions{
+			KeyUsage:         &types.KeyUsage{DigitalSignature: true},
+			ExtendedKeyUsage: []types.ExtendedKeyUsage{{ExtendedKeyUsageType: types.ExtendedKeyUsageTypeClientAuth}},
+		}})
+	// A passthrough template given a CSR and an ApiPassthrough asking for
+	// keyCertSign, codeSigning and CA:TRUE: the template's values win.
+	_, greedyPEM, _ := issue(t, c, h.sub, types.SigningAlgorithmSha256withecdsa,
+		greedyCSR(t), "EndEntityClientAuthCertificate_APICSRPassthrough/V1", greedyAPI(t, true))
 
 	registry, err := lint.GlobalRegistry().Filter(lint.FilterOptions{
 		// Every exclusion is a CA/Browser Forum Baseline Requirements lint
@@ -56,6 +68,7 @@ func TestZlint(t *testing.T) {
 	}
 	for _, tc := range []struct{ name, pem string }{
 		{"root", rootPEM}, {"subordinate", subPEM}, {"server leaf", serverPEM}, {"client leaf", clientPEM}, {"default leaf", defaultPEM},
+		{"blank leaf", blankPEM}, {"greedy passthrough leaf", greedyPEM},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cert := parseCert(t, tc.pem)
