@@ -92,6 +92,29 @@ func sealedUnder(t *testing.T, b store.Backend) map[uint32]int {
 	return out
 }
 
+// taggedUnder counts the rows by the key id of their integrity tag; rows
+// without one count under 0.
+func taggedUnder(t *testing.T, b store.Backend) map[uint32]int {
+	t.Helper()
+	ctx := context.Background()
+	kinds, err := b.(store.KindLister).Kinds(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[uint32]int{}
+	for _, k := range kinds {
+		rows, err := b.ListRows(ctx, k, store.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range rows {
+			id, _ := seal.TagKeyID(r.MAC)
+			out[id]++
+		}
+	}
+	return out
+}
+
 func put(t *testing.T, s store.Store, kind, id, data string, secret []byte) {
 	t.Helper()
 	err := s.Tx(context.Background(), func(tx store.Tx) error {
@@ -132,11 +155,16 @@ func TestReseal(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if p.Resealed != 250 || p.Sealed != 250 || p.Scanned != 251 || calls < 13 {
-				t.Errorf("progress %+v after %d calls; want 250 resealed of 251 rows in batches", p, calls)
+			// Every row is rewritten: 250 secrets re-sealed, and all 251
+			// integrity tags (the plain row's too) remade.
+			if p.Resealed != 251 || p.Sealed != 250 || p.Scanned != 251 || p.Legacy != 0 || calls < 13 {
+				t.Errorf("progress %+v after %d calls; want 251 rewritten, 250 with secrets, of 251 rows in batches", p, calls)
 			}
 			if got := sealedUnder(t, b); len(got) != 1 || got[newK.KeyID()] != 250 {
 				t.Fatalf("after reseal: %v, want all 250 under the new key %08x", got, newK.KeyID())
+			}
+			if got := taggedUnder(t, b); len(got) != 1 || got[newK.KeyID()] != 251 {
+				t.Fatalf("after reseal: tags %v, want all 251 under the new key %08x", got, newK.KeyID())
 			}
 			// Idempotent, and the dry run agrees nothing is left.
 			for _, dry := range []bool{false, true} {
@@ -232,6 +260,9 @@ func TestResealConcurrentWrites(t *testing.T) {
 			wg.Wait()
 			if got := sealedUnder(t, b); len(got) != 1 || got[newK.KeyID()] != n {
 				t.Fatalf("after reseal and writes: %v, want all %d under the new key", got, n)
+			}
+			if got := taggedUnder(t, b); len(got) != 1 || got[newK.KeyID()] != n {
+				t.Fatalf("after reseal and writes: tags %v, want all %d under the new key", got, n)
 			}
 			after := store.New(noClose{b}, newK)
 			for i := range n {
