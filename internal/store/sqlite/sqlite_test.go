@@ -43,6 +43,29 @@ func TestConformance(t *testing.T) {
 	})
 }
 
+// TestIntegrity: rows altered by opening the database file directly are
+// refused.
+func TestIntegrity(t *testing.T) {
+	storetest.RunIntegrity(t, func(t *testing.T) (store.Backend, storetest.Exec) {
+		path := filepath.Join(t.TempDir(), "bulwark.db")
+		b, err := sqlite.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, err := sql.Open("sqlite", path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { raw.Close() })
+		return b, func(t *testing.T, q string, args ...any) {
+			t.Helper()
+			if _, err := raw.Exec(q, args...); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+		}
+	})
+}
+
 func put(t testing.TB, s store.Store, r *store.Record) {
 	t.Helper()
 	if err := s.Tx(context.Background(), func(tx store.Tx) error { return tx.Put(context.Background(), r) }); err != nil {
