@@ -143,7 +143,7 @@ func TestStoredStateIntegrity(t *testing.T) {
 				// Installing the configured root key walks every access
 				// key: a restart with one configured refuses to start.
 				cfg := server.Config{DataDir: dir, MasterKey: key, AccountID: servertest.AccountID, Region: servertest.Region,
-					AuditLogPath: filepath.Join(dir, "audit-refused.log"),
+					AuditLogPath:    filepath.Join(dir, "audit-refused.log"),
 					RootAccessKeyID: servertest.RootAccessKeyID, RootSecretAccessKey: servertest.RootSecretAccessKey}
 				if bad, err := server.New(cfg); err == nil {
 					bad.Close()
