@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/bulwarkd/bulwark/internal/seal"
 )
@@ -42,15 +43,19 @@ const (
 	// --authenticate-legacy` once after upgrading) or someone removed it.
 	ReasonUntagged = "untagged"
 	// ReasonMismatch: the tag does not verify. The row was altered, or a
-	// row (or an older tag) was copied in from another record, or the tag
-	// names a key this server does not hold.
+	// row (or an older tag) was copied in from another record.
 	ReasonMismatch = "mismatch"
+	// ReasonUnknownKey: the tag names a master key this server does not
+	// hold: a previous key left out during a rotation, or a forged tag.
+	ReasonUnknownKey = "unknown-key"
 )
 
 func (e *IntegrityError) Error() string {
 	switch e.Reason {
 	case ReasonUntagged:
 		return fmt.Sprintf("store: record %s %q has no integrity tag: it predates record authentication (run `bulwark admin reseal --authenticate-legacy` once after upgrading) or its tag was removed; refusing to use it", e.Kind, e.ID)
+	case ReasonUnknownKey:
+		return fmt.Sprintf("store: record %s %q is tagged under master key id %08x, which is not configured: add that master key as a previous key (or the database was altered); refusing to use it", e.Kind, e.ID, e.KeyID)
 	default:
 		return fmt.Sprintf("store: record %s %q failed its integrity check (tag under key id %08x): the database was altered outside Bulwark, or that master key is not configured; refusing to use it", e.Kind, e.ID, e.KeyID)
 	}
@@ -106,11 +111,20 @@ func verifyRow(a seal.Authenticator, row *Row) error {
 		return &IntegrityError{Kind: row.Kind, ID: row.ID, Reason: ReasonUntagged}
 	}
 	if err := a.Verify(row.MAC, recordTagMessage(row)); err != nil {
-		id, _ := seal.TagKeyID(row.MAC)
-		return &IntegrityError{Kind: row.Kind, ID: row.ID, Reason: ReasonMismatch, KeyID: id}
+		id, ok := seal.TagKeyID(row.MAC)
+		reason := ReasonMismatch
+		if k, held := a.(keyIDer); ok && held && !slices.Contains(k.KeyIDs(), id) {
+			reason = ReasonUnknownKey
+		}
+		return &IntegrityError{Kind: row.Kind, ID: row.ID, Reason: reason, KeyID: id}
 	}
 	return nil
 }
+
+// keyIDer is implemented by keyrings that can say which keys they hold
+// (*seal.Keyring), so a failure can name a missing key apart from an
+// altered row.
+type keyIDer interface{ KeyIDs() []uint32 }
 
 // CheckAuthenticated returns an error wrapping [ErrIntegrity] if b holds
 // rows without an integrity tag: a database last written by a Bulwark

@@ -107,6 +107,10 @@ func Reseal(ctx context.Context, b Backend, k *seal.Keyring, opts ResealOptions)
 					}
 					legacy := row.MAC == nil
 					if err := verifyRow(k, row); err != nil && !(legacy && (opts.AuthenticateLegacy || opts.DryRun)) {
+						var ie *IntegrityError
+						if errors.As(err, &ie) && ie.Reason == ReasonUnknownKey {
+							return fmt.Errorf("store: reseal %s %q: cannot open it (tagged under key id %08x; this keyring holds %08x): add the master key that tagged it as a previous key: %w", row.Kind, row.ID, ie.KeyID, k.KeyIDs(), err)
+						}
 						return err
 					}
 					if !legacy && underCurrent(k, row) {

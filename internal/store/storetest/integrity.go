@@ -114,53 +114,58 @@ func RunIntegrity(t *testing.T, open func(t *testing.T) (store.Backend, Exec)) {
 		tamper func(t *testing.T, f *integrityFixture)
 		// readKind is the kind the altered row is now under ("" = tKind).
 		readKind string
+		// reason is the IntegrityError reason ("" = ReasonMismatch).
+		reason string
 	}{
 		{"data edited (UserName emptied: root escalation)", func(t *testing.T, f *integrityFixture) {
 			f.exec(t, `UPDATE records SET data = ?`+where, []byte(`{"UserName":"","Status":"Active"}`))
-		}, ""},
+		}, "", ""},
 		{"data edited and version bumped", func(t *testing.T, f *integrityFixture) {
 			f.exec(t, `UPDATE records SET data = ?, version = version + 1`+where, []byte(`{"UserName":"","Status":"Active"}`))
-		}, ""},
+		}, "", ""},
 		{"version edited", func(t *testing.T, f *integrityFixture) {
 			f.exec(t, `UPDATE records SET version = 9`+where)
-		}, ""},
+		}, "", ""},
 		{"created time edited", func(t *testing.T, f *integrityFixture) {
 			f.exec(t, `UPDATE records SET created_at = created_at - 1`+where)
-		}, ""},
+		}, "", ""},
 		{"updated time edited", func(t *testing.T, f *integrityFixture) {
 			f.exec(t, `UPDATE records SET updated_at = 0`+where)
-		}, ""},
+		}, "", ""},
 		{"secret removed", func(t *testing.T, f *integrityFixture) {
 			f.exec(t, `UPDATE records SET secret = NULL`+where)
-		}, ""},
+		}, "", ""},
 		{"secret swapped in from another record", func(t *testing.T, f *integrityFixture) {
 			f.exec(t, `UPDATE records SET secret = `+sub("secret")+where)
-		}, ""},
+		}, "", ""},
 		{"tag swapped in from another record", func(t *testing.T, f *integrityFixture) {
 			f.exec(t, `UPDATE records SET mac = `+sub("mac")+where)
-		}, ""},
+		}, "", ""},
 		{"whole row copied from another record (moved to another id)", func(t *testing.T, f *integrityFixture) {
 			f.exec(t, `UPDATE records SET data = `+sub("data")+`, secret = `+sub("secret")+`, mac = `+sub("mac")+
 				`, version = `+sub("version")+`, created_at = `+sub("created_at")+`, updated_at = `+sub("updated_at")+where)
-		}, ""},
+		}, "", ""},
 		{"row moved to another kind", func(t *testing.T, f *integrityFixture) {
 			f.exec(t, `UPDATE records SET kind = 'iam/user'`+where)
-		}, "iam/user"},
+		}, "iam/user", ""},
 		{"older tag with current data (partial rollback)", func(t *testing.T, f *integrityFixture) {
 			f.exec(t, `UPDATE records SET mac = ?`+where, f.aV1.MAC)
-		}, ""},
+		}, "", ""},
 		{"older data under the current version and tag", func(t *testing.T, f *integrityFixture) {
 			f.exec(t, `UPDATE records SET data = ?`+where, f.aV1.Data)
-		}, ""},
+		}, "", ""},
 		{"tag removed (downgraded to a legacy row)", func(t *testing.T, f *integrityFixture) {
 			f.exec(t, `UPDATE records SET mac = NULL`+where)
-		}, ""},
+		}, "", store.ReasonUntagged},
 		{"tag truncated", func(t *testing.T, f *integrityFixture) {
 			f.exec(t, `UPDATE records SET mac = ?`+where, f.aV1.MAC[:seal.TagSize-1])
-		}, ""},
-		{"tag garbage", func(t *testing.T, f *integrityFixture) {
+		}, "", ""},
+		{"tag garbage under the right key id", func(t *testing.T, f *integrityFixture) {
+			f.exec(t, `UPDATE records SET mac = ?`+where, append(bytes.Clone(f.aV1.MAC[:5]), bytes.Repeat([]byte{1}, seal.TagSize-5)...))
+		}, "", ""},
+		{"tag garbage naming an unknown key", func(t *testing.T, f *integrityFixture) {
 			f.exec(t, `UPDATE records SET mac = ?`+where, bytes.Repeat([]byte{1}, seal.TagSize))
-		}, ""},
+		}, "", store.ReasonUnknownKey},
 		{"row written under a master key the server does not hold", func(t *testing.T, f *integrityFixture) {
 			k, err := seal.NewKeyring(otherKey, nil)
 			if err != nil {
@@ -182,7 +187,7 @@ func RunIntegrity(t *testing.T, open func(t *testing.T) (store.Backend, Exec)) {
 			}); err != nil {
 				t.Fatal(err)
 			}
-		}, ""},
+		}, "", store.ReasonUnknownKey},
 	}
 	for _, tc := range attacks {
 		t.Run(tc.name, func(t *testing.T) {
@@ -193,7 +198,11 @@ func RunIntegrity(t *testing.T, open func(t *testing.T) (store.Backend, Exec)) {
 			if kind == "" {
 				kind = tKind
 			}
-			checkRefused(t, f, kind, "a")
+			reason := tc.reason
+			if reason == "" {
+				reason = store.ReasonMismatch
+			}
+			checkRefused(t, f, kind, "a", reason)
 		})
 	}
 
@@ -286,7 +295,7 @@ func RunIntegrity(t *testing.T, open func(t *testing.T) (store.Backend, Exec)) {
 // checkRefused asserts that every way of reading or building on (kind, id)
 // fails closed with an IntegrityError naming it, reported to the hook, and
 // that no error text carries the row's data or secret.
-func checkRefused(t *testing.T, f *integrityFixture, kind, id string) {
+func checkRefused(t *testing.T, f *integrityFixture, kind, id, reason string) {
 	t.Helper()
 	ctx := context.Background()
 	check := func(what string, err error) {
@@ -299,8 +308,8 @@ func checkRefused(t *testing.T, f *integrityFixture, kind, id string) {
 			t.Errorf("%s: %v; an altered row must not look absent", what, err)
 		case !errors.Is(err, store.ErrIntegrity) || !errors.As(err, &ie):
 			t.Errorf("%s: %v; want an IntegrityError", what, err)
-		case ie.Kind != kind || ie.ID != id:
-			t.Errorf("%s: error names %s %q, want %s %q", what, ie.Kind, ie.ID, kind, id)
+		case ie.Kind != kind || ie.ID != id || ie.Reason != reason:
+			t.Errorf("%s: error names %s %q (%s), want %s %q (%s)", what, ie.Kind, ie.ID, ie.Reason, kind, id, reason)
 		}
 		if err != nil && (strings.Contains(err.Error(), aSecret) || strings.Contains(err.Error(), "UserName")) {
 			t.Errorf("%s: error text carries row contents: %v", what, err)
