@@ -51,7 +51,9 @@ type BackendTx interface {
 	// version and r.Created to the stored creation time.
 	UpdateRow(ctx context.Context, r *Row) error
 	// PutRow inserts r as CreateRow would, or else replaces it as UpdateRow
-	// would whatever its version. It sets r.Version and r.Created.
+	// would whatever its version. It sets r.Version and r.Created. [New]
+	// does not use it: a row's tag covers the version it is stored at, which
+	// PutRow decides, so the store reads the row and then creates or updates.
 	PutRow(ctx context.Context, r *Row) error
 	// DeleteRow removes the row; ErrNotFound if absent.
 	DeleteRow(ctx context.Context, kind, id string) error
