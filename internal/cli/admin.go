@@ -22,6 +22,7 @@ type resealFlags struct {
 	dataDir    string
 	batch      int
 	check      bool
+	legacy     bool
 }
 
 func newAdminCmd() *cobra.Command {
@@ -29,11 +30,23 @@ func newAdminCmd() *cobra.Command {
 	f := &resealFlags{}
 	reseal := &cobra.Command{
 		Use:   "reseal",
-		Short: "Re-seal every stored secret under the current master key (step 2 of a key rotation)",
-		Long: `Re-seal every stored secret under the current master key, so that the
-previous master keys can be removed. Safe while servers run: it works in
-small transactions with version checks. Idempotent: run it again and it
-re-seals nothing. See "Master key rotation" in docs/operations.md.
+		Short: "Re-seal every stored secret and re-tag every record under the current master key (step 2 of a key rotation)",
+		Long: `Re-seal every stored secret, and remake every record's integrity tag,
+under the current master key, so that the previous master keys can be
+removed. Safe while servers run: it works in small transactions with
+version checks. Idempotent: run it again and it re-seals nothing. See
+"Master key rotation" in docs/operations.md.
+
+Every record's integrity tag is checked first: a record altered outside
+Bulwark stops the run, naming it, so a rotation never re-tags it.
+
+After upgrading from a Bulwark without record integrity tags, run once,
+with the servers stopped:
+
+  bulwark admin reseal --config FILE --authenticate-legacy
+
+which tags the untagged records as they are (see "Record integrity" in
+docs/operations.md for what to check first).
 
   bulwark admin reseal --config /etc/bulwark/bulwark.yaml     keys and storage from the server's file
   bulwark admin reseal --storage postgres://…                 keys from BULWARK_MASTER_KEY and
@@ -50,7 +63,8 @@ re-seals nothing. See "Master key rotation" in docs/operations.md.
 	fl.StringVar(&f.storage, "storage", "", "storage DSN, as `bulwark server --dev --storage` (keys from the environment)")
 	fl.StringVar(&f.dataDir, "data-dir", "", "dev data directory (its bulwark.db and, without BULWARK_MASTER_KEY, its master.key)")
 	fl.IntVar(&f.batch, "batch", store.DefaultResealBatch, "rows per transaction")
-	fl.BoolVar(&f.check, "check", false, "write nothing; fail if any secret is not sealed under the current key")
+	fl.BoolVar(&f.check, "check", false, "write nothing; fail if any secret or record tag is not under the current key")
+	fl.BoolVar(&f.legacy, "authenticate-legacy", false, "also tag records that have no integrity tag, trusting them as they are (once, after upgrading; servers stopped)")
 	cmd.AddCommand(reseal)
 	return cmd
 }
@@ -112,8 +126,9 @@ func runReseal(cmd *cobra.Command, f *resealFlags) error {
 	start := time.Now()
 	last := time.Time{}
 	p, err := store.Reseal(cmd.Context(), backend, keyring, store.ResealOptions{
-		BatchSize: f.batch,
-		DryRun:    f.check,
+		BatchSize:          f.batch,
+		DryRun:             f.check,
+		AuthenticateLegacy: f.legacy,
 		Progress: func(p store.ResealProgress) {
 			// One line a second at most: a large database has thousands of
 			// batches, and this goes to a terminal or a job's log.
@@ -125,11 +140,17 @@ func runReseal(cmd *cobra.Command, f *resealFlags) error {
 	})
 	if err != nil {
 		printReseal(out, "stopped", p, f.check)
+		if errors.Is(err, store.ErrIntegrity) {
+			return fmt.Errorf("%w\n(see \"Record integrity\" in docs/operations.md)", err)
+		}
 		return err
 	}
 	printReseal(out, fmt.Sprintf("done in %v", time.Since(start).Round(time.Millisecond)), p, f.check)
+	if f.check && p.Legacy > 0 {
+		return fmt.Errorf("%d records have no integrity tag: after an upgrade, run `bulwark admin reseal --authenticate-legacy` once (servers stopped); otherwise the database was altered", p.Legacy)
+	}
 	if f.check && p.Resealed > 0 {
-		return fmt.Errorf("%d secrets are not sealed under the current key: run `bulwark admin reseal` before removing a previous key", p.Resealed)
+		return fmt.Errorf("%d records are not sealed or tagged under the current key: run `bulwark admin reseal` before removing a previous key", p.Resealed)
 	}
 	return nil
 }
@@ -139,5 +160,9 @@ func printReseal(out io.Writer, what string, p store.ResealProgress, check bool)
 	if check {
 		verb = "under a previous key"
 	}
-	fmt.Fprintf(out, "%s: %d rows scanned, %d with a secret, %d %s (at %s)\n", what, p.Scanned, p.Sealed, p.Resealed, verb, p.Kind)
+	legacy := ""
+	if p.Legacy > 0 {
+		legacy = fmt.Sprintf("; %d of them had no integrity tag", p.Legacy)
+	}
+	fmt.Fprintf(out, "%s: %d rows scanned, %d with a secret, %d %s (at %s)%s\n", what, p.Scanned, p.Sealed, p.Resealed, verb, p.Kind, legacy)
 }

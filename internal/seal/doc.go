@@ -25,4 +25,16 @@
 // the key it names; [SealedKeyID] reads it without opening the blob. The version byte and key
 // id are authenticated together with the caller's additional data, so none of
 // them can be altered without [Sealer.Open] failing.
+//
+// The same keyring authenticates data kept in the clear ([Authenticator]):
+// HMAC-SHA256 under a third key derived from each master key (HKDF label
+// "bulwark record tag v1"). Tag format (version 1):
+//
+//	+---------+-----------+---------------------------------------+
+//	| 0x01    | key id    | HMAC-SHA256(tag key, 0x01 || id || m) |
+//	| 1 byte  | 4 bytes   | 32 bytes                              |
+//	+---------+-----------+---------------------------------------+
+//
+// The key id is the sealing key id of the same master key, so one rotation
+// moves both, and a rotating keyring verifies tags of its previous keys.
 package seal

@@ -4,6 +4,7 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/hkdf"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -30,6 +31,12 @@ const (
 	// format version must not reuse a v1 key.
 	infoSealKey = "bulwark seal v1"
 	infoKeyID   = "bulwark seal key id v1"
+	infoTagKey  = "bulwark record tag v1"
+
+	tagFormatV1 = 0x01
+	// TagSize is the length in bytes of every tag [Keyring.Authenticate]
+	// makes: format byte, key id, HMAC-SHA256.
+	TagSize = 1 + keyIDSize + sha256.Size
 )
 
 // ErrOpen is returned by [Sealer.Open] for every failure: wrong key, tampered
@@ -48,7 +55,25 @@ type Sealer interface {
 	Open(sealed, aad []byte) ([]byte, error)
 }
 
-// Keyring is a [Sealer] using AES-256-GCM with keys derived from a master key.
+// ErrAuthenticate is returned by [Authenticator.Verify] for every failure:
+// wrong or unknown key, altered message, malformed tag. Like [ErrOpen] it
+// carries no detail.
+var ErrAuthenticate = errors.New("seal: authentication tag does not verify")
+
+// Authenticator makes and checks authentication tags (MACs) over messages
+// that are stored in the clear but must not be altered, such as the
+// non-secret part of every stored record.
+type Authenticator interface {
+	// Authenticate returns a [TagSize]-byte tag over msg under the current
+	// key. The tag names the key, so [Authenticator.Verify] still accepts
+	// it while that key is kept as a previous key.
+	Authenticate(msg []byte) []byte
+	// Verify checks a tag made by Authenticate; any failure is
+	// ErrAuthenticate.
+	Verify(tag, msg []byte) error
+}
+
+// Keyring is a [Sealer] and an [Authenticator] using AES-256-GCM with keys derived from a master key.
 // It is safe for concurrent use.
 //
 // A keyring has one current key, which seals, and any number of previous
@@ -65,6 +90,9 @@ type Keyring struct {
 	// keys holds every key the keyring can open with, by key id: the
 	// current one and the previous ones.
 	keys map[uint32]cipher.AEAD
+	// tagKeys holds the HMAC keys, derived from the same master keys under
+	// another HKDF label and named by the same key ids.
+	tagKeys map[uint32][]byte
 }
 
 // NewKeyring returns a Keyring whose current key is derived from master and
@@ -77,20 +105,20 @@ func NewKeyring(master []byte, rand io.Reader, previous ...[]byte) (*Keyring, er
 	if len(master) != MasterKeySize {
 		return nil, fmt.Errorf("seal: master key is %d bytes, want %d", len(master), MasterKeySize)
 	}
-	id, aead, err := deriveKey(master)
+	id, aead, tagKey, err := deriveKey(master)
 	if err != nil {
 		return nil, err
 	}
 	if rand == nil {
 		rand = cryptoRand{}
 	}
-	k := &Keyring{rand: rand, current: id, keys: map[uint32]cipher.AEAD{id: aead}}
+	k := &Keyring{rand: rand, current: id, keys: map[uint32]cipher.AEAD{id: aead}, tagKeys: map[uint32][]byte{id: tagKey}}
 	seen := map[uint32][]byte{id: master}
 	for i, p := range previous {
 		if len(p) != MasterKeySize {
 			return nil, fmt.Errorf("seal: previous master key %d is %d bytes, want %d", i+1, len(p), MasterKeySize)
 		}
-		pid, paead, err := deriveKey(p)
+		pid, paead, ptagKey, err := deriveKey(p)
 		if err != nil {
 			return nil, err
 		}
@@ -104,6 +132,7 @@ func NewKeyring(master []byte, rand io.Reader, previous ...[]byte) (*Keyring, er
 		}
 		seen[pid] = p
 		k.keys[pid] = paead
+		k.tagKeys[pid] = ptagKey
 	}
 	return k, nil
 }
@@ -131,7 +160,7 @@ func MasterKeyID(master []byte) (uint32, error) {
 	if len(master) != MasterKeySize {
 		return 0, fmt.Errorf("seal: master key is %d bytes, want %d", len(master), MasterKeySize)
 	}
-	id, _, err := deriveKey(master)
+	id, _, _, err := deriveKey(master)
 	return id, err
 }
 
@@ -146,26 +175,76 @@ func SealedKeyID(sealed []byte) (id uint32, ok bool) {
 	return binary.BigEndian.Uint32(sealed[1:]), true
 }
 
-// deriveKey derives the AES-GCM cipher and the key id from a master key.
-func deriveKey(master []byte) (uint32, cipher.AEAD, error) {
+// deriveKey derives the AES-GCM cipher, the HMAC key and the key id from a
+// master key, each under its own HKDF label.
+func deriveKey(master []byte) (uint32, cipher.AEAD, []byte, error) {
 	aesKey, err := hkdf.Key(sha256.New, master, nil, infoSealKey, 32)
 	if err != nil {
-		return 0, nil, fmt.Errorf("seal: derive key: %w", err)
+		return 0, nil, nil, fmt.Errorf("seal: derive key: %w", err)
 	}
 	idMaterial, err := hkdf.Key(sha256.New, master, nil, infoKeyID, 32)
 	if err != nil {
-		return 0, nil, fmt.Errorf("seal: derive key id: %w", err)
+		return 0, nil, nil, fmt.Errorf("seal: derive key id: %w", err)
+	}
+	tagKey, err := hkdf.Key(sha256.New, master, nil, infoTagKey, 32)
+	if err != nil {
+		return 0, nil, nil, fmt.Errorf("seal: derive tag key: %w", err)
 	}
 	sum := sha256.Sum256(idMaterial)
 	block, err := aes.NewCipher(aesKey)
 	if err != nil {
-		return 0, nil, fmt.Errorf("seal: %w", err)
+		return 0, nil, nil, fmt.Errorf("seal: %w", err)
 	}
 	aead, err := cipher.NewGCM(block)
 	if err != nil {
-		return 0, nil, fmt.Errorf("seal: %w", err)
+		return 0, nil, nil, fmt.Errorf("seal: %w", err)
 	}
-	return binary.BigEndian.Uint32(sum[:keyIDSize]), aead, nil
+	return binary.BigEndian.Uint32(sum[:keyIDSize]), aead, tagKey, nil
+}
+
+// Authenticate implements [Authenticator]: HMAC-SHA256 under the current
+// key's tag key, over the format byte, the key id and msg.
+func (k *Keyring) Authenticate(msg []byte) []byte {
+	out := make([]byte, 1+keyIDSize, TagSize)
+	out[0] = tagFormatV1
+	binary.BigEndian.PutUint32(out[1:], k.current)
+	return appendMAC(out, k.tagKeys[k.current], msg)
+}
+
+// Verify implements [Authenticator]. The comparison is constant-time.
+func (k *Keyring) Verify(tag, msg []byte) error {
+	if len(tag) != TagSize || tag[0] != tagFormatV1 {
+		return ErrAuthenticate
+	}
+	key, ok := k.tagKeys[binary.BigEndian.Uint32(tag[1:])]
+	if !ok {
+		return ErrAuthenticate
+	}
+	want := appendMAC(slices.Clone(tag[:1+keyIDSize]), key, msg)
+	if !hmac.Equal(want, tag) {
+		return ErrAuthenticate
+	}
+	return nil
+}
+
+// TagKeyID returns the key id a tag names; ok is false when tag is not a
+// tag of a known format. Like [SealedKeyID], the id is only trusted once
+// the tag verifies: use it to decide what to re-authenticate or to say
+// which key is missing.
+func TagKeyID(tag []byte) (id uint32, ok bool) {
+	if len(tag) != TagSize || tag[0] != tagFormatV1 {
+		return 0, false
+	}
+	return binary.BigEndian.Uint32(tag[1:]), true
+}
+
+// appendMAC appends HMAC-SHA256(key, header || msg) to header, so the
+// format and key id are authenticated with the message.
+func appendMAC(header, key, msg []byte) []byte {
+	m := hmac.New(sha256.New, key)
+	m.Write(header)
+	m.Write(msg)
+	return m.Sum(header)
 }
 
 // Seal implements [Sealer].

@@ -17,6 +17,7 @@ const (
 	metricErrors        = "bulwark_api_errors_total"
 	metricStage         = "bulwark_api_stage_duration_seconds"
 	metricAuditFailures = "bulwark_audit_write_failures_total"
+	metricIntegrity     = "bulwark_store_integrity_failures_total"
 )
 
 type metrics struct {
@@ -25,6 +26,7 @@ type metrics struct {
 	errors        *prometheus.CounterVec
 	stage         *prometheus.HistogramVec
 	auditFailures prometheus.Counter
+	integrity     *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -41,8 +43,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Buckets: []float64{.000005, .00001, .000025, .00005, .0001, .00025, .0005, .001, .0025, .01}}, []string{"stage"}),
 		auditFailures: prometheus.NewCounter(prometheus.CounterOpts{Name: metricAuditFailures,
 			Help: "Audit log writes that failed; while the log is failing every request is refused."}),
+		integrity: prometheus.NewCounterVec(prometheus.CounterOpts{Name: metricIntegrity,
+			Help: "Stored records refused because their integrity tag is missing or does not verify (altered database), by record kind."}, []string{"kind"}),
 	}
-	reg.MustRegister(m.requests, m.duration, m.errors, m.stage, m.auditFailures)
+	reg.MustRegister(m.requests, m.duration, m.errors, m.stage, m.auditFailures, m.integrity)
 	return m
 }
 

@@ -82,15 +82,29 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("server: master key: %w", err)
 	}
+	s.registry = prometheus.NewRegistry()
+	s.metrics = newMetrics(s.registry)
+
 	backend, err := openBackend(c)
 	if err != nil {
 		return nil, err
 	}
-	s.store = store.New(backend, keyring)
+	s.store = store.New(backend, keyring, store.OnIntegrityFailure(func(e *store.IntegrityError) {
+		// The kind label is bounded: the server only reads the kinds its
+		// services name. The row's contents never reach the log.
+		s.metrics.integrity.WithLabelValues(e.Kind).Inc()
+		c.Logger.Error("stored record failed its integrity check; refusing to use it", "kind", e.Kind, "id", e.ID, "reason", e.Reason, "tagKeyId", fmt.Sprintf("%08x", e.KeyID))
+	}))
 	s.closeFns = append(s.closeFns, s.store.Close)
-
-	s.registry = prometheus.NewRegistry()
-	s.metrics = newMetrics(s.registry)
+	// Rows without a tag mean an upgrade that still needs its one-time
+	// `admin reseal --authenticate-legacy`, or tampering: refuse to start
+	// and say which, rather than fail every request that touches one.
+	ictx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	err = store.CheckAuthenticated(ictx, backend)
+	cancel()
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
 
 	auditPath := c.AuditLogPath
 	if auditPath == "" {

@@ -19,6 +19,11 @@ type Row struct {
 	// Created and Updated are stored with nanosecond precision; see
 	// [Migrations] for the column encoding.
 	Created, Updated time.Time
+	// MAC is the row's integrity tag, stored verbatim; nil (SQL NULL) only
+	// in rows written before record authentication. The tag covers the
+	// version and times the row has after the write, so the caller
+	// computes them before calling (see [New]).
+	MAC []byte
 }
 
 // BackendReader reads rows.
@@ -40,13 +45,15 @@ type BackendTx interface {
 	// r.Updated; ErrExists if (kind, id) is present. It sets r.Version and
 	// r.Created.
 	CreateRow(ctx context.Context, r *Row) error
-	// UpdateRow replaces data, sealed and updated of the row whose version
+	// UpdateRow replaces data, sealed, updated and mac of the row whose version
 	// equals r.Version, incrementing the version; ErrNotFound if absent,
 	// ErrConflict if the version differs. It sets r.Version to the new
 	// version and r.Created to the stored creation time.
 	UpdateRow(ctx context.Context, r *Row) error
 	// PutRow inserts r as CreateRow would, or else replaces it as UpdateRow
-	// would whatever its version. It sets r.Version and r.Created.
+	// would whatever its version. It sets r.Version and r.Created. [New]
+	// does not use it: a row's tag covers the version it is stored at, which
+	// PutRow decides, so the store reads the row and then creates or updates.
 	PutRow(ctx context.Context, r *Row) error
 	// DeleteRow removes the row; ErrNotFound if absent.
 	DeleteRow(ctx context.Context, kind, id string) error
@@ -63,6 +70,16 @@ type Backend interface {
 	WriteTx(ctx context.Context, fn func(tx BackendTx) error) error
 	// Close releases the backend.
 	Close() error
+}
+
+// UnauthenticatedCounter is implemented by backends that can count the rows
+// without an integrity tag (both built-in backends do), so a server can
+// refuse to start on a database that needs `bulwark admin reseal
+// --authenticate-legacy` rather than fail every request; see
+// [CheckAuthenticated].
+type UnauthenticatedCounter interface {
+	// CountUnauthenticated returns the number of rows whose MAC is NULL.
+	CountUnauthenticated(ctx context.Context) (int64, error)
 }
 
 // KindLister is implemented by backends that can name every kind they hold

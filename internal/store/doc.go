@@ -14,10 +14,15 @@
 //     Backend can never be used where a Store is expected.
 //   - [New] wraps a Backend into a [Store] that seals every Record.Secret
 //     with a [seal.Sealer] before it reaches the Backend, and opens it on the
-//     way back, so no backend can forget to seal.
+//     way back, so no backend can forget to seal. It also tags every row
+//     it writes with a MAC ([seal.Authenticator]) over all its columns and
+//     refuses every row it reads whose tag is missing or wrong
+//     ([ErrIntegrity], [IntegrityError]), so the clear Data cannot be
+//     altered by whoever can write the database.
 //
 // [Reseal] walks every row (through the optional [KindLister]) to re-seal
-// secrets under the current master key after a rotation.
+// secrets and re-tag rows under the current master key after a rotation,
+// and, once, to tag rows written before record authentication.
 //
 // The one-table schema shared by all backends, with its migration numbers, is
 // in schema.go ([Migrations]). Package store/storetest holds the conformance

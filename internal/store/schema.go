@@ -24,6 +24,14 @@ import (
 //	  created_at  BIGINT  NOT NULL   Unix nanoseconds, UTC (an integer rather
 //	  updated_at  BIGINT  NOT NULL   than a timestamp type: exact on both
 //	                                 engines, no time-zone conversions)
+//	  mac         BLOB/BYTEA NULL    integrity tag (seal.TagSize bytes) over
+//	                                 kind, id, version, created_at,
+//	                                 updated_at, data and secret, under a
+//	                                 key derived from the master key
+//	                                 (migration 2; see recordTagMessage).
+//	                                 NULL only in rows written before it,
+//	                                 which are refused until `bulwark admin
+//	                                 reseal --authenticate-legacy` tags them
 //	  PRIMARY KEY (kind, id)
 //
 //	bulwark_schema                    one row per applied migration
@@ -89,6 +97,11 @@ func Migrations() []Migration {
 	updated_at BIGINT NOT NULL,
 	PRIMARY KEY (kind, id)
 )`},
+	}, {
+		Version:     2,
+		Description: "add records.mac (record integrity tags)",
+		SQLite:      []string{`ALTER TABLE records ADD COLUMN mac BLOB`},
+		Postgres:    []string{`ALTER TABLE records ADD COLUMN mac BYTEA`},
 	}}
 }
 

@@ -2,12 +2,11 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 	"unicode/utf8"
-
-	"github.com/bulwarkd/bulwark/internal/seal"
 )
 
 // Option configures [New].
@@ -20,11 +19,20 @@ func WithClock(now func() time.Time) Option {
 }
 
 // New returns a Store that keeps records in b, sealing every Record.Secret
-// with s before it reaches b (additional data: kind + "\x00" + id, so a
+// with k before it reaches b (additional data: kind + "\x00" + id, so a
 // sealed blob cannot be moved to another record) and opening it on reads.
+//
+// Every row it writes also carries an integrity tag from k over its kind,
+// id, version, times, data and sealed secret, and every row it reads must
+// verify (with k's current or a previous key) or the read fails with an
+// error wrapping [ErrIntegrity]: the non-secret data of a record is stored
+// in the clear, and without the tag anyone able to write to the database
+// could change who an access key belongs to or re-enable a disabled key.
+// A row that fails is never used nor reported absent.
+//
 // The Store owns b: closing the Store closes b.
-func New(b Backend, s seal.Sealer, opts ...Option) Store {
-	st := &sealedStore{b: b, sealer: s, now: time.Now}
+func New(b Backend, k Keys, opts ...Option) Store {
+	st := &sealedStore{b: b, keys: k, now: time.Now}
 	for _, o := range opts {
 		o(st)
 	}
@@ -32,9 +40,10 @@ func New(b Backend, s seal.Sealer, opts ...Option) Store {
 }
 
 type sealedStore struct {
-	b      Backend
-	sealer seal.Sealer
-	now    func() time.Time
+	b           Backend
+	keys        Keys
+	now         func() time.Time
+	onIntegrity func(*IntegrityError)
 }
 
 func (s *sealedStore) Get(ctx context.Context, kind, id string) (*Record, error) {
@@ -86,17 +95,33 @@ func (s *sealedStore) list(ctx context.Context, r BackendReader, kind string, op
 	return recs, nil
 }
 
-// open turns a stored row into a Record, opening its secret.
+// verify checks row's integrity tag, reporting a failure to the hook.
+func (s *sealedStore) verify(row *Row) error {
+	err := verifyRow(s.keys, row)
+	if err != nil && s.onIntegrity != nil {
+		var ie *IntegrityError
+		if errors.As(err, &ie) {
+			s.onIntegrity(ie)
+		}
+	}
+	return err
+}
+
+// open verifies a stored row and turns it into a Record, opening its secret.
 func (s *sealedStore) open(row *Row) (*Record, error) {
+	if err := s.verify(row); err != nil {
+		return nil, err
+	}
 	rec := &Record{
 		Kind: row.Kind, ID: row.ID, Data: row.Data, Version: row.Version,
 		Created: row.Created, Updated: row.Updated,
 	}
 	if row.Sealed != nil {
-		pt, err := s.sealer.Open(row.Sealed, aad(row.Kind, row.ID))
+		pt, err := s.keys.Open(row.Sealed, aad(row.Kind, row.ID))
 		if err != nil {
-			// Almost always a wrong master key; otherwise the database was
-			// altered (or a sealed blob copied from another record).
+			// The tag verified, so the blob is the one we stored: only a
+			// keyring holding the tag key but not the sealing key (which
+			// Keyring never is) gets here.
 			return nil, fmt.Errorf("store: open secret of %s %q (wrong master key or altered database): %w", row.Kind, row.ID, err)
 		}
 		rec.Secret = pt
@@ -111,7 +136,7 @@ func (s *sealedStore) row(r *Record, now time.Time) (*Row, error) {
 	}
 	row := &Row{Kind: r.Kind, ID: r.ID, Data: r.Data, Version: r.Version, Created: now, Updated: now}
 	if r.Secret != nil {
-		sealed, err := s.sealer.Seal(r.Secret, aad(r.Kind, r.ID))
+		sealed, err := s.keys.Seal(r.Secret, aad(r.Kind, r.ID))
 		if err != nil {
 			return nil, fmt.Errorf("store: seal secret of %s %q: %w", r.Kind, r.ID, err)
 		}
@@ -138,16 +163,25 @@ func (t *sealedTx) List(ctx context.Context, kind string, opts ListOptions) ([]*
 	return t.s.list(ctx, t.tx, kind, opts)
 }
 
+// How write stores a record.
+type writeMode int
+
+const (
+	modeCreate writeMode = iota
+	modeUpdate
+	modePut
+)
+
 func (t *sealedTx) Create(ctx context.Context, r *Record) error {
-	return t.write(ctx, r, t.tx.CreateRow)
+	return t.write(ctx, r, modeCreate)
 }
 
 func (t *sealedTx) Update(ctx context.Context, r *Record) error {
-	return t.write(ctx, r, t.tx.UpdateRow)
+	return t.write(ctx, r, modeUpdate)
 }
 
 func (t *sealedTx) Put(ctx context.Context, r *Record) error {
-	return t.write(ctx, r, t.tx.PutRow)
+	return t.write(ctx, r, modePut)
 }
 
 func (t *sealedTx) Delete(ctx context.Context, kind, id string) error {
@@ -157,15 +191,57 @@ func (t *sealedTx) Delete(ctx context.Context, kind, id string) error {
 	return t.tx.DeleteRow(ctx, kind, id)
 }
 
-// write seals r, stores it with op and copies the store-set fields back.
-func (t *sealedTx) write(ctx context.Context, r *Record, op func(context.Context, *Row) error) error {
+// write seals r, tags it and stores it, then copies the store-set fields
+// back. The tag covers the version and creation time the row will have, so
+// updates first read the stored row (inside the transaction, which holds
+// the write lock on every engine) to learn them; the stored row must itself
+// verify, so a write never builds on, or blesses the creation time of, a
+// row someone altered. Put therefore refuses to replace a row that fails
+// its check: delete it first (see docs/operations.md).
+func (t *sealedTx) write(ctx context.Context, r *Record, mode writeMode) error {
 	now := t.s.now().UTC()
 	row, err := t.s.row(r, now)
 	if err != nil {
 		return err
 	}
-	if err := op(ctx, row); err != nil {
-		return err
+	var cur *Row
+	if mode != modeCreate {
+		cur, err = t.tx.GetRow(ctx, r.Kind, r.ID)
+		switch {
+		case errors.Is(err, ErrNotFound) && mode == modePut:
+			cur = nil
+		case err != nil:
+			return err
+		default:
+			if mode == modeUpdate && cur.Version != r.Version {
+				return fmt.Errorf("%w: %s %q is not at version %d", ErrConflict, r.Kind, r.ID, r.Version)
+			}
+			if err := t.s.verify(cur); err != nil {
+				return err
+			}
+		}
+	}
+	if cur == nil {
+		row.Version, row.Created = 1, now
+		tagRow(t.s.keys, row)
+		if err := t.tx.CreateRow(ctx, row); err != nil {
+			return err
+		}
+		if row.Version != 1 || !row.Created.Equal(now) {
+			return fmt.Errorf("store: create %s %q: backend stored version %d created %v, want 1 and %v", r.Kind, r.ID, row.Version, row.Created, now)
+		}
+	} else {
+		want := cur.Version + 1
+		row.Version, row.Created = want, cur.Created
+		tagRow(t.s.keys, row)
+		row.Version = cur.Version // UpdateRow's input: the version replaced
+		if err := t.tx.UpdateRow(ctx, row); err != nil {
+			return err
+		}
+		if row.Version != want || !row.Created.Equal(cur.Created) {
+			// The tag would not verify: never commit such a row.
+			return fmt.Errorf("store: update %s %q: backend stored version %d created %v, want %d and %v", r.Kind, r.ID, row.Version, row.Created, want, cur.Created)
+		}
 	}
 	r.Version, r.Created, r.Updated = row.Version, row.Created, row.Updated
 	return nil

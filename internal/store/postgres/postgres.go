@@ -22,19 +22,19 @@ const (
 	migrationLockKey = 0x62756c6d // "bulm"
 )
 
-const cols = `kind, id, version, data, secret, created_at, updated_at`
+const cols = `kind, id, version, data, secret, created_at, updated_at, mac`
 
 const (
 	sqlGet    = `SELECT ` + cols + ` FROM records WHERE kind = $1 AND id = $2`
 	sqlList   = `SELECT ` + cols + ` FROM records WHERE kind = $1 AND id >= $2 AND id > $3 ORDER BY id LIMIT $4`
 	sqlExists = `SELECT 1 FROM records WHERE kind = $1 AND id = $2`
-	sqlCreate = `INSERT INTO records (` + cols + `) VALUES ($1, $2, 1, $3, $4, $5, $6)
+	sqlCreate = `INSERT INTO records (` + cols + `) VALUES ($1, $2, 1, $3, $4, $5, $6, $7)
 		ON CONFLICT (kind, id) DO NOTHING RETURNING version, created_at`
-	sqlUpdate = `UPDATE records SET version = version + 1, data = $1, secret = $2, updated_at = $3
-		WHERE kind = $4 AND id = $5 AND version = $6 RETURNING version, created_at`
-	sqlPut = `INSERT INTO records (` + cols + `) VALUES ($1, $2, 1, $3, $4, $5, $6)
+	sqlUpdate = `UPDATE records SET version = version + 1, data = $1, secret = $2, updated_at = $3, mac = $4
+		WHERE kind = $5 AND id = $6 AND version = $7 RETURNING version, created_at`
+	sqlPut = `INSERT INTO records (` + cols + `) VALUES ($1, $2, 1, $3, $4, $5, $6, $7)
 		ON CONFLICT (kind, id) DO UPDATE SET version = records.version + 1,
-			data = excluded.data, secret = excluded.secret, updated_at = excluded.updated_at
+			data = excluded.data, secret = excluded.secret, updated_at = excluded.updated_at, mac = excluded.mac
 		RETURNING version, created_at`
 	sqlDelete = `DELETE FROM records WHERE kind = $1 AND id = $2`
 )
@@ -47,8 +47,9 @@ type Backend struct {
 }
 
 var (
-	_ store.Backend    = (*Backend)(nil)
-	_ store.KindLister = (*Backend)(nil)
+	_ store.Backend                = (*Backend)(nil)
+	_ store.KindLister             = (*Backend)(nil)
+	_ store.UnauthenticatedCounter = (*Backend)(nil)
 )
 
 // Open connects to the database named by dsn (a postgres:// URL or a
@@ -180,7 +181,7 @@ func (t *tx) ListRows(ctx context.Context, kind string, opts store.ListOptions) 
 }
 
 func (t *tx) CreateRow(ctx context.Context, r *store.Row) error {
-	err := t.writeReturning(ctx, sqlCreate, r, r.Kind, r.ID, nonNil(r.Data), r.Sealed, r.Updated.UnixNano(), r.Updated.UnixNano())
+	err := t.writeReturning(ctx, sqlCreate, r, r.Kind, r.ID, nonNil(r.Data), r.Sealed, r.Updated.UnixNano(), r.Updated.UnixNano(), r.MAC)
 	if errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("%w: %s %q", store.ErrExists, r.Kind, r.ID)
 	}
@@ -188,7 +189,7 @@ func (t *tx) CreateRow(ctx context.Context, r *store.Row) error {
 }
 
 func (t *tx) UpdateRow(ctx context.Context, r *store.Row) error {
-	err := t.writeReturning(ctx, sqlUpdate, r, nonNil(r.Data), r.Sealed, r.Updated.UnixNano(), r.Kind, r.ID, r.Version)
+	err := t.writeReturning(ctx, sqlUpdate, r, nonNil(r.Data), r.Sealed, r.Updated.UnixNano(), r.MAC, r.Kind, r.ID, r.Version)
 	if !errors.Is(err, sql.ErrNoRows) {
 		return err
 	}
@@ -203,7 +204,7 @@ func (t *tx) UpdateRow(ctx context.Context, r *store.Row) error {
 }
 
 func (t *tx) PutRow(ctx context.Context, r *store.Row) error {
-	return t.writeReturning(ctx, sqlPut, r, r.Kind, r.ID, nonNil(r.Data), r.Sealed, r.Updated.UnixNano(), r.Updated.UnixNano())
+	return t.writeReturning(ctx, sqlPut, r, r.Kind, r.ID, nonNil(r.Data), r.Sealed, r.Updated.UnixNano(), r.Updated.UnixNano(), r.MAC)
 }
 
 func (t *tx) writeReturning(ctx context.Context, q string, r *store.Row, args ...any) error {
@@ -275,7 +276,7 @@ type scanner interface{ Scan(dest ...any) error }
 func scanRow(s scanner) (*store.Row, error) {
 	var r store.Row
 	var created, updated int64
-	if err := s.Scan(&r.Kind, &r.ID, &r.Version, &r.Data, &r.Sealed, &created, &updated); err != nil {
+	if err := s.Scan(&r.Kind, &r.ID, &r.Version, &r.Data, &r.Sealed, &created, &updated, &r.MAC); err != nil {
 		return nil, err
 	}
 	r.Created, r.Updated = time.Unix(0, created).UTC(), time.Unix(0, updated).UTC()
@@ -287,4 +288,13 @@ func nonNil(b []byte) []byte {
 		return []byte{}
 	}
 	return b
+}
+
+// CountUnauthenticated implements [store.UnauthenticatedCounter].
+func (b *Backend) CountUnauthenticated(ctx context.Context) (int64, error) {
+	var n int64
+	if err := b.db.QueryRowContext(ctx, `SELECT count(*) FROM records WHERE mac IS NULL`).Scan(&n); err != nil {
+		return 0, unavailable("count unauthenticated rows", err)
+	}
+	return n, nil
 }

@@ -43,6 +43,28 @@ func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store { return open(t, pgtest.DSN(t)) })
 }
 
+// TestIntegrity: rows altered with SQL on the database are refused.
+func TestIntegrity(t *testing.T) {
+	storetest.RunIntegrity(t, func(t *testing.T) (store.Backend, storetest.Exec) {
+		dsn := pgtest.DSN(t)
+		b, err := postgres.Open(context.Background(), dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, err := sql.Open("pgx", dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { raw.Close() })
+		return b, func(t *testing.T, q string, args ...any) {
+			t.Helper()
+			if _, err := raw.Exec(storetest.Placeholders(q), args...); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+		}
+	})
+}
+
 // TestTwoBackendsOneDatabase: two "replicas" migrate the same database
 // concurrently and then see each other's writes.
 func TestTwoBackendsOneDatabase(t *testing.T) {

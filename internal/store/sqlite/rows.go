@@ -29,7 +29,7 @@ func (t *tx) ListRows(ctx context.Context, kind string, opts store.ListOptions) 
 
 func (t *tx) CreateRow(ctx context.Context, r *store.Row) error {
 	err := t.writeReturning(ctx, t.b.wCreate, r,
-		r.Kind, r.ID, nonNil(r.Data), r.Sealed, r.Updated.UnixNano(), r.Updated.UnixNano())
+		r.Kind, r.ID, nonNil(r.Data), r.Sealed, r.Updated.UnixNano(), r.Updated.UnixNano(), r.MAC)
 	if errors.Is(err, sql.ErrNoRows) { // ON CONFLICT DO NOTHING returned nothing
 		return fmt.Errorf("%w: %s %q", store.ErrExists, r.Kind, r.ID)
 	}
@@ -38,7 +38,7 @@ func (t *tx) CreateRow(ctx context.Context, r *store.Row) error {
 
 func (t *tx) UpdateRow(ctx context.Context, r *store.Row) error {
 	err := t.writeReturning(ctx, t.b.wUpd, r,
-		nonNil(r.Data), r.Sealed, r.Updated.UnixNano(), r.Kind, r.ID, r.Version)
+		nonNil(r.Data), r.Sealed, r.Updated.UnixNano(), r.MAC, r.Kind, r.ID, r.Version)
 	if !errors.Is(err, sql.ErrNoRows) {
 		return err
 	}
@@ -55,7 +55,7 @@ func (t *tx) UpdateRow(ctx context.Context, r *store.Row) error {
 
 func (t *tx) PutRow(ctx context.Context, r *store.Row) error {
 	return t.writeReturning(ctx, t.b.wPut, r,
-		r.Kind, r.ID, nonNil(r.Data), r.Sealed, r.Updated.UnixNano(), r.Updated.UnixNano())
+		r.Kind, r.ID, nonNil(r.Data), r.Sealed, r.Updated.UnixNano(), r.Updated.UnixNano(), r.MAC)
 }
 
 // writeReturning runs a write whose RETURNING clause yields the stored
@@ -135,7 +135,7 @@ type scanner interface{ Scan(dest ...any) error }
 func scanRow(s scanner) (*store.Row, error) {
 	var r store.Row
 	var created, updated int64
-	if err := s.Scan(&r.Kind, &r.ID, &r.Version, &r.Data, &r.Sealed, &created, &updated); err != nil {
+	if err := s.Scan(&r.Kind, &r.ID, &r.Version, &r.Data, &r.Sealed, &created, &updated, &r.MAC); err != nil {
 		return nil, err
 	}
 	r.Created, r.Updated = fromNanos(created), fromNanos(updated)
@@ -171,4 +171,14 @@ func kinds(ctx context.Context, db *sql.DB) ([]string, error) {
 		return nil, fmt.Errorf("sqlite: list kinds: %w", err)
 	}
 	return out, nil
+}
+
+// CountUnauthenticated implements [store.UnauthenticatedCounter] on the
+// read pool.
+func (b *Backend) CountUnauthenticated(ctx context.Context) (int64, error) {
+	var n int64
+	if err := b.r.QueryRowContext(ctx, `SELECT count(*) FROM records WHERE mac IS NULL`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("sqlite: count unauthenticated rows: %w", err)
+	}
+	return n, nil
 }

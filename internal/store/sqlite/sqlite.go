@@ -29,7 +29,7 @@ const (
 	readConns = 4
 )
 
-const cols = `kind, id, version, data, secret, created_at, updated_at`
+const cols = `kind, id, version, data, secret, created_at, updated_at, mac`
 
 // The statements, prepared once per pool and reused: parsing SQL would be
 // most of a Get's cost otherwise. "?" placeholders and RETURNING/ON CONFLICT
@@ -38,13 +38,13 @@ const (
 	sqlGet    = `SELECT ` + cols + ` FROM records WHERE kind = ? AND id = ?`
 	sqlList   = `SELECT ` + cols + ` FROM records WHERE kind = ? AND id >= ? AND id > ? ORDER BY id LIMIT ?`
 	sqlExists = `SELECT 1 FROM records WHERE kind = ? AND id = ?`
-	sqlCreate = `INSERT INTO records (` + cols + `) VALUES (?, ?, 1, ?, ?, ?, ?)
+	sqlCreate = `INSERT INTO records (` + cols + `) VALUES (?, ?, 1, ?, ?, ?, ?, ?)
 		ON CONFLICT (kind, id) DO NOTHING RETURNING version, created_at`
-	sqlUpdate = `UPDATE records SET version = version + 1, data = ?, secret = ?, updated_at = ?
+	sqlUpdate = `UPDATE records SET version = version + 1, data = ?, secret = ?, updated_at = ?, mac = ?
 		WHERE kind = ? AND id = ? AND version = ? RETURNING version, created_at`
-	sqlPut = `INSERT INTO records (` + cols + `) VALUES (?, ?, 1, ?, ?, ?, ?)
+	sqlPut = `INSERT INTO records (` + cols + `) VALUES (?, ?, 1, ?, ?, ?, ?, ?)
 		ON CONFLICT (kind, id) DO UPDATE SET version = records.version + 1,
-			data = excluded.data, secret = excluded.secret, updated_at = excluded.updated_at
+			data = excluded.data, secret = excluded.secret, updated_at = excluded.updated_at, mac = excluded.mac
 		RETURNING version, created_at`
 	sqlDelete = `DELETE FROM records WHERE kind = ? AND id = ?`
 )
@@ -66,8 +66,9 @@ type Backend struct {
 }
 
 var (
-	_ store.Backend    = (*Backend)(nil)
-	_ store.KindLister = (*Backend)(nil)
+	_ store.Backend                = (*Backend)(nil)
+	_ store.KindLister             = (*Backend)(nil)
+	_ store.UnauthenticatedCounter = (*Backend)(nil)
 )
 
 // Open opens (creating if needed, mode 0600) the SQLite database at path,

@@ -28,7 +28,7 @@ func keyring(t testing.TB, b byte) *seal.Keyring {
 	return k
 }
 
-func openStore(t testing.TB, path string, k seal.Sealer, opts ...store.Option) store.Store {
+func openStore(t testing.TB, path string, k store.Keys, opts ...store.Option) store.Store {
 	t.Helper()
 	b, err := sqlite.Open(path)
 	if err != nil {
@@ -40,6 +40,29 @@ func openStore(t testing.TB, path string, k seal.Sealer, opts ...store.Option) s
 func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store {
 		return openStore(t, filepath.Join(t.TempDir(), "bulwark.db"), keyring(t, 1))
+	})
+}
+
+// TestIntegrity: rows altered by opening the database file directly are
+// refused.
+func TestIntegrity(t *testing.T) {
+	storetest.RunIntegrity(t, func(t *testing.T) (store.Backend, storetest.Exec) {
+		path := filepath.Join(t.TempDir(), "bulwark.db")
+		b, err := sqlite.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, err := sql.Open("sqlite", path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { raw.Close() })
+		return b, func(t *testing.T, q string, args ...any) {
+			t.Helper()
+			if _, err := raw.Exec(q, args...); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+		}
 	})
 }
 
@@ -72,7 +95,8 @@ func TestReopen(t *testing.T) {
 		wantErr error
 	}{
 		{"same master key", 1, nil},
-		{"other master key", 2, seal.ErrOpen},
+		// The tag is checked first and names a key this keyring lacks.
+		{"other master key", 2, store.ErrIntegrity},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -90,7 +114,8 @@ func TestReopen(t *testing.T) {
 }
 
 // TestSealedBlobCannotMove copies a sealed secret to another record behind
-// the store's back: the additional data binds it to its kind and id.
+// the store's back: the row's integrity tag covers the sealed bytes (and
+// the sealing's additional data binds the blob to its kind and id).
 func TestSealedBlobCannotMove(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "bulwark.db")
@@ -109,8 +134,8 @@ func TestSealedBlobCannotMove(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = s.Get(t.Context(), "secrets/secret", "dev")
-	if !errors.Is(err, seal.ErrOpen) {
-		t.Fatalf("Get of record with a moved blob: error = %v, want seal.ErrOpen", err)
+	if !errors.Is(err, store.ErrIntegrity) {
+		t.Fatalf("Get of record with a moved blob: error = %v, want store.ErrIntegrity", err)
 	}
 	if got, err := s.Get(t.Context(), "secrets/secret", "prod"); err != nil || string(got.Secret) != "prod password" {
 		t.Errorf("original record: %v, %v", got, err)
