@@ -15,8 +15,15 @@ import (
 const (
 	// EventVersion is the CloudTrail record version Bulwark's events follow.
 	EventVersion = "1.08"
-	// EventTypeAPICall is the eventType of an API call.
+	// EventTypeAPICall is the eventType of an API call's outcome: exactly
+	// one per call.
 	EventTypeAPICall = "AwsApiCall"
+	// EventTypeIntent is the eventType of the write-ahead record the
+	// server appends before running a call that may change something
+	// (readOnly false); the outcome event with the same requestID follows.
+	// An intent without an outcome is a call whose result was not recorded
+	// (the log failed, or the process died, while it ran).
+	EventTypeIntent = "BulwarkApiCallIntent"
 )
 
 // Values of UserIdentity.Type.
@@ -30,9 +37,9 @@ const (
 // ZeroHash is the previousEventHash of the first line of every log.
 const ZeroHash = "0000000000000000000000000000000000000000000000000000000000000000"
 
-// MaxLineBytes bounds one serialised event. Append refuses larger events (the
-// log stays healthy) and Verify reports longer lines as broken, so a verifier
-// never needs more memory than this per line.
+// MaxLineBytes bounds one serialised event. Append shortens events to fit
+// (see MaxFieldBytes) and Verify reports longer lines as broken, so a
+// verifier never needs more memory than this per line.
 const MaxLineBytes = 1 << 20
 
 // hashLen is the length of a hex SHA-256.
@@ -85,6 +92,10 @@ type Event struct {
 	EventType string `json:"eventType"`
 	// RecipientAccountID is the account that owns the resources.
 	RecipientAccountID string `json:"recipientAccountId"`
+	// AdditionalEventData is CloudTrail's free-form extra data. Append
+	// adds the member "elided" listing the paths of values it shortened to
+	// keep the event within MaxLineBytes.
+	AdditionalEventData map[string]any `json:"additionalEventData,omitempty"`
 
 	// PreviousHash is the eventHash of the line before this one (ZeroHash
 	// for the first line); set by Append, any caller value is ignored.

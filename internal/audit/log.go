@@ -149,8 +149,9 @@ func newLog(path string, f file, last string, truncated int64, opts Options) *Lo
 //
 // An error wrapping ErrFailed means the log is broken and every later Append
 // will fail too: the caller must refuse the request it was recording. An
-// event that cannot be serialised or is over MaxLineBytes is refused without
-// harming the log. If ctx ends first Append returns ctx.Err(); the event may
+// event is never refused for its size or contents: oversized strings and
+// trees are shortened and marked (see MaxFieldBytes and ElidedKey), and a
+// value that cannot be serialised is replaced by a marker. If ctx ends first Append returns ctx.Err(); the event may
 // or may not have been written.
 func (l *Log) Append(ctx context.Context, e *Event) error {
 	if e == nil {
@@ -165,7 +166,12 @@ func (l *Log) Append(ctx context.Context, e *Event) error {
 	if err := l.fillDefaults(e); err != nil {
 		return err
 	}
+	bound(e)
 	line, err := marshalLine(e)
+	if errors.Is(err, errTooLarge) {
+		boundHard(e)
+		line, err = marshalLine(e)
+	}
 	if err != nil {
 		return err
 	}
