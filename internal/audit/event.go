@@ -96,10 +96,15 @@ type Event struct {
 	// adds the member "elided" listing the paths of values it shortened to
 	// keep the event within MaxLineBytes.
 	AdditionalEventData map[string]any `json:"additionalEventData,omitempty"`
+	// Checkpoint is set on the checkpoint lines the log writes itself
+	// (EventType EventTypeCheckpoint); callers leave it nil.
+	Checkpoint *Checkpoint `json:"checkpoint,omitempty"`
 
 	// PreviousHash is the eventHash of the line before this one (ZeroHash
 	// for the first line); set by Append, any caller value is ignored.
 	PreviousHash string `json:"previousEventHash"`
+	// MAC is this line's eventHmac when the log is keyed; set by Append.
+	MAC string `json:"eventHmac,omitempty"`
 	// Hash is this line's eventHash, always the last member of the line;
 	// set by Append, any caller value is ignored. It is omitempty only so
 	// that the writer can serialise the event without it and splice it in.
@@ -132,8 +137,12 @@ type Resource struct {
 // placeholder previous hash that the writer overwrites in place.
 const prevSuffix = `,"previousEventHash":"` + ZeroHash + `"}`
 
-// hashMember is spliced in before the final '}' of a line.
-const hashMember = `,"eventHash":"`
+// hashMember is spliced in before the final '}' of a line; macMember before
+// it in a keyed log. Both are the same length.
+const (
+	hashMember = `,"eventHash":"`
+	macMember  = `,"eventHmac":"`
+)
 
 // errTooLarge is returned (wrapped) for events over MaxLineBytes.
 var errTooLarge = errors.New("audit: event too large")
@@ -144,13 +153,13 @@ var errTooLarge = errors.New("audit: event too large")
 func marshalLine(e *Event) ([]byte, error) {
 	c := *e
 	c.PreviousHash = ZeroHash
-	c.Hash = ""
+	c.Hash, c.MAC = "", ""
 	b, err := json.Marshal(&c)
 	if err != nil {
 		return nil, fmt.Errorf("audit: marshal event: %w", err)
 	}
 	// The whole spliced line must fit the verifier's bound.
-	if len(b)+len(hashMember)+hashLen+2 > MaxLineBytes {
+	if len(b)+len(macMember)+len(hashMember)+2*hashLen+3 > MaxLineBytes {
 		return nil, fmt.Errorf("%w: %d bytes", errTooLarge, len(b))
 	}
 	// Guards the splicing against someone reordering Event's fields.
