@@ -18,7 +18,6 @@ import (
 	"github.com/aws/smithy-go/middleware"
 
 	"github.com/bulwarkd/bulwark/internal/audit"
-	"github.com/bulwarkd/bulwark/internal/server"
 	"github.com/bulwarkd/bulwark/internal/server/servertest"
 )
 
@@ -123,28 +122,38 @@ func TestOversizedCallsAreAudited(t *testing.T) {
 	}
 }
 
-// TestAuditWriteFailuresAreCounted points the audit log at /dev/full, where
-// every write fails: no call runs, each lost event is counted, and
-// /readyz says why.
+// TestAuditWriteFailuresAreCounted moves the audit log onto /dev/full,
+// where every write fails, through a rotation: no call runs, each lost
+// event is counted, and /readyz says why.
 func TestAuditWriteFailuresAreCounted(t *testing.T) {
 	if _, err := os.Stat("/dev/full"); err != nil {
 		t.Skip("needs /dev/full")
 	}
-	srv := servertest.Start(t, func(c *server.Config) { c.AuditLogPath = "/dev/full" })
+	srv := servertest.Start(t)
+	path := filepath.Join(srv.DataDir, "audit.log")
+	if err := os.Rename(path, path+".1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/dev/full", path); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.ReopenAuditLog(); err == nil {
+		t.Fatal("reopening onto /dev/full succeeded")
+	}
 	ctx := context.Background()
 	_, err := iam.NewFromConfig(srv.AWSConfig()).CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String("ghost")})
 	if got := apiCode(t, err); got != "ServiceUnavailable" {
 		t.Fatalf("CreateUser with a failing audit log: %s", got)
 	}
 	if _, err := srv.IAM().GetUser(ctx, "ghost"); err == nil {
-		t.Error("a mutation ran although its intent could not be written")
+		t.Error("a mutation ran although the audit log cannot be written")
 	}
 	_, err = sts.NewFromConfig(srv.AWSConfig()).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
 	if got := apiCode(t, err); got != "ServiceUnavailable" {
 		t.Fatalf("GetCallerIdentity with a failing audit log: %s", got)
 	}
-	// CreateUser: its intent and its outcome; GetCallerIdentity: its outcome.
-	if _, body := get(t, srv.URL+"/metrics"); !strings.Contains(body, "bulwark_audit_write_failures_total 3") {
+	// One lost outcome event per refused call.
+	if _, body := get(t, srv.URL+"/metrics"); !strings.Contains(body, "bulwark_audit_write_failures_total 2") {
 		t.Errorf("lost audit events not counted:\n%s", grepLines(body, "bulwark_audit"))
 	}
 	if code, _ := get(t, srv.URL+"/readyz"); code != 503 {
