@@ -28,9 +28,12 @@ func openFile(path string, opts Options) (f *os.File, last string, size, truncat
 	if err != nil {
 		return nil, "", 0, 0, fmt.Errorf("audit: open: %w", err)
 	}
+	// The error returns set f to nil: close the file through its own
+	// variable, or a refused Open would keep the file and its lock.
+	opened := f
 	defer func() {
 		if err != nil {
-			f.Close()
+			opened.Close()
 		}
 	}()
 	if err = lockFile(f); err != nil {
