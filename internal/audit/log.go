@@ -159,6 +159,8 @@ type Log struct {
 	size     int64     // of the current file
 	opened   time.Time // when the current file was opened, by now
 	unsigned int       // lines since the last checkpoint
+	// retryRotate is when a failed rotation may be tried again.
+	retryRotate time.Time
 }
 
 // Open opens the append-only log at path, creating it (mode 0600) if needed,
@@ -528,10 +530,13 @@ func (l *Log) onTick() {
 func (l *Log) maybeRotate() {
 	due := l.opts.RotateBytes > 0 && l.size >= l.opts.RotateBytes ||
 		l.opts.RotateInterval > 0 && l.now().Sub(l.opened) >= l.opts.RotateInterval
-	if !due {
+	if !due || l.now().Before(l.retryRotate) {
 		return
 	}
 	if err := l.switchFile(true); err != nil {
+		// Not on every batch: a rename that fails now will likely fail
+		// again at once.
+		l.retryRotate = l.now().Add(time.Minute)
 		l.logError("audit log: rotation", err)
 	}
 }
@@ -688,14 +693,17 @@ func (l *Log) switchFile(rename bool) error {
 			return err
 		}
 	}
+	if rename {
+		// The open file keeps its descriptor across the rename, so its
+		// closing checkpoint goes into the renamed file; renaming first
+		// means a failed rename leaves no stray checkpoint behind.
+		if err := os.Rename(l.path, rotated); err != nil {
+			return fmt.Errorf("audit: rotate: %w", err)
+		}
+	}
 	if l.opts.Keys != nil {
 		if err := l.writeCheckpoint(CheckpointRotate); err != nil {
 			return err
-		}
-	}
-	if rename {
-		if err := os.Rename(l.path, rotated); err != nil {
-			return fmt.Errorf("audit: rotate: %w", err)
 		}
 	}
 	o := l.opts
