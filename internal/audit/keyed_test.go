@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -257,8 +258,9 @@ func rotatedFiles(t *testing.T, path string) []string {
 func TestRotationContinuesTheChain(t *testing.T) {
 	t.Parallel()
 	k := testKeys(t, 6)
-	now := fixedTime
-	clock := func() time.Time { return now }
+	var clk testClock
+	clk.set(fixedTime)
+	clock := clk.now
 	dir := t.TempDir()
 	path := filepath.Join(dir, "audit.log")
 	l, err := Open(path, Options{Keys: k, CheckpointInterval: -1, RotateBytes: 3000, Now: clock})
@@ -268,7 +270,7 @@ func TestRotationContinuesTheChain(t *testing.T) {
 	for i := range 12 {
 		appendN(t, l, "r", 1)
 		if i%3 == 2 {
-			now = now.Add(time.Second) // distinct names are not required, only order
+			clk.set(clk.now().Add(time.Second)) // distinct names are not required, only order
 		}
 	}
 	l.Close()
@@ -313,14 +315,15 @@ func TestRotationContinuesTheChain(t *testing.T) {
 
 func TestRotationByTime(t *testing.T) {
 	t.Parallel()
-	now := fixedTime
+	var clk testClock
+	clk.set(fixedTime)
 	path := filepath.Join(t.TempDir(), "audit.log")
-	l, err := Open(path, Options{RotateInterval: time.Hour, Now: func() time.Time { return now }})
+	l, err := Open(path, Options{RotateInterval: time.Hour, Now: clk.now})
 	if err != nil {
 		t.Fatal(err)
 	}
 	appendN(t, l, "a", 2)
-	now = now.Add(2 * time.Hour)
+	clk.set(fixedTime.Add(2 * time.Hour))
 	appendN(t, l, "b", 1) // written, then the file is rotated
 	appendN(t, l, "c", 1)
 	l.Close()
@@ -412,3 +415,9 @@ func TestCheckpointIntervalAndAppendRefusesCheckpoints(t *testing.T) {
 	}
 	l.Close()
 }
+
+// testClock is a settable clock safe to read from the writer goroutine.
+type testClock struct{ ns atomic.Int64 }
+
+func (c *testClock) set(t time.Time) { c.ns.Store(t.UnixNano()) }
+func (c *testClock) now() time.Time  { return time.Unix(0, c.ns.Load()) }
