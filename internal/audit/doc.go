@@ -4,29 +4,49 @@
 // # Line format and hash chain
 //
 // Each line is the JSON serialisation (encoding/json, default escaping) of an
-// [Event] whose last two members are always
+// [Event] whose last members are always
 //
-//	"previousEventHash":"<64 lowercase hex>","eventHash":"<64 lowercase hex>"}
+//	"previousEventHash":"<64 hex>","eventHmac":"<64 hex>","eventHash":"<64 hex>"}
 //
-// followed by a single '\n'. The hash of a line is
+// (eventHmac only in a keyed log, see [Options.Keys]) followed by a single
+// '\n'. The hashes of a line are
 //
+//	eventHmac = hex(HMAC-SHA256(K, previousEventHash_hex || macCanonical))
 //	eventHash = hex(SHA-256(previousEventHash_hex || canonical))
 //
 // where previousEventHash_hex is the 64 ASCII hex characters of the previous
-// line's eventHash (64 '0' characters for the first line of a log) and
+// line's eventHash (64 '0' characters for the first line of a log),
 // canonical is exactly the bytes of the line with its trailing
-// `,"eventHash":"<hex>"}` replaced by `}` (no newline). A verifier therefore
-// needs no JSON canonicalisation: it hashes the bytes it read. The writer
-// produces the line by serialising the event with Hash empty (omitted) and
-// splicing the hash member in before the final '}'.
+// `,"eventHash":"<hex>"}` replaced by `}` (no newline), and macCanonical the
+// line with `,"eventHmac":…` onwards replaced by `}`. K is derived from the
+// master key ([DeriveKeys]). A verifier therefore needs no JSON
+// canonicalisation: it hashes the bytes it read.
 //
-// Changing any byte of line k makes [Verify] report line k (its eventHash no
-// longer matches); deleting line k makes it report the line that followed
-// (its previousEventHash no longer matches); swapping two lines is reported
-// at the first of them. The chain alone cannot detect removal of lines from
-// the end of the log, nor a log rewritten wholesale with recomputed hashes:
-// export [Log.LastHash] to somewhere the log's writer cannot change (as
-// CloudTrail does with signed digest files) to anchor it.
+// The eventHash chain is public: changing any byte of line k makes [Verify]
+// report line k, deleting line k the line after it, swapping two lines the
+// first. Whoever can write the file can, however, recompute it. The
+// eventHmac chain cannot be recomputed without K, and checkpoint lines
+// ([Checkpoint]) carry an Ed25519 signature over the eventHash before them,
+// which anyone with the public key can check ([VerifyFiles]). Once a line
+// carries an eventHmac or a signed checkpoint, a later line without one is
+// reported (a downgrade). Neither chain can show lines cut from the end of
+// the log: the verifier reports whether the log ends with a close
+// checkpoint and how many lines follow the last signature.
+//
+// # Bounded events
+//
+// [Log.Append] never refuses an event for its size: oversized strings are
+// cut and marked ([TruncatedMarker]), oversized trees replaced by a marker,
+// and every path shortened listed in additionalEventData.elided, so every
+// call can be recorded.
+//
+// # Rotation
+//
+// [Log.Rotate] (and [Options.RotateBytes], [Options.RotateInterval]) renames
+// the file and continues the chain in a new one; [Log.Reopen] does the same
+// after an external tool renamed it. The new file begins with a checkpoint
+// chained to the old file's last line; [VerifyFiles] checks a sequence of
+// files and reports a missing or misplaced one.
 //
 // # Durability and group commit
 //

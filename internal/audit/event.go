@@ -15,8 +15,15 @@ import (
 const (
 	// EventVersion is the CloudTrail record version Bulwark's events follow.
 	EventVersion = "1.08"
-	// EventTypeAPICall is the eventType of an API call.
+	// EventTypeAPICall is the eventType of an API call's outcome: exactly
+	// one per call.
 	EventTypeAPICall = "AwsApiCall"
+	// EventTypeIntent is the eventType of the write-ahead record the
+	// server appends before running a call that may change something
+	// (readOnly false); the outcome event with the same requestID follows.
+	// An intent without an outcome is a call whose result was not recorded
+	// (the log failed, or the process died, while it ran).
+	EventTypeIntent = "BulwarkApiCallIntent"
 )
 
 // Values of UserIdentity.Type.
@@ -30,9 +37,9 @@ const (
 // ZeroHash is the previousEventHash of the first line of every log.
 const ZeroHash = "0000000000000000000000000000000000000000000000000000000000000000"
 
-// MaxLineBytes bounds one serialised event. Append refuses larger events (the
-// log stays healthy) and Verify reports longer lines as broken, so a verifier
-// never needs more memory than this per line.
+// MaxLineBytes bounds one serialised event. Append shortens events to fit
+// (see MaxFieldBytes) and Verify reports longer lines as broken, so a
+// verifier never needs more memory than this per line.
 const MaxLineBytes = 1 << 20
 
 // hashLen is the length of a hex SHA-256.
@@ -85,10 +92,19 @@ type Event struct {
 	EventType string `json:"eventType"`
 	// RecipientAccountID is the account that owns the resources.
 	RecipientAccountID string `json:"recipientAccountId"`
+	// AdditionalEventData is CloudTrail's free-form extra data. Append
+	// adds the member "elided" listing the paths of values it shortened to
+	// keep the event within MaxLineBytes.
+	AdditionalEventData map[string]any `json:"additionalEventData,omitempty"`
+	// Checkpoint is set on the checkpoint lines the log writes itself
+	// (EventType EventTypeCheckpoint); callers leave it nil.
+	Checkpoint *Checkpoint `json:"checkpoint,omitempty"`
 
 	// PreviousHash is the eventHash of the line before this one (ZeroHash
 	// for the first line); set by Append, any caller value is ignored.
 	PreviousHash string `json:"previousEventHash"`
+	// MAC is this line's eventHmac when the log is keyed; set by Append.
+	MAC string `json:"eventHmac,omitempty"`
 	// Hash is this line's eventHash, always the last member of the line;
 	// set by Append, any caller value is ignored. It is omitempty only so
 	// that the writer can serialise the event without it and splice it in.
@@ -121,8 +137,12 @@ type Resource struct {
 // placeholder previous hash that the writer overwrites in place.
 const prevSuffix = `,"previousEventHash":"` + ZeroHash + `"}`
 
-// hashMember is spliced in before the final '}' of a line.
-const hashMember = `,"eventHash":"`
+// hashMember is spliced in before the final '}' of a line; macMember before
+// it in a keyed log. Both are the same length.
+const (
+	hashMember = `,"eventHash":"`
+	macMember  = `,"eventHmac":"`
+)
 
 // errTooLarge is returned (wrapped) for events over MaxLineBytes.
 var errTooLarge = errors.New("audit: event too large")
@@ -133,13 +153,13 @@ var errTooLarge = errors.New("audit: event too large")
 func marshalLine(e *Event) ([]byte, error) {
 	c := *e
 	c.PreviousHash = ZeroHash
-	c.Hash = ""
+	c.Hash, c.MAC = "", ""
 	b, err := json.Marshal(&c)
 	if err != nil {
 		return nil, fmt.Errorf("audit: marshal event: %w", err)
 	}
 	// The whole spliced line must fit the verifier's bound.
-	if len(b)+len(hashMember)+hashLen+2 > MaxLineBytes {
+	if len(b)+len(macMember)+len(hashMember)+2*hashLen+3 > MaxLineBytes {
 		return nil, fmt.Errorf("%w: %d bytes", errTooLarge, len(b))
 	}
 	// Guards the splicing against someone reordering Event's fields.

@@ -15,9 +15,9 @@ import (
 const tailChunk = 64 << 10
 
 // openFile opens or creates the log file, locks it, removes a torn final
-// line and returns the file with the chain head (the last line's eventHash)
-// and the number of bytes truncated.
-func openFile(path string, opts Options) (f *os.File, last string, truncated int64, err error) {
+// line and returns the file with the chain head (the last line's eventHash),
+// its size and the number of bytes truncated.
+func openFile(path string, opts Options) (f *os.File, last string, size, truncated int64, err error) {
 	created := false
 	f, err = os.OpenFile(path, os.O_RDWR|os.O_APPEND|os.O_CREATE|os.O_EXCL, 0o600)
 	if err == nil {
@@ -26,33 +26,36 @@ func openFile(path string, opts Options) (f *os.File, last string, truncated int
 		f, err = os.OpenFile(path, os.O_RDWR|os.O_APPEND, 0)
 	}
 	if err != nil {
-		return nil, "", 0, fmt.Errorf("audit: open: %w", err)
+		return nil, "", 0, 0, fmt.Errorf("audit: open: %w", err)
 	}
+	// The error returns set f to nil: close the file through its own
+	// variable, or a refused Open would keep the file and its lock.
+	opened := f
 	defer func() {
 		if err != nil {
-			f.Close()
+			opened.Close()
 		}
 	}()
 	if err = lockFile(f); err != nil {
-		return nil, "", 0, fmt.Errorf("audit: open %s: %w", path, err)
+		return nil, "", 0, 0, fmt.Errorf("audit: open %s: %w", path, err)
 	}
 	if created {
 		// Make the new directory entry durable, or a crash could lose the
 		// whole file along with events already acknowledged.
 		if err = syncDir(filepath.Dir(path)); err != nil {
-			return nil, "", 0, err
+			return nil, "", 0, 0, err
 		}
-		return f, ZeroHash, 0, nil
+		return f, ZeroHash, 0, 0, nil
 	}
 
 	st, err := f.Stat()
 	if err != nil {
-		return nil, "", 0, fmt.Errorf("audit: open: %w", err)
+		return nil, "", 0, 0, fmt.Errorf("audit: open: %w", err)
 	}
-	size := st.Size()
+	size = st.Size()
 	end, err := lastIndexByte(f, size, '\n')
 	if err != nil {
-		return nil, "", 0, fmt.Errorf("audit: open: read tail: %w", err)
+		return nil, "", 0, 0, fmt.Errorf("audit: open: read tail: %w", err)
 	}
 	validEnd := end + 1 // 0 when there is no complete line
 
@@ -60,38 +63,44 @@ func openFile(path string, opts Options) (f *os.File, last string, truncated int
 	if validEnd > 0 {
 		start, err := lastIndexByte(f, end, '\n')
 		if err != nil {
-			return nil, "", 0, fmt.Errorf("audit: open: read tail: %w", err)
+			return nil, "", 0, 0, fmt.Errorf("audit: open: read tail: %w", err)
 		}
 		start++
 		if end-start > MaxLineBytes {
-			return nil, "", 0, fmt.Errorf("audit: open %s: last line is longer than %d bytes: log corrupt, run verify", path, MaxLineBytes)
+			return nil, "", 0, 0, fmt.Errorf("audit: open %s: last line is longer than %d bytes: log corrupt, run verify", path, MaxLineBytes)
 		}
 		line := make([]byte, end-start)
 		if _, err := f.ReadAt(line, start); err != nil {
-			return nil, "", 0, fmt.Errorf("audit: open: read last line: %w", err)
+			return nil, "", 0, 0, fmt.Errorf("audit: open: read last line: %w", err)
 		}
 		c, reason := parseLine(line)
 		if reason == "" && !c.selfConsistent(sha256.New()) {
 			reason = "eventHash does not match the line's contents"
 		}
+		if macs := opts.macs(); reason == "" && c.mac != nil && len(macs) > 0 && !c.macValid(macs) {
+			reason = "eventHmac does not verify with the master key or the previous ones (forged, or written under another master key)"
+		}
 		if reason != "" {
-			return nil, "", 0, fmt.Errorf("audit: open %s: last complete line is corrupt (%s): refusing to continue the chain, run verify", path, reason)
+			return nil, "", 0, 0, fmt.Errorf("audit: open %s: last complete line is corrupt (%s): refusing to continue the chain, run verify", path, reason)
 		}
 		last = string(c.hash)
 	}
 
 	if opts.VerifyOnOpen {
-		if _, err := Verify(io.NewSectionReader(f, 0, validEnd)); err != nil {
-			return nil, "", 0, fmt.Errorf("audit: open %s: %w", path, err)
+		// A file after a rotation begins mid-chain; its keys are checked
+		// when they are given.
+		v := newVerifier(VerifyOptions{Keys: opts.allKeys(), AllowPartialStart: true})
+		if err := v.file(io.NewSectionReader(f, 0, validEnd), path); err != nil {
+			return nil, "", 0, 0, fmt.Errorf("audit: open %s: %w", path, err)
 		}
 	}
 
 	if torn := size - validEnd; torn > 0 {
 		if err := f.Truncate(validEnd); err != nil {
-			return nil, "", 0, fmt.Errorf("audit: open: truncate torn line: %w", err)
+			return nil, "", 0, 0, fmt.Errorf("audit: open: truncate torn line: %w", err)
 		}
 		if err := f.Sync(); err != nil {
-			return nil, "", 0, fmt.Errorf("audit: open: truncate torn line: %w", err)
+			return nil, "", 0, 0, fmt.Errorf("audit: open: truncate torn line: %w", err)
 		}
 		if opts.Logger != nil {
 			opts.Logger.Warn("audit log: removed torn final line left by an interrupted write",
@@ -99,7 +108,7 @@ func openFile(path string, opts Options) (f *os.File, last string, truncated int
 		}
 		truncated = torn
 	}
-	return f, last, truncated, nil
+	return f, last, validEnd, truncated, nil
 }
 
 // lastIndexByte returns the offset of the last c in f[0:end], or -1.

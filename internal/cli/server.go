@@ -219,6 +219,22 @@ func serve(ctx context.Context, srv *server.Server, ln net.Listener, grace time.
 	}
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	// SIGHUP: an external tool rotated the audit log; continue its chain
+	// in the new file.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	// Deferred in this order so that Stop runs before close.
+	defer close(hup)
+	defer signal.Stop(hup)
+	go func() {
+		for range hup {
+			if err := srv.ReopenAuditLog(); err != nil {
+				log.Error("audit log reopen on SIGHUP failed", "err", err)
+			} else {
+				log.Info("audit log reopened on SIGHUP")
+			}
+		}
+	}()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	log.Info("serving", "addr", ln.Addr().String())

@@ -51,6 +51,12 @@ type fileConfig struct {
 	Region    string   `yaml:"region"`
 	Regions   []string `yaml:"regions"`
 	AuditLog  string   `yaml:"auditLog"`
+	// AuditRotate rotates the audit log by size and/or age; the zero value
+	// never rotates (use logrotate and SIGHUP, or nothing).
+	AuditRotate struct {
+		MaxBytes int64         `yaml:"maxBytes"`
+		Interval time.Duration `yaml:"interval"`
+	} `yaml:"auditRotate"`
 	// RootCredentialsEnv names two environment variables holding a root
 	// access key to install at start (bootstrap; create IAM users, then
 	// remove it).
@@ -209,13 +215,15 @@ func (fc *fileConfig) serverConfig() (server.Config, error) {
 		return server.Config{}, err
 	}
 	return server.Config{
-		AccountID:          fc.AccountID,
-		Region:             fc.Region,
-		DataDir:            fc.DataDir,
-		Storage:            storage,
-		MasterKey:          key,
-		PreviousMasterKeys: prev,
-		AuditLogPath:       fc.AuditLog,
+		AccountID:           fc.AccountID,
+		Region:              fc.Region,
+		DataDir:             fc.DataDir,
+		Storage:             storage,
+		MasterKey:           key,
+		PreviousMasterKeys:  prev,
+		AuditLogPath:        fc.AuditLog,
+		AuditRotateBytes:    fc.AuditRotate.MaxBytes,
+		AuditRotateInterval: fc.AuditRotate.Interval,
 	}, nil
 }
 

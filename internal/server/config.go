@@ -35,6 +35,13 @@ type Config struct {
 	// AuditNoSync skips the fsync after each audit batch. The zero value
 	// (sync on) is the safe one: an acknowledged call is on disk.
 	AuditNoSync bool
+	// AuditRotateBytes, when positive, rotates the audit log once it
+	// reaches this size (renamed PATH.<UTC time>, the chain continuing in a
+	// new file); 0 means never by size.
+	AuditRotateBytes int64
+	// AuditRotateInterval, when positive, rotates the audit log once its
+	// file is this old; 0 means never by time.
+	AuditRotateInterval time.Duration
 	// RootAccessKeyID and RootSecretAccessKey, when set, are installed as
 	// a root access key at start (the dev server's printed credentials).
 	RootAccessKeyID     string

@@ -52,8 +52,10 @@ func TestAuditFailureFailsClosed(t *testing.T) {
 	if code, _ := get(t, srv.URL+"/readyz"); code != http.StatusServiceUnavailable {
 		t.Errorf("/readyz = %d while the audit log fails", code)
 	}
-	if _, body := get(t, srv.URL+"/metrics"); !strings.Contains(body, "bulwark_audit_write_failures_total 1") {
-		t.Errorf("audit failure not counted in metrics")
+	// Each lost event counts: the failed GetCallerIdentity, then the
+	// refused CreateUser.
+	if _, body := get(t, srv.URL+"/metrics"); !strings.Contains(body, "bulwark_audit_write_failures_total 2") {
+		t.Errorf("audit failures not counted in metrics")
 	}
 }
 

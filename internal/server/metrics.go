@@ -42,7 +42,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help:    "Time spent in each stage of the request path (sigv4, policy, audit).",
 			Buckets: []float64{.000005, .00001, .000025, .00005, .0001, .00025, .0005, .001, .0025, .01}}, []string{"stage"}),
 		auditFailures: prometheus.NewCounter(prometheus.CounterOpts{Name: metricAuditFailures,
-			Help: "Audit log writes that failed; while the log is failing every request is refused."}),
+			Help: "Audit events that could not be written (each refused call while the log is failing counts); while the log is failing every request is refused."}),
 		integrity: prometheus.NewCounterVec(prometheus.CounterOpts{Name: metricIntegrity,
 			Help: "Stored records refused because their integrity tag is missing or does not verify (altered database), by record kind."}, []string{"kind"}),
 	}

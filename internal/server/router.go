@@ -278,6 +278,14 @@ func (s *Server) dispatch(r *http.Request, call *api.Call, rt route) (any, error
 	if rt.op.Handler == nil {
 		return nil, awsproto.Errorf(awsproto.CodeInvalidAction, "Missing Action parameter")
 	}
+	if !rt.op.ReadOnly {
+		// Write-ahead: a call that may change something is on disk before
+		// it runs, so a failure to write its outcome afterwards cannot
+		// leave a committed change without a record.
+		if err := s.writeIntent(call, rt); err != nil {
+			return nil, &awsproto.Error{Code: awsproto.CodeServiceUnavailable, Message: "The call could not be written to the audit log, so it was not run. Retry once the operator has fixed the audit log.", Status: http.StatusServiceUnavailable, Receiver: true}
+		}
+	}
 	out, err := rt.op.Handler(r.Context(), call)
 	if err == nil && !call.Authorized() && !rt.op.NoAuthz {
 		// A handler that skipped its policy check must not succeed.
@@ -418,14 +426,15 @@ func (s *Server) renderError(w http.ResponseWriter, call *api.Call, rt route, e 
 	awsproto.WriteJSONError(w, call.RequestID, e)
 }
 
-func (s *Server) writeAudit(call *api.Call, rt route, werr *awsproto.Error) error {
+// auditEvent is the event of call as far as it is known.
+func auditEvent(call *api.Call, rt route) *audit.Event {
 	p := call.Principal
 	idType := string(p.Type)
 	if idType == "" {
-		idType = "Unknown"
+		idType = audit.IdentityUnknown
 	}
-	ev := &audit.Event{
-		EventVersion:       "1.08",
+	return &audit.Event{
+		EventVersion:       audit.EventVersion,
 		EventTime:          call.Time,
 		EventSource:        call.Service.EventSource,
 		EventName:          call.Operation,
@@ -433,13 +442,25 @@ func (s *Server) writeAudit(call *api.Call, rt route, werr *awsproto.Error) erro
 		SourceIPAddress:    call.SourceIP,
 		UserAgent:          call.UserAgent,
 		UserIdentity:       audit.UserIdentity{Type: idType, PrincipalID: p.UserID, ARN: p.ARN, AccountID: p.AccountID, AccessKeyID: p.AccessKeyID, UserName: p.UserName},
-		RequestParameters:  call.RequestParameters,
-		ResponseElements:   call.ResponseElements,
 		RequestID:          call.RequestID,
 		ReadOnly:           rt.op.ReadOnly,
-		EventType:          "AwsApiCall",
+		EventType:          audit.EventTypeAPICall,
 		RecipientAccountID: call.AccountID,
 	}
+}
+
+// writeIntent records that an authenticated call that may change something
+// is about to run; its outcome event (same requestID) follows.
+func (s *Server) writeIntent(call *api.Call, rt route) error {
+	ev := auditEvent(call, rt)
+	ev.EventType = audit.EventTypeIntent
+	return s.appendAudit(ev)
+}
+
+// writeAudit records the outcome of call: exactly one such event per call.
+func (s *Server) writeAudit(call *api.Call, rt route, werr *awsproto.Error) error {
+	ev := auditEvent(call, rt)
+	ev.RequestParameters, ev.ResponseElements = call.RequestParameters, call.ResponseElements
 	if werr != nil {
 		ev.ErrorCode, ev.ErrorMessage = werr.Code, werr.Message
 		ev.ResponseElements = nil
@@ -447,7 +468,17 @@ func (s *Server) writeAudit(call *api.Call, rt route, werr *awsproto.Error) erro
 	for _, r := range call.Resources {
 		ev.Resources = append(ev.Resources, audit.Resource{ARN: r.ARN, Type: r.Type})
 	}
-	return s.audit.Append(context.WithoutCancel(context.Background()), ev)
+	return s.appendAudit(ev)
+}
+
+// appendAudit appends ev, counting every event that could not be written
+// (including those refused because the log had already failed).
+func (s *Server) appendAudit(ev *audit.Event) error {
+	err := s.audit.Append(context.WithoutCancel(context.Background()), ev)
+	if err != nil {
+		s.metrics.auditFailures.Inc()
+	}
+	return err
 }
 
 // newRequestID makes an AWS-style request id (a random UUID).

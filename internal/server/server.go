@@ -115,10 +115,25 @@ func New(cfg Config) (*Server, error) {
 	if err := os.MkdirAll(filepath.Dir(auditPath), 0o700); err != nil {
 		return nil, fmt.Errorf("server: create audit log directory: %w", err)
 	}
-	s.audit, err = audit.Open(auditPath, audit.Options{Sync: !c.AuditNoSync, OnError: func(err error) {
-		s.metrics.auditFailures.Inc()
-		c.Logger.Error("audit log write failed; refusing requests until it recovers", "err", err)
-	}})
+	auditKeys, err := audit.DeriveKeys(c.MasterKey)
+	if err != nil {
+		return nil, fmt.Errorf("server: audit keys: %w", err)
+	}
+	var prevAuditKeys []*audit.Keys
+	for _, k := range c.PreviousMasterKeys {
+		pk, err := audit.DeriveKeys(k)
+		if err != nil {
+			return nil, fmt.Errorf("server: audit keys: %w", err)
+		}
+		prevAuditKeys = append(prevAuditKeys, pk)
+	}
+	s.audit, err = audit.Open(auditPath, audit.Options{
+		Sync: !c.AuditNoSync, Keys: auditKeys, PreviousKeys: prevAuditKeys, Logger: c.Logger,
+		RotateBytes: c.AuditRotateBytes, RotateInterval: c.AuditRotateInterval,
+		OnError: func(err error) {
+			// Counted per lost event by appendAudit.
+			c.Logger.Error("audit log write failed; refusing requests until it recovers", "err", err)
+		}})
 	if err != nil {
 		return nil, fmt.Errorf("server: open audit log: %w", err)
 	}
@@ -194,6 +209,15 @@ func (s *Server) Register(services ...*api.Service) {
 		}
 	}
 }
+
+// ReopenAuditLog continues the audit log in the file now at its path,
+// after an external tool rotated it (SIGHUP in `bulwark server`); the chain
+// goes on across the files. It does nothing if the file was not moved.
+func (s *Server) ReopenAuditLog() error { return s.audit.Reopen() }
+
+// RotateAuditLog renames the audit log PATH.<UTC time> and continues the
+// chain in a new file at its path.
+func (s *Server) RotateAuditLog() error { return s.audit.Rotate() }
 
 // IAM returns the IAM service (for the CLI and tests that seed users).
 func (s *Server) IAM() *iam.Service { return s.iam }

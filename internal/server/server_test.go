@@ -282,7 +282,24 @@ func TestAuditOneEventPerCall(t *testing.T) {
 	_, err = bad.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
 	capture(nil, err)
 
-	events := readAudit(t, srv)
+	var all []audit.Event
+	checkpoints := 0
+	for _, e := range readAudit(t, srv) {
+		if e.EventType == audit.EventTypeCheckpoint {
+			checkpoints++
+			continue
+		}
+		all = append(all, e)
+	}
+	var events []audit.Event
+	intents := map[string]string{}
+	for _, e := range all {
+		if e.EventType == audit.EventTypeIntent {
+			intents[e.RequestID] = e.EventName
+			continue
+		}
+		events = append(events, e)
+	}
 	want := []struct{ name, code string }{
 		{"CreateUser", ""}, {"GetUser", "NoSuchEntity"}, {"GetCallerIdentity", ""}, {"GetCallerIdentity", "SignatureDoesNotMatch"},
 	}
@@ -311,7 +328,15 @@ func TestAuditOneEventPerCall(t *testing.T) {
 	if events[3].UserIdentity.Type != "Unknown" || events[3].UserIdentity.AccessKeyID != servertest.RootAccessKeyID {
 		t.Errorf("a refused signature must not name a proven principal: %+v", events[3].UserIdentity)
 	}
-	if n, err := audit.VerifyFile(filepath.Join(srv.DataDir, "audit.log")); err != nil || n != len(want) {
+	// Only the call that may change something is written ahead, before it
+	// ran, under its own request id.
+	if len(intents) != 1 || intents[events[0].RequestID] != "CreateUser" {
+		t.Errorf("intent events = %v, want one for CreateUser %s", intents, events[0].RequestID)
+	}
+	if all[0].EventType != audit.EventTypeIntent || all[1].RequestID != all[0].RequestID {
+		t.Errorf("the intent is not written before the outcome: %s then %s", all[0].EventType, all[1].EventType)
+	}
+	if n, err := audit.VerifyFile(filepath.Join(srv.DataDir, "audit.log")); err != nil || n != len(all)+checkpoints {
 		t.Errorf("verify: %d lines, %v", n, err)
 	}
 }
