@@ -6,7 +6,6 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -86,7 +85,10 @@ func startDevWith(t *testing.T, dataDir, keyID, secret string, extra ...string) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.cmd.Stderr = io.Discard
+	// Standard error is kept apart from standard output (tests parse the
+	// latter) and shown when the server does not come up.
+	var stderr lockedBuffer
+	p.cmd.Stderr = &stderr
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +117,7 @@ func startDevWith(t *testing.T, dataDir, keyID, secret string, extra ...string) 
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	t.Fatalf("server did not become healthy; output:\n%s", p.output())
+	t.Fatalf("server did not become healthy; output:\n%s\nstandard error:\n%s", p.output(), stderr.String())
 	return nil
 }
 
@@ -170,4 +172,23 @@ func parsePEM(t *testing.T, s string) *x509.Certificate {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// lockedBuffer is an io.Writer safe for a process's output goroutine and a
+// test reading it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/bulwarkd/bulwark/internal/audit"
 	"github.com/bulwarkd/bulwark/internal/seal"
 	"github.com/bulwarkd/bulwark/internal/server"
 	"github.com/bulwarkd/bulwark/internal/store"
@@ -146,6 +147,11 @@ func runReseal(cmd *cobra.Command, f *resealFlags) error {
 		return err
 	}
 	printReseal(out, fmt.Sprintf("done in %v", time.Since(start).Round(time.Millisecond)), p, f.check)
+	if !f.check {
+		if err := rekeyAuditLog(out, cfg); err != nil {
+			return err
+		}
+	}
 	if f.check && p.Legacy > 0 {
 		return fmt.Errorf("%d records have no integrity tag: after an upgrade, run `bulwark admin reseal --authenticate-legacy` once (servers stopped); otherwise the database was altered", p.Legacy)
 	}
@@ -165,4 +171,45 @@ func printReseal(out io.Writer, what string, p store.ResealProgress, check bool)
 		legacy = fmt.Sprintf("; %d of them had no integrity tag", p.Legacy)
 	}
 	fmt.Fprintf(out, "%s: %d rows scanned, %d with a secret, %d %s (at %s)%s\n", what, p.Scanned, p.Sealed, p.Resealed, verb, p.Kind, legacy)
+}
+
+// rekeyAuditLog continues this machine's audit log under the current master
+// key: opening it with the previous keys checks its last line, and the open
+// and close checkpoints are then keyed and signed under the current key. A
+// server started after the old key is retired would otherwise find the
+// chain's last line keyed under a key it no longer holds and refuse to
+// continue it. A log elsewhere (another replica's) is continued by that
+// server, which holds both keys during the rotation.
+func rekeyAuditLog(out io.Writer, cfg server.Config) error {
+	path := cfg.AuditLogPath
+	if path == "" {
+		if cfg.DataDir == "" {
+			return nil
+		}
+		path = filepath.Join(cfg.DataDir, "audit.log")
+	}
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	keys, err := audit.DeriveKeys(cfg.MasterKey)
+	if err != nil {
+		return err
+	}
+	var prev []*audit.Keys
+	for _, k := range cfg.PreviousMasterKeys {
+		pk, err := audit.DeriveKeys(k)
+		if err != nil {
+			return err
+		}
+		prev = append(prev, pk)
+	}
+	l, err := audit.Open(path, audit.Options{Sync: true, Keys: keys, PreviousKeys: prev})
+	if err != nil {
+		return fmt.Errorf("audit log %s: %w (give the key it was written under as a previous key)", path, err)
+	}
+	if err := l.Close(); err != nil {
+		return fmt.Errorf("audit log %s: %w", path, err)
+	}
+	fmt.Fprintf(out, "audit log %s: continued under the current key\n", path)
+	return nil
 }
