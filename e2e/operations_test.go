@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/acmpca"
@@ -92,5 +93,54 @@ func TestServerFlagAndFileRefusals(t *testing.T) {
 				t.Errorf("want refusal mentioning %q, got %v: %s", tc.want, err, out)
 			}
 		})
+	}
+}
+
+// TestClientsRefuseAWSFallback: with no endpoint configured, every client
+// command refuses to start instead of reaching AWS (or its metadata
+// service), and says how to fix it.
+func TestClientsRefuseAWSFallback(t *testing.T) {
+	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null",
+		"AWS_ACCESS_KEY_ID=AKIAEXAMPLE", "AWS_SECRET_ACCESS_KEY=example", "AWS_REGION=us-east-1",
+		"BULWARK_RENEWER_API_KEY=0123456789abcdef0123"}
+	for _, args := range [][]string{
+		{"certs", "export-to-secrets", "--certificate-arn", "arn:aws:acm:us-east-1:1:certificate/x", "--secret-prefix", "p"},
+		{"certs", "fetch", "--secret-prefix", "p", "--out", t.TempDir()},
+		{"renewer", "--listen", "127.0.0.1:0", "--bind", "arn:aws:acm:us-east-1:1:certificate/x=p"},
+		{"proxy", "--mesh", "m", "--virtual-node", "n"},
+		{"edge", "--listen", "127.0.0.1:0", "--origin", "http://127.0.0.1:9", "--key", "01=alias/pii", "--fields", "ssn", "--admin", ""},
+	} {
+		t.Run(args[0], func(t *testing.T) {
+			cmd := exec.Command(binary, args...)
+			cmd.Env = env
+			out, err := cmd.CombinedOutput()
+			if err == nil || !strings.Contains(string(out), "no API endpoint") || !strings.Contains(string(out), "--aws") {
+				t.Errorf("%v: want a refusal naming --endpoint and --aws, got %v: %s", args, err, out)
+			}
+		})
+	}
+}
+
+// TestNoRootCredentialsWarning: a configuration without rootCredentials
+// starts, with a warning that nobody may be able to call the API.
+func TestNoRootCredentialsWarning(t *testing.T) {
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "master.key")
+	_ = os.WriteFile(keyFile, []byte(base64.StdEncoding.EncodeToString(make([]byte, 32))), 0o600)
+	cfg := filepath.Join(dir, "c.yaml")
+	_ = os.WriteFile(cfg, []byte("listen: "+freePort(t)+"\ndataDir: "+dir+"\nmasterKey:\n  file: "+keyFile+"\n"), 0o600)
+	cmd := exec.Command(binary, "server", "--config", cfg)
+	stderr := &syncBuffer{}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(stderr.String(), "serving") && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !strings.Contains(stderr.String(), "no rootCredentials") {
+		t.Errorf("no warning about missing root credentials:\n%s", stderr.String())
 	}
 }

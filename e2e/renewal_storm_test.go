@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"sync"
 	"testing"
 	"time"
 
@@ -46,8 +47,8 @@ func TestRenewalStormDocumentedRule(t *testing.T) {
 	listen := freePort(t)
 	rn := exec.Command(binary, "renewer", "--listen", listen, "--bind", arn+"=storm", "--reconcile-interval", "30s")
 	rn.Env = env
-	var rlog bytes.Buffer
-	rn.Stderr = &rlog
+	rlog := &syncBuffer{}
+	rn.Stderr = rlog
 	if err := rn.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -107,4 +108,23 @@ func TestRenewalStormDocumentedRule(t *testing.T) {
 	if cs.Deferred != 0 || st.Events.Received > 20 {
 		t.Errorf("guard rails tripped %d times, %d deliveries: the renewer is feeding itself", cs.Deferred, st.Events.Received)
 	}
+}
+
+// syncBuffer is a bytes.Buffer a child's output can be copied into while
+// the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
