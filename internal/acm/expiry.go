@@ -13,17 +13,20 @@ import (
 // certificate is renewed: the configured window (AWS: 60 days), or a
 // third of the lifetime for certificates too short-lived for it, so a
 // one-hour certificate renews after forty minutes.
+//
+// The lifetime is the certificate's real one, notAfter − IssuedAt: not
+// from NotBefore, which the CA back-dates an hour (a 3-minute certificate
+// would look 63 minutes long and be due at once, issue 14), and not the
+// validity asked for, which the CA caps at its own expiry (a certificate
+// cut short that way would look 395 days long and be due at every tick).
+// NotBefore stands in when IssuedAt is unknown or later.
 func (s *Service) renewalWindow(c *certRecord, notBefore, notAfter time.Time) time.Duration {
-	// The lifetime asked for, not the certificate's: NotBefore is
-	// back-dated an hour, which would skew short lifetimes.
-	life, err := time.ParseDuration(c.Validity)
-	if err != nil || life <= 0 {
-		life = notAfter.Sub(notBefore)
+	start := c.IssuedAt
+	if start.IsZero() || start.Before(notBefore) {
+		start = notBefore
 	}
-	if s.cfg.RenewalWindow*renewalFractionRemaining > life {
-		return life / renewalFractionRemaining
-	}
-	return s.cfg.RenewalWindow
+	life := max(notAfter.Sub(start), 0)
+	return min(s.cfg.RenewalWindow, life/renewalFractionRemaining)
 }
 
 // daysToExpiry counts whole days left, rounding up as ACM's events do (a

@@ -302,3 +302,48 @@ func TestSeveralServersTickOnce(t *testing.T) {
 		t.Fatalf("renewal announced %d times by 3 replicas, want 1: %+v", len(ev), ev)
 	}
 }
+
+// TestManagedRenewalCycles: ACM's own renewal of exported short-lived
+// certificates happens once per cycle (with a third of the lifetime
+// left), measured from IssuedAt: the fake CA back-dates NotBefore by
+// 400 days, far more than the real CA's hour, and that must not make a
+// certificate due the moment it is issued (issue 14).
+func TestManagedRenewalCycles(t *testing.T) {
+	t.Parallel()
+	for _, life := range []time.Duration{2 * time.Minute, time.Hour, 720 * time.Hour} {
+		t.Run(life.String(), func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			clk := &clock{t: time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)}
+			rec := &recorder{}
+			svc := acm.New(acm.Config{Store: openStore(t, filepath.Join(t.TempDir(), "db")), CA: newFakeCA(t), Events: rec,
+				AccountID: "111122223333", Region: "us-east-1", Now: clk.Now})
+			arn, err := svc.Request(ctx, acm.RequestInput{DomainName: "short.mesh.local", CAARN: testCA, Tags: []acm.Tag{{Key: acm.ValidityTag, Value: life.String()}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := svc.Export(ctx, arn[len(arn)-36:], []byte("pass1234")); err != nil {
+				t.Fatal(err)
+			}
+			if err := svc.Tick(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if ev := only(rec.take(), acm.EventAvailable); len(ev) != 0 {
+				t.Fatalf("renewed at issue: %d Available events", len(ev))
+			}
+			step := life / 30
+			renewals := 0
+			for range 90 { // three lifetimes
+				clk.Advance(step)
+				if err := svc.Tick(ctx); err != nil {
+					t.Fatal(err)
+				}
+				renewals += len(only(rec.take(), acm.EventAvailable))
+			}
+			// One renewal every two thirds of a lifetime: 4.5 in three.
+			if renewals < 4 || renewals > 5 {
+				t.Errorf("%d managed renewals in three lifetimes, want 4 or 5", renewals)
+			}
+		})
+	}
+}

@@ -25,6 +25,7 @@ func newCertsCmd() *cobra.Command {
 func newCertsExportCmd() *cobra.Command {
 	var in certsync.ExportInput
 	var endpoint string
+	var allowAWS bool
 	cmd := &cobra.Command{
 		Use:   "export-to-secrets --certificate-arn ARN --secret-prefix NAME",
 		Short: "Export a certificate under a random passphrase into PREFIX/{certificate,certificate-chain,private-key,passphrase}",
@@ -35,10 +36,11 @@ writes nothing; after a renewal it writes new versions. See docs/lifecycle.md.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			cfg, err := certsync.LoadAWSConfig(ctx, endpoint)
+			cfg, using, err := certsync.LoadAWSConfig(ctx, certsync.AWSOptions{Endpoint: endpoint, AllowAWS: allowAWS})
 			if err != nil {
 				return err
 			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "endpoint: %s\n", using)
 			res, err := certsync.Export(ctx, acm.NewFromConfig(cfg), secretsmanager.NewFromConfig(cfg), in)
 			if err != nil {
 				return err
@@ -55,7 +57,8 @@ writes nothing; after a renewal it writes new versions. See docs/lifecycle.md.`,
 	f.StringVar(&in.CertificateARN, "certificate-arn", "", "ACM certificate to export (required)")
 	f.StringVar(&in.SecretPrefix, "secret-prefix", "", "prefix of the four secret names (required)")
 	f.StringVar(&in.KMSKeyID, "kms-key-id", "", "KMS key for secrets this creates (default aws/secretsmanager)")
-	f.StringVar(&endpoint, "endpoint", "", "API endpoint (default: AWS_ENDPOINT_URL or AWS)")
+	f.StringVar(&endpoint, "endpoint", "", "API endpoint (default: AWS_ENDPOINT_URL; one of them is required unless --aws)")
+	f.BoolVar(&allowAWS, "aws", false, "allow AWS's own endpoints and EC2 metadata credentials when no endpoint is configured")
 	_ = cmd.MarkFlagRequired("certificate-arn")
 	_ = cmd.MarkFlagRequired("secret-prefix")
 	return cmd
@@ -63,7 +66,7 @@ writes nothing; after a renewal it writes new versions. See docs/lifecycle.md.`,
 
 type fetchFlags struct {
 	prefix, out, endpoint, reloadSignal string
-	watch, exec, dropAWS                bool
+	watch, exec, dropAWS, allowAWS      bool
 	interval                            time.Duration
 }
 
@@ -90,7 +93,8 @@ the set when a new version appears. See docs/lifecycle.md.`,
 	f.BoolVar(&ff.exec, "exec", false, "run the command after -- once the files are written (and wait for it)")
 	f.StringVar(&ff.reloadSignal, "reload-signal", "", "with --watch and --exec, signal sent to the command after a rewrite (HUP, USR1, …)")
 	f.BoolVar(&ff.dropAWS, "exec-drop-aws-credentials", false, "remove AWS_ACCESS_KEY_ID/SECRET/SESSION_TOKEN from the command's environment")
-	f.StringVar(&ff.endpoint, "endpoint", "", "API endpoint (default: AWS_ENDPOINT_URL or AWS)")
+	f.StringVar(&ff.endpoint, "endpoint", "", "API endpoint (default: AWS_ENDPOINT_URL; one of them is required unless --aws)")
+	f.BoolVar(&ff.allowAWS, "aws", false, "allow AWS's own endpoints and EC2 metadata credentials when no endpoint is configured")
 	_ = cmd.MarkFlagRequired("secret-prefix")
 	_ = cmd.MarkFlagRequired("out")
 	return cmd
@@ -115,11 +119,12 @@ func runFetch(cmd *cobra.Command, ff *fetchFlags, args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	cfg, err := certsync.LoadAWSConfig(ctx, ff.endpoint)
+	cfg, using, err := certsync.LoadAWSConfig(ctx, certsync.AWSOptions{Endpoint: ff.endpoint, AllowAWS: ff.allowAWS})
 	if err != nil {
 		return err
 	}
 	log := newLogger(0)
+	log.Info("certs fetch: using endpoint", "endpoint", using)
 	w := &certsync.Watcher{Secrets: secretsmanager.NewFromConfig(cfg), Prefix: ff.prefix,
 		Writer: &certsync.Writer{Dir: ff.out}, Interval: ff.interval, Logger: log}
 	if _, err := w.Sync(ctx); err != nil {

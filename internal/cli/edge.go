@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/spf13/cobra"
 
+	"github.com/bulwarkd/bulwark/internal/certsync"
 	"github.com/bulwarkd/bulwark/internal/edge"
 	"github.com/bulwarkd/bulwark/internal/fle"
 	"github.com/bulwarkd/bulwark/internal/fle/kmskeys"
@@ -32,6 +33,7 @@ type edgeFlags struct {
 	originKey, originName string
 	bodyLimit             int64
 	endpoint, region      string
+	allowAWS              bool
 	refresh               time.Duration
 	logLevel              string
 	shutdownMax           time.Duration
@@ -73,7 +75,8 @@ profiles) or --endpoint.`,
 	fl.StringVar(&f.originKey, "origin-key", "", "client key for mTLS to the origin")
 	fl.StringVar(&f.originName, "origin-server-name", "", "name to verify in the origin's certificate")
 	fl.Int64Var(&f.bodyLimit, "body-limit", 0, "body limit in bytes (default 1 MiB; -1 none)")
-	fl.StringVar(&f.endpoint, "endpoint", "", "KMS endpoint URL (default: AWS configuration)")
+	fl.StringVar(&f.endpoint, "endpoint", "", "KMS endpoint URL (default: AWS_ENDPOINT_URL; one of them is required unless --aws)")
+	fl.BoolVar(&f.allowAWS, "aws", false, "allow AWS's own KMS endpoint and EC2 metadata credentials when no endpoint is configured")
 	fl.StringVar(&f.region, "region", "", "AWS region (default: AWS configuration)")
 	fl.DurationVar(&f.refresh, "key-refresh", kmskeys.DefaultRefresh, "how often public keys are fetched again")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
@@ -166,10 +169,14 @@ func runEdge(cmd *cobra.Command, f *edgeFlags) error {
 	}
 	ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	awsCfg, err := loadAWSConfig(ctx, f.region)
+	awsCfg, using, err := certsync.LoadAWSConfig(ctx, certsync.AWSOptions{Endpoint: f.endpoint, AllowAWS: f.allowAWS, Region: f.region})
 	if err != nil {
 		return err
 	}
+	if awsCfg.Region == "" {
+		awsCfg.Region = "us-east-1"
+	}
+	log.Info("edge: KMS endpoint", "endpoint", using)
 	client := kmskeys.New(awsCfg, kmskeys.Options{Endpoint: f.endpoint})
 	keys := client.KeySource(kmskeys.KeySourceOptions{Keys: fc.Keys, Refresh: f.refresh, Logger: log})
 	lctx, cancel := context.WithTimeout(ctx, 30*time.Second)

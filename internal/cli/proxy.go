@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"strconv"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/bulwarkd/bulwark/internal/certsync"
 	"github.com/bulwarkd/bulwark/internal/mesh/spec"
 	"github.com/bulwarkd/bulwark/internal/proxy/launch"
 )
@@ -17,6 +19,7 @@ type proxyFlags struct {
 	opts      launch.Options
 	listeners []string
 	logLevel  string
+	allowAWS  bool
 }
 
 func newProxyCmd() *cobra.Command {
@@ -50,6 +53,19 @@ certificate source now; SIGTERM drains and exits. See docs/proxy.md.`,
 				return fmt.Errorf("--mesh needs exactly one of --virtual-node and --virtual-gateway")
 			}
 			f.opts.Logger = newLogger(level)
+			cfg, using, err := certsync.LoadAWSConfig(cmd.Context(), certsync.AWSOptions{Endpoint: f.opts.Endpoint, AllowAWS: f.allowAWS})
+			if errors.Is(err, certsync.ErrNoEndpoint) && f.opts.Mesh == "" {
+				// A local mesh file may need no API at all (file
+				// certificate sources); an sds or acm source then fails
+				// on this unresolvable name instead of reaching AWS.
+				cfg, _, err = certsync.LoadAWSConfig(cmd.Context(), certsync.AWSOptions{Endpoint: noEndpoint})
+				using = "none (set --endpoint or AWS_ENDPOINT_URL for sds and acm certificate sources)"
+			}
+			if err != nil {
+				return err
+			}
+			f.opts.AWS = &cfg
+			f.opts.Logger.Info("proxy: API endpoint", "endpoint", using)
 			f.opts.HandleSignals = true
 			f.opts.Version = Version
 			return launch.Run(cmd.Context(), f.opts)
@@ -70,9 +86,14 @@ certificate source now; SIGTERM drains and exits. See docs/proxy.md.`,
 	fl.StringVar(&o.EgressAddress, "egress", "", "plaintext listener for the app's outbound calls, routed by Host to the node's backends")
 	fl.StringArrayVar(&f.listeners, "listen", nil, "bind a spec listener: PORT=HOST:PORT (repeatable; default 0.0.0.0:15000 for a node, 0.0.0.0:PORT for a gateway)")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fl.BoolVar(&f.allowAWS, "aws", false, "allow AWS's own endpoints and EC2 metadata credentials when no endpoint is configured")
 	fl.DurationVar(&o.ShutdownTimeout, "shutdown-timeout", 20*time.Second, "how long SIGTERM waits for in-flight requests")
 	return cmd
 }
+
+// noEndpoint is where a proxy without an endpoint sends API calls: a name
+// under .invalid (RFC 2606) never resolves, so they fail, visibly.
+const noEndpoint = "https://no-endpoint-configured.invalid"
 
 // parseBinding reads PORT=HOST:PORT.
 func parseBinding(s string) (spec.ListenerBinding, error) {

@@ -32,6 +32,8 @@ func newRenewerCmd() *cobra.Command {
 		listen, endpoint, bindingsPath, kmsKey, apiKeyHeader, basicUser string
 		binds                                                           []string
 		interval, renewBefore                                           time.Duration
+		allowAWS                                                        bool
+		maxPerMinute                                                    int
 	)
 	cmd := &cobra.Command{
 		Use:   "renewer --listen ADDR (--bindings FILE | --bind CERT_ARN=SECRET_PREFIX ...)",
@@ -55,7 +57,7 @@ GET /status reports what it did (same credentials). See docs/lifecycle.md.`,
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			cfg, err := certsync.LoadAWSConfig(ctx, endpoint)
+			cfg, using, err := certsync.LoadAWSConfig(ctx, certsync.AWSOptions{Endpoint: endpoint, AllowAWS: allowAWS})
 			if err != nil {
 				return err
 			}
@@ -63,6 +65,7 @@ GET /status reports what it did (same credentials). See docs/lifecycle.md.`,
 			r, err := renewer.New(renewer.Config{
 				ACM: acm.NewFromConfig(cfg), Secrets: secretsmanager.NewFromConfig(cfg), Bindings: bindings,
 				KMSKeyID: kmsKey, RenewBefore: renewBefore, ReconcileInterval: interval, Auth: auth, Logger: log,
+				MaxRenewalsPerMinute: maxPerMinute,
 			})
 			if err != nil {
 				return err
@@ -72,7 +75,7 @@ GET /status reports what it did (same credentials). See docs/lifecycle.md.`,
 				return err
 			}
 			hs := &http.Server{Handler: r.Handler(), ReadHeaderTimeout: 10 * time.Second}
-			log.Info("renewer listening", "addr", ln.Addr().String(), "certificates", len(bindings))
+			log.Info("renewer listening", "addr", ln.Addr().String(), "certificates", len(bindings), "endpoint", using)
 			go func() { _ = r.Run(ctx) }()
 			errc := make(chan error, 1)
 			go func() { errc <- hs.Serve(ln) }()
@@ -91,11 +94,13 @@ GET /status reports what it did (same credentials). See docs/lifecycle.md.`,
 	f.StringVar(&bindingsPath, "bindings", "", "YAML file: bindings: [{certificateArn: ARN, secretPrefixes: [NAME]}]")
 	f.StringArrayVar(&binds, "bind", nil, "CERT_ARN=SECRET_PREFIX (repeatable)")
 	f.DurationVar(&interval, "reconcile-interval", renewer.DefaultReconcileInterval, "period of the reconciliation pass")
-	f.DurationVar(&renewBefore, "renew-before", renewer.DefaultRenewBefore, "renewal window (capped at half a certificate's lifetime)")
+	f.DurationVar(&renewBefore, "renew-before", renewer.DefaultRenewBefore, "renewal window (capped at half a certificate's lifetime, from its IssuedAt)")
 	f.StringVar(&kmsKey, "kms-key-id", "", "KMS key for secrets the export creates (default aws/secretsmanager)")
 	f.StringVar(&apiKeyHeader, "api-key-header", "x-api-key", "header carrying the API key (value from $"+envRenewerAPIKey+")")
 	f.StringVar(&basicUser, "basic-auth-user", "", "require basic auth with this user instead (password from $"+envRenewerPassword+")")
-	f.StringVar(&endpoint, "endpoint", "", "API endpoint (default: AWS_ENDPOINT_URL or AWS)")
+	f.IntVar(&maxPerMinute, "max-renewals-per-minute", renewer.DefaultMaxRenewalsPerMinute, "global rate limit of renewals; over it renewals are deferred")
+	f.StringVar(&endpoint, "endpoint", "", "API endpoint (default: AWS_ENDPOINT_URL; one of them is required unless --aws)")
+	f.BoolVar(&allowAWS, "aws", false, "allow AWS's own endpoints and EC2 metadata credentials when no endpoint is configured")
 	return cmd
 }
 

@@ -11,9 +11,11 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -36,7 +38,15 @@ type serverFlags struct {
 	devKeyID    string
 	devSecret   string
 	logLevel    string
+	publicURL   string
 	shutdownMax time.Duration
+}
+
+// devOnlyFlags are the flags a configuration file replaces: given with
+// --config they would be silently ignored, so they are refused.
+var devOnlyFlags = []struct{ flag, setting string }{
+	{"listen", "listen"}, {"data-dir", "dataDir"}, {"storage", "storage"}, {"account-id", "accountId"},
+	{"region", "region"}, {"dev-access-key-id", "rootCredentials"}, {"dev-secret-access-key", "rootCredentials"},
 }
 
 func newServerCmd() *cobra.Command {
@@ -56,6 +66,11 @@ func newServerCmd() *cobra.Command {
 			if f.dev {
 				return runDevServer(cmd.Context(), cmd.OutOrStdout(), f)
 			}
+			for _, d := range devOnlyFlags {
+				if cmd.Flags().Changed(d.flag) {
+					return fmt.Errorf("--%s is not used with --config: set %s in %s instead", d.flag, d.setting, f.configPath)
+				}
+			}
 			return runConfiguredServer(cmd.Context(), cmd.OutOrStdout(), f)
 		},
 	}
@@ -69,7 +84,8 @@ func newServerCmd() *cobra.Command {
 	fl.StringVar(&f.region, "region", "us-east-1", "region in every ARN (dev mode)")
 	fl.StringVar(&f.devKeyID, "dev-access-key-id", "", "root access key id (dev mode; default $BULWARK_DEV_ACCESS_KEY_ID or generated)")
 	fl.StringVar(&f.devSecret, "dev-secret-access-key", "", "root secret access key (dev mode; default $BULWARK_DEV_SECRET_ACCESS_KEY or generated)")
-	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error (a config file's logLevel wins)")
+	fl.StringVar(&f.publicURL, "public-url", "", "base URL clients reach the server at, put into issued certificates' CRL distribution points and OCSP URLs (overrides the config file's publicURL; dev default: http://LISTEN)")
 	fl.DurationVar(&f.shutdownMax, "shutdown-timeout", 30*time.Second, "how long SIGTERM waits for in-flight requests")
 	return cmd
 }
@@ -112,6 +128,20 @@ func runDevServer(ctx context.Context, out io.Writer, f *serverFlags) error {
 	if err != nil {
 		return err
 	}
+	log := newLogger(level)
+	warnKeyFileMode(log, filepath.Join(dir, "master.key"))
+	// Listen first: the public URL is the address actually bound (a
+	// --listen port of 0 picks one).
+	ln, err := net.Listen("tcp", f.listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w (is another server running? pick another --listen)", f.listen, err)
+	}
+	endpoint := "http://" + ln.Addr().String()
+	publicURL, err := checkPublicURL(f.publicURL, endpoint)
+	if err != nil {
+		ln.Close()
+		return err
+	}
 	cfg := server.Config{
 		AccountID:           f.accountID,
 		Region:              f.region,
@@ -121,22 +151,19 @@ func runDevServer(ctx context.Context, out io.Writer, f *serverFlags) error {
 		PreviousMasterKeys:  previousKeys,
 		RootAccessKeyID:     keyID,
 		RootSecretAccessKey: secret,
-		Logger:              newLogger(level),
+		PublicURL:           publicURL,
+		Logger:              log,
 	}
 	srv, err := server.New(cfg)
 	if err != nil {
+		ln.Close()
 		return err
 	}
-	ln, err := net.Listen("tcp", f.listen)
-	if err != nil {
-		_ = srv.Close()
-		return fmt.Errorf("listen on %s: %w (is another server running? pick another --listen)", f.listen, err)
-	}
-	endpoint := "http://" + ln.Addr().String()
 	eff := srv.Config()
 	fmt.Fprintf(out, `Bulwark dev server (NOT for production: plain HTTP, credentials printed)
 
   endpoint   %s
+  public URL %s (in certificates' CRL and OCSP URLs)
   data dir   %s
   audit log  %s
   account    %s   region %s
@@ -150,7 +177,7 @@ Root credentials:
 Try:
   aws --endpoint-url %s sts get-caller-identity
 
-`, endpoint, dir, filepath.Join(dir, "audit.log"), eff.AccountID, eff.Region, keyID, secret, eff.Region, endpoint, endpoint)
+`, endpoint, publicURL, dir, filepath.Join(dir, "audit.log"), eff.AccountID, eff.Region, keyID, secret, eff.Region, endpoint, endpoint)
 	return serve(ctx, srv, ln, f.shutdownMax, cfg.Logger)
 }
 
@@ -266,4 +293,36 @@ func tlsListener(ln net.Listener, certFile, keyFile string) (net.Listener, error
 		return nil, err
 	}
 	return tls.NewListener(ln, &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: r.get}), nil
+}
+
+// checkPublicURL returns the public URL (def when flag is empty), refusing
+// what cannot be put in a certificate's CRL distribution point: anything
+// but an absolute http(s) URL with a host and no query or fragment.
+func checkPublicURL(flag, def string) (string, error) {
+	v := flag
+	if v == "" {
+		v = def
+	}
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return "", fmt.Errorf("public URL %q: want an http:// or https:// URL with a host and no query, like https://bulwark.example.com:4641", v)
+	}
+	return strings.TrimSuffix(v, "/"), nil
+}
+
+// keyFileTooOpen reports whether a key file can be read by group or
+// others (always false where permissions mean nothing).
+func keyFileTooOpen(path string) (os.FileMode, bool) {
+	st, err := os.Stat(path)
+	if err != nil || runtime.GOOS == "windows" {
+		return 0, false
+	}
+	return st.Mode().Perm(), st.Mode().Perm()&0o077 != 0
+}
+
+// warnKeyFileMode warns (dev mode) about a master key file others can read.
+func warnKeyFileMode(log *slog.Logger, path string) {
+	if mode, open := keyFileTooOpen(path); open {
+		log.Warn("master key file is readable by group or others; chmod 600 it", "file", path, "mode", mode.String())
+	}
 }

@@ -65,6 +65,10 @@ type fileConfig struct {
 		SecretAccessKeyEnv string `yaml:"secretAccessKeyEnv"`
 	} `yaml:"rootCredentials"`
 	LogLevel string `yaml:"logLevel"`
+	// PublicURL is the base URL clients reach the server at (through any
+	// load balancer), put into issued certificates' CRL distribution
+	// points and OCSP URLs; "" means scheme://listen.
+	PublicURL string `yaml:"publicURL"`
 }
 
 func loadFileConfig(path string) (*fileConfig, error) {
@@ -106,6 +110,11 @@ func loadFileConfig(path string) (*fileConfig, error) {
 }
 
 func (fc *fileConfig) masterKey() ([]byte, error) {
+	for _, path := range append([]string{fc.MasterKey.File}, fc.MasterKey.PreviousFiles...) {
+		if mode, open := keyFileTooOpen(path); path != "" && open {
+			return nil, fmt.Errorf("master key file %s has mode %s, readable by group or others: chmod 600 it (and consider it exposed)", path, mode)
+		}
+	}
 	if fc.MasterKey.File != "" {
 		raw, err := os.ReadFile(fc.MasterKey.File)
 		if err != nil {
@@ -245,30 +254,48 @@ func runConfiguredServer(ctx context.Context, out io.Writer, f *serverFlags) err
 		return err
 	}
 	cfg.Logger = newLogger(level)
+	if fc.RootCredentials.AccessKeyIDEnv == "" {
+		cfg.Logger.Warn("no rootCredentials in the configuration: only IAM users already in the data dir can call the API " +
+			"(on a new data dir, nobody can); see docs/operations.md")
+	}
 	if env := fc.RootCredentials; env.AccessKeyIDEnv != "" {
 		cfg.RootAccessKeyID, cfg.RootSecretAccessKey = os.Getenv(env.AccessKeyIDEnv), os.Getenv(env.SecretAccessKeyEnv)
 		if cfg.RootAccessKeyID == "" || cfg.RootSecretAccessKey == "" {
 			return fmt.Errorf("rootCredentials: %s and %s must both be set", env.AccessKeyIDEnv, env.SecretAccessKeyEnv)
 		}
 	}
-	srv, err := server.New(cfg)
-	if err != nil {
-		return err
-	}
 	ln, err := net.Listen("tcp", fc.Listen)
 	if err != nil {
-		_ = srv.Close()
 		return fmt.Errorf("listen on %s: %w", fc.Listen, err)
 	}
 	scheme := "http"
 	if fc.TLS.Cert != "" {
 		if ln, err = tlsListener(ln, fc.TLS.Cert, fc.TLS.Key); err != nil {
-			_ = srv.Close()
+			ln.Close()
 			return err
 		}
 		scheme = "https"
 	}
-	fmt.Fprintf(out, "Bulwark server on %s://%s (data %s)\n", scheme, ln.Addr(), fc.DataDir)
+	public := f.publicURL
+	if public == "" {
+		public = fc.PublicURL
+	}
+	if cfg.PublicURL, err = checkPublicURL(public, scheme+"://"+ln.Addr().String()); err != nil {
+		ln.Close()
+		return err
+	}
+	if public == "" {
+		if host, _, _ := net.SplitHostPort(ln.Addr().String()); net.ParseIP(host).IsUnspecified() {
+			cfg.Logger.Warn("publicURL not set and the server listens on all addresses: issued certificates name "+cfg.PublicURL+
+				" for CRLs and OCSP, which clients cannot reach; set publicURL", "publicURL", cfg.PublicURL)
+		}
+	}
+	srv, err := server.New(cfg)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	fmt.Fprintf(out, "Bulwark server on %s://%s (data %s, public URL %s)\n", scheme, ln.Addr(), fc.DataDir, cfg.PublicURL)
 	return serve(ctx, srv, ln, f.shutdownMax, cfg.Logger)
 }
 

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -36,6 +38,7 @@ const certLife = "720h"
 
 type fixture struct {
 	srv      *servertest.Server
+	pki      *certsynctest.PKI
 	acm      *acm.Client
 	sm       *secretsmanager.Client
 	cert     string
@@ -50,11 +53,17 @@ type fixture struct {
 // smCfg, if set, are the renewer's own credentials.
 func newFixture(t *testing.T, renewerCfg func(f *fixture) aws.Config) *fixture {
 	t.Helper()
+	return newFixtureLife(t, certLife, renewerCfg)
+}
+
+// newFixtureLife is newFixture with a certificate valid for life.
+func newFixtureLife(t *testing.T, life string, renewerCfg func(f *fixture) aws.Config) *fixture {
+	t.Helper()
 	srv := servertest.Start(t)
 	cfg := srv.AWSConfig()
 	pki := certsynctest.NewPKI(t, cfg, "Gateway", true)
-	f := &fixture{srv: srv, acm: acm.NewFromConfig(cfg), sm: secretsmanager.NewFromConfig(cfg)}
-	f.cert = pki.Request(t, cfg, "colorgateway.mesh.local", certLife)
+	f := &fixture{srv: srv, pki: pki, acm: acm.NewFromConfig(cfg), sm: secretsmanager.NewFromConfig(cfg)}
+	f.cert = pki.Request(t, cfg, "colorgateway.mesh.local", life)
 	if _, err := certsync.Export(context.Background(), f.acm, f.sm, certsync.ExportInput{CertificateARN: f.cert, SecretPrefix: "gw"}); err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +117,12 @@ func (f *fixture) versions(t *testing.T, name string) int {
 	return len(out.Versions)
 }
 
-// routeEvents sends ACM's approaching-expiration events to the renewer
+// documentedPattern is the rule docs/lifecycle.md tells users to create:
+// approaching-expiration events and ACM's own renewals both go to the
+// renewer.
+const documentedPattern = `{"source":["aws.acm"],"detail-type":["ACM Certificate Approaching Expiration","ACM Certificate Available"]}`
+
+// routeEvents sends ACM's events (documentedPattern) to the renewer
 // through an API destination whose connection adds the API key.
 func (f *fixture) routeEvents(t *testing.T) {
 	t.Helper()
@@ -130,7 +144,7 @@ func (f *fixture) routeEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := eb.PutRule(ctx, &eventbridge.PutRuleInput{Name: aws.String("cert-expiry"),
-		EventPattern: aws.String(`{"source":["aws.acm"],"detail-type":["ACM Certificate Approaching Expiration"]}`)}); err != nil {
+		EventPattern: aws.String(documentedPattern)}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := eb.PutTargets(ctx, &eventbridge.PutTargetsInput{Rule: aws.String("cert-expiry"),
@@ -139,15 +153,19 @@ func (f *fixture) routeEvents(t *testing.T) {
 	}
 }
 
-// tickAndDeliver runs ACM's expiry pass and delivers what it published.
+// tickAndDeliver runs ACM's expiry pass and delivers what it published,
+// and what handling that published (a renewal's "Available"): DeliverDue
+// returns only once the bus is quiet, so a renewer feeding itself shows
+// as a timeout.
 func (f *fixture) tickAndDeliver(t *testing.T) {
 	t.Helper()
-	ctx := context.Background()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
 	if err := f.srv.ACM().Tick(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := f.srv.Events().DeliverDue(ctx); err != nil {
-		t.Fatal(err)
+		t.Fatalf("delivering events: %v (a renewer renewing on its own events never lets the bus go quiet)", err)
 	}
 }
 
@@ -193,8 +211,16 @@ func TestRenewalEndToEnd(t *testing.T) {
 	f.srv.Clock.Advance(16 * 24 * time.Hour)
 	f.tickAndDeliver(t)
 	st := f.status()
-	if st.Renewals != 1 || st.LastAction != renewer.ActionRenewed || !strings.HasPrefix(st.LastTrigger, "event:") {
+	if st.Renewals != 1 || !strings.HasPrefix(st.LastTrigger, "event:") {
 		t.Fatalf("after the event: %+v, want one renewal triggered by the event", st)
+	}
+	// The renewal's own "ACM Certificate Available" came back (the
+	// documented rule routes it) and changed nothing.
+	f.mu.Lock()
+	delivered := len(f.received)
+	f.mu.Unlock()
+	if delivered != 2 || st.LastAction != renewer.ActionNone {
+		t.Fatalf("%d deliveries, last action %s; want the expiry event and the renewal's Available, the latter doing nothing", delivered, st.LastAction)
 	}
 	newSerial := f.serial(t)
 	if newSerial == oldSerial || st.Serial != newSerial {
@@ -221,7 +247,7 @@ func TestRenewalEndToEnd(t *testing.T) {
 	// The same delivery again (EventBridge is at least once), a copy with
 	// a new id, and the next days' daily events: no second renewal.
 	f.mu.Lock()
-	first := f.received[len(f.received)-1]
+	first := f.received[0]
 	f.mu.Unlock()
 	if code, resp := f.post(t, first, apiKey); code != http.StatusOK || !resp.Duplicate {
 		t.Errorf("same event again = %d %+v, want 200 duplicate", code, resp)
@@ -397,4 +423,208 @@ func TestRenewerLeastPrivilege(t *testing.T) {
 	if bytes.Contains(audit, []byte(aws.ToString(pass.SecretString))) {
 		t.Error("the audit log contains the passphrase")
 	}
+}
+
+// TestRenewalCyclesWithInjectedClock is issue 14's storm, driven by the
+// server's clock: certificates of 2 minutes, 1 hour and 13 months, the
+// documented rule (Approaching Expiration and Available both routed to
+// the renewer), ACM's expiry pass, deliveries and the renewer's
+// reconciliation at every step, over three lifetimes. The certificate
+// never expires, and it is renewed about once per cycle — by the renewer
+// at half its lifetime, or by ACM's managed renewal (60 days ahead) for
+// the 13-month one — never on its own Available events.
+func TestRenewalCyclesWithInjectedClock(t *testing.T) {
+	t.Parallel()
+	day := 24 * time.Hour
+	for _, tc := range []struct {
+		life time.Duration
+		// cycle is the expected time between renewals.
+		cycle time.Duration
+	}{
+		{2 * time.Minute, time.Minute},
+		{time.Hour, 30 * time.Minute},
+		{395 * day, 395*day - acmManagedWindow},
+	} {
+		t.Run(tc.life.String(), func(t *testing.T) {
+			t.Parallel()
+			f := newFixtureLife(t, tc.life.String(), nil)
+			f.routeEvents(t)
+			ctx := context.Background()
+			step := tc.life / 24
+			serials := map[string]bool{f.serial(t): true}
+			total := 3 * tc.life
+			for elapsed := time.Duration(0); elapsed < total; elapsed += step {
+				f.srv.Clock.Advance(step)
+				f.tickAndDeliver(t)
+				if _, err := f.r.Reconcile(ctx); err != nil {
+					t.Fatalf("reconcile at %v: %v", elapsed+step, err)
+				}
+				d, err := f.acm.DescribeCertificate(ctx, &acm.DescribeCertificateInput{CertificateArn: &f.cert})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if now := f.srv.Clock.Now(); !now.Before(*d.Certificate.NotAfter) {
+					t.Fatalf("at %v the certificate expired (NotAfter %v, now %v)", elapsed+step, d.Certificate.NotAfter, now)
+				}
+				serials[aws.ToString(d.Certificate.Serial)] = true
+			}
+			renewals := len(serials) - 1
+			// One renewal per cycle; a step of slack per cycle can only
+			// lengthen it.
+			lo, hi := int(total/(tc.cycle+step)), int(total/tc.cycle)
+			if renewals < lo || renewals > hi {
+				t.Errorf("%d renewals in %v, want %d to %d (one per %v)", renewals, total, lo, hi, tc.cycle)
+			}
+			st := f.r.Status()
+			if cs := st.Certificates[0]; cs.Deferred != 0 || cs.Renewals > renewals {
+				t.Errorf("renewer status %+v: guard rails tripped or renewals miscounted (certificate renewed %d times)", cs, renewals)
+			}
+			b, err := certsync.Fetch(ctx, f.sm, "gw")
+			if err != nil || b.Serial != f.serial(t) {
+				t.Errorf("secrets hold %v (%v), want the current certificate %s", b, err, f.serial(t))
+			}
+		})
+	}
+}
+
+// acmManagedWindow is ACM's managed-renewal window (acm.DefaultRenewalWindow).
+const acmManagedWindow = 60 * 24 * time.Hour
+
+// TestOnlyExpiryEventsRenew: for a certificate inside its window, the
+// events that say it is expiring renew it, an "ACM Certificate Available"
+// (what every renewal emits, the renewer's own included) only exports.
+func TestOnlyExpiryEventsRenew(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		detailType string
+		renews     bool
+	}{
+		{renewer.DetailApproaching, true},
+		{renewer.DetailExpired, true},
+		{renewer.DetailAvailable, false},
+	} {
+		t.Run(tc.detailType, func(t *testing.T) {
+			t.Parallel()
+			f := newFixture(t, nil)
+			f.srv.Clock.Advance(16 * 24 * time.Hour)
+			body := fmt.Sprintf(`{"id":"ev-1","detail-type":%q,"source":"aws.acm","resources":[%q],"detail":{}}`, tc.detailType, f.cert)
+			code, resp := f.post(t, []byte(body), apiKey)
+			if code != http.StatusOK || len(resp.Results) != 1 {
+				t.Fatalf("delivery = %d %+v", code, resp)
+			}
+			if renewed := resp.Results[0].Action == renewer.ActionRenewed; renewed != tc.renews {
+				t.Errorf("action %s, want renewed = %v", resp.Results[0].Action, tc.renews)
+			}
+			// Whatever came first, a second Available renews nothing.
+			body = fmt.Sprintf(`{"id":"ev-2","detail-type":%q,"source":"aws.acm","resources":[%q],"detail":{}}`, renewer.DetailAvailable, f.cert)
+			if code, resp := f.post(t, []byte(body), apiKey); code != http.StatusOK || resp.Results[0].Action == renewer.ActionRenewed {
+				t.Errorf("Available after it = %d %+v, want no renewal", code, resp)
+			}
+		})
+	}
+}
+
+// TestRateLimitDefersRenewals: with a budget of one renewal a minute and
+// two certificates due, one is renewed and the other deferred — counted,
+// logged, answered 503 to a delivery so EventBridge retries — and renewed
+// once the bucket has refilled.
+func TestRateLimitDefersRenewals(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, nil)
+	cfg := f.srv.AWSConfig()
+	second := f.pki.Request(t, cfg, "colorteller.mesh.local", certLife)
+	var logs bytes.Buffer
+	var logMu sync.Mutex
+	r, err := renewer.New(renewer.Config{
+		ACM: acm.NewFromConfig(cfg), Secrets: secretsmanager.NewFromConfig(cfg),
+		Bindings: []renewer.Binding{{CertificateARN: f.cert}, {CertificateARN: second}},
+		Auth:     renewer.Auth{HeaderName: "x-api-key", HeaderValue: apiKey},
+		Now:      f.srv.Clock.Now, PollInitial: 10 * time.Millisecond, MaxRenewalsPerMinute: 1, Concurrency: 1,
+		Logger: slog.New(slog.NewTextHandler(lockedWriter{&logMu, &logs}, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	f.srv.Clock.Advance(16 * 24 * time.Hour)
+	res, err := r.Reconcile(ctx)
+	if !errors.Is(err, renewer.ErrRateLimited) {
+		t.Fatalf("reconcile error %v, want ErrRateLimited", err)
+	}
+	var deferred string
+	for _, x := range res {
+		if x.Action == renewer.ActionDeferred && x.Guard == renewer.GuardRateLimit {
+			deferred = x.CertificateARN
+		}
+	}
+	if deferred == "" || (res[0].Action == renewer.ActionRenewed) == (res[1].Action == renewer.ActionRenewed) {
+		t.Fatalf("results %+v %+v, want one renewed and one deferred by the rate limit", res[0], res[1])
+	}
+	logMu.Lock()
+	if !strings.Contains(logs.String(), "guard=rate_limit") {
+		t.Errorf("no log line for the tripped guard:\n%s", logs.String())
+	}
+	logMu.Unlock()
+
+	hs := httptest.NewServer(r.Handler())
+	defer hs.Close()
+	body := fmt.Sprintf(`{"id":"ev-1","detail-type":%q,"source":"aws.acm","resources":[%q]}`, renewer.DetailApproaching, deferred)
+	req, _ := http.NewRequest(http.MethodPost, hs.URL, strings.NewReader(body))
+	req.Header.Set("x-api-key", apiKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("delivery while rate limited: %d, want 503 (retried by EventBridge)", resp.StatusCode)
+	}
+	if got := scrape(t, hs.URL, apiKey); !strings.Contains(got, renewer.MetricGuardTrips+`{guard="rate_limit"} 2`) ||
+		!strings.Contains(got, renewer.MetricRenewals+" 1") {
+		t.Errorf("metrics after two deferrals and one renewal:\n%s", got)
+	}
+	if got := scrape(t, hs.URL, ""); got != "401" {
+		t.Errorf("/metrics without the key: %s, want 401", got)
+	}
+
+	f.srv.Clock.Advance(time.Minute)
+	res, err = r.Reconcile(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, x := range res {
+		if x.CertificateARN == deferred && x.Action != renewer.ActionRenewed {
+			t.Errorf("a minute later %s: %+v, want renewed", deferred, x)
+		}
+	}
+}
+
+// scrape returns /metrics, or the status code when it is not 200.
+func scrape(t *testing.T, base, key string) string {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, base+"/metrics", nil)
+	if key != "" {
+		req.Header.Set("x-api-key", key)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Sprint(resp.StatusCode)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

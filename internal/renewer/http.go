@@ -100,7 +100,9 @@ func (r *Renewer) HandleEvent(ctx context.Context, ev Event) (*EventResponse, er
 			if !r.Bound(arn) {
 				continue
 			}
-			res, err := r.Handle(ctx, arn, "event:"+ev.ID)
+			// Available announces a new certificate (often one this
+			// renewer just asked for): export it, never renew again.
+			res, err := r.handle(ctx, arn, "event:"+ev.ID, ev.DetailType != DetailAvailable)
 			resp.Results = append(resp.Results, res)
 			errs = append(errs, err)
 		}
@@ -130,11 +132,14 @@ const maxEventBytes = 256 << 10
 const handlingTimeout = 10 * time.Minute
 
 // Handler serves POST / (deliveries; any path except those below),
-// GET /status (JSON Status) and GET /healthz (unauthenticated).
+// GET /status (JSON Status), GET /metrics (Prometheus text; MetricRenewals
+// and the other Metric names) and GET /healthz (unauthenticated). /status
+// and /metrics need the delivery credentials.
 func (r *Renewer) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
 	mux.Handle("GET /status", r.authed(func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, r.Status()) }))
+	mux.Handle("GET /metrics", r.authed(r.metrics.handler().ServeHTTP))
 	mux.Handle("POST /", r.authed(r.serveEvent))
 	return mux
 }
@@ -168,7 +173,13 @@ func (r *Renewer) serveEvent(w http.ResponseWriter, req *http.Request) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(req.Context()), handlingTimeout)
 	defer cancel()
 	resp, err := r.HandleEvent(ctx, ev)
-	if err != nil {
+	switch {
+	case errors.Is(err, ErrRateLimited):
+		// 503 is retried by EventBridge, with backoff.
+		w.Header().Set("Retry-After", "60")
+		writeJSON(w, http.StatusServiceUnavailable, resp)
+		return
+	case err != nil:
 		writeJSON(w, http.StatusInternalServerError, resp)
 		return
 	}

@@ -35,9 +35,17 @@ const (
 	DefaultRenewBefore       = 45 * 24 * time.Hour
 	DefaultReconcileInterval = time.Hour
 	DefaultConcurrency       = 8
-	defaultPollInitial       = 100 * time.Millisecond
-	defaultPollMax           = 5 * time.Second
-	defaultPollTimeout       = 5 * time.Minute
+	// DefaultMaxRenewalsPerMinute bounds renewals across all certificates:
+	// enough for a mesh of thousands of certificates whose windows are
+	// days long, far below a loop's thousands a minute.
+	DefaultMaxRenewalsPerMinute = 60
+	// DefaultMinRenewalInterval is the least time between two renewals of
+	// one certificate, whatever its dates say (half the shortest validity
+	// the bulwark:validity tag accepts, one minute).
+	DefaultMinRenewalInterval = 30 * time.Second
+	defaultPollInitial        = 100 * time.Millisecond
+	defaultPollMax            = 5 * time.Second
+	defaultPollTimeout        = 5 * time.Minute
 )
 
 // Config configures a Renewer.
@@ -55,8 +63,16 @@ type Config struct {
 	// RenewBefore is the renewal window; zero means 45 days (ACM's
 	// DaysBeforeExpiry default, so the first Approaching Expiration event
 	// renews). Certificates shorter-lived than twice it use half their
-	// lifetime instead.
+	// lifetime (from IssuedAt, see Validity.Lifetime) instead.
 	RenewBefore time.Duration
+	// MaxRenewalsPerMinute is the global rate limit (a token bucket of that
+	// size refilled every minute); zero means 60. Renewals over it are
+	// deferred (ErrRateLimited) and counted in MetricGuardTrips.
+	MaxRenewalsPerMinute int
+	// MinRenewalInterval is the least time between two renewals of one
+	// certificate; zero means 30 s. The per-certificate guard also waits a
+	// renewal window of the new certificate after each renewal.
+	MinRenewalInterval time.Duration
 	// ReconcileInterval is the period of Run's reconciliation; zero means
 	// one hour.
 	ReconcileInterval time.Duration
@@ -85,6 +101,9 @@ type Renewer struct {
 	lockMu sync.Mutex
 	locks  map[string]*sync.Mutex
 
+	guard   *guard
+	metrics *metrics
+
 	mu     sync.Mutex
 	status map[string]*CertStatus
 	counts EventCounts
@@ -112,6 +131,12 @@ func New(cfg Config) (*Renewer, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.MaxRenewalsPerMinute <= 0 {
+		cfg.MaxRenewalsPerMinute = DefaultMaxRenewalsPerMinute
+	}
+	if cfg.MinRenewalInterval <= 0 {
+		cfg.MinRenewalInterval = DefaultMinRenewalInterval
+	}
 	if cfg.PollInitial <= 0 {
 		cfg.PollInitial = defaultPollInitial
 	}
@@ -122,7 +147,8 @@ func New(cfg Config) (*Renewer, error) {
 		cfg.PollTimeout = defaultPollTimeout
 	}
 	r := &Renewer{cfg: cfg, log: cfg.Logger, bindings: map[string][]string{}, locks: map[string]*sync.Mutex{},
-		status: map[string]*CertStatus{}, seen: newIDSet(4096)}
+		status: map[string]*CertStatus{}, seen: newIDSet(4096), metrics: newMetrics(),
+		guard: newGuard(cfg.MaxRenewalsPerMinute, cfg.MinRenewalInterval, cfg.Now())}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
 	}
@@ -144,16 +170,45 @@ func New(cfg Config) (*Renewer, error) {
 	return r, nil
 }
 
-// NeedsRenewal is the renewal rule, a pure function of the clock and the
-// certificate: renew once NotAfter − now ≤ min(renewBefore, lifetime/2).
-// Right after a renewal the new certificate is outside that window, which
-// is what makes one renewal per cycle.
-func NeedsRenewal(now, notBefore, notAfter time.Time, renewBefore time.Duration) bool {
-	window := renewBefore
-	if half := notAfter.Sub(notBefore) / 2; half < window {
-		window = half
+// Validity is what the renewal rule reads of a certificate, as
+// DescribeCertificate reports it.
+type Validity struct {
+	// IssuedAt is when the certificate was issued (ACM's IssuedAt); zero
+	// when unknown (an imported certificate), and NotBefore is used.
+	IssuedAt  time.Time
+	NotBefore time.Time
+	NotAfter  time.Time
+}
+
+// Lifetime is the validity the certificate was issued with: NotAfter −
+// IssuedAt. NotBefore is not the start: the CA back-dates it (an hour, as
+// AWS Private CA does) against clock skew, which would make a 3-minute
+// certificate look 63 minutes long and always half-expired. NotBefore is
+// used only when IssuedAt is unknown or earlier than it (a certificate
+// issued to start in the future). Zero when NotAfter is not after the start.
+func (v Validity) Lifetime() time.Duration {
+	start := v.IssuedAt
+	if start.IsZero() || start.Before(v.NotBefore) {
+		start = v.NotBefore
 	}
-	return !now.Before(notAfter.Add(-window))
+	return max(v.NotAfter.Sub(start), 0)
+}
+
+// RenewalWindow is how long before NotAfter the certificate is due:
+// min(renewBefore, lifetime/2). Half the lifetime keeps the renewer ahead
+// of ACM's own managed renewal of short-lived certificates (a third of the
+// lifetime left), so the two do not race.
+func RenewalWindow(v Validity, renewBefore time.Duration) time.Duration {
+	return min(renewBefore, v.Lifetime()/2)
+}
+
+// NeedsRenewal is the renewal rule, a pure function of the clock and the
+// certificate: renew once NotAfter − now ≤ RenewalWindow. A certificate
+// issued now is never due (its window is at most half its lifetime), and
+// right after a renewal the new certificate is outside its window, which
+// is what makes one renewal per cycle.
+func NeedsRenewal(now time.Time, v Validity, renewBefore time.Duration) bool {
+	return !now.Before(v.NotAfter.Add(-RenewalWindow(v, renewBefore)))
 }
 
 // Action is what handling a certificate did.
@@ -164,6 +219,7 @@ const (
 	ActionNone     Action = "none"     // in date and every prefix current
 	ActionExported Action = "exported" // not renewed, but a prefix was stale
 	ActionRenewed  Action = "renewed"  // renewed (and exported)
+	ActionDeferred Action = "deferred" // due, but a guard rail deferred the renewal (Result.Guard)
 	ActionFailed   Action = "failed"
 )
 
@@ -176,6 +232,7 @@ type Result struct {
 	Serial         string    `json:"serial,omitempty"`
 	NotAfter       time.Time `json:"notAfter,omitzero"`
 	Exported       []string  `json:"exportedPrefixes,omitempty"`
+	Guard          string    `json:"guard,omitempty"`
 	Error          string    `json:"error,omitempty"`
 }
 
@@ -183,10 +240,18 @@ type Result struct {
 func (r *Renewer) Bound(arn string) bool { _, ok := r.bindings[arn]; return ok }
 
 // Handle brings one bound certificate up to date: renew if it is inside
-// its window, then export to every bound prefix that is stale. trigger is
-// recorded in the status ("event:<id>", "reconcile"). Calls for the same
-// certificate run one at a time.
+// its window (and the guard rails allow), then export to every bound
+// prefix that is stale. trigger is recorded in the status ("event:<id>",
+// "reconcile"). Calls for the same certificate run one at a time.
 func (r *Renewer) Handle(ctx context.Context, arn, trigger string) (*Result, error) {
+	return r.handle(ctx, arn, trigger, true)
+}
+
+// handle is Handle; with mayRenew false it only exports. That is what an
+// "ACM Certificate Available" event gets: it announces a certificate that
+// was just issued — often by this renewer's own RenewCertificate — so it
+// is never a reason to renew again, only to export.
+func (r *Renewer) handle(ctx context.Context, arn, trigger string, mayRenew bool) (*Result, error) {
 	prefixes, ok := r.bindings[arn]
 	if !ok {
 		return nil, fmt.Errorf("renewer: certificate %s is not bound", arn)
@@ -195,11 +260,15 @@ func (r *Renewer) Handle(ctx context.Context, arn, trigger string) (*Result, err
 	l.Lock()
 	defer l.Unlock()
 	res := &Result{CertificateARN: arn, Trigger: trigger, Action: ActionNone}
-	err := r.handleLocked(ctx, arn, prefixes, res)
-	if err != nil {
+	err := r.handleLocked(ctx, arn, prefixes, mayRenew, res)
+	switch {
+	case err != nil && res.Action != ActionDeferred:
 		res.Action, res.Error = ActionFailed, err.Error()
+		r.metrics.failures.Inc()
 		r.log.Error("renewer: certificate not brought up to date", "certificate", arn, "trigger", trigger, "err", err)
-	} else {
+	case err != nil:
+		res.Error = err.Error()
+	default:
 		r.log.Info("renewer: certificate handled", "certificate", arn, "trigger", trigger, "action", res.Action,
 			"old_serial", res.OldSerial, "serial", res.Serial, "exported", res.Exported)
 	}
@@ -207,21 +276,34 @@ func (r *Renewer) Handle(ctx context.Context, arn, trigger string) (*Result, err
 	return res, err
 }
 
-func (r *Renewer) handleLocked(ctx context.Context, arn string, prefixes []string, res *Result) error {
+func (r *Renewer) handleLocked(ctx context.Context, arn string, prefixes []string, mayRenew bool, res *Result) error {
 	desc, err := r.describe(ctx, arn)
 	if err != nil {
 		return err
 	}
-	res.Serial, res.NotAfter = desc.serial, desc.notAfter
-	if NeedsRenewal(r.cfg.Now(), desc.notBefore, desc.notAfter, r.cfg.RenewBefore) {
-		if _, err := r.cfg.ACM.RenewCertificate(ctx, &acm.RenewCertificateInput{CertificateArn: aws.String(arn)}); err != nil {
-			return fmt.Errorf("renew: %w", err)
+	res.Serial, res.NotAfter = desc.serial, desc.validity.NotAfter
+	var deferred error
+	if now := r.cfg.Now(); mayRenew && NeedsRenewal(now, desc.validity, r.cfg.RenewBefore) {
+		if g := r.guard.admit(arn, now, desc.validity); g != "" {
+			res.Action, res.Guard = ActionDeferred, g
+			r.metrics.guardTrip.WithLabelValues(g).Inc()
+			r.log.Warn("renewer: renewal guard tripped, renewal deferred", "certificate", arn, "guard", g, "trigger", res.Trigger,
+				"serial", desc.serial, "issued_at", desc.validity.IssuedAt, "not_after", desc.validity.NotAfter)
+			if g == GuardRateLimit {
+				deferred = ErrRateLimited
+			}
+		} else {
+			if _, err := r.cfg.ACM.RenewCertificate(ctx, &acm.RenewCertificateInput{CertificateArn: aws.String(arn)}); err != nil {
+				return fmt.Errorf("renew: %w", err)
+			}
+			fresh, err := r.awaitNewSerial(ctx, arn, desc.serial)
+			if err != nil {
+				return err
+			}
+			r.guard.renewed(arn, r.cfg.Now(), fresh.validity, r.cfg.RenewBefore)
+			r.metrics.renewals.Inc()
+			res.Action, res.OldSerial, res.Serial, res.NotAfter = ActionRenewed, desc.serial, fresh.serial, fresh.validity.NotAfter
 		}
-		fresh, err := r.awaitNewSerial(ctx, arn, desc.serial)
-		if err != nil {
-			return err
-		}
-		res.Action, res.OldSerial, res.Serial, res.NotAfter = ActionRenewed, desc.serial, fresh.serial, fresh.notAfter
 	}
 	var errs []error
 	for _, p := range prefixes {
@@ -231,18 +313,25 @@ func (r *Renewer) handleLocked(ctx context.Context, arn string, prefixes []strin
 			continue
 		}
 		if out.Written {
+			r.metrics.exports.Inc()
 			res.Exported = append(res.Exported, p)
 			if res.Action == ActionNone {
 				res.Action = ActionExported
 			}
 		}
 	}
-	return errors.Join(errs...)
+	if err := errors.Join(errs...); err != nil {
+		if res.Action == ActionDeferred {
+			res.Action = ActionFailed
+		}
+		return err
+	}
+	return deferred
 }
 
 type certInfo struct {
-	serial              string
-	notBefore, notAfter time.Time
+	serial   string
+	validity Validity
 }
 
 func (r *Renewer) describe(ctx context.Context, arn string) (*certInfo, error) {
@@ -254,7 +343,11 @@ func (r *Renewer) describe(ctx context.Context, arn string) (*certInfo, error) {
 	if d == nil || d.Serial == nil || d.NotAfter == nil || d.NotBefore == nil {
 		return nil, errors.New("describe: certificate has no serial or validity yet")
 	}
-	return &certInfo{serial: aws.ToString(d.Serial), notBefore: *d.NotBefore, notAfter: *d.NotAfter}, nil
+	v := Validity{NotBefore: *d.NotBefore, NotAfter: *d.NotAfter}
+	if d.IssuedAt != nil {
+		v.IssuedAt = *d.IssuedAt
+	}
+	return &certInfo{serial: aws.ToString(d.Serial), validity: v}, nil
 }
 
 // awaitNewSerial polls DescribeCertificate with exponential backoff until
@@ -301,16 +394,21 @@ func (r *Renewer) Reconcile(ctx context.Context) ([]*Result, error) {
 }
 
 // Run reconciles at once and then every ReconcileInterval (real time)
-// until ctx ends.
+// until ctx ends. A pass the rate limit cut short is followed by another
+// within a minute, when the bucket has refilled.
 func (r *Renewer) Run(ctx context.Context) error {
-	t := time.NewTicker(r.cfg.ReconcileInterval)
-	defer t.Stop()
 	for {
+		next := r.cfg.ReconcileInterval
 		if _, err := r.Reconcile(ctx); err != nil && ctx.Err() == nil {
-			r.log.Warn("renewer: reconciliation incomplete; retried next interval", "err", err)
+			if errors.Is(err, ErrRateLimited) {
+				next = min(next, time.Minute)
+			}
+			r.log.Warn("renewer: reconciliation incomplete; retried next interval", "err", err, "next", next)
 		}
+		t := time.NewTimer(next)
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			return ctx.Err()
 		case <-t.C:
 		}

@@ -19,7 +19,10 @@ type CertStatus struct {
 	LastRenewed    time.Time `json:"lastRenewed,omitzero"`
 	Renewals       int       `json:"renewals"`
 	Exports        int       `json:"exports"`
-	LastError      string    `json:"lastError,omitempty"`
+	// Deferred counts renewals a guard rail held back (LastGuard says which).
+	Deferred  int    `json:"deferred"`
+	LastGuard string `json:"lastGuard,omitempty"`
+	LastError string `json:"lastError,omitempty"`
 }
 
 // EventCounts count deliveries.
@@ -63,6 +66,10 @@ func (r *Renewer) record(res *Result) {
 		cs.LastRenewed = cs.LastChecked
 	}
 	cs.Exports += len(res.Exported)
+	if res.Guard != "" {
+		cs.Deferred++
+		cs.LastGuard = res.Guard
+	}
 }
 
 func (r *Renewer) count(f func(*EventCounts)) {
