@@ -34,7 +34,7 @@ func (s *Service) API() *api.Service {
 		"CancelRotateSecret":       {Handler: api.JSON(s.apiCancelRotateSecret)},
 		"ReplicateSecretToRegions": {Handler: api.JSON(s.apiReplicate)},
 	}
-	return &api.Service{Name: "secretsmanager", EventSource: "secretsmanager.amazonaws.com", Protocol: api.JSON11, TargetPrefix: "secretsmanager", Operations: ops, Run: s.Run}
+	return &api.Service{Name: "secretsmanager", EventSource: "secretsmanager.amazonaws.com", Protocol: api.JSON11, TargetPrefix: "secretsmanager", Operations: ops, Run: s.Run, ResourceTags: s.resourceTags}
 }
 
 func wireTime(tm time.Time) *awsproto.Time { return awsproto.NewTime(tm) }
