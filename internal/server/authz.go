@@ -178,8 +178,10 @@ func requestTags(c *api.Call) ([]requestTag, error) {
 		return nil, nil
 	}
 	// Cheap pre-check for the hot paths (Decrypt, GetSecretValue): member
-	// names are matched case-insensitively, so look for "tag" in any case.
-	if !containsFold(c.Body, "tag") {
+	// names are matched case-insensitively, so look for a string starting
+	// with "tag in any case (base64 values may contain "tag" but never a
+	// quote).
+	if !containsFold(c.Body, `"tag`) {
 		return nil, nil
 	}
 	var in struct {
@@ -222,8 +224,8 @@ func requestTags(c *api.Call) ([]requestTag, error) {
 	return out, nil
 }
 
-// containsFold reports whether b contains sub (ASCII lower case) in any
-// case, also when escaped characters hide it only from a byte search: a
+// containsFold reports whether b contains sub (ASCII lower case letters
+// and '"') in any case. Escapes could hide sub from a byte search, so a
 // backslash anywhere makes it answer true.
 func containsFold(b []byte, sub string) bool {
 	for i := 0; i < len(b); i++ {
@@ -233,7 +235,11 @@ func containsFold(b []byte, sub string) bool {
 		if i+len(sub) <= len(b) {
 			match := true
 			for j := 0; j < len(sub); j++ {
-				if b[i+j]|0x20 != sub[j] {
+				c := b[i+j]
+				if 'A' <= c && c <= 'Z' {
+					c |= 0x20
+				}
+				if c != sub[j] {
 					match = false
 					break
 				}
