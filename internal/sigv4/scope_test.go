@@ -164,6 +164,20 @@ func TestVerifySecurityToken(t *testing.T) {
 		res, err := srv.do(t, r)
 		checkOutcome(t, res, err, KindUnknownKey, msgInvalidToken)
 	})
+	t.Run("token in the query of a header-signed request is refused", func(t *testing.T) {
+		t.Parallel()
+		srv := newServer(t, newTestVerifier(newKeyring()))
+		r, err := http.NewRequest(http.MethodPost, srv.URL+"/?X-Amz-Security-Token=garbage", strings.NewReader(kmsBody))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k, v := range jsonHeaders("TrentService.Encrypt") {
+			r.Header.Set(k, v)
+		}
+		signHeader(t, r, testCreds, hashHex([]byte(kmsBody)), "kms", testNow)
+		res, err := srv.do(t, r)
+		checkOutcome(t, res, err, KindUnknownKey, msgInvalidToken)
+	})
 	t.Run("token repeated in the query", func(t *testing.T) {
 		t.Parallel()
 		srv := newServer(t, newTestVerifier(newKeyring()))

@@ -90,8 +90,9 @@ type Verifier struct {
 	// Region is.
 	GlobalServices []string
 	// SessionToken checks an X-Amz-Security-Token against the access key
-	// that signed the request; it returns an error wrapping ErrUnknownKey
-	// for a token it did not issue. nil refuses every request that carries
+	// that signed the request; it returns an error wrapping ErrUnknownToken
+	// (or ErrUnknownKey) for a token it did not issue; any other error is
+	// an internal failure. nil refuses every request that carries
 	// a token (KindUnknownKey, "The security token included in the request
 	// is invalid."): only the issuer of temporary credentials can tell a
 	// real token from a made-up one, and ignoring it would accept a
@@ -301,6 +302,14 @@ func parseHeaderForm(r *http.Request, auth string, query url.Values) (*request, 
 		// An unsigned token could be swapped by whoever sees the request.
 		if !tokenSigned || len(tok) > 1 {
 			return nil, newError(KindIncomplete, "'X-Amz-Security-Token' must be a single, signed header.")
+		}
+		req.token, req.hasToken = tok[0], true
+	}
+	if tok := query[headerToken]; len(tok) > 0 {
+		// A token in the query of a header-signed request is covered by
+		// the signature too; it is a token all the same, not noise.
+		if req.hasToken || len(tok) > 1 {
+			return nil, newError(KindIncomplete, "'X-Amz-Security-Token' must be given once, in the header or the query.")
 		}
 		req.token, req.hasToken = tok[0], true
 	}
