@@ -34,7 +34,7 @@ func (s *Service) API() *api.Service {
 		"RevokeCertificate":         {Handler: wrap(s.apiRevoke)},
 	}
 	return &api.Service{Name: "acm", EventSource: "acm.amazonaws.com", Protocol: api.JSON11, TargetPrefix: "CertificateManager",
-		Operations: ops, Run: s.Run}
+		Operations: ops, Run: s.Run, ResourceTags: s.resourceTags}
 }
 
 func wrap[In, Out any](fn func(context.Context, *api.Call, *In) (*Out, error)) api.Handler {

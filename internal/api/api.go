@@ -59,6 +59,16 @@ type Service struct {
 	// background work (event delivery, scheduled deletion, renewal) and
 	// must return when ctx ends.
 	Run func(ctx context.Context)
+	// ResourceTags returns the tags of the resource an ARN names, for the
+	// condition keys aws:ResourceTag/<key>. The server calls it for every
+	// authorization whose resource ARN names this service (by the ARN's
+	// service field, Name) and whose AuthzRequest.ResourceTags is nil. It
+	// returns nil and no error for an ARN that names no resource of this
+	// service that has tags (not yet created, a pattern, an alias); any
+	// error refuses the call. nil means the service has no tagged
+	// resources, and a Deny conditioned on a resource tag never applies to
+	// them.
+	ResourceTags func(ctx context.Context, arn string) (map[string]string, error)
 }
 
 // Operation is one API action.
@@ -110,8 +120,14 @@ type AuthzRequest struct {
 	// Mode is policy.KeyPolicy for KMS keys: the key policy must allow.
 	Mode policy.Mode
 	// Context holds service condition keys ("kms:EncryptionAlgorithm");
-	// the global keys (aws:SourceIp, aws:username…) are added for you.
+	// the global keys (aws:SourceIp, aws:username…), aws:ResourceTag/*,
+	// and, from a request's Tags or TagKeys member, aws:RequestTag/* and
+	// aws:TagKeys are added for you.
 	Context map[string][]string
+	// ResourceTags are the tags of Resource when the handler already has
+	// it loaded (a non-nil empty map for none); nil makes the server look
+	// them up through the owning service's Service.ResourceTags.
+	ResourceTags map[string]string
 }
 
 // Authorizer decides for one caller.

@@ -39,7 +39,8 @@ func (s *Service) API() *api.Service {
 			"ListApiDestinations":    ro(api.JSON(s.apiListAPIDestinations)),
 			"DeleteApiDestination":   op(api.JSON(s.apiDeleteAPIDestination)),
 		},
-		Run: s.Run,
+		Run:          s.Run,
+		ResourceTags: s.resourceTags,
 	}
 }
 
@@ -69,14 +70,14 @@ func decodeToken(tok string) (string, error) {
 // ---- rules ----
 
 type putRuleInput struct {
-	Name               string          `json:"Name" required:"true"`
-	EventPattern       string          `json:"EventPattern,omitempty"`
-	ScheduleExpression string          `json:"ScheduleExpression,omitempty"`
-	State              string          `json:"State,omitempty"`
-	Description        string          `json:"Description,omitempty"`
-	RoleArn            string          `json:"RoleArn,omitempty"`
-	Tags               json.RawMessage `json:"Tags,omitempty"`
-	EventBusName       string          `json:"EventBusName,omitempty"`
+	Name               string `json:"Name" required:"true"`
+	EventPattern       string `json:"EventPattern,omitempty"`
+	ScheduleExpression string `json:"ScheduleExpression,omitempty"`
+	State              string `json:"State,omitempty"`
+	Description        string `json:"Description,omitempty"`
+	RoleArn            string `json:"RoleArn,omitempty"`
+	Tags               []Tag  `json:"Tags,omitempty"`
+	EventBusName       string `json:"EventBusName,omitempty"`
 }
 
 type putRuleOutput struct {
@@ -87,10 +88,16 @@ func (s *Service) apiPutRule(ctx context.Context, c *api.Call, in *putRuleInput)
 	if err := s.authorize(ctx, c, "events:PutRule", s.ruleARN(in.Name), nil); err != nil {
 		return nil, err
 	}
+	if len(in.Tags) > 0 {
+		// AWS asks for events:TagResource too when PutRule carries tags.
+		if err := s.authorize(ctx, c, "events:TagResource", s.ruleARN(in.Name), nil); err != nil {
+			return nil, err
+		}
+	}
 	if in.ScheduleExpression != "" {
 		return nil, awsproto.Validation("ScheduleExpression is not supported by Bulwark: rules match events only.")
 	}
-	arn, err := s.PutRule(ctx, RuleInput{Name: in.Name, EventPattern: in.EventPattern, State: in.State, Description: in.Description, EventBusName: in.EventBusName})
+	arn, err := s.PutRule(ctx, RuleInput{Name: in.Name, EventPattern: in.EventPattern, State: in.State, Description: in.Description, EventBusName: in.EventBusName, Tags: in.Tags})
 	if err != nil {
 		return nil, toAPI(err)
 	}

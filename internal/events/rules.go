@@ -44,6 +44,8 @@ func (s *Service) checkBus(name string) error {
 // RuleInput is what PutRule sets.
 type RuleInput struct {
 	Name, EventPattern, State, Description, EventBusName string
+	// Tags apply only when the rule is created.
+	Tags []Tag
 }
 
 // PutRule creates or updates a rule, keeping an existing rule's targets,
@@ -71,6 +73,9 @@ func (s *Service) PutRule(ctx context.Context, in RuleInput) (string, error) {
 	if len(in.Description) > maxDescriptionSize {
 		return "", invalid("Description is longer than %d characters.", maxDescriptionSize)
 	}
+	if err := checkTags(in.Tags); err != nil {
+		return "", err
+	}
 	for attempt := 0; ; attempt++ {
 		err := s.store.Tx(ctx, func(tx store.Tx) error {
 			rule, rec, err := s.getRule(ctx, tx, in.Name)
@@ -83,7 +88,7 @@ func (s *Service) PutRule(ctx context.Context, in RuleInput) (string, error) {
 				if len(n) >= maxRulesPerBus {
 					return limit("The requested resource exceeds the maximum number allowed (%d rules).", maxRulesPerBus)
 				}
-				rule = &Rule{Name: in.Name, Created: s.now().UTC()}
+				rule = &Rule{Name: in.Name, Created: s.now().UTC(), Tags: in.Tags}
 				rec = &store.Record{Kind: kindRule, ID: in.Name}
 			} else if err != nil {
 				return err

@@ -31,6 +31,15 @@ type Rule struct {
 	Description  string    `json:"description,omitempty"`
 	Created      time.Time `json:"created"`
 	Targets      []Target  `json:"targets,omitempty"`
+	// Tags are set when the rule is created (PutRule ignores them on an
+	// update, as in AWS) and feed aws:ResourceTag/* conditions.
+	Tags []Tag `json:"tags,omitempty"`
+}
+
+// Tag is a rule's tag.
+type Tag struct {
+	Key   string `json:"Key"`
+	Value string `json:"Value"`
 }
 
 // Target is where a rule sends matching events.

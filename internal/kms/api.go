@@ -52,7 +52,7 @@ func (s *Service) API() *api.Service {
 		"UntagResource":                       {Handler: api.JSON(s.apiUntagResource)},
 		"ListResourceTags":                    {Handler: api.JSON(s.apiListResourceTags), ReadOnly: true},
 	}
-	return &api.Service{Name: "kms", EventSource: "kms.amazonaws.com", Protocol: api.JSON11, TargetPrefix: "TrentService", Operations: ops, Run: s.run}
+	return &api.Service{Name: "kms", EventSource: "kms.amazonaws.com", Protocol: api.JSON11, TargetPrefix: "TrentService", Operations: ops, Run: s.run, ResourceTags: s.resourceTags}
 }
 
 // Wire shapes (botocore kms 2014-11-01).

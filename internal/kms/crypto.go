@@ -9,6 +9,8 @@ import (
 	"crypto/sha1"
 	"crypto/sha256"
 	"crypto/sha512"
+	"errors"
+	"fmt"
 	"hash"
 	"io"
 	"slices"
@@ -299,19 +301,73 @@ func (s *Service) sign(ctx context.Context, c *api.Call, keyID string, msg []byt
 	if err != nil {
 		return nil, nil, err
 	}
+	sig, err := signDigest(s.cfg.Rand, lk.mat.priv, alg, digest)
+	if err != nil {
+		return nil, nil, err
+	}
+	return lk, sig, nil
+}
+
+// signDigest signs digest with priv under alg. It fails closed: a key type
+// or algorithm family it does not know, a mismatch between them, or a
+// signer that returns nothing is an error (InternalFailure on the wire,
+// since signingKey already checked the key spec), never an empty
+// signature reported as success.
+func signDigest(rnd io.Reader, priv crypto.Signer, alg string, digest []byte) ([]byte, error) {
 	h := signHash(alg)
 	var sig []byte
-	switch k := lk.mat.priv.(type) {
+	var err error
+	switch k := priv.(type) {
 	case *rsa.PrivateKey:
-		if strings.HasPrefix(alg, "RSASSA_PSS") {
-			sig, err = rsa.SignPSS(s.cfg.Rand, k, h, digest, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash})
-		} else {
-			sig, err = rsa.SignPKCS1v15(s.cfg.Rand, k, h, digest)
+		switch {
+		case strings.HasPrefix(alg, "RSASSA_PSS_"):
+			sig, err = rsa.SignPSS(rnd, k, h, digest, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash})
+		case strings.HasPrefix(alg, "RSASSA_PKCS1_V1_5_"):
+			sig, err = rsa.SignPKCS1v15(rnd, k, h, digest)
+		default:
+			return nil, fmt.Errorf("kms: signing algorithm %s does not apply to an RSA key", alg)
 		}
 	case *ecdsa.PrivateKey:
-		sig, err = ecdsa.SignASN1(s.cfg.Rand, k, digest)
+		if !strings.HasPrefix(alg, "ECDSA_") {
+			return nil, fmt.Errorf("kms: signing algorithm %s does not apply to an ECC key", alg)
+		}
+		sig, err = ecdsa.SignASN1(rnd, k, digest)
+	default:
+		return nil, fmt.Errorf("kms: cannot sign with a key of type %T", priv)
 	}
-	return lk, sig, err
+	if err != nil {
+		return nil, fmt.Errorf("kms: sign: %w", err)
+	}
+	if len(sig) == 0 {
+		return nil, errors.New("kms: signer returned an empty signature")
+	}
+	return sig, nil
+}
+
+// verifyDigest reports whether sig is priv's signature of digest under
+// alg; like signDigest it refuses what it does not know rather than
+// answering.
+func verifyDigest(priv crypto.Signer, alg string, digest, sig []byte) (bool, error) {
+	if priv == nil {
+		return false, errors.New("kms: key has no private key to verify with")
+	}
+	h := signHash(alg)
+	switch k := priv.Public().(type) {
+	case *rsa.PublicKey:
+		switch {
+		case strings.HasPrefix(alg, "RSASSA_PSS_"):
+			return rsa.VerifyPSS(k, h, digest, sig, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash}) == nil, nil
+		case strings.HasPrefix(alg, "RSASSA_PKCS1_V1_5_"):
+			return rsa.VerifyPKCS1v15(k, h, digest, sig) == nil, nil
+		}
+		return false, fmt.Errorf("kms: signing algorithm %s does not apply to an RSA key", alg)
+	case *ecdsa.PublicKey:
+		if !strings.HasPrefix(alg, "ECDSA_") {
+			return false, fmt.Errorf("kms: signing algorithm %s does not apply to an ECC key", alg)
+		}
+		return ecdsa.VerifyASN1(k, digest, sig), nil
+	}
+	return false, fmt.Errorf("kms: cannot verify with a key of type %T", priv)
 }
 
 func (s *Service) verify(ctx context.Context, c *api.Call, keyID string, msg []byte, msgType, alg string, sig []byte) (*loadedKey, error) {
@@ -323,17 +379,9 @@ func (s *Service) verify(ctx context.Context, c *api.Call, keyID string, msg []b
 	if err != nil {
 		return nil, err
 	}
-	h := signHash(alg)
-	ok := false
-	switch k := lk.mat.priv.Public().(type) {
-	case *rsa.PublicKey:
-		if strings.HasPrefix(alg, "RSASSA_PSS") {
-			ok = rsa.VerifyPSS(k, h, digest, sig, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash}) == nil
-		} else {
-			ok = rsa.VerifyPKCS1v15(k, h, digest, sig) == nil
-		}
-	case *ecdsa.PublicKey:
-		ok = ecdsa.VerifyASN1(k, digest, sig)
+	ok, err := verifyDigest(lk.mat.priv, alg, digest, sig)
+	if err != nil {
+		return nil, err
 	}
 	if !ok {
 		return nil, fail(errInvalidSignature, "The signature is not valid for this key, message and algorithm.")

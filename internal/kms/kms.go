@@ -205,7 +205,7 @@ func (s *Service) authorize(ctx context.Context, c *api.Call, action string, lk 
 	cond["kms:keyspec"] = []string{lk.meta.KeySpec}
 	cond["kms:keyusage"] = []string{lk.meta.KeyUsage}
 	cond["kms:keyorigin"] = []string{"AWS_KMS"}
-	return c.Authorize(ctx, api.AuthzRequest{Action: action, Resource: lk.meta.ARN, ResourcePolicy: lk.pol, Mode: policy.KeyPolicy, Context: cond})
+	return c.Authorize(ctx, api.AuthzRequest{Action: action, Resource: lk.meta.ARN, ResourcePolicy: lk.pol, Mode: policy.KeyPolicy, Context: cond, ResourceTags: tagMap(lk.meta.Tags)})
 }
 
 // contextKeys returns the kms:EncryptionContext:* and

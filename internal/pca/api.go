@@ -45,6 +45,8 @@ func (s *Service) API() *api.Service {
 		Operations: ops,
 		Routes:     map[string]http.Handler{"/crl/": s.crlHandler(), "/ocsp/": s.ocspHandler()},
 		Run:        s.Run,
+		// One line here so the server supplies aws:ResourceTag/* for CAs.
+		ResourceTags: s.resourceTags,
 	}
 }
 

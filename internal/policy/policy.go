@@ -166,6 +166,9 @@ func ParseWithOptions(doc []byte, opts ParseOptions) (*Policy, error) {
 	if !json.Valid(doc) {
 		return nil, perr("policy document is not valid JSON")
 	}
+	if err := checkDuplicateKeys(doc); err != nil {
+		return nil, err
+	}
 	var top map[string]json.RawMessage
 	if err := json.Unmarshal(doc, &top); err != nil || top == nil {
 		return nil, perr("policy document must be a JSON object")

@@ -34,7 +34,7 @@ func (s *Service) API() *api.Service {
 		"CancelRotateSecret":       {Handler: api.JSON(s.apiCancelRotateSecret)},
 		"ReplicateSecretToRegions": {Handler: api.JSON(s.apiReplicate)},
 	}
-	return &api.Service{Name: "secretsmanager", EventSource: "secretsmanager.amazonaws.com", Protocol: api.JSON11, TargetPrefix: "secretsmanager", Operations: ops, Run: s.Run}
+	return &api.Service{Name: "secretsmanager", EventSource: "secretsmanager.amazonaws.com", Protocol: api.JSON11, TargetPrefix: "secretsmanager", Operations: ops, Run: s.Run, ResourceTags: s.resourceTags}
 }
 
 func wireTime(tm time.Time) *awsproto.Time { return awsproto.NewTime(tm) }
@@ -272,7 +272,7 @@ type describeOutput struct {
 	Name                   string              `json:"Name"`
 	Description            string              `json:"Description,omitempty"`
 	KmsKeyId               string              `json:"KmsKeyId,omitempty"`
-	RotationEnabled        bool                `json:"RotationEnabled,omitempty"`
+	RotationEnabled        *bool               `json:"RotationEnabled,omitempty"`
 	RotationLambdaARN      string              `json:"RotationLambdaARN,omitempty"`
 	RotationRules          *RotationRules      `json:"RotationRules,omitempty"`
 	LastRotatedDate        *awsproto.Time      `json:"LastRotatedDate,omitempty"`
@@ -287,9 +287,21 @@ type describeOutput struct {
 	PrimaryRegion          string              `json:"PrimaryRegion,omitempty"`
 }
 
+// rotationEnabled is DescribeSecret's RotationEnabled: absent for a secret
+// whose rotation was never configured, and false (not absent) once
+// CancelRotateSecret has turned it off, as AWS answers. RotateSecret always
+// leaves an endpoint behind, so that is the mark of "configured once".
+func rotationEnabled(m *Secret) *bool {
+	if !m.Rotation && m.RotationURL == "" {
+		return nil
+	}
+	on := m.Rotation
+	return &on
+}
+
 func describe(m *Secret, region string) *describeOutput {
 	d := &describeOutput{ARN: m.ARN, Name: m.Name, Description: m.Description, KmsKeyId: m.KmsKeyID,
-		RotationEnabled: m.Rotation, RotationLambdaARN: m.RotationURL, RotationRules: m.Rules,
+		RotationEnabled: rotationEnabled(m), RotationLambdaARN: m.RotationURL, RotationRules: m.Rules,
 		LastRotatedDate: wireTime(m.LastRotated), LastChangedDate: wireTime(m.LastChanged), LastAccessedDate: wireTime(m.LastAccessed),
 		DeletedDate: wireTime(m.Deleted), Tags: m.Tags, CreatedDate: wireTime(m.Created), PrimaryRegion: region}
 	if m.Rotation {

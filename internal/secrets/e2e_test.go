@@ -375,6 +375,10 @@ func TestE2ERotation(t *testing.T) {
 	if _, err := sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: strp("rot"), SecretString: strp("initial")}); err != nil {
 		t.Fatal(err)
 	}
+	// Rotation never configured: RotationEnabled is absent (null), not false.
+	if d, err := sm.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: strp("rot")}); err != nil || d.RotationEnabled != nil {
+		t.Fatalf("before any rotation RotationEnabled = %v (%v), want absent", d.RotationEnabled, err)
+	}
 	if _, err := sm.RotateSecret(ctx, &secretsmanager.RotateSecretInput{SecretId: strp("rot"), RotationLambdaARN: strp("arn:aws:lambda:us-east-1:111122223333:function:f")}); errCode(err) != "InvalidParameterException" {
 		t.Fatalf("lambda ARN: %v", err)
 	}
@@ -418,9 +422,15 @@ func TestE2ERotation(t *testing.T) {
 	if _, err := sm.CancelRotateSecret(ctx, &secretsmanager.CancelRotateSecretInput{SecretId: strp("rot")}); err != nil {
 		t.Fatal(err)
 	}
+	// After CancelRotateSecret AWS answers RotationEnabled: false, present,
+	// in DescribeSecret and in ListSecrets.
 	d, _ = sm.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: strp("rot")})
-	if aws.ToBool(d.RotationEnabled) {
-		t.Fatal("rotation still enabled")
+	if d.RotationEnabled == nil || *d.RotationEnabled {
+		t.Fatalf("after CancelRotateSecret RotationEnabled = %v, want false", d.RotationEnabled)
+	}
+	l, err := sm.ListSecrets(ctx, &secretsmanager.ListSecretsInput{Filters: []types.Filter{{Key: types.FilterNameStringTypeName, Values: []string{"rot"}}}})
+	if err != nil || len(l.SecretList) != 1 || l.SecretList[0].RotationEnabled == nil || *l.SecretList[0].RotationEnabled {
+		t.Fatalf("ListSecrets after CancelRotateSecret: %+v, %v", l, err)
 	}
 }
 

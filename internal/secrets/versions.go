@@ -27,16 +27,17 @@ func (s *Service) authorize(ctx context.Context, c *api.Call, action string, m *
 	if err != nil {
 		return fmt.Errorf("secretsmanager: stored policy of %s no longer parses: %w", m.ARN, err)
 	}
-	cond := make(map[string][]string, len(extra)+2*len(m.Tags)+1)
+	cond := make(map[string][]string, len(extra)+len(m.Tags)+1)
 	cond["secretsmanager:secretid"] = []string{m.ARN}
 	for _, t := range m.Tags {
 		cond["secretsmanager:resourcetag/"+strings.ToLower(t.Key)] = []string{t.Value}
-		cond["aws:resourcetag/"+strings.ToLower(t.Key)] = []string{t.Value}
 	}
 	for k, v := range extra {
 		cond[k] = v
 	}
-	return c.Authorize(ctx, api.AuthzRequest{Action: "secretsmanager:" + action, Resource: m.ARN, ResourcePolicy: pol, Mode: policy.Standard, Context: cond})
+	// aws:ResourceTag/* (from these tags), aws:RequestTag/* and aws:TagKeys
+	// are the server's, as for every service.
+	return c.Authorize(ctx, api.AuthzRequest{Action: "secretsmanager:" + action, Resource: m.ARN, ResourcePolicy: pol, Mode: policy.Standard, Context: cond, ResourceTags: tagMap(m.Tags)})
 }
 
 // newToken returns a random version id in UUID form, as the SDKs make.
@@ -145,12 +146,7 @@ func (s *Service) CreateSecret(ctx context.Context, c *api.Call, in CreateInput)
 	}
 	now := s.now()
 	m := &Secret{ARN: arn, Name: in.Name, Description: in.Description, KmsKeyID: in.KmsKeyID, Tags: in.Tags, Created: now, LastChanged: now, Versions: map[string]*Version{}}
-	reqTags := map[string][]string{}
-	for _, t := range in.Tags {
-		reqTags["aws:requesttag/"+strings.ToLower(t.Key)] = []string{t.Value}
-		reqTags["aws:tagkeys"] = append(reqTags["aws:tagkeys"], t.Key)
-	}
-	if err := s.authorize(ctx, c, "CreateSecret", m, reqTags); err != nil {
+	if err := s.authorize(ctx, c, "CreateSecret", m, nil); err != nil {
 		return nil, "", err
 	}
 	var sv *sealedValue

@@ -62,8 +62,8 @@ type Error struct {
 // Error returns the kind and the message.
 func (e *Error) Error() string { return "sigv4: " + e.Kind.String() + ": " + e.Msg }
 
-// Unwrap returns ErrUnknownKey or ErrInactiveKey for KindUnknownKey failures,
-// nil otherwise.
+// Unwrap returns ErrUnknownKey, ErrInactiveKey or ErrUnknownToken for
+// KindUnknownKey failures, nil otherwise.
 func (e *Error) Unwrap() error { return e.cause }
 
 // ErrUnknownKey is what a Lookup wraps when the access key id does not exist.
@@ -72,6 +72,10 @@ var ErrUnknownKey = errors.New("sigv4: unknown access key id")
 // ErrInactiveKey is the cause (see Error.Unwrap) of a KindUnknownKey failure
 // for a key whose Credential.Active is false.
 var ErrInactiveKey = errors.New("sigv4: access key is not active")
+
+// ErrUnknownToken is the cause of a KindUnknownKey failure for a request
+// whose X-Amz-Security-Token the verifier did not accept.
+var ErrUnknownToken = errors.New("sigv4: security token not issued by this server")
 
 // Messages AWS uses verbatim; clients and tests match on them.
 const (

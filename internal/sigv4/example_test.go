@@ -27,7 +27,8 @@ func ExampleVerifier_Verify() {
 			}
 			return sigv4.Credential{SecretAccessKey: secret, Active: true}, nil
 		},
-		Now: func() time.Time { return now },
+		Now:    func() time.Time { return now },
+		Region: "eu-west-1", // the one region this server answers for
 	}
 
 	// A client signs a KMS call exactly as the AWS SDK does.

@@ -60,8 +60,18 @@ func (k *keyring) lookup(_ context.Context, id string) (Credential, error) {
 	return c, nil
 }
 
+// testTokens are the session tokens the test verifier issued, by key.
+var testTokens = map[string]string{"AKIDSESS": "tok/en==", testAKID: "sess+ion"}
+
+func testSessionToken(_ context.Context, akid, token string) error {
+	if want, ok := testTokens[akid]; ok && token == want {
+		return nil
+	}
+	return ErrUnknownToken
+}
+
 func newTestVerifier(k *keyring) *Verifier {
-	return &Verifier{Lookup: k.lookup, Now: func() time.Time { return testNow }}
+	return &Verifier{Lookup: k.lookup, Now: func() time.Time { return testNow }, Region: testRegion, SessionToken: testSessionToken}
 }
 
 func hashHex(b []byte) string {

@@ -53,8 +53,8 @@ type Result struct {
 	SignedHeaders []string // lower-case names covered by the signature
 	Presigned     bool
 	// SecurityToken is X-Amz-Security-Token from the header (header form)
-	// or query (presigned), empty when absent. Verify does not check it;
-	// the caller must, when it issues temporary credentials.
+	// or query (presigned), empty when absent. Verify has already had it
+	// accepted by Verifier.SessionToken.
 	SecurityToken string
 	// SigningTime is X-Amz-Date (or the Date header) of the request.
 	SigningTime time.Time
@@ -79,6 +79,25 @@ type Verifier struct {
 	// CacheSize bounds the derived signing key cache; 0 means 1024
 	// entries, negative disables caching.
 	CacheSize int
+	// Region is the region a credential scope must name: AWS refuses a
+	// signature scoped to another region ("Credential should be scoped to
+	// a valid region"), and so does Verify (KindBadSignature). Empty
+	// accepts every region, which only a verifier that serves every region
+	// may do.
+	Region string
+	// GlobalServices are signing names (iam, sts) whose scope may also name
+	// us-east-1, the region AWS signs its global endpoints with, whatever
+	// Region is.
+	GlobalServices []string
+	// SessionToken checks an X-Amz-Security-Token against the access key
+	// that signed the request; it returns an error wrapping ErrUnknownToken
+	// (or ErrUnknownKey) for a token it did not issue; any other error is
+	// an internal failure. nil refuses every request that carries
+	// a token (KindUnknownKey, "The security token included in the request
+	// is invalid."): only the issuer of temporary credentials can tell a
+	// real token from a made-up one, and ignoring it would accept a
+	// request its sender meant to be bound to a session.
+	SessionToken func(ctx context.Context, accessKeyID, token string) error
 
 	cache keyCache
 }
@@ -95,7 +114,28 @@ type request struct {
 	presigned     bool
 	expires       time.Duration
 	token         string
+	hasToken      bool // X-Amz-Security-Token present, even empty
 	query         url.Values
+}
+
+// globalRegion is the region AWS signs its global endpoints (IAM, the
+// global STS endpoint) with.
+const globalRegion = "us-east-1"
+
+// checkRegion refuses a scope for another region than the verifier's.
+func (v *Verifier) checkRegion(sc Scope) error {
+	if v.Region == "" || sc.Region == v.Region {
+		return nil
+	}
+	if sc.Region == globalRegion {
+		for _, g := range v.GlobalServices {
+			if g == sc.Service {
+				return nil
+			}
+		}
+	}
+	return newError(KindBadSignature, "Credential should be scoped to a valid region, not '%s'. This server serves region '%s': sign for it (AWS_REGION=%s).",
+		echo(sc.Region), v.Region, v.Region)
 }
 
 // Verify authenticates r. body is the complete request body, already read
@@ -111,6 +151,9 @@ func (v *Verifier) Verify(ctx context.Context, r *http.Request, body []byte) (*R
 		return nil, newError(KindIncomplete,
 			"Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '%s' != '%s', from '%s'.",
 			req.scope.Date, req.amzDate[:8], req.amzDate)
+	}
+	if err := v.checkRegion(req.scope); err != nil {
+		return nil, err
 	}
 	if err := v.checkTime(req); err != nil {
 		return nil, err
@@ -133,6 +176,17 @@ func (v *Verifier) Verify(ctx context.Context, r *http.Request, body []byte) (*R
 		// Same wire message as an unknown key, as AWS does, so a
 		// deactivated key cannot be told from a non-existent one.
 		return nil, &Error{Kind: KindUnknownKey, Msg: msgInvalidToken, cause: ErrInactiveKey}
+	}
+	if req.hasToken {
+		if v.SessionToken == nil {
+			return nil, &Error{Kind: KindUnknownKey, Msg: msgInvalidToken, cause: ErrUnknownToken}
+		}
+		if err := v.SessionToken(ctx, req.scope.AccessKeyID, req.token); err != nil {
+			if errors.Is(err, ErrUnknownKey) || errors.Is(err, ErrUnknownToken) {
+				return nil, &Error{Kind: KindUnknownKey, Msg: msgInvalidToken, cause: ErrUnknownToken}
+			}
+			return nil, fmt.Errorf("sigv4: checking the security token of %q: %w", echo(req.scope.AccessKeyID), err)
+		}
 	}
 
 	canonical, err := canonicalRequest(r, req, ph)
@@ -249,7 +303,15 @@ func parseHeaderForm(r *http.Request, auth string, query url.Values) (*request, 
 		if !tokenSigned || len(tok) > 1 {
 			return nil, newError(KindIncomplete, "'X-Amz-Security-Token' must be a single, signed header.")
 		}
-		req.token = tok[0]
+		req.token, req.hasToken = tok[0], true
+	}
+	if tok := query[headerToken]; len(tok) > 0 {
+		// A token in the query of a header-signed request is covered by
+		// the signature too; it is a token all the same, not noise.
+		if req.hasToken || len(tok) > 1 {
+			return nil, newError(KindIncomplete, "'X-Amz-Security-Token' must be given once, in the header or the query.")
+		}
+		req.token, req.hasToken = tok[0], true
 	}
 	req.signedList = joinNames(a.SignedHeaders)
 	return req, nil
@@ -322,7 +384,10 @@ func parsePresigned(q url.Values) (*request, error) {
 		query:         q,
 	}
 	if tok := q[headerToken]; len(tok) > 0 {
-		req.token = tok[0]
+		if len(tok) > 1 {
+			return nil, newError(KindIncomplete, "AWS query-string parameters must include at most one 'X-Amz-Security-Token'.")
+		}
+		req.token, req.hasToken = tok[0], true
 	}
 	return req, nil
 }
