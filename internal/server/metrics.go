@@ -17,6 +17,9 @@ const (
 	metricErrors        = "bulwark_api_errors_total"
 	metricStage         = "bulwark_api_stage_duration_seconds"
 	metricAuditFailures = "bulwark_audit_write_failures_total"
+	metricConnsOpen     = "bulwark_connections_open"
+	metricConnsShed     = "bulwark_connections_shed_total"
+	metricBodiesShed    = "bulwark_requests_shed_total"
 )
 
 type metrics struct {
@@ -25,6 +28,9 @@ type metrics struct {
 	errors        *prometheus.CounterVec
 	stage         *prometheus.HistogramVec
 	auditFailures prometheus.Counter
+	connsOpen     prometheus.Gauge
+	connsShed     prometheus.Counter
+	bodiesShed    prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -41,8 +47,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Buckets: []float64{.000005, .00001, .000025, .00005, .0001, .00025, .0005, .001, .0025, .01}}, []string{"stage"}),
 		auditFailures: prometheus.NewCounter(prometheus.CounterOpts{Name: metricAuditFailures,
 			Help: "Audit log writes that failed; while the log is failing every request is refused."}),
+		connsOpen: prometheus.NewGauge(prometheus.GaugeOpts{Name: metricConnsOpen,
+			Help: "Client connections open on the API listener."}),
+		connsShed: prometheus.NewCounter(prometheus.CounterOpts{Name: metricConnsShed,
+			Help: "Connections closed to stay within MaxConnections (the oldest without an authenticated request in progress)."}),
+		bodiesShed: prometheus.NewCounter(prometheus.CounterOpts{Name: metricBodiesShed,
+			Help: "Requests refused with 503 because unauthenticated request bodies already filled MaxUnauthenticatedBodyBytes."}),
 	}
-	reg.MustRegister(m.requests, m.duration, m.errors, m.stage, m.auditFailures)
+	reg.MustRegister(m.requests, m.duration, m.errors, m.stage, m.auditFailures, m.connsOpen, m.connsShed, m.bodiesShed)
 	return m
 }
 
