@@ -186,6 +186,19 @@ func readBody(body io.Reader, declared, limit int64, lease *bodyLease) ([]byte, 
 			if int64(len(buf)) > limit {
 				return nil, bodyTooLarge(limit)
 			}
+			if int64(len(buf)) == declared {
+				// All that was declared is here: look for the end without
+				// doubling the buffer for it.
+				var probe [1]byte
+				n, err := io.ReadFull(body, probe[:])
+				if n == 0 && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)) {
+					return buf, nil
+				}
+				if n == 0 {
+					return nil, awsproto.Serialization("Could not read the request body: %v", err)
+				}
+				return nil, awsproto.Serialization("The request body is longer than its Content-Length")
+			}
 			next := min(2*int64(cap(buf)), limit+1)
 			if need := beyondFree(next) - beyondFree(int64(cap(buf))); need > 0 && !lease.take(need) {
 				return nil, errBusy
