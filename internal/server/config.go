@@ -80,7 +80,7 @@ const DefaultMaxBodyBytes = 1 << 20
 // DefaultMaxConnections is the connection cap when Config leaves it 0:
 // each connection costs some 20–40 KiB before it has sent a byte, so the
 // cap keeps a flood of idle connections near 100 MiB.
-const DefaultMaxConnections = 4096
+const DefaultMaxConnections = 2048
 
 // DefaultMaxUnauthenticatedBodyBytes is the unauthenticated body budget
 // when Config leaves it 0: 32 bodies of the largest size at once, far

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/bulwarkd/bulwark/internal/awsproto"
 )
 
@@ -140,6 +142,15 @@ func (l *connLimiter) authenticated(ctx context.Context) {
 type bodyBudget struct {
 	limit int64 // <= 0: no limit
 	used  atomic.Int64
+	gauge prometheus.Gauge // optional
+}
+
+func (b *bodyBudget) add(n int64) int64 {
+	v := b.used.Add(n)
+	if b.gauge != nil {
+		b.gauge.Set(float64(v))
+	}
+	return v
 }
 
 // bodyLease is one request's share of the budget, returned once its
@@ -153,8 +164,8 @@ func (l *bodyLease) take(n int64) bool {
 	if l.b == nil || l.b.limit <= 0 {
 		return true
 	}
-	if l.b.used.Add(n) > l.b.limit {
-		l.b.used.Add(-n)
+	if l.b.add(n) > l.b.limit {
+		l.b.add(-n)
 		return false
 	}
 	l.n += n
@@ -164,7 +175,7 @@ func (l *bodyLease) take(n int64) bool {
 // release returns the lease; it is idempotent.
 func (l *bodyLease) release() {
 	if l.n != 0 {
-		l.b.used.Add(-l.n)
+		l.b.add(-l.n)
 		l.n = 0
 	}
 }

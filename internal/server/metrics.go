@@ -20,6 +20,7 @@ const (
 	metricConnsOpen     = "bulwark_connections_open"
 	metricConnsShed     = "bulwark_connections_shed_total"
 	metricBodiesShed    = "bulwark_requests_shed_total"
+	metricUnauthBytes   = "bulwark_unauthenticated_body_bytes"
 )
 
 type metrics struct {
@@ -31,6 +32,7 @@ type metrics struct {
 	connsOpen     prometheus.Gauge
 	connsShed     prometheus.Counter
 	bodiesShed    prometheus.Counter
+	unauthBytes   prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -53,8 +55,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Connections closed to stay within MaxConnections (the oldest without an authenticated request in progress)."}),
 		bodiesShed: prometheus.NewCounter(prometheus.CounterOpts{Name: metricBodiesShed,
 			Help: "Requests refused with 503 because unauthenticated request bodies already filled MaxUnauthenticatedBodyBytes."}),
+		unauthBytes: prometheus.NewGauge(prometheus.GaugeOpts{Name: metricUnauthBytes,
+			Help: "Request-body bytes held for requests whose signature is not yet verified, beyond each request's first 4 KiB (the MaxUnauthenticatedBodyBytes budget in use)."}),
 	}
-	reg.MustRegister(m.requests, m.duration, m.errors, m.stage, m.auditFailures, m.connsOpen, m.connsShed, m.bodiesShed)
+	reg.MustRegister(m.requests, m.duration, m.errors, m.stage, m.auditFailures, m.connsOpen, m.connsShed, m.bodiesShed, m.unauthBytes)
 	return m
 }
 

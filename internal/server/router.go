@@ -50,12 +50,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer lease.release()
 	route, body, rerr := s.route(r, lease)
 	route.lease = lease
-	if route.bodyUnread {
-		// The rest of the body stays unread: do not keep the connection
-		// (net/http would otherwise read on to find the next request).
-		w.Header().Set("Connection", "close")
-	}
 	call.Service, call.Operation = route.service, route.operation
+	var shed *awsproto.Error
+	if route.shed && errors.As(rerr, &shed) {
+		// Load shedding (or a connection shed while its body arrived):
+		// nothing ran and nobody is known, and writing an audit event for
+		// each would let a flood spend the disk that signed calls wait
+		// on. The metrics count them.
+		s.renderError(w, call, route, shed)
+		s.metrics.observe(call.Service.Name, call.Operation, shed.Code, time.Since(start))
+		return
+	}
 	var out any
 	err := rerr
 	if err == nil {
@@ -84,8 +89,11 @@ type route struct {
 	// lease holds the body's share of the unauthenticated budget until
 	// the signature is verified.
 	lease *bodyLease
-	// bodyUnread is set when the body was refused before its end.
-	bodyUnread bool
+	// shed is set when the body was refused for lack of budget or could
+	// not be read (the client or the connection cap closed it). What is
+	// left of it net/http discards, or closes the connection if it is
+	// large.
+	shed bool
 }
 
 var unknownService = &api.Service{Name: "unknown", EventSource: "unknown"}
@@ -114,7 +122,8 @@ func (s *Server) route(r *http.Request, lease *bodyLease) (route, []byte, error)
 	}
 	body, err := s.readBody(r, lease)
 	if err != nil {
-		rt.bodyUnread = true
+		var e *awsproto.Error
+		rt.shed = errors.Is(err, errBusy) || (errors.As(err, &e) && e.Code == awsproto.CodeSerialization)
 		return rt, nil, err
 	}
 	rt.raw = body

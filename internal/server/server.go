@@ -99,7 +99,7 @@ func New(cfg Config) (*Server, error) {
 	s.registry = prometheus.NewRegistry()
 	s.metrics = newMetrics(s.registry)
 	s.conns = newConnLimiter(c.MaxConnections, s.metrics)
-	s.bodies = &bodyBudget{limit: c.MaxUnauthenticatedBodyBytes}
+	s.bodies = &bodyBudget{limit: c.MaxUnauthenticatedBodyBytes, gauge: s.metrics.unauthBytes}
 	s.httpSrv = &http.Server{
 		Handler:           s,
 		ReadHeaderTimeout: 10 * time.Second,
