@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -48,13 +49,16 @@ func TestResourceExhaustionFlood(t *testing.T) {
 	var wg sync.WaitGroup
 	defer func() { cancel(); wg.Wait() }()
 
-	// Each slow client reconnects 5 s after being shed, so the flood keeps
-	// pushing against the connection cap (some 1,200 new connections a
-	// second). A flood reconnecting faster than the server can accept
+	// Each slow client reconnects 5 to 10 s after being shed, so the
+	// flood keeps pushing against the connection cap (about 800 new
+	// connections a second). A flood reconnecting faster than the server can accept
 	// fills the kernel's listen queue, where new connections (a signed
 	// caller's too) wait for SYN retransmits: that is for SYN cookies and
 	// per-source limits in front of the server, not for Bulwark.
-	header := fmt.Sprintf("POST / HTTP/1.1\r\nHost: %s\r\nX-Amz-Target: TrentService.ListKeys\r\nContent-Type: application/x-amz-json-1.1\r\nContent-Length: %d\r\n\r\n", addr, 1<<20)
+	// A well-formed Authorization header with a wrong signature, so the
+	// server reads the body (it refuses unsigned requests unread).
+	const forged = "AWS4-HMAC-SHA256 Credential=AKIAFORGED0000000000/20260101/us-east-1/kms/aws4_request, SignedHeaders=host;x-amz-date, Signature=0000000000000000000000000000000000000000000000000000000000000000"
+	header := fmt.Sprintf("POST / HTTP/1.1\r\nHost: %s\r\nX-Amz-Target: TrentService.ListKeys\r\nContent-Type: application/x-amz-json-1.1\r\nAuthorization: %s\r\nContent-Length: %d\r\n\r\n", addr, forged, 1<<20)
 	for range slowConns {
 		wg.Go(func() {
 			var d net.Dialer
@@ -69,7 +73,7 @@ func TestResourceExhaustionFlood(t *testing.T) {
 				}
 				select {
 				case <-ctx.Done():
-				case <-time.After(5 * time.Second):
+				case <-time.After(5*time.Second + rand.N(5*time.Second)):
 				}
 			}
 		})
@@ -82,6 +86,7 @@ func TestResourceExhaustionFlood(t *testing.T) {
 				req, _ := http.NewRequestWithContext(ctx, http.MethodPost, p.endpoint+"/service/TrentService/operation/ListKeys", bytes.NewReader(bomb))
 				req.Header.Set("Smithy-Protocol", "rpc-v2-cbor")
 				req.Header.Set("Content-Type", "application/cbor")
+				req.Header.Set("Authorization", forged)
 				if resp, err := bombClient.Do(req); err == nil {
 					resp.Body.Close()
 				}

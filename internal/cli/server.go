@@ -37,6 +37,8 @@ type serverFlags struct {
 	devSecret   string
 	logLevel    string
 	shutdownMax time.Duration
+	maxConns    int
+	maxUnauth   int64
 }
 
 func newServerCmd() *cobra.Command {
@@ -71,6 +73,8 @@ func newServerCmd() *cobra.Command {
 	fl.StringVar(&f.devSecret, "dev-secret-access-key", "", "root secret access key (dev mode; default $BULWARK_DEV_SECRET_ACCESS_KEY or generated)")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fl.DurationVar(&f.shutdownMax, "shutdown-timeout", 30*time.Second, "how long SIGTERM waits for in-flight requests")
+	fl.IntVar(&f.maxConns, "max-connections", 0, fmt.Sprintf("open client connections at most; at the cap the oldest without an authenticated request in progress is closed (dev mode; 0: %d; --config: limits.maxConnections)", server.DefaultMaxConnections))
+	fl.Int64Var(&f.maxUnauth, "max-unauthenticated-body-bytes", 0, fmt.Sprintf("request-body bytes held server-wide before signatures are verified; beyond it a body gets a retryable 503 (dev mode; 0: %d; --config: limits.maxUnauthenticatedBodyBytes)", server.DefaultMaxUnauthenticatedBodyBytes))
 	return cmd
 }
 
@@ -122,6 +126,9 @@ func runDevServer(ctx context.Context, out io.Writer, f *serverFlags) error {
 		RootAccessKeyID:     keyID,
 		RootSecretAccessKey: secret,
 		Logger:              newLogger(level),
+
+		MaxConnections:              f.maxConns,
+		MaxUnauthenticatedBodyBytes: f.maxUnauth,
 	}
 	srv, err := server.New(cfg)
 	if err != nil {

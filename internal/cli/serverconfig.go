@@ -59,6 +59,13 @@ type fileConfig struct {
 		SecretAccessKeyEnv string `yaml:"secretAccessKeyEnv"`
 	} `yaml:"rootCredentials"`
 	LogLevel string `yaml:"logLevel"`
+	// Limits bound what clients can make the server hold; zero values
+	// take the server's defaults (docs/operations.md, "Limits").
+	Limits struct {
+		MaxBodyBytes                int64 `yaml:"maxBodyBytes"`
+		MaxConnections              int   `yaml:"maxConnections"`
+		MaxUnauthenticatedBodyBytes int64 `yaml:"maxUnauthenticatedBodyBytes"`
+	} `yaml:"limits"`
 }
 
 func loadFileConfig(path string) (*fileConfig, error) {
@@ -216,6 +223,10 @@ func (fc *fileConfig) serverConfig() (server.Config, error) {
 		MasterKey:          key,
 		PreviousMasterKeys: prev,
 		AuditLogPath:       fc.AuditLog,
+
+		MaxBodyBytes:                fc.Limits.MaxBodyBytes,
+		MaxConnections:              fc.Limits.MaxConnections,
+		MaxUnauthenticatedBodyBytes: fc.Limits.MaxUnauthenticatedBodyBytes,
 	}, nil
 }
 

@@ -25,6 +25,11 @@ import (
 	"github.com/bulwarkd/bulwark/internal/server/servertest"
 )
 
+// forgedAuth is a well-formed SigV4 Authorization header with a wrong
+// signature: what an attacker adds so the server reads the body (a
+// request without one is refused unread).
+const forgedAuth = "AWS4-HMAC-SHA256 Credential=AKIAFORGED0000000000/20260101/us-east-1/kms/aws4_request, SignedHeaders=host;x-amz-date;x-amz-target, Signature=" + "0000000000000000000000000000000000000000000000000000000000000000"
+
 // slowConn opens a connection that sends request headers declaring a
 // body of declared bytes, then sends nothing more: the slow-body attack.
 func slowConn(t *testing.T, addr string, declared int) net.Conn {
@@ -34,7 +39,7 @@ func slowConn(t *testing.T, addr string, declared int) net.Conn {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	fmt.Fprintf(c, "POST / HTTP/1.1\r\nHost: x\r\nX-Amz-Target: TrentService.ListKeys\r\nContent-Type: application/x-amz-json-1.1\r\nContent-Length: %d\r\n\r\n", declared)
+	fmt.Fprintf(c, "POST / HTTP/1.1\r\nHost: x\r\nX-Amz-Target: TrentService.ListKeys\r\nContent-Type: application/x-amz-json-1.1\r\nAuthorization: %s\r\nContent-Length: %d\r\n\r\n", forgedAuth, declared)
 	return c
 }
 
@@ -169,6 +174,7 @@ func TestUnauthenticatedBodyBudget(t *testing.T) {
 	for range 3 {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, srv.URL+"/", bytes.NewReader(make([]byte, 64<<10)))
 		req.Header.Set("X-Amz-Target", "TrentService.ListKeys")
+		req.Header.Set("Authorization", forgedAuth)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -260,5 +266,26 @@ func TestShutdownBeforeServe(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("Serve kept running after Shutdown")
+	}
+}
+
+// TestUnsignedBodyNotRead: a request without a signature is refused
+// without waiting for (or holding) its body.
+func TestUnsignedBodyNotRead(t *testing.T) {
+	srv := servertest.Start(t)
+	c, err := net.Dial("tcp", srv.URL[len("http://"):])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprintf(c, "POST / HTTP/1.1\r\nHost: x\r\nX-Amz-Target: TrentService.ListKeys\r\nContent-Type: application/x-amz-json-1.1\r\nContent-Length: %d\r\n\r\n", 1<<20)
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("no answer before the body was sent: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden || resp.Header.Get("X-Amzn-Errortype") != "MissingAuthenticationTokenException" {
+		t.Errorf("got %d %v", resp.StatusCode, resp.Header)
 	}
 }

@@ -120,7 +120,13 @@ func (s *Server) route(r *http.Request, lease *bodyLease) (route, []byte, error)
 			rt.protocol = api.RESTJSON
 		}
 	}
-	body, err := s.readBody(r, lease)
+	var body []byte
+	var err error
+	if _, serr := sigv4.ParseScope(r); serr == nil {
+		body, err = s.readBody(r, lease)
+	}
+	// else: without a well-formed signature the request is refused
+	// whatever its body says, so an unsigned flood costs no reading.
 	if err != nil {
 		var e *awsproto.Error
 		rt.shed = errors.Is(err, errBusy) || (errors.As(err, &e) && e.Code == awsproto.CodeSerialization)
