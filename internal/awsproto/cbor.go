@@ -34,10 +34,15 @@ const maxCBORDepth = 64
 
 // CBORToJSON converts a CBOR request body into the JSON 1.1 body an AWS
 // SDK would have sent for the same input. Malformed input is a
-// SerializationException.
+// SerializationException, and so is a body beyond the decoding bounds
+// (nesting, number of values, size of the JSON), checked before anything
+// is decoded.
 func CBORToJSON(body []byte) ([]byte, error) {
 	if len(body) == 0 {
 		return []byte("{}"), nil
+	}
+	if err := checkCBOR(body); err != nil {
+		return nil, err
 	}
 	v, err := cbor.Decode(body)
 	if err != nil {

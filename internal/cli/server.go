@@ -40,6 +40,8 @@ type serverFlags struct {
 	logLevel    string
 	publicURL   string
 	shutdownMax time.Duration
+	maxConns    int
+	maxUnauth   int64
 }
 
 // devOnlyFlags are the flags a configuration file replaces: given with
@@ -47,6 +49,7 @@ type serverFlags struct {
 var devOnlyFlags = []struct{ flag, setting string }{
 	{"listen", "listen"}, {"data-dir", "dataDir"}, {"storage", "storage"}, {"account-id", "accountId"},
 	{"region", "region"}, {"dev-access-key-id", "rootCredentials"}, {"dev-secret-access-key", "rootCredentials"},
+	{"max-connections", "limits.maxConnections"}, {"max-unauthenticated-body-bytes", "limits.maxUnauthenticatedBodyBytes"},
 }
 
 func newServerCmd() *cobra.Command {
@@ -87,6 +90,8 @@ func newServerCmd() *cobra.Command {
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error (a config file's logLevel wins)")
 	fl.StringVar(&f.publicURL, "public-url", "", "base URL clients reach the server at, put into issued certificates' CRL distribution points and OCSP URLs (overrides the config file's publicURL; dev default: http://LISTEN)")
 	fl.DurationVar(&f.shutdownMax, "shutdown-timeout", 30*time.Second, "how long SIGTERM waits for in-flight requests")
+	fl.IntVar(&f.maxConns, "max-connections", 0, fmt.Sprintf("open client connections at most; at the cap the oldest without an authenticated request in progress is closed (dev mode; 0: %d; --config: limits.maxConnections)", server.DefaultMaxConnections))
+	fl.Int64Var(&f.maxUnauth, "max-unauthenticated-body-bytes", 0, fmt.Sprintf("request-body bytes held server-wide before signatures are verified; beyond it a body gets a retryable 503 (dev mode; 0: %d; --config: limits.maxUnauthenticatedBodyBytes)", server.DefaultMaxUnauthenticatedBodyBytes))
 	return cmd
 }
 
@@ -153,6 +158,9 @@ func runDevServer(ctx context.Context, out io.Writer, f *serverFlags) error {
 		RootSecretAccessKey: secret,
 		PublicURL:           publicURL,
 		Logger:              log,
+
+		MaxConnections:              f.maxConns,
+		MaxUnauthenticatedBodyBytes: f.maxUnauth,
 	}
 	srv, err := server.New(cfg)
 	if err != nil {

@@ -69,6 +69,13 @@ type fileConfig struct {
 	// load balancer), put into issued certificates' CRL distribution
 	// points and OCSP URLs; "" means scheme://listen.
 	PublicURL string `yaml:"publicURL"`
+	// Limits bound what clients can make the server hold; zero values
+	// take the server's defaults (docs/operations.md, "Limits").
+	Limits struct {
+		MaxBodyBytes                int64 `yaml:"maxBodyBytes"`
+		MaxConnections              int   `yaml:"maxConnections"`
+		MaxUnauthenticatedBodyBytes int64 `yaml:"maxUnauthenticatedBodyBytes"`
+	} `yaml:"limits"`
 }
 
 func loadFileConfig(path string) (*fileConfig, error) {
@@ -233,6 +240,10 @@ func (fc *fileConfig) serverConfig() (server.Config, error) {
 		AuditLogPath:        fc.AuditLog,
 		AuditRotateBytes:    fc.AuditRotate.MaxBytes,
 		AuditRotateInterval: fc.AuditRotate.Interval,
+
+		MaxBodyBytes:                fc.Limits.MaxBodyBytes,
+		MaxConnections:              fc.Limits.MaxConnections,
+		MaxUnauthenticatedBodyBytes: fc.Limits.MaxUnauthenticatedBodyBytes,
 	}, nil
 }
 

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/base32"
 	"encoding/base64"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -77,11 +76,5 @@ func (e *env) config(id, secret string) aws.Config {
 }
 
 func (e *env) rootConfig() aws.Config { return e.config(e.rootID, e.rootKey) }
-
-// accountARN builds an ARN in the server's account.
-func (e *env) arn(service, resource string) string {
-	cfg := e.srv.Config()
-	return fmt.Sprintf("arn:aws:%s:%s:%s:%s", service, cfg.Region, cfg.AccountID, resource)
-}
 
 func tempDir() (string, error) { return os.MkdirTemp("", "bulwark-demo-") }

@@ -16,15 +16,14 @@ import (
 // subordinate, and the subordinate that issues end-entity certificates,
 // as the seed's best-practice note recommends.
 type hierarchy struct {
-	name      string
-	rootARN   string
-	subARN    string
-	rootPEM   string
-	subPEM    string
-	chainPEM  string // subordinate + root
-	rootCert  *x509.Certificate
-	subCert   *x509.Certificate
-	crlPrefix string
+	name     string
+	rootARN  string
+	subARN   string
+	rootPEM  string
+	subPEM   string
+	chainPEM string // subordinate + root
+	rootCert *x509.Certificate
+	subCert  *x509.Certificate
 }
 
 const (

@@ -70,7 +70,10 @@ func LoadOrCreateKeyFile(path string) (key []byte, created bool, err error) {
 			return nil, false, fmt.Errorf("seal: generate master key: %w", err)
 		}
 		enc := base64.StdEncoding.EncodeToString(key) + "\n"
-		won, err := createFile(path, []byte(enc))
+		// Plain assignment, not :=, so the read below replaces the outer
+		// ErrNotExist that brought us here.
+		var won bool
+		won, err = createFile(path, []byte(enc))
 		if err != nil {
 			return nil, false, err
 		}

@@ -3,9 +3,11 @@ package seal
 import (
 	"bytes"
 	"encoding/base64"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -178,6 +180,59 @@ func TestKeyFromPassphraseRefuses(t *testing.T) {
 			_, err := KeyFromPassphrase([]byte(tc.passphrase), tc.saltPath)
 			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 				t.Fatalf("error = %v, want one containing %q", err, tc.wantErr)
+			}
+		})
+	}
+}
+
+// TestKeySourcesConcurrentCreate starts many callers at once on a key file
+// or salt file that does not exist yet, as several processes starting
+// together would: exactly one creates it, and every caller must come back
+// with that one key instead of an error or a key of its own.
+func TestKeySourcesConcurrentCreate(t *testing.T) {
+	t.Parallel()
+	pass := []byte("correct horse battery staple")
+	tests := []struct {
+		name    string
+		rounds  int
+		callers int
+		load    func(path string) ([]byte, error)
+	}{
+		{"key file", 50, 32, func(path string) ([]byte, error) {
+			k, _, err := LoadOrCreateKeyFile(path)
+			return k, err
+		}},
+		// Argon2id costs 64 MiB a call: a few callers are enough.
+		{"passphrase salt", 2, 3, func(path string) ([]byte, error) {
+			return KeyFromPassphrase(pass, path)
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			for round := range tc.rounds {
+				path := filepath.Join(dir, fmt.Sprintf("k%d", round))
+				start := make(chan struct{})
+				keys := make([][]byte, tc.callers)
+				errs := make([]error, tc.callers)
+				var wg sync.WaitGroup
+				for i := range tc.callers {
+					wg.Go(func() {
+						<-start
+						keys[i], errs[i] = tc.load(path)
+					})
+				}
+				close(start)
+				wg.Wait()
+				for i := range tc.callers {
+					if errs[i] != nil {
+						t.Fatalf("round %d caller %d: %v", round, i, errs[i])
+					}
+					if !bytes.Equal(keys[i], keys[0]) {
+						t.Fatalf("round %d: callers got different keys for the same file", round)
+					}
+				}
 			}
 		})
 	}

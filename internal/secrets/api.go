@@ -128,7 +128,7 @@ type filterWire struct {
 func filters(in []filterWire) []Filter {
 	out := make([]Filter, len(in))
 	for i, f := range in {
-		out[i] = Filter{Key: f.Key, Values: f.Values}
+		out[i] = Filter(f)
 	}
 	return out
 }

@@ -202,10 +202,6 @@ func (s *Service) candidates(id string) (names []string, fullARN []string) {
 	return names, fullARN
 }
 
-// errPurged means a secret's recovery window has passed: it is gone even if
-// the background loop has not removed it yet.
-var errPurged = errors.New("secretsmanager: secret purged")
-
 // load finds a secret by SecretId. A secret whose recovery window has
 // ended is reported as not found.
 func (s *Service) load(ctx context.Context, r store.Reader, id string) (*Secret, error) {

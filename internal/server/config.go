@@ -55,6 +55,20 @@ type Config struct {
 	ExtraServices []*api.Service
 	// MaxBodyBytes limits request bodies; 0 means DefaultMaxBodyBytes.
 	MaxBodyBytes int64
+	// MaxConnections caps open client connections; 0 means
+	// DefaultMaxConnections and a negative value removes the cap (then a
+	// flood of slow connections can exhaust memory and file descriptors).
+	// At the cap, the connection that has gone longest without an
+	// authenticated request in progress is closed to admit the new one.
+	// Keep it below the process's file-descriptor limit (ulimit -n).
+	MaxConnections int
+	// MaxUnauthenticatedBodyBytes caps the request-body bytes held,
+	// across all connections, before their signatures are verified; 0
+	// means DefaultMaxUnauthenticatedBodyBytes and a negative value
+	// removes the cap. The first 4 KiB of each body do not count. A body
+	// that does not fit is refused with a retryable 503. It must be at
+	// least MaxBodyBytes.
+	MaxUnauthenticatedBodyBytes int64
 	// Logger receives structured logs; nil discards them.
 	Logger *slog.Logger
 	// Now is the clock (SigV4 skew, timestamps, expiry); nil means
@@ -70,6 +84,16 @@ type Config struct {
 // 1 MiB), so 1 MiB refuses only abuse.
 const DefaultMaxBodyBytes = 1 << 20
 
+// DefaultMaxConnections is the connection cap when Config leaves it 0:
+// each connection costs some 20–40 KiB before it has sent a byte, so the
+// cap keeps a flood of idle connections near 100 MiB.
+const DefaultMaxConnections = 2048
+
+// DefaultMaxUnauthenticatedBodyBytes is the unauthenticated body budget
+// when Config leaves it 0: 32 bodies of the largest size at once, far
+// beyond what signed clients keep in flight on a 2-core server.
+const DefaultMaxUnauthenticatedBodyBytes = 32 << 20
+
 func (c *Config) withDefaults() Config {
 	out := *c
 	if out.AccountID == "" {
@@ -83,6 +107,12 @@ func (c *Config) withDefaults() Config {
 	}
 	if out.MaxBodyBytes == 0 {
 		out.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if out.MaxConnections == 0 {
+		out.MaxConnections = DefaultMaxConnections
+	}
+	if out.MaxUnauthenticatedBodyBytes == 0 {
+		out.MaxUnauthenticatedBodyBytes = DefaultMaxUnauthenticatedBodyBytes
 	}
 	if out.Logger == nil {
 		out.Logger = slog.New(slog.DiscardHandler)

@@ -18,6 +18,10 @@ const (
 	metricStage         = "bulwark_api_stage_duration_seconds"
 	metricAuditFailures = "bulwark_audit_write_failures_total"
 	metricIntegrity     = "bulwark_store_integrity_failures_total"
+	metricConnsOpen     = "bulwark_connections_open"
+	metricConnsShed     = "bulwark_connections_shed_total"
+	metricBodiesShed    = "bulwark_requests_shed_total"
+	metricUnauthBytes   = "bulwark_unauthenticated_body_bytes"
 )
 
 type metrics struct {
@@ -27,6 +31,10 @@ type metrics struct {
 	stage         *prometheus.HistogramVec
 	auditFailures prometheus.Counter
 	integrity     *prometheus.CounterVec
+	connsOpen     prometheus.Gauge
+	connsShed     prometheus.Counter
+	bodiesShed    prometheus.Counter
+	unauthBytes   prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -45,8 +53,16 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Audit events that could not be written (each refused call while the log is failing counts); while the log is failing every request is refused."}),
 		integrity: prometheus.NewCounterVec(prometheus.CounterOpts{Name: metricIntegrity,
 			Help: "Stored records refused because their integrity tag is missing or does not verify (altered database), by record kind."}, []string{"kind"}),
+		connsOpen: prometheus.NewGauge(prometheus.GaugeOpts{Name: metricConnsOpen,
+			Help: "Client connections open on the API listener."}),
+		connsShed: prometheus.NewCounter(prometheus.CounterOpts{Name: metricConnsShed,
+			Help: "Connections closed to stay within MaxConnections (the oldest without an authenticated request in progress)."}),
+		bodiesShed: prometheus.NewCounter(prometheus.CounterOpts{Name: metricBodiesShed,
+			Help: "Requests refused with 503 because unauthenticated request bodies already filled MaxUnauthenticatedBodyBytes."}),
+		unauthBytes: prometheus.NewGauge(prometheus.GaugeOpts{Name: metricUnauthBytes,
+			Help: "Request-body bytes held for requests whose signature is not yet verified, beyond each request's first 4 KiB (the MaxUnauthenticatedBodyBytes budget in use)."}),
 	}
-	reg.MustRegister(m.requests, m.duration, m.errors, m.stage, m.auditFailures, m.integrity)
+	reg.MustRegister(m.requests, m.duration, m.errors, m.stage, m.auditFailures, m.integrity, m.connsOpen, m.connsShed, m.bodiesShed, m.unauthBytes)
 	return m
 }
 

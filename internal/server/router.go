@@ -1,12 +1,10 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -48,8 +46,21 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	call.TLS = r.TLS != nil
 	call.Time = start.UTC()
 
-	route, body, rerr := s.route(r)
+	lease := &bodyLease{b: s.bodies}
+	defer lease.release()
+	route, body, rerr := s.route(r, lease)
+	route.lease = lease
 	call.Service, call.Operation = route.service, route.operation
+	var shed *awsproto.Error
+	if route.shed && errors.As(rerr, &shed) {
+		// Load shedding (or a connection shed while its body arrived):
+		// nothing ran and nobody is known, and writing an audit event for
+		// each would let a flood spend the disk that signed calls wait
+		// on. The metrics count them.
+		s.renderError(w, call, route, shed)
+		s.metrics.observe(call.Service.Name, call.Operation, shed.Code, time.Since(start))
+		return
+	}
 	var out any
 	err := rerr
 	if err == nil {
@@ -75,13 +86,21 @@ type route struct {
 	query  url.Values
 	// namespace renders Query errors even when no service was found.
 	namespace string
+	// lease holds the body's share of the unauthenticated budget until
+	// the signature is verified.
+	lease *bodyLease
+	// shed is set when the body was refused for lack of budget or could
+	// not be read (the client or the connection cap closed it). What is
+	// left of it net/http discards, or closes the connection if it is
+	// large.
+	shed bool
 }
 
 var unknownService = &api.Service{Name: "unknown", EventSource: "unknown"}
 
 // route reads the body and finds the service and operation. It returns
 // the route even on error, so the error is rendered in the right protocol.
-func (s *Server) route(r *http.Request) (route, []byte, error) {
+func (s *Server) route(r *http.Request, lease *bodyLease) (route, []byte, error) {
 	rt := route{protocol: api.JSON11, service: unknownService, operation: "Unknown"}
 	target := r.Header.Get("X-Amz-Target")
 	var restSvc *api.Service
@@ -101,13 +120,21 @@ func (s *Server) route(r *http.Request) (route, []byte, error) {
 			rt.protocol = api.RESTJSON
 		}
 	}
-	body, err := s.readBody(r)
+	var body []byte
+	var err error
+	if _, serr := sigv4.ParseScope(r); serr == nil {
+		body, err = s.readBody(r, lease)
+	}
+	// else: without a well-formed signature the request is refused
+	// whatever its body says, so an unsigned flood costs no reading.
 	if err != nil {
+		var e *awsproto.Error
+		rt.shed = errors.Is(err, errBusy) || (errors.As(err, &e) && e.Code == awsproto.CodeSerialization)
 		return rt, nil, err
 	}
 	rt.raw = body
 	if rt.protocol == api.RPCv2CBOR {
-		return s.routeCBOR(r, rt, body)
+		return s.routeCBOR(r, rt)
 	}
 	if rt.protocol == api.RESTJSON {
 		if restSvc == nil {
@@ -166,8 +193,10 @@ func (s *Server) route(r *http.Request) (route, []byte, error) {
 
 // routeCBOR finds a JSON 1.1 service's operation from the RPC v2 path
 // /service/<ServiceName>/operation/<Operation> (the Smithy service name is
-// the JSON target prefix) and transcodes the body to JSON.
-func (s *Server) routeCBOR(r *http.Request, rt route, body []byte) (route, []byte, error) {
+// the JSON target prefix). The body is transcoded to JSON only once its
+// signature is verified (in dispatch): decoding costs more than reading,
+// and nobody unauthenticated gets to spend it.
+func (s *Server) routeCBOR(r *http.Request, rt route) (route, []byte, error) {
 	rest, ok := strings.CutPrefix(r.URL.Path, "/service/")
 	svcName, op, ok2 := strings.Cut(rest, "/operation/")
 	if !ok || !ok2 || r.Method != http.MethodPost {
@@ -183,11 +212,7 @@ func (s *Server) routeCBOR(r *http.Request, rt route, body []byte) (route, []byt
 		return rt, nil, &awsproto.Error{Code: awsproto.CodeUnknownOperation, Message: fmt.Sprintf("Unknown operation %s for service %s", op, svc.Name), Status: http.StatusNotFound}
 	}
 	rt.op = o
-	jsonBody, err := awsproto.CBORToJSON(body)
-	if err != nil {
-		return rt, nil, err
-	}
-	return rt, jsonBody, nil
+	return rt, nil, nil
 }
 
 func isQuery(r *http.Request) bool {
@@ -214,22 +239,12 @@ func queryForm(r *http.Request, body []byte) (url.Values, error) {
 	return form, nil
 }
 
-func (s *Server) readBody(r *http.Request) ([]byte, error) {
-	if r.ContentLength > s.cfg.MaxBodyBytes {
-		return nil, bodyTooLarge(s.cfg.MaxBodyBytes)
+func (s *Server) readBody(r *http.Request, lease *bodyLease) ([]byte, error) {
+	b, err := readBody(r.Body, r.ContentLength, s.cfg.MaxBodyBytes, lease)
+	if errors.Is(err, errBusy) {
+		s.metrics.bodiesShed.Inc()
 	}
-	var buf bytes.Buffer
-	if r.ContentLength > 0 {
-		buf.Grow(int(r.ContentLength))
-	}
-	n, err := buf.ReadFrom(io.LimitReader(r.Body, s.cfg.MaxBodyBytes+1))
-	if err != nil {
-		return nil, awsproto.Serialization("Could not read the request body: %v", err)
-	}
-	if n > s.cfg.MaxBodyBytes {
-		return nil, bodyTooLarge(s.cfg.MaxBodyBytes)
-	}
-	return buf.Bytes(), nil
+	return b, err
 }
 
 func bodyTooLarge(limit int64) error {
@@ -275,6 +290,19 @@ func (s *Server) dispatch(r *http.Request, call *api.Call, rt route) (any, error
 		return nil, err
 	}
 	call.Principal = holder.cred.Principal
+	// Authenticated: the body is the signer's, no longer a stranger's, and
+	// the connection is not closed to make room for others.
+	if rt.lease != nil {
+		rt.lease.release()
+	}
+	s.conns.authenticated(r.Context())
+	if rt.protocol == api.RPCv2CBOR {
+		jsonBody, err := awsproto.CBORToJSON(rt.raw)
+		if err != nil {
+			return nil, err
+		}
+		call.Body = jsonBody
+	}
 	if rt.op.Handler == nil {
 		return nil, awsproto.Errorf(awsproto.CodeInvalidAction, "Missing Action parameter")
 	}

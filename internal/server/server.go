@@ -57,8 +57,12 @@ type Server struct {
 	routePrefixes []string
 	services      []*api.Service
 
-	ready    atomic.Bool
+	ready atomic.Bool
+	// httpSrv is built by New, so a Shutdown that comes before Serve
+	// (a signal during start-up) still makes Serve return at once.
 	httpSrv  *http.Server
+	conns    *connLimiter
+	bodies   *bodyBudget
 	closeFns []func() error
 }
 
@@ -69,6 +73,9 @@ func New(cfg Config) (*Server, error) {
 	c := cfg.withDefaults()
 	if len(c.MasterKey) != 32 {
 		return nil, errors.New("server: the master key must be 32 bytes")
+	}
+	if c.MaxUnauthenticatedBodyBytes > 0 && c.MaxUnauthenticatedBodyBytes < c.MaxBodyBytes {
+		return nil, fmt.Errorf("server: the unauthenticated body budget (%d bytes) is smaller than the body limit (%d bytes), so the largest bodies could never be read: raise it or lower the body limit", c.MaxUnauthenticatedBodyBytes, c.MaxBodyBytes)
 	}
 	s := &Server{cfg: c, jsonServices: map[string]*api.Service{}, queryServices: map[string]*api.Service{}}
 	ok := false
@@ -104,6 +111,20 @@ func New(cfg Config) (*Server, error) {
 	cancel()
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
+	}
+
+	s.conns = newConnLimiter(c.MaxConnections, s.metrics)
+	s.bodies = &bodyBudget{limit: c.MaxUnauthenticatedBodyBytes, gauge: s.metrics.unauthBytes}
+	s.httpSrv = &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		// SigV4 headers, even with a session token, take a few KiB; every
+		// slow connection may hold this much.
+		MaxHeaderBytes: 16 << 10,
+		ConnState:      s.conns.connState,
+		ConnContext:    s.conns.connContext,
 	}
 
 	auditPath := c.AuditLogPath
@@ -232,16 +253,9 @@ func (s *Server) Store() store.Store { return s.store }
 // Config returns the effective configuration, defaults applied.
 func (s *Server) Config() Config { return s.cfg }
 
-// Serve accepts connections on ln until Shutdown.
+// Serve accepts connections on ln until Shutdown; after Shutdown (even one
+// called before Serve) it returns nil at once. Call it once.
 func (s *Server) Serve(ln net.Listener) error {
-	s.httpSrv = &http.Server{
-		Handler:           s,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       60 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          nil,
-	}
 	err := s.httpSrv.Serve(ln)
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
@@ -253,9 +267,6 @@ func (s *Server) Serve(ln net.Listener) error {
 // (or ctx to end), so no acknowledged call is cut off.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.ready.Store(false)
-	if s.httpSrv == nil {
-		return nil
-	}
 	return s.httpSrv.Shutdown(ctx)
 }
 

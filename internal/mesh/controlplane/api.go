@@ -216,9 +216,7 @@ func authorize(ctx context.Context, c *api.Call, arn string, tags []Tag, tagKeys
 			cond["aws:requesttag/"+strings.ToLower(t.Key)] = []string{t.Value}
 			cond["aws:tagkeys"] = append(cond["aws:tagkeys"], t.Key)
 		}
-		for _, k := range tagKeys {
-			cond["aws:tagkeys"] = append(cond["aws:tagkeys"], k)
-		}
+		cond["aws:tagkeys"] = append(cond["aws:tagkeys"], tagKeys...)
 	}
 	return c.Authorize(ctx, api.AuthzRequest{Action: "appmesh:" + c.Operation, Resource: arn, Mode: policy.Standard, Context: cond})
 }

@@ -2,9 +2,12 @@ package sqlite
 
 import (
 	"database/sql"
+	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/bulwarkd/bulwark/internal/store"
 )
@@ -87,5 +90,31 @@ func TestMigrations(t *testing.T) {
 			b.Close()
 		}
 		t.Fatalf("Open of a newer schema: %v, want a refusal", err)
+	}
+}
+
+// TestDiskFullIsUnavailable: a write that runs out of space (here the
+// database's page limit, as a full disk would) is store.ErrUnavailable,
+// which the server answers with a retryable 503.
+func TestDiskFullIsUnavailable(t *testing.T) {
+	t.Parallel()
+	b, err := Open(filepath.Join(t.TempDir(), "bulwark.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	ctx := t.Context()
+	var pages int
+	if err := b.w.QueryRowContext(ctx, "PRAGMA page_count").Scan(&pages); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.w.ExecContext(ctx, fmt.Sprintf("PRAGMA max_page_count = %d", pages)); err != nil {
+		t.Fatal(err)
+	}
+	err = b.WriteTx(ctx, func(tx store.BackendTx) error {
+		return tx.PutRow(ctx, &store.Row{Kind: "test/full", ID: "a", Data: make([]byte, 1<<20), Updated: time.Now()})
+	})
+	if !errors.Is(err, store.ErrUnavailable) || !strings.Contains(err.Error(), "full") {
+		t.Fatalf("write to a full database: %v, want store.ErrUnavailable", err)
 	}
 }

@@ -10,11 +10,12 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/bulwarkd/bulwark/internal/store"
 
-	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+	msqlite "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 )
 
 const (
@@ -239,6 +240,7 @@ func (b *Backend) Kinds(ctx context.Context) ([]string, error) {
 // WriteTx implements [store.Backend]. If fn panics the transaction is
 // rolled back and the panic continues.
 func (b *Backend) WriteTx(ctx context.Context, fn func(tx store.BackendTx) error) (err error) {
+	defer func() { err = diskFull(err) }()
 	sqlTx, err := b.w.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("sqlite: begin: %w", err)
@@ -257,4 +259,23 @@ func (b *Backend) WriteTx(ctx context.Context, fn func(tx store.BackendTx) error
 		return fmt.Errorf("sqlite: commit: %w", err)
 	}
 	return nil
+}
+
+// sqliteFull is SQLITE_FULL, the primary result code (low byte) of a write
+// that found the disk (or max_page_count) full.
+const sqliteFull = 13
+
+// diskFull marks a write that failed for lack of space as
+// store.ErrUnavailable: nothing was committed and the same call succeeds
+// once an operator frees space, so the client gets a retryable 503 (as
+// with a full audit disk), not an InternalFailure.
+func diskFull(err error) error {
+	if err == nil || errors.Is(err, store.ErrUnavailable) {
+		return err
+	}
+	var se *msqlite.Error
+	if errors.Is(err, syscall.ENOSPC) || (errors.As(err, &se) && se.Code()&0xff == sqliteFull) {
+		return fmt.Errorf("%w: sqlite: the disk holding the database is full; free space on it: %v", store.ErrUnavailable, err)
+	}
+	return err
 }

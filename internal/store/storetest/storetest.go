@@ -436,7 +436,7 @@ func testTxReadsOwnWrites(t *testing.T, s store.Store) {
 		}
 		got, err := tx.Get(ctx, "k", "a")
 		if err != nil {
-			return fmt.Errorf("Get own write: %w", err)
+			return fmt.Errorf("get own write: %w", err)
 		}
 		equal(t, got, r)
 		r.Data = []byte("x2")
