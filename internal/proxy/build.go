@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -17,46 +16,59 @@ import (
 )
 
 // builder turns a snapshot into listeners, clusters and routes. It reuses
-// the proxy's existing reloaders and clusters when their identity is
+// the proxy's existing sources and clusters when their identity is
 // unchanged, so Update keeps pooled connections and loaded certificates.
+// What it creates for the new configuration is owned by gen.
 type builder struct {
 	p        *Proxy
 	snap     *spec.Snapshot
 	clusters map[string]*cluster
+	gen      *generation
+	resolved map[string]resolved     // by refKey, from resolveSources
+	fresh    map[string]*sourceEntry // sources new in this build
 }
 
-// reloader returns the shared Reloader for a reference, loading it the
-// first time; unusable material is an error.
-func (p *Proxy) reloader(ref CertRef) (*certsource.Reloader, error) {
-	name, src, err := p.cfg.Sources(ref)
-	if err != nil {
-		return nil, err
+// reloader returns the shared Reloader for a reference, as prepared by
+// resolveSources, and records the generation's reference to it.
+func (b *builder) reloader(ref CertRef) (*certsource.Reloader, error) {
+	rr, ok := b.resolved[refKey(ref)]
+	if !ok {
+		// Every reference the builder reaches is collected by
+		// snapshotRefs; one that is not is a bug, refused rather than
+		// loaded under the lock.
+		return nil, fmt.Errorf("proxy: certificate reference %s was not resolved", refKey(ref))
 	}
-	if r, ok := p.reloaders[name]; ok {
-		return r, nil
+	if rr.err != nil {
+		return nil, rr.err
 	}
-	r := certsource.NewReloader(certsource.ReloaderConfig{
-		Name: name, Source: src, Stats: p.stats, Logger: p.log,
-		PollInterval: p.cfg.PollInterval, Policy: certsource.Policy{Now: p.cfg.Now},
-	})
-	if err := r.Reload(context.Background()); err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
+	e := b.p.sources[rr.name]
+	if e == nil {
+		e = b.fresh[rr.name]
 	}
-	p.reloaders[name] = r
-	if p.runCtx != nil {
-		_ = r.Start(p.runCtx)
+	if e == nil {
+		if rr.r == nil {
+			return nil, fmt.Errorf("proxy: certificate source %s went away during the update; retry", rr.name)
+		}
+		e = &sourceEntry{name: rr.name, r: rr.r, subscribed: map[string]bool{}}
+		b.fresh[rr.name] = e
 	}
-	return r, nil
+	b.gen.sources[rr.name] = e
+	return e.r, nil
 }
 
-// subscribeCounters wires a reloader's outcomes to a listener's or
-// cluster's socket-factory counters, once per pair.
-func (p *Proxy) subscribeCounters(owner string, server bool, r *certsource.Reloader) {
-	key := owner + "|" + r.Name()
-	if p.subscribed[key] {
+// subscribeCounters wires a source's outcomes to a listener's or
+// cluster's socket-factory counters, once per pair for the source's life.
+func (b *builder) subscribeCounters(owner string, server bool, r *certsource.Reloader) {
+	e := b.gen.sources[r.Name()]
+	if e == nil || e.r != r {
 		return
 	}
-	p.subscribed[key] = true
+	key := owner + "|" + strconv.FormatBool(server)
+	if e.subscribed[key] {
+		return
+	}
+	e.subscribed[key] = true
+	p := b.p
 	pre := owner + stats.SocketFactoryPrefix(server)
 	ok, failed := p.stats.Counter(pre+stats.SSLContextUpdateBySDS), p.stats.Counter(pre+stats.SSLContextUpdateFailed)
 	r.Subscribe(func(_, _ *certsource.Material) { ok.Inc() })
@@ -68,7 +80,7 @@ func (b *builder) listenerTLS(l *listener, t *spec.ListenerTLS) (*listenerTLS, e
 		return nil, nil
 	}
 	p := b.p
-	cert, err := p.reloader(CertRef{Certificate: t.Certificate})
+	cert, err := b.reloader(CertRef{Certificate: t.Certificate})
 	if err != nil {
 		return nil, err
 	}
@@ -76,26 +88,23 @@ func (b *builder) listenerTLS(l *listener, t *spec.ListenerTLS) (*listenerTLS, e
 		return nil, fmt.Errorf("%s: holds no certificate", cert.Name())
 	}
 	owner := l.prefix()
-	p.subscribeCounters(owner, true, cert)
+	b.subscribeCounters(owner, true, cert)
 	sc := tlsconf.ServerConfig{
 		Cert: cert, NextProtos: alpn(l.protocol, true), Now: p.cfg.Now,
 		TicketKeyRotation: p.cfg.TicketKeyRotation, SSL: stats.NewSSL(p.stats, owner),
 	}
 	if v := t.Validation; v != nil {
-		if sc.Trust, err = p.reloader(CertRef{Trust: v.Trust}); err != nil {
+		if sc.Trust, err = b.reloader(CertRef{Trust: v.Trust}); err != nil {
 			return nil, err
 		}
-		p.subscribeCounters(owner, true, sc.Trust)
+		b.subscribeCounters(owner, true, sc.Trust)
 		sc.SANs = v.SubjectAlternativeNames.ExactSANs()
 	}
 	srv, err := tlsconf.NewServer(sc)
 	if err != nil {
 		return nil, err
 	}
-	if p.runCtx != nil {
-		go srv.Run(p.runCtx)
-	}
-	p.tlsServers = append(p.tlsServers, srv)
+	b.gen.tlsServers = append(b.gen.tlsServers, srv)
 	return &listenerTLS{mode: t.Mode, srv: srv, cert: cert, ssl: sc.SSL}, nil
 }
 
@@ -155,12 +164,12 @@ func (b *builder) cluster(name, addr, protocol string, tp *spec.ClientPolicyTLS)
 	key := addr + "|" + protocol
 	if tp != nil {
 		var err error
-		if trust, err = p.reloader(CertRef{Trust: tp.Validation.Trust}); err != nil {
+		if trust, err = b.reloader(CertRef{Trust: tp.Validation.Trust}); err != nil {
 			return nil, err
 		}
 		key += "|trust=" + trust.Name()
 		if tp.Certificate != nil {
-			if cert, err = p.reloader(CertRef{Certificate: clientCertAsListener(tp.Certificate)}); err != nil {
+			if cert, err = b.reloader(CertRef{Certificate: clientCertAsListener(tp.Certificate)}); err != nil {
 				return nil, err
 			}
 			key += "|cert=" + cert.Name()
@@ -192,9 +201,9 @@ func (b *builder) cluster(name, addr, protocol string, tp *spec.ClientPolicyTLS)
 		if err != nil {
 			return nil, err
 		}
-		p.subscribeCounters(owner, false, trust)
+		b.subscribeCounters(owner, false, trust)
 		if cert != nil {
-			p.subscribeCounters(owner, false, cert)
+			b.subscribeCounters(owner, false, cert)
 		}
 	}
 	c := newCluster(p, name, addr, protocol, key, tc, ssl)

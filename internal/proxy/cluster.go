@@ -114,7 +114,19 @@ func (c *cluster) dialTCP(ctx context.Context) (net.Conn, error) {
 	return c.dial(ctx, "tcp", c.addr)
 }
 
+// close closes the cluster's idle pooled connections (a drain); the
+// cluster stays usable.
 func (c *cluster) close() { c.tr.CloseIdleConnections() }
+
+// retire ends a cluster no longer in the configuration: idle connections
+// close, its TLS client detaches from its sources. Requests in flight
+// finish on their connections.
+func (c *cluster) retire() {
+	c.tr.CloseIdleConnections()
+	if c.tls != nil {
+		c.tls.Close()
+	}
+}
 
 func peerNotAfter(cs tls.ConnectionState) time.Time {
 	var t time.Time

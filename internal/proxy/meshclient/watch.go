@@ -128,6 +128,9 @@ func (c *Client) Poll(ctx context.Context) (snap *spec.Snapshot, changed bool, e
 func (c *Client) Watch(ctx context.Context, interval time.Duration, apply func(*spec.Snapshot) error) error {
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	var lostAt time.Time // zero while the control plane answers
+	failures := 0
+	log := c.cfg.Logger
 	for {
 		select {
 		case <-ctx.Done():
@@ -136,17 +139,30 @@ func (c *Client) Watch(ctx context.Context, interval time.Duration, apply func(*
 		}
 		s, changed, err := c.Poll(ctx)
 		if err != nil {
-			c.cfg.Logger.Warn("mesh poll failed; keeping the configuration in use", "mesh", c.cfg.Mesh, "error", err)
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			failures++
+			if lostAt.IsZero() {
+				lostAt = time.Now()
+				log.Warn("control plane lost; keeping the configuration in use and retrying", "mesh", c.cfg.Mesh, "every", interval, "error", err)
+			} else {
+				log.Debug("control plane still unreachable", "mesh", c.cfg.Mesh, "failures", failures, "error", err)
+			}
 			continue
+		}
+		if !lostAt.IsZero() {
+			log.Info("control plane back", "mesh", c.cfg.Mesh, "down_for", time.Since(lostAt).Round(time.Millisecond), "failed_polls", failures)
+			lostAt, failures = time.Time{}, 0
 		}
 		if !changed {
 			continue
 		}
 		if err := apply(s); err != nil {
-			c.cfg.Logger.Error("mesh change refused by the proxy; keeping the configuration in use", "mesh", c.cfg.Mesh, "error", err)
+			log.Error("mesh change refused by the proxy; keeping the configuration in use", "mesh", c.cfg.Mesh, "error", err)
 			continue
 		}
-		c.cfg.Logger.Info("mesh configuration applied", "mesh", c.cfg.Mesh)
+		log.Info("mesh configuration applied", "mesh", c.cfg.Mesh)
 	}
 }
 

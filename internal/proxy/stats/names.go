@@ -76,6 +76,16 @@ const (
 	UpdateAttempt  = "update_attempt"
 	UpdateSuccess  = "update_success"
 	UpdateRejected = "update_rejected"
+	// UpdateFailure counts every check that could not produce usable
+	// material (unreachable source or refused material, with or without
+	// older material in use).
+	UpdateFailure = "update_failure"
+	// ConsecutiveFailures is a gauge: failed checks since the last good
+	// one (0 when healthy). Alert on it staying above zero.
+	ConsecutiveFailures = "consecutive_failures"
+	// UpdateTime is a gauge: unix seconds of the last check that reached
+	// the source and found usable or unchanged material.
+	UpdateTime = "update_time"
 )
 
 // Sanitize makes a name safe as one stat-name element: anything but
