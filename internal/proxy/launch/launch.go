@@ -66,6 +66,9 @@ type Options struct {
 	ShutdownTimeout time.Duration
 	// SignalHUP, when set, stands in for SIGHUP (tests send on it).
 	SignalHUP <-chan os.Signal
+	// Polled, when set, is called after every control-plane poll with its
+	// outcome (meshclient.Config.Polled); tests wait on it.
+	Polled func(error)
 	// Started, when set, is called once the proxy is listening.
 	Started func(*proxy.Proxy)
 	// Version is reported by /server_info.
@@ -115,7 +118,7 @@ func Run(ctx context.Context, o Options) error {
 		snap, settings = &lf.Snapshot, lf.Proxy
 	} else {
 		mc, err = meshclient.New(meshclient.Config{API: appmesh.NewFromConfig(awsCfg), Mesh: o.Mesh, MeshOwner: o.MeshOwner,
-			VirtualNode: o.VirtualNode, VirtualGateway: o.VirtualGateway, Logger: log})
+			VirtualNode: o.VirtualNode, VirtualGateway: o.VirtualGateway, Logger: log, Polled: o.Polled})
 		if err != nil {
 			return err
 		}

@@ -31,8 +31,11 @@ func TestNamesGolden(t *testing.T) {
 	}
 	s.Gauge(c + UpstreamCxActive)
 	s.Gauge(CertificateExpiry("file:/certs/server.pem"))
-	for _, n := range []string{UpdateAttempt, UpdateSuccess, UpdateRejected} {
+	for _, n := range []string{UpdateAttempt, UpdateSuccess, UpdateRejected, UpdateFailure} {
 		s.Counter(SourcePrefix("file:/certs/server.pem") + n)
+	}
+	for _, n := range []string{ConsecutiveFailures, UpdateTime} {
+		s.Gauge(SourcePrefix("file:/certs/server.pem") + n)
 	}
 	var text, prom bytes.Buffer
 	_ = s.WriteText(&text, Query{})
