@@ -154,14 +154,24 @@ func (b *builder) nodeCluster(nodeName string, port *int, policy *spec.ClientPol
 	if policy != nil && policy.TLS.Enforced() && policy.TLS.AppliesTo(pm.Port) {
 		tp = policy.TLS
 	}
-	return b.cluster(name, addr, pm.Protocol, tp)
+	return b.cluster(name, addr, pm.Protocol, tp, clusterOpts{outlier: ln.OutlierDetection, pool: b.gatewayPool()})
 }
 
-func (b *builder) cluster(name, addr, protocol string, tp *spec.ClientPolicyTLS) (*cluster, error) {
+// gatewayPool is a gateway's listener connection pool, applied to the
+// clusters it sends to; nil for a sidecar (whose pool limits its local
+// app) or without one.
+func (b *builder) gatewayPool() *spec.ConnectionPool {
+	if g := b.snap.VirtualGateway; g != nil && len(g.Spec.Listeners) > 0 {
+		return g.Spec.Listeners[0].ConnectionPool
+	}
+	return nil
+}
+
+func (b *builder) cluster(name, addr, protocol string, tp *spec.ClientPolicyTLS, opts clusterOpts) (*cluster, error) {
 	p := b.p
 	var trust, cert *certsource.Reloader
 	var sans []string
-	key := addr + "|" + protocol
+	key := addr + "|" + protocol + opts.key()
 	if tp != nil {
 		var err error
 		if trust, err = b.reloader(CertRef{Trust: tp.Validation.Trust}); err != nil {
@@ -206,7 +216,7 @@ func (b *builder) cluster(name, addr, protocol string, tp *spec.ClientPolicyTLS)
 			b.subscribeCounters(owner, false, cert)
 		}
 	}
-	c := newCluster(p, name, addr, protocol, key, tc, ssl)
+	c := newCluster(p, name, addr, protocol, key, tc, ssl, opts)
 	b.clusters[name] = c
 	return c, nil
 }
@@ -218,6 +228,7 @@ type svcEntry struct {
 }
 
 type svcRoute struct {
+	policy   *reqPolicy
 	priority int
 	http     *spec.HTTPRouteMatch
 	grpc     *spec.GRPCRouteMatch
@@ -238,7 +249,7 @@ func (b *builder) service(name string, port *int, policy *spec.ClientPolicy) (*s
 	}
 	e := &svcEntry{}
 	for _, r := range b.snap.RoutesOf(pr.VirtualRouter.VirtualRouterName) {
-		sr := svcRoute{priority: 1001, clusters: map[string]*cluster{}}
+		sr := svcRoute{priority: 1001, clusters: map[string]*cluster{}, policy: routePolicy(r.Spec)}
 		if r.Spec.Priority != nil {
 			sr.priority = *r.Spec.Priority
 		}
@@ -266,10 +277,11 @@ func (b *builder) service(name string, port *int, policy *spec.ClientPolicy) (*s
 	return e, nil
 }
 
-// pick chooses the cluster for a request (nil r: a TCP stream).
-func (e *svcEntry) pick(r *http.Request, listenerPort int) (*cluster, bool) {
+// pick chooses the cluster for a request (nil r: a TCP stream) and the
+// route's request policy.
+func (e *svcEntry) pick(r *http.Request, listenerPort int) (*cluster, *reqPolicy, bool) {
 	if e.node != nil {
-		return e.node, true
+		return e.node, nil, true
 	}
 	for _, rt := range e.routes {
 		ok := rt.catchAll
@@ -281,11 +293,11 @@ func (e *svcEntry) pick(r *http.Request, listenerPort int) (*cluster, bool) {
 		}
 		t := pickWeighted(rt.targets, nil)
 		if t == nil {
-			return nil, true
+			return nil, rt.policy, true
 		}
-		return rt.clusters[t.VirtualNode], true
+		return rt.clusters[t.VirtualNode], rt.policy, true
 	}
-	return nil, false
+	return nil, nil, false
 }
 
 // gatewayRouter routes by gateway routes to virtual services.
@@ -317,11 +329,11 @@ func (b *builder) gatewayRouter(listenerPort int) (router, error) {
 			} else if !matchHTTP(gr.match, r, listenerPort) {
 				continue
 			}
-			c, ok := svcs[gr.service].pick(r, listenerPort)
+			c, pol, ok := svcs[gr.service].pick(r, listenerPort)
 			if !ok {
 				return routeResult{}, false
 			}
-			res := routeResult{cluster: c, path: gr.rewritePath(r.URL.Path)}
+			res := routeResult{cluster: c, policy: pol, path: gr.rewritePath(r.URL.Path)}
 			if gr.hostRewrite() {
 				res.host = gr.service
 			}
@@ -356,8 +368,8 @@ func (b *builder) egressRouter() (router, error) {
 		if !ok {
 			return routeResult{}, false
 		}
-		c, ok := e.pick(r, 0)
-		return routeResult{cluster: c}, ok
+		c, pol, ok := e.pick(r, 0)
+		return routeResult{cluster: c, policy: pol}, ok
 	}, nil
 }
 

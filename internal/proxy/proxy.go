@@ -75,6 +75,11 @@ type Config struct {
 	SignalHUP <-chan os.Signal
 	// Version is reported by /server_info.
 	Version string
+
+	// healthInterval, when set, replaces every health check's
+	// intervalMillis (and caps timeoutMillis): tests only, as App Mesh
+	// allows no interval under 5s.
+	healthInterval time.Duration
 }
 
 // Proxy is one running data plane. Create it with New, serve with Run,
@@ -274,8 +279,16 @@ func (p *Proxy) apply(snap *spec.Snapshot, res map[string]resolved) (changes, er
 		} else {
 			name := fmt.Sprintf("cds_ingress_%s_%s_%s_%d", snap.MeshName, snap.VirtualNode.Name, ls.spec.PortMapping.Protocol, ls.spec.PortMapping.Port)
 			var c *cluster
-			c, err = b.cluster(name, net.JoinHostPort(p.cfg.Settings.AppHost, strconv.Itoa(ls.spec.PortMapping.Port)), ls.spec.PortMapping.Protocol, nil)
-			st.route = func(*http.Request) (routeResult, bool) { return routeResult{cluster: c}, true }
+			hc := ls.spec.HealthCheck
+			if hc != nil && hc.Port == 0 {
+				h := *hc
+				h.Port = ls.spec.PortMapping.Port
+				hc = &h
+			}
+			c, err = b.cluster(name, net.JoinHostPort(p.cfg.Settings.AppHost, strconv.Itoa(ls.spec.PortMapping.Port)), ls.spec.PortMapping.Protocol, nil,
+				clusterOpts{pool: ls.spec.ConnectionPool, health: hc})
+			pol := listenerPolicy(ls.spec)
+			st.route = func(*http.Request) (routeResult, bool) { return routeResult{cluster: c, policy: pol}, true }
 		}
 		if err != nil {
 			return abort(err)
@@ -337,9 +350,12 @@ func (p *Proxy) apply(snap *spec.Snapshot, res map[string]resolved) (changes, er
 			}
 		}
 	}
-	for name := range b.clusters {
+	for name, c := range b.clusters {
 		if _, ok := p.clusters[name]; !ok {
 			ch.clustersAdded = append(ch.clustersAdded, name)
+		}
+		if p.runCtx != nil {
+			c.prot.start(p.runCtx)
 		}
 	}
 	before := sourceNames(p.sources)
@@ -423,6 +439,9 @@ func (p *Proxy) Run(ctx context.Context) error {
 	}
 	for _, l := range p.listeners {
 		go p.serveListener(l)
+	}
+	for _, c := range p.clusters {
+		c.prot.start(runCtx)
 	}
 	adm := &http.Server{Handler: admin.Handler(p), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = adm.Serve(p.adminLn) }()

@@ -15,7 +15,8 @@ import (
 // routeResult is where one request goes.
 type routeResult struct {
 	cluster *cluster
-	host    string // Host header to send; empty keeps the client's
+	policy  *reqPolicy // timeout and retries; nil: none
+	host    string     // Host header to send; empty keeps the client's
 	path    string // rewritten path; empty keeps the client's
 }
 
