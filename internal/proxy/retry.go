@@ -64,12 +64,14 @@ func (clusterTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	for attempt := 0; ; attempt++ {
 		req := r
 		if attempt > 0 {
-			body, err := r.GetBody()
-			if err != nil {
-				return nil, err
-			}
 			req = r.Clone(r.Context())
-			req.Body = body
+			if r.GetBody != nil {
+				body, err := r.GetBody()
+				if err != nil {
+					return nil, err
+				}
+				req.Body = body
+			}
 		}
 		ctx, cancel := r.Context(), context.CancelFunc(func() {})
 		if rp.perTry > 0 {
