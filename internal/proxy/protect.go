@@ -32,8 +32,8 @@ type protection struct {
 	cancel context.CancelFunc // stops the health checker
 
 	overflow, ejected, ejectTotal, noneHealthy *stats.Counter
-	hcAttempt, hcSuccess, hcFailure           *stats.Counter
-	ejectActive, hcHealthy                    *stats.Gauge
+	hcAttempt, hcSuccess, hcFailure            *stats.Counter
+	ejectActive, hcHealthy                     *stats.Gauge
 }
 
 func newProtection(c *cluster, o clusterOpts) *protection {

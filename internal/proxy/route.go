@@ -17,7 +17,7 @@ type routeResult struct {
 	cluster *cluster
 	policy  *reqPolicy // timeout and retries; nil: none
 	host    string     // Host header to send; empty keeps the client's
-	path    string // rewritten path; empty keeps the client's
+	path    string     // rewritten path; empty keeps the client's
 }
 
 // gwRoute is a compiled gateway route.
