@@ -377,3 +377,29 @@ func TestRefusesUnenforcedSettings(t *testing.T) {
 		})
 	}
 }
+
+// TestRetryDoesNotBufferStreams: a body of unknown length (a stream whose
+// client may wait for answers) is not held back for replay: it is sent
+// once, and a retriable answer is passed on and counted as not retried.
+func TestRetryDoesNotBufferStreams(t *testing.T) {
+	t.Parallel()
+	u := startUpstream(t, failFirst(5, 503))
+	addr := u.srv.Listener.Addr().String()
+	p, url := startGateway(t, gatewayTo(addr, func(r *spec.HTTPRoute) {
+		r.RetryPolicy = &spec.HTTPRetryPolicy{MaxRetries: 3, PerRetryTimeout: ms(5000), HTTPRetryEvents: []string{"server-error"}}
+	}, nil), nil)
+	req, _ := http.NewRequest("POST", url+"/", io.MultiReader(strings.NewReader("chunk")))
+	req.ContentLength = -1
+	c := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 10 * time.Second}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 503 || u.seen.Load() != 1 {
+		t.Fatalf("got %d after %d tries, want the 503 after one", resp.StatusCode, u.seen.Load())
+	}
+	if got := clusterCounter(p, addr, stats.UpstreamRqRetryOverflow); got != 1 {
+		t.Errorf("upstream_rq_retry_overflow = %d, want 1", got)
+	}
+}

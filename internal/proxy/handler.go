@@ -48,6 +48,7 @@ func (l *listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			http.Error(rec, "upstream connect error or disconnect/reset before headers. reset reason: overflow", http.StatusServiceUnavailable)
 			break
 		}
+		defer release()
 		res.cluster.rqTotal.Inc()
 		ctx := context.WithValue(r.Context(), routeKey{}, &res)
 		if res.policy != nil && res.policy.timeout > 0 {
@@ -56,10 +57,9 @@ func (l *listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			defer cancel()
 		}
 		if res.policy != nil && res.policy.retry != nil {
-			prepareReplay(r, res.cluster)
+			prepareReplay(r)
 		}
 		l.p.rp.ServeHTTP(rec, r.WithContext(ctx))
-		release()
 	}
 	l.p.access.log(l, r, rec, &res, start, l.p.now())
 }

@@ -10,14 +10,16 @@ import (
 	"time"
 )
 
-// prepareReplay makes a request with a retry policy replayable: a body up
-// to maxRetryBody is read into memory and GetBody set; a larger one is
-// left streaming and the request is sent once.
-func prepareReplay(r *http.Request, c *cluster) {
+// prepareReplay makes a request with a retry policy replayable: a body of
+// known length up to maxRetryBody is read into memory and GetBody set. A
+// larger body, or one of unknown length (a gRPC or chunked stream, whose
+// client may wait for answers before sending more), is left streaming and
+// the request is sent once.
+func prepareReplay(r *http.Request) {
 	if r.Body == nil || r.Body == http.NoBody || r.GetBody != nil {
 		return
 	}
-	if r.ContentLength > maxRetryBody {
+	if r.ContentLength < 0 || r.ContentLength > maxRetryBody {
 		return
 	}
 	buf, err := io.ReadAll(io.LimitReader(r.Body, maxRetryBody+1))
