@@ -127,8 +127,8 @@ type retryPolicy struct {
 	connect bool                // connection-error: the upstream could not be reached
 }
 
-// maxRetryBody is how much of a request body is kept to replay it on a
-// retry; a larger body is sent once (Envoy's per-request buffer limit
+// maxRetryBody is how much of a request body is recorded to replay it on
+// a retry; a larger body is sent once (Envoy's per-request buffer limit
 // plays this part).
 const maxRetryBody = 64 << 10
 

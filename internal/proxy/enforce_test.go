@@ -378,28 +378,47 @@ func TestRefusesUnenforcedSettings(t *testing.T) {
 	}
 }
 
-// TestRetryDoesNotBufferStreams: a body of unknown length (a stream whose
-// client may wait for answers) is not held back for replay: it is sent
-// once, and a retriable answer is passed on and counted as not retried.
-func TestRetryDoesNotBufferStreams(t *testing.T) {
+// TestRetryBodies: a body of unknown length is forwarded as it streams
+// and replayed when it fit the record; one over 64 KiB is sent once and
+// the retriable answer passed on.
+func TestRetryBodies(t *testing.T) {
 	t.Parallel()
-	u := startUpstream(t, failFirst(5, 503))
-	addr := u.srv.Listener.Addr().String()
-	p, url := startGateway(t, gatewayTo(addr, func(r *spec.HTTPRoute) {
+	policy := func(r *spec.HTTPRoute) {
 		r.RetryPolicy = &spec.HTTPRetryPolicy{MaxRetries: 3, PerRetryTimeout: ms(5000), HTTPRetryEvents: []string{"server-error"}}
-	}, nil), nil)
-	req, _ := http.NewRequest("POST", url+"/", io.MultiReader(strings.NewReader("chunk")))
-	req.ContentLength = -1
+	}
 	c := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 10 * time.Second}
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != 503 || u.seen.Load() != 1 {
-		t.Fatalf("got %d after %d tries, want the 503 after one", resp.StatusCode, u.seen.Load())
-	}
-	if got := clusterCounter(p, addr, stats.UpstreamRqRetryOverflow); got != 1 {
-		t.Errorf("upstream_rq_retry_overflow = %d, want 1", got)
-	}
+	t.Run("chunked body replayed", func(t *testing.T) {
+		t.Parallel()
+		u := startUpstream(t, failFirst(2, 503))
+		addr := u.srv.Listener.Addr().String()
+		_, url := startGateway(t, gatewayTo(addr, policy, nil), nil)
+		req, _ := http.NewRequest("POST", url+"/", io.MultiReader(strings.NewReader("chunk")))
+		req.ContentLength = -1
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 || u.seen.Load() != 3 {
+			t.Fatalf("got %d after %d tries", resp.StatusCode, u.seen.Load())
+		}
+		for i := 0; i < 3; i++ {
+			if b := <-u.bodies; b != "chunk" {
+				t.Fatalf("try %d body %q", i+1, b)
+			}
+		}
+	})
+	t.Run("large body sent once", func(t *testing.T) {
+		t.Parallel()
+		u := startUpstream(t, failFirst(5, 503))
+		addr := u.srv.Listener.Addr().String()
+		p, url := startGateway(t, gatewayTo(addr, policy, nil), nil)
+		code, _ := send(t, "POST", url+"/", strings.Repeat("x", maxRetryBody+1))
+		if code != 503 || u.seen.Load() != 1 {
+			t.Fatalf("got %d after %d tries, want the 503 after one", code, u.seen.Load())
+		}
+		if got := clusterCounter(p, addr, stats.UpstreamRqRetryOverflow); got != 1 {
+			t.Errorf("upstream_rq_retry_overflow = %d, want 1", got)
+		}
+	})
 }

@@ -57,7 +57,7 @@ func (l *listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			defer cancel()
 		}
 		if res.policy != nil && res.policy.retry != nil {
-			prepareReplay(r)
+			res.replay = recordBody(r)
 		}
 		l.p.rp.ServeHTTP(rec, r.WithContext(ctx))
 	}

@@ -7,34 +7,61 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 )
 
-// prepareReplay makes a request with a retry policy replayable: a body of
-// known length up to maxRetryBody is read into memory and GetBody set. A
-// larger body, or one of unknown length (a gRPC or chunked stream, whose
-// client may wait for answers before sending more), is left streaming and
-// the request is sent once.
-func prepareReplay(r *http.Request) {
-	if r.Body == nil || r.Body == http.NoBody || r.GetBody != nil {
-		return
+// replayBody forwards a request body as it streams (a gRPC or chunked
+// client may wait for answers before sending more, so nothing is held
+// back) while recording up to maxRetryBody of it, so a retry can send it
+// again once it was read to the end. A longer body is sent once.
+type replayBody struct {
+	rc io.ReadCloser
+
+	mu   sync.Mutex
+	buf  []byte
+	eof  bool
+	over bool
+}
+
+func (b *replayBody) Read(p []byte) (int, error) {
+	n, err := b.rc.Read(p)
+	b.mu.Lock()
+	if !b.over {
+		if len(b.buf)+n > maxRetryBody {
+			b.over, b.buf = true, nil
+		} else {
+			b.buf = append(b.buf, p[:n]...)
+		}
 	}
-	if r.ContentLength < 0 || r.ContentLength > maxRetryBody {
-		return
+	if err == io.EOF {
+		b.eof = true
 	}
-	buf, err := io.ReadAll(io.LimitReader(r.Body, maxRetryBody+1))
-	if err != nil || len(buf) > maxRetryBody {
-		// Too large (or broken): send what was read followed by the rest,
-		// once.
-		r.Body = struct {
-			io.Reader
-			io.Closer
-		}{io.MultiReader(bytes.NewReader(buf), r.Body), r.Body}
-		return
+	b.mu.Unlock()
+	return n, err
+}
+
+func (b *replayBody) Close() error { return b.rc.Close() }
+
+// replay returns the whole body again, or false when it was longer than
+// maxRetryBody or not read to its end.
+func (b *replayBody) replay() (io.ReadCloser, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.eof || b.over {
+		return nil, false
 	}
-	r.Body.Close()
-	r.Body = io.NopCloser(bytes.NewReader(buf))
-	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(buf)), nil }
+	return io.NopCloser(bytes.NewReader(b.buf)), true
+}
+
+// recordBody wraps a request's body for replay when its route retries.
+func recordBody(r *http.Request) *replayBody {
+	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
+		return nil
+	}
+	rb := &replayBody{rc: r.Body}
+	r.Body = rb
+	return rb
 }
 
 // retryBackoff is Envoy's default base interval between retries (25ms,
@@ -67,11 +94,8 @@ func (clusterTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 		req := r
 		if attempt > 0 {
 			req = r.Clone(r.Context())
-			if r.GetBody != nil {
-				body, err := r.GetBody()
-				if err != nil {
-					return nil, err
-				}
+			if res.replay != nil {
+				body, _ := res.replay.replay() // checked before retrying
 				req.Body = body
 			}
 		}
@@ -92,9 +116,11 @@ func (clusterTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 		}
 		retriable := r.Context().Err() == nil && attempt < rp.max && c.prot.available() &&
 			((err == nil && rp.status(resp.StatusCode)) || (err != nil && rp.retriableError(err, perTryExpired)))
-		if retriable && r.GetBody == nil && r.Body != nil && r.Body != http.NoBody {
-			c.retryOver.Inc()
-			retriable = false
+		if retriable && res.replay != nil {
+			if _, ok := res.replay.replay(); !ok {
+				c.retryOver.Inc()
+				retriable = false
+			}
 		}
 		if !retriable {
 			if err != nil {
