@@ -17,22 +17,27 @@ func (p *Proxy) State() string { return p.state.Load().(string) }
 // reloaders referenced by the current snapshot).
 func (p *Proxy) Certs() admin.Certs {
 	p.mu.Lock()
-	names := make([]string, 0, len(p.reloaders))
+	names := make([]string, 0, len(p.sources))
 	rs := map[string]*certsource.Reloader{}
-	for n, r := range p.reloaders {
+	for n, e := range p.sources {
 		names = append(names, n)
-		rs[n] = r
+		rs[n] = e.r
 	}
 	p.mu.Unlock()
 	sort.Strings(names)
 	now := p.now()
 	out := admin.Certs{Certificates: []admin.CertContext{}}
 	for _, n := range names {
+		st := rs[n].State()
+		cc := admin.CertContext{Name: n, CACert: []admin.CertInfo{}, CertChain: []admin.CertInfo{}, Source: &admin.SourceState{
+			Status: st.Status, LastError: st.LastError, ConsecutiveFailures: st.ConsecutiveFailures,
+			LastAttempt: rfc3339(st.LastAttempt), LastSuccess: rfc3339(st.LastSuccess),
+		}}
 		m := rs[n].Current()
 		if m == nil {
+			out.Certificates = append(out.Certificates, cc)
 			continue
 		}
-		cc := admin.CertContext{Name: n, CACert: []admin.CertInfo{}, CertChain: []admin.CertInfo{}}
 		for _, c := range m.Roots {
 			cc.CACert = append(cc.CACert, certInfo(n, c, now))
 		}
@@ -46,6 +51,13 @@ func (p *Proxy) Certs() admin.Certs {
 		out.Certificates = append(out.Certificates, cc)
 	}
 	return out
+}
+
+func rfc3339(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339)
 }
 
 func certInfo(path string, c *x509.Certificate, now time.Time) admin.CertInfo {

@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -17,46 +16,59 @@ import (
 )
 
 // builder turns a snapshot into listeners, clusters and routes. It reuses
-// the proxy's existing reloaders and clusters when their identity is
+// the proxy's existing sources and clusters when their identity is
 // unchanged, so Update keeps pooled connections and loaded certificates.
+// What it creates for the new configuration is owned by gen.
 type builder struct {
 	p        *Proxy
 	snap     *spec.Snapshot
 	clusters map[string]*cluster
+	gen      *generation
+	resolved map[string]resolved     // by refKey, from resolveSources
+	fresh    map[string]*sourceEntry // sources new in this build
 }
 
-// reloader returns the shared Reloader for a reference, loading it the
-// first time; unusable material is an error.
-func (p *Proxy) reloader(ref CertRef) (*certsource.Reloader, error) {
-	name, src, err := p.cfg.Sources(ref)
-	if err != nil {
-		return nil, err
+// reloader returns the shared Reloader for a reference, as prepared by
+// resolveSources, and records the generation's reference to it.
+func (b *builder) reloader(ref CertRef) (*certsource.Reloader, error) {
+	rr, ok := b.resolved[refKey(ref)]
+	if !ok {
+		// Every reference the builder reaches is collected by
+		// snapshotRefs; one that is not is a bug, refused rather than
+		// loaded under the lock.
+		return nil, fmt.Errorf("proxy: certificate reference %s was not resolved", refKey(ref))
 	}
-	if r, ok := p.reloaders[name]; ok {
-		return r, nil
+	if rr.err != nil {
+		return nil, rr.err
 	}
-	r := certsource.NewReloader(certsource.ReloaderConfig{
-		Name: name, Source: src, Stats: p.stats, Logger: p.log,
-		PollInterval: p.cfg.PollInterval, Policy: certsource.Policy{Now: p.cfg.Now},
-	})
-	if err := r.Reload(context.Background()); err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
+	e := b.p.sources[rr.name]
+	if e == nil {
+		e = b.fresh[rr.name]
 	}
-	p.reloaders[name] = r
-	if p.runCtx != nil {
-		_ = r.Start(p.runCtx)
+	if e == nil {
+		if rr.r == nil {
+			return nil, fmt.Errorf("proxy: certificate source %s went away during the update; retry", rr.name)
+		}
+		e = &sourceEntry{name: rr.name, r: rr.r, subscribed: map[string]bool{}}
+		b.fresh[rr.name] = e
 	}
-	return r, nil
+	b.gen.sources[rr.name] = e
+	return e.r, nil
 }
 
-// subscribeCounters wires a reloader's outcomes to a listener's or
-// cluster's socket-factory counters, once per pair.
-func (p *Proxy) subscribeCounters(owner string, server bool, r *certsource.Reloader) {
-	key := owner + "|" + r.Name()
-	if p.subscribed[key] {
+// subscribeCounters wires a source's outcomes to a listener's or
+// cluster's socket-factory counters, once per pair for the source's life.
+func (b *builder) subscribeCounters(owner string, server bool, r *certsource.Reloader) {
+	e := b.gen.sources[r.Name()]
+	if e == nil || e.r != r {
 		return
 	}
-	p.subscribed[key] = true
+	key := owner + "|" + strconv.FormatBool(server)
+	if e.subscribed[key] {
+		return
+	}
+	e.subscribed[key] = true
+	p := b.p
 	pre := owner + stats.SocketFactoryPrefix(server)
 	ok, failed := p.stats.Counter(pre+stats.SSLContextUpdateBySDS), p.stats.Counter(pre+stats.SSLContextUpdateFailed)
 	r.Subscribe(func(_, _ *certsource.Material) { ok.Inc() })
@@ -68,7 +80,7 @@ func (b *builder) listenerTLS(l *listener, t *spec.ListenerTLS) (*listenerTLS, e
 		return nil, nil
 	}
 	p := b.p
-	cert, err := p.reloader(CertRef{Certificate: t.Certificate})
+	cert, err := b.reloader(CertRef{Certificate: t.Certificate})
 	if err != nil {
 		return nil, err
 	}
@@ -76,26 +88,23 @@ func (b *builder) listenerTLS(l *listener, t *spec.ListenerTLS) (*listenerTLS, e
 		return nil, fmt.Errorf("%s: holds no certificate", cert.Name())
 	}
 	owner := l.prefix()
-	p.subscribeCounters(owner, true, cert)
+	b.subscribeCounters(owner, true, cert)
 	sc := tlsconf.ServerConfig{
 		Cert: cert, NextProtos: alpn(l.protocol, true), Now: p.cfg.Now,
 		TicketKeyRotation: p.cfg.TicketKeyRotation, SSL: stats.NewSSL(p.stats, owner),
 	}
 	if v := t.Validation; v != nil {
-		if sc.Trust, err = p.reloader(CertRef{Trust: v.Trust}); err != nil {
+		if sc.Trust, err = b.reloader(CertRef{Trust: v.Trust}); err != nil {
 			return nil, err
 		}
-		p.subscribeCounters(owner, true, sc.Trust)
+		b.subscribeCounters(owner, true, sc.Trust)
 		sc.SANs = v.SubjectAlternativeNames.ExactSANs()
 	}
 	srv, err := tlsconf.NewServer(sc)
 	if err != nil {
 		return nil, err
 	}
-	if p.runCtx != nil {
-		go srv.Run(p.runCtx)
-	}
-	p.tlsServers = append(p.tlsServers, srv)
+	b.gen.tlsServers = append(b.gen.tlsServers, srv)
 	return &listenerTLS{mode: t.Mode, srv: srv, cert: cert, ssl: sc.SSL}, nil
 }
 
@@ -145,22 +154,32 @@ func (b *builder) nodeCluster(nodeName string, port *int, policy *spec.ClientPol
 	if policy != nil && policy.TLS.Enforced() && policy.TLS.AppliesTo(pm.Port) {
 		tp = policy.TLS
 	}
-	return b.cluster(name, addr, pm.Protocol, tp)
+	return b.cluster(name, addr, pm.Protocol, tp, clusterOpts{outlier: ln.OutlierDetection, pool: b.gatewayPool()})
 }
 
-func (b *builder) cluster(name, addr, protocol string, tp *spec.ClientPolicyTLS) (*cluster, error) {
+// gatewayPool is a gateway's listener connection pool, applied to the
+// clusters it sends to; nil for a sidecar (whose pool limits its local
+// app) or without one.
+func (b *builder) gatewayPool() *spec.ConnectionPool {
+	if g := b.snap.VirtualGateway; g != nil && len(g.Spec.Listeners) > 0 {
+		return g.Spec.Listeners[0].ConnectionPool
+	}
+	return nil
+}
+
+func (b *builder) cluster(name, addr, protocol string, tp *spec.ClientPolicyTLS, opts clusterOpts) (*cluster, error) {
 	p := b.p
 	var trust, cert *certsource.Reloader
 	var sans []string
-	key := addr + "|" + protocol
+	key := addr + "|" + protocol + opts.key()
 	if tp != nil {
 		var err error
-		if trust, err = p.reloader(CertRef{Trust: tp.Validation.Trust}); err != nil {
+		if trust, err = b.reloader(CertRef{Trust: tp.Validation.Trust}); err != nil {
 			return nil, err
 		}
 		key += "|trust=" + trust.Name()
 		if tp.Certificate != nil {
-			if cert, err = p.reloader(CertRef{Certificate: clientCertAsListener(tp.Certificate)}); err != nil {
+			if cert, err = b.reloader(CertRef{Certificate: clientCertAsListener(tp.Certificate)}); err != nil {
 				return nil, err
 			}
 			key += "|cert=" + cert.Name()
@@ -192,12 +211,12 @@ func (b *builder) cluster(name, addr, protocol string, tp *spec.ClientPolicyTLS)
 		if err != nil {
 			return nil, err
 		}
-		p.subscribeCounters(owner, false, trust)
+		b.subscribeCounters(owner, false, trust)
 		if cert != nil {
-			p.subscribeCounters(owner, false, cert)
+			b.subscribeCounters(owner, false, cert)
 		}
 	}
-	c := newCluster(p, name, addr, protocol, key, tc, ssl)
+	c := newCluster(p, name, addr, protocol, key, tc, ssl, opts)
 	b.clusters[name] = c
 	return c, nil
 }
@@ -209,6 +228,7 @@ type svcEntry struct {
 }
 
 type svcRoute struct {
+	policy   *reqPolicy
 	priority int
 	http     *spec.HTTPRouteMatch
 	grpc     *spec.GRPCRouteMatch
@@ -229,7 +249,7 @@ func (b *builder) service(name string, port *int, policy *spec.ClientPolicy) (*s
 	}
 	e := &svcEntry{}
 	for _, r := range b.snap.RoutesOf(pr.VirtualRouter.VirtualRouterName) {
-		sr := svcRoute{priority: 1001, clusters: map[string]*cluster{}}
+		sr := svcRoute{priority: 1001, clusters: map[string]*cluster{}, policy: routePolicy(r.Spec)}
 		if r.Spec.Priority != nil {
 			sr.priority = *r.Spec.Priority
 		}
@@ -257,10 +277,11 @@ func (b *builder) service(name string, port *int, policy *spec.ClientPolicy) (*s
 	return e, nil
 }
 
-// pick chooses the cluster for a request (nil r: a TCP stream).
-func (e *svcEntry) pick(r *http.Request, listenerPort int) (*cluster, bool) {
+// pick chooses the cluster for a request (nil r: a TCP stream) and the
+// route's request policy.
+func (e *svcEntry) pick(r *http.Request, listenerPort int) (*cluster, *reqPolicy, bool) {
 	if e.node != nil {
-		return e.node, true
+		return e.node, nil, true
 	}
 	for _, rt := range e.routes {
 		ok := rt.catchAll
@@ -272,11 +293,11 @@ func (e *svcEntry) pick(r *http.Request, listenerPort int) (*cluster, bool) {
 		}
 		t := pickWeighted(rt.targets, nil)
 		if t == nil {
-			return nil, true
+			return nil, rt.policy, true
 		}
-		return rt.clusters[t.VirtualNode], true
+		return rt.clusters[t.VirtualNode], rt.policy, true
 	}
-	return nil, false
+	return nil, nil, false
 }
 
 // gatewayRouter routes by gateway routes to virtual services.
@@ -308,11 +329,11 @@ func (b *builder) gatewayRouter(listenerPort int) (router, error) {
 			} else if !matchHTTP(gr.match, r, listenerPort) {
 				continue
 			}
-			c, ok := svcs[gr.service].pick(r, listenerPort)
+			c, pol, ok := svcs[gr.service].pick(r, listenerPort)
 			if !ok {
 				return routeResult{}, false
 			}
-			res := routeResult{cluster: c, path: gr.rewritePath(r.URL.Path)}
+			res := routeResult{cluster: c, policy: pol, path: gr.rewritePath(r.URL.Path)}
 			if gr.hostRewrite() {
 				res.host = gr.service
 			}
@@ -347,8 +368,8 @@ func (b *builder) egressRouter() (router, error) {
 		if !ok {
 			return routeResult{}, false
 		}
-		c, ok := e.pick(r, 0)
-		return routeResult{cluster: c}, ok
+		c, pol, ok := e.pick(r, 0)
+		return routeResult{cluster: c, policy: pol}, ok
 	}, nil
 }
 

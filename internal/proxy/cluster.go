@@ -28,9 +28,13 @@ type cluster struct {
 	cxTotal, cxConnectFail, rqTotal *stats.Counter
 	cxActive                        *stats.Gauge
 	ssl                             *stats.SSL
+	prot                            *protection
+	rqTimeout, perTryTimeout        *stats.Counter
+	retry, retrySuccess, retryOver  *stats.Counter
+	cxOverflow                      *stats.Counter
 }
 
-func newCluster(p *Proxy, name, addr, protocol, key string, tc *tlsconf.Client, ssl *stats.SSL) *cluster {
+func newCluster(p *Proxy, name, addr, protocol, key string, tc *tlsconf.Client, ssl *stats.SSL, opts clusterOpts) *cluster {
 	s := p.stats
 	pre := stats.ClusterPrefix(name)
 	c := &cluster{
@@ -41,7 +45,14 @@ func newCluster(p *Proxy, name, addr, protocol, key string, tc *tlsconf.Client, 
 		cxConnectFail: s.Counter(pre + stats.UpstreamCxConnectFail),
 		rqTotal:       s.Counter(pre + stats.UpstreamRqTotal),
 		cxActive:      s.Gauge(pre + stats.UpstreamCxActive),
+		rqTimeout:     s.Counter(pre + stats.UpstreamRqTimeout),
+		perTryTimeout: s.Counter(pre + stats.UpstreamRqPerTryTimeout),
+		retry:         s.Counter(pre + stats.UpstreamRqRetry),
+		retrySuccess:  s.Counter(pre + stats.UpstreamRqRetrySuccess),
+		retryOver:     s.Counter(pre + stats.UpstreamRqRetryOverflow),
+		cxOverflow:    s.Counter(pre + stats.UpstreamCxOverflow),
 	}
+	c.prot = newProtection(c, opts)
 	tr := &http.Transport{
 		MaxIdleConnsPerHost:   256,
 		IdleConnTimeout:       60 * time.Second,
@@ -63,6 +74,9 @@ func newCluster(p *Proxy, name, addr, protocol, key string, tc *tlsconf.Client, 
 		}
 	}
 	tr.Protocols = protos
+	if opts.pool != nil && opts.pool.HTTP != nil {
+		tr.MaxConnsPerHost = opts.pool.HTTP.MaxConnections
+	}
 	c.tr = tr
 	return c
 }
@@ -114,7 +128,20 @@ func (c *cluster) dialTCP(ctx context.Context) (net.Conn, error) {
 	return c.dial(ctx, "tcp", c.addr)
 }
 
+// close closes the cluster's idle pooled connections (a drain); the
+// cluster stays usable.
 func (c *cluster) close() { c.tr.CloseIdleConnections() }
+
+// retire ends a cluster no longer in the configuration: idle connections
+// close, its TLS client detaches from its sources. Requests in flight
+// finish on their connections.
+func (c *cluster) retire() {
+	c.prot.stop()
+	c.tr.CloseIdleConnections()
+	if c.tls != nil {
+		c.tls.Close()
+	}
+}
 
 func peerNotAfter(cs tls.ConnectionState) time.Time {
 	var t time.Time

@@ -39,9 +39,27 @@ func (l *listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(rec, "no route", http.StatusNotFound)
 	case res.cluster == nil:
 		http.Error(rec, "no healthy upstream", http.StatusServiceUnavailable)
+	case !res.cluster.prot.available():
+		http.Error(rec, "no healthy upstream", http.StatusServiceUnavailable)
 	default:
+		release, admitted := res.cluster.prot.admit()
+		if !admitted {
+			rec.Header().Set("X-Envoy-Overflow", "true")
+			http.Error(rec, "upstream connect error or disconnect/reset before headers. reset reason: overflow", http.StatusServiceUnavailable)
+			break
+		}
+		defer release()
 		res.cluster.rqTotal.Inc()
-		l.p.rp.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), routeKey{}, &res)))
+		ctx := context.WithValue(r.Context(), routeKey{}, &res)
+		if res.policy != nil && res.policy.timeout > 0 {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, res.policy.timeout)
+			defer cancel()
+		}
+		if res.policy != nil && res.policy.retry != nil {
+			res.replay = recordBody(r)
+		}
+		l.p.rp.ServeHTTP(rec, r.WithContext(ctx))
 	}
 	l.p.access.log(l, r, rec, &res, start, l.p.now())
 }
@@ -84,6 +102,15 @@ func (p *Proxy) newReverseProxy() *httputil.ReverseProxy {
 			return nil
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			res := r.Context().Value(routeKey{}).(*routeResult)
+			if errors.Is(err, context.DeadlineExceeded) && r.Context().Err() != nil {
+				// The route's per-request timeout (Envoy answers 504).
+				res.cluster.rqTimeout.Inc()
+				w.Header().Set("Content-Type", "text/plain")
+				w.WriteHeader(http.StatusGatewayTimeout)
+				_, _ = io.WriteString(w, "upstream request timeout\n")
+				return
+			}
 			if errors.Is(err, context.Canceled) {
 				return
 			}
@@ -93,15 +120,6 @@ func (p *Proxy) newReverseProxy() *httputil.ReverseProxy {
 			_, _ = io.WriteString(w, "upstream connect error or disconnect/reset before headers\n")
 		},
 	}
-}
-
-// clusterTransport sends a request through its cluster's pooled
-// transport.
-type clusterTransport struct{}
-
-func (clusterTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	res := r.Context().Value(routeKey{}).(*routeResult)
-	return res.cluster.tr.RoundTrip(r)
 }
 
 // recorder captures status and size for the access log while keeping

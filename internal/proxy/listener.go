@@ -226,15 +226,23 @@ func (l *listener) serveTCP(down net.Conn) {
 		return
 	}
 	res, ok := (*rf)(nil)
-	if !ok || res.cluster == nil {
+	if !ok || res.cluster == nil || !res.cluster.prot.available() {
 		return
 	}
+	release, admitted := res.cluster.prot.admit()
+	if !admitted {
+		res.cluster.cxOverflow.Inc()
+		return
+	}
+	defer release()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	up, err := res.cluster.dialTCP(ctx)
 	cancel()
 	if err != nil {
+		res.cluster.prot.observe(0, true)
 		return
 	}
+	res.cluster.prot.observe(0, false)
 	defer up.Close()
 	res.cluster.rqTotal.Inc()
 	done := make(chan struct{}, 2)

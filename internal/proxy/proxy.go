@@ -19,9 +19,7 @@ import (
 
 	"github.com/bulwarkd/bulwark/internal/mesh/spec"
 	"github.com/bulwarkd/bulwark/internal/proxy/admin"
-	"github.com/bulwarkd/bulwark/internal/proxy/certsource"
 	"github.com/bulwarkd/bulwark/internal/proxy/stats"
-	"github.com/bulwarkd/bulwark/internal/proxy/tlsconf"
 )
 
 // Config configures a Proxy. Snapshot is required; every other zero value
@@ -59,10 +57,29 @@ type Config struct {
 	// ShutdownTimeout bounds graceful drain when Run's context ends; zero
 	// means 20s.
 	ShutdownTimeout time.Duration
+	// ResolveTimeout bounds loading the certificate sources a snapshot
+	// adds (ACM, Secrets Manager, files) in New and Update; zero means
+	// 30s. Sources are loaded before the proxy's lock is taken, so a slow
+	// service delays only the update, never traffic or the admin API.
+	ResolveTimeout time.Duration
 	// HandleSIGHUP makes Run reload every certificate source on SIGHUP.
+	// OnSIGHUP, when set, runs first (launch expires remote caches there),
+	// so one goroutine handles the signal.
 	HandleSIGHUP bool
+	// OnSIGHUP runs on every SIGHUP before the sources are re-checked;
+	// nil means nothing extra. Only used with HandleSIGHUP.
+	OnSIGHUP func()
+	// SignalHUP, when set, replaces the process's SIGHUP as the reload
+	// signal (tests send on it); nil means SIGHUP. Only used with
+	// HandleSIGHUP.
+	SignalHUP <-chan os.Signal
 	// Version is reported by /server_info.
 	Version string
+
+	// healthInterval, when set, replaces every health check's
+	// intervalMillis (and caps timeoutMillis): tests only, as App Mesh
+	// allows no interval under 5s.
+	healthInterval time.Duration
 }
 
 // Proxy is one running data plane. Create it with New, serve with Run,
@@ -76,17 +93,22 @@ type Proxy struct {
 	start  time.Time
 	reqSeq atomic.Uint64
 
-	mu         sync.Mutex // guards everything below
-	snap       *spec.Snapshot
-	reloaders  map[string]*certsource.Reloader
-	subscribed map[string]bool
-	clusters   map[string]*cluster
-	listeners  map[string]*listener
-	tlsServers []*tlsconf.Server
-	runCtx     context.Context
-	adminLn    net.Listener
-	state      atomic.Value // "PRE_INITIALIZING", "LIVE", "DRAINING"
-	closers    []io.Closer
+	// updateMu serialises New's and Update's resolve-then-apply, so the
+	// sources resolved outside mu are still the proxy's when applied.
+	updateMu sync.Mutex
+	drains   sync.WaitGroup // replaced listeners still draining
+
+	mu        sync.Mutex // guards everything below
+	snap      *spec.Snapshot
+	sources   map[string]*sourceEntry // in use by the current generation
+	gen       *generation
+	clusters  map[string]*cluster
+	listeners map[string]*listener
+	runCtx    context.Context
+	adminLn   net.Listener
+	state     atomic.Value // "PRE_INITIALIZING", "LIVE", "DRAINING"
+	stopped   bool         // Run has drained; Update is refused
+	closers   []io.Closer
 }
 
 // New validates the snapshot, loads every certificate it references
@@ -114,6 +136,9 @@ func New(cfg Config) (*Proxy, error) {
 	if cfg.ShutdownTimeout == 0 {
 		cfg.ShutdownTimeout = 20 * time.Second
 	}
+	if cfg.ResolveTimeout <= 0 {
+		cfg.ResolveTimeout = 30 * time.Second
+	}
 	if cfg.Settings.AdminAddress == "" {
 		cfg.Settings.AdminAddress = "127.0.0.1:9901"
 	}
@@ -122,7 +147,7 @@ func New(cfg Config) (*Proxy, error) {
 	}
 	p := &Proxy{
 		cfg: cfg, stats: cfg.Stats, log: cfg.Logger,
-		reloaders: map[string]*certsource.Reloader{}, subscribed: map[string]bool{},
+		sources:  map[string]*sourceEntry{},
 		clusters: map[string]*cluster{}, listeners: map[string]*listener{},
 	}
 	p.start = p.now()
@@ -139,15 +164,18 @@ func New(cfg Config) (*Proxy, error) {
 			p.closers = append(p.closers, f)
 		}
 	}
+	p.updateMu.Lock()
+	defer p.updateMu.Unlock()
+	res := p.resolveSources(context.Background(), cfg.Snapshot)
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if err := p.apply(cfg.Snapshot); err != nil {
-		p.closeListeners()
+	if _, err := p.apply(cfg.Snapshot, res); err != nil {
+		p.closeAll()
 		return nil, err
 	}
 	ln, err := net.Listen("tcp", cfg.Settings.AdminAddress)
 	if err != nil {
-		p.closeListeners()
+		p.closeAll()
 		return nil, fmt.Errorf("proxy: admin listener: %w", err)
 	}
 	p.adminLn = ln
@@ -178,22 +206,38 @@ func (p *Proxy) requestID() string {
 	return strconv.FormatInt(p.start.UnixNano(), 36) + "-" + strconv.FormatUint(p.reqSeq.Add(1), 36)
 }
 
-func (p *Proxy) closeListeners() {
+// closeAll releases what a failed New holds. Callers hold p.mu.
+func (p *Proxy) closeAll() {
 	for _, l := range p.listeners {
 		if l.ln != nil {
 			l.ln.Close()
 		}
 	}
+	for _, c := range p.clusters {
+		c.retire()
+	}
+	if p.gen != nil {
+		p.releaseGeneration(p.gen)
+		p.gen = nil
+	}
+	for _, c := range p.closers {
+		c.Close()
+	}
 }
 
-// apply builds everything the snapshot asks for and swaps it in; on error
-// nothing in use changes (new listeners opened meanwhile are closed).
-// Callers hold p.mu.
-func (p *Proxy) apply(snap *spec.Snapshot) error {
-	b := &builder{p: p, snap: snap, clusters: map[string]*cluster{}}
+// apply builds everything the snapshot asks for from the sources res
+// resolved, swaps it in and releases the previous generation; on error
+// nothing in use changes (new listeners, TLS servers and sources made
+// meanwhile are closed). It reports what changed. Callers hold p.mu.
+func (p *Proxy) apply(snap *spec.Snapshot, res map[string]resolved) (changes, error) {
+	b := &builder{p: p, snap: snap, clusters: map[string]*cluster{}, gen: newGeneration(),
+		resolved: res, fresh: map[string]*sourceEntry{}}
 	specs, err := listenerSpecs(snap, p.cfg.Settings)
 	if err != nil {
-		return err
+		return changes{}, err
+	}
+	if err := checkEnforceable(snap); err != nil {
+		return changes{}, err
 	}
 	type staged struct {
 		l     *listener
@@ -202,13 +246,19 @@ func (p *Proxy) apply(snap *spec.Snapshot) error {
 		route router
 	}
 	var stage []staged
-	abort := func(err error) error {
+	abort := func(err error) (changes, error) {
 		for _, s := range stage {
 			if s.fresh && s.l.ln != nil {
 				s.l.ln.Close()
 			}
 		}
-		return err
+		for name, c := range b.clusters {
+			if p.clusters[name] != c {
+				c.retire()
+			}
+		}
+		discardGeneration(b.gen)
+		return changes{}, err
 	}
 	for _, ls := range specs {
 		l, ok := p.listeners[ls.key]
@@ -229,8 +279,16 @@ func (p *Proxy) apply(snap *spec.Snapshot) error {
 		} else {
 			name := fmt.Sprintf("cds_ingress_%s_%s_%s_%d", snap.MeshName, snap.VirtualNode.Name, ls.spec.PortMapping.Protocol, ls.spec.PortMapping.Port)
 			var c *cluster
-			c, err = b.cluster(name, net.JoinHostPort(p.cfg.Settings.AppHost, strconv.Itoa(ls.spec.PortMapping.Port)), ls.spec.PortMapping.Protocol, nil)
-			st.route = func(*http.Request) (routeResult, bool) { return routeResult{cluster: c}, true }
+			hc := ls.spec.HealthCheck
+			if hc != nil && hc.Port == 0 {
+				h := *hc
+				h.Port = ls.spec.PortMapping.Port
+				hc = &h
+			}
+			c, err = b.cluster(name, net.JoinHostPort(p.cfg.Settings.AppHost, strconv.Itoa(ls.spec.PortMapping.Port)), ls.spec.PortMapping.Protocol, nil,
+				clusterOpts{pool: ls.spec.ConnectionPool, health: hc})
+			pol := listenerPolicy(ls.spec)
+			st.route = func(*http.Request) (routeResult, bool) { return routeResult{cluster: c, policy: pol}, true }
 		}
 		if err != nil {
 			return abort(err)
@@ -253,6 +311,7 @@ func (p *Proxy) apply(snap *spec.Snapshot) error {
 		}
 	}
 	// Commit: nothing below fails.
+	var ch changes
 	keep := map[string]bool{}
 	for _, s := range stage {
 		keep[s.l.key] = true
@@ -264,7 +323,10 @@ func (p *Proxy) apply(snap *spec.Snapshot) error {
 		r := s.route
 		s.l.route.Store(&r)
 		if old, ok := p.listeners[s.l.key]; ok && old != s.l {
-			go old.shutdown(context.Background())
+			p.drainListener(old)
+			ch.listenersReplaced = append(ch.listenersReplaced, s.l.addr)
+		} else if !ok {
+			ch.listenersAdded = append(ch.listenersAdded, s.l.addr)
 		}
 		p.listeners[s.l.key] = s.l
 		if s.fresh && p.runCtx != nil {
@@ -274,17 +336,46 @@ func (p *Proxy) apply(snap *spec.Snapshot) error {
 	for k, l := range p.listeners {
 		if !keep[k] {
 			delete(p.listeners, k)
-			go l.shutdown(context.Background())
+			p.drainListener(l)
+			ch.listenersRemoved = append(ch.listenersRemoved, l.addr)
 		}
 	}
 	for name, c := range p.clusters {
 		if b.clusters[name] != c {
-			c.close()
+			c.retire()
+			if _, ok := b.clusters[name]; !ok {
+				ch.clustersRemoved = append(ch.clustersRemoved, name)
+			} else {
+				ch.clustersChanged = append(ch.clustersChanged, name)
+			}
 		}
 	}
+	for name, c := range b.clusters {
+		if _, ok := p.clusters[name]; !ok {
+			ch.clustersAdded = append(ch.clustersAdded, name)
+		}
+		if p.runCtx != nil {
+			c.prot.start(p.runCtx)
+		}
+	}
+	before := sourceNames(p.sources)
 	p.clusters = b.clusters
 	p.snap = snap
-	return nil
+	p.commitGeneration(b.gen)
+	ch.sourcesAdded, ch.sourcesRemoved = diffNames(before, sourceNames(p.sources))
+	return ch, nil
+}
+
+// drainListener shuts a replaced or removed listener down in the
+// background, bounded by ShutdownTimeout; Run waits for it.
+func (p *Proxy) drainListener(l *listener) {
+	p.drains.Add(1)
+	go func() {
+		defer p.drains.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), p.cfg.ShutdownTimeout)
+		defer cancel()
+		_ = l.shutdown(ctx)
+	}()
 }
 
 func (p *Proxy) serveListener(l *listener) {
@@ -305,41 +396,76 @@ func (p *Proxy) Update(snap *spec.Snapshot) error {
 	if err := snap.Validate(); err != nil {
 		return err
 	}
+	p.updateMu.Lock()
+	defer p.updateMu.Unlock()
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.apply(snap)
+	stopped := p.stopped
+	p.mu.Unlock()
+	if stopped {
+		return errors.New("proxy: stopped; the update is not applied")
+	}
+	res := p.resolveSources(context.Background(), snap)
+	p.mu.Lock()
+	ch, err := p.apply(snap, res)
+	p.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	p.logChanges(ch)
+	return nil
 }
 
 // Run serves until ctx ends, then drains gracefully (HTTP/2 GOAWAY,
-// HTTP/1.1 connections closed when idle) for at most ShutdownTimeout.
+// HTTP/1.1 connections closed when idle) for at most ShutdownTimeout,
+// listeners replaced by earlier updates included. When Run returns every
+// goroutine it or Update started has been told to stop and the proxy
+// refuses further updates.
 func (p *Proxy) Run(ctx context.Context) error {
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	p.mu.Lock()
-	p.runCtx = runCtx
-	for _, r := range p.reloaders {
-		_ = r.Start(runCtx)
+	if p.runCtx != nil {
+		p.mu.Unlock()
+		return errors.New("proxy: Run called twice")
 	}
-	for _, s := range p.tlsServers {
-		go s.Run(runCtx)
+	p.runCtx = runCtx
+	for _, e := range p.sources {
+		p.startSource(e)
+	}
+	if p.gen != nil {
+		for _, s := range p.gen.tlsServers {
+			go s.Run(runCtx)
+		}
 	}
 	for _, l := range p.listeners {
 		go p.serveListener(l)
 	}
+	for _, c := range p.clusters {
+		c.prot.start(runCtx)
+	}
 	adm := &http.Server{Handler: admin.Handler(p), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = adm.Serve(p.adminLn) }()
+	p.logStart()
 	p.mu.Unlock()
 	p.state.Store("LIVE")
 	if p.cfg.HandleSIGHUP {
-		hup := make(chan os.Signal, 1)
-		signal.Notify(hup, syscall.SIGHUP)
-		defer signal.Stop(hup)
+		hup := p.cfg.SignalHUP
+		if hup == nil {
+			c := make(chan os.Signal, 1)
+			signal.Notify(c, syscall.SIGHUP)
+			defer signal.Stop(c)
+			hup = c
+		}
 		go func() {
 			for {
 				select {
 				case <-runCtx.Done():
 					return
 				case <-hup:
+					p.log.Info("SIGHUP: re-checking every certificate source")
+					if p.cfg.OnSIGHUP != nil {
+						p.cfg.OnSIGHUP()
+					}
 					p.ReloadCertificates()
 				}
 			}
@@ -347,14 +473,17 @@ func (p *Proxy) Run(ctx context.Context) error {
 	}
 	<-ctx.Done()
 	p.state.Store("DRAINING")
+	p.log.Info("proxy draining", "timeout", p.cfg.ShutdownTimeout)
 	sctx, scancel := context.WithTimeout(context.Background(), p.cfg.ShutdownTimeout)
 	defer scancel()
+	p.updateMu.Lock() // no update may start listeners behind the drain
+	defer p.updateMu.Unlock()
 	p.mu.Lock()
+	p.stopped = true
 	ls := make([]*listener, 0, len(p.listeners))
 	for _, l := range p.listeners {
 		ls = append(ls, l)
 	}
-	cs := p.clusters
 	p.mu.Unlock()
 	var wg sync.WaitGroup
 	for _, l := range ls {
@@ -362,23 +491,39 @@ func (p *Proxy) Run(ctx context.Context) error {
 		go func() { defer wg.Done(); _ = l.shutdown(sctx) }()
 	}
 	wg.Wait()
-	for _, c := range cs {
-		c.close()
+	// Listeners replaced by updates drain under their own ShutdownTimeout;
+	// wait for them too, but never past this drain's deadline.
+	drained := make(chan struct{})
+	go func() { p.drains.Wait(); close(drained) }()
+	select {
+	case <-drained:
+	case <-sctx.Done():
+		p.log.Warn("replaced listeners still draining at the shutdown deadline")
 	}
+	p.mu.Lock()
+	for _, c := range p.clusters {
+		c.retire()
+	}
+	if p.gen != nil {
+		p.releaseGeneration(p.gen)
+		p.gen = nil
+	}
+	p.mu.Unlock()
 	_ = adm.Shutdown(sctx)
 	for _, c := range p.closers {
 		c.Close()
 	}
+	p.log.Info("proxy stopped")
 	return nil
 }
 
-// ReloadCertificates asks every certificate source to check for changes
-// now (what SIGHUP does).
+// ReloadCertificates asks every certificate source in use to check for
+// changes now (what SIGHUP does).
 func (p *Proxy) ReloadCertificates() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for _, r := range p.reloaders {
-		r.Trigger()
+	for _, e := range p.sources {
+		e.r.Trigger()
 	}
 }
 

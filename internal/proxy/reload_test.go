@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/bulwarkd/bulwark/internal/proxy/stats"
 )
 
 func TestBrokenReloadKeepsOldCertificate(t *testing.T) {
@@ -49,8 +51,17 @@ func TestBrokenReloadKeepsOldCertificate(t *testing.T) {
 			if code, body := m.get("/"); code != 200 || body != "yellow" {
 				t.Fatalf("after broken reload: %d %q", code, body)
 			}
-			if certs := adminGet(t, m.sidecar, "/certs"); !strings.Contains(certs, `"serial_number": "`+serial+`"`) {
+			certs := adminGet(t, m.sidecar, "/certs")
+			if !strings.Contains(certs, `"serial_number": "`+serial+`"`) {
 				t.Errorf("/certs lost the old serial %s:\n%s", serial, certs)
+			}
+			// The source's trouble is visible, not only counted.
+			if !strings.Contains(certs, `"status": "stale"`) || !strings.Contains(certs, `"last_error": "`) {
+				t.Errorf("/certs does not report the failing source:\n%s", certs)
+			}
+			if v := stat(t, m.sidecar, stats.SourcePrefix("file:"+m.files["server.pem"])+stats.ConsecutiveFailures); v < 1 {
+				t.Logf("stats:\n%s", adminGet(t, m.sidecar, "/stats"))
+				t.Errorf("consecutive_failures = %d, want >= 1", v)
 			}
 			if v := stat(t, m.sidecar, m.listenerStat("server_ssl_socket_factory.ssl_context_update_by_sds")); v != 0 {
 				t.Errorf("ssl_context_update_by_sds = %d, want 0", v)

@@ -15,8 +15,10 @@ import (
 // routeResult is where one request goes.
 type routeResult struct {
 	cluster *cluster
-	host    string // Host header to send; empty keeps the client's
-	path    string // rewritten path; empty keeps the client's
+	policy  *reqPolicy  // timeout and retries; nil: none
+	replay  *replayBody // the request body, recorded for retries
+	host    string      // Host header to send; empty keeps the client's
+	path    string      // rewritten path; empty keeps the client's
 }
 
 // gwRoute is a compiled gateway route.

@@ -34,6 +34,21 @@ type CertContext struct {
 	Name      string     `json:"name"`
 	CACert    []CertInfo `json:"ca_cert"`
 	CertChain []CertInfo `json:"cert_chain"`
+	// Source is how the certificate source is doing (a Bulwark
+	// addition): a source that cannot be read shows here, with its last
+	// error, while the material it last gave keeps serving.
+	Source *SourceState `json:"source,omitempty"`
+}
+
+// SourceState is a certificate source's health in /certs.
+type SourceState struct {
+	// Status is "loading", "ok", "stale" (old material serving, last
+	// check failed) or "failing" (no material yet, last check failed).
+	Status              string `json:"status"`
+	LastError           string `json:"last_error,omitempty"`
+	ConsecutiveFailures int    `json:"consecutive_failures"`
+	LastAttempt         string `json:"last_attempt,omitempty"`
+	LastSuccess         string `json:"last_success,omitempty"`
 }
 
 // CertInfo describes one certificate.

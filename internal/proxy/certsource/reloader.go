@@ -31,6 +31,50 @@ type ReloaderConfig struct {
 	Stats *stats.Store
 	// Logger receives reload outcomes; nil means slog.Default().
 	Logger *slog.Logger
+	// RetryBackoff is the wait before the first retry after a failed
+	// check; it doubles with every further failure up to MaxBackoff. Zero
+	// means DefaultRetryBackoff.
+	RetryBackoff time.Duration
+	// MaxBackoff caps the wait between retries; zero means
+	// DefaultMaxBackoff.
+	MaxBackoff time.Duration
+	// Now is the clock for the state's timestamps; nil means time.Now.
+	Now func() time.Time
+	// After returns a channel that fires once d has passed; nil means a
+	// real timer. Tests inject one to drive the watch loop without sleeps.
+	After func(d time.Duration) <-chan time.Time
+}
+
+// DefaultRetryBackoff and DefaultMaxBackoff bound how often a failing
+// source is retried when ReloaderConfig leaves them zero.
+const (
+	DefaultRetryBackoff = time.Second
+	DefaultMaxBackoff   = 2 * time.Minute
+)
+
+// Source states reported by State.Status.
+const (
+	// StatusLoading: no check has finished yet.
+	StatusLoading = "loading"
+	// StatusOK: material is in use and the last check succeeded (or saw
+	// no change).
+	StatusOK = "ok"
+	// StatusStale: material is in use but the last check failed; the old
+	// material keeps serving and the source is retried with backoff.
+	StatusStale = "stale"
+	// StatusFailing: no material was ever loaded and the last check
+	// failed; the source is retried with backoff.
+	StatusFailing = "failing"
+)
+
+// State describes how a source is doing, for /certs and logs. LastError
+// never holds key material: sources report parse and transport errors.
+type State struct {
+	Status              string    `json:"status"`
+	LastError           string    `json:"last_error,omitempty"`
+	LastAttempt         time.Time `json:"last_attempt,omitzero"`
+	LastSuccess         time.Time `json:"last_success,omitzero"`
+	ConsecutiveFailures int       `json:"consecutive_failures"`
 }
 
 // Reloader keeps the current validated Material of one Source.
@@ -39,13 +83,17 @@ type Reloader struct {
 	current atomic.Pointer[Material]
 	trigger chan struct{}
 
-	mu        sync.Mutex // serialises reloads and guards lastTried, subs
-	lastTried string
-	subs      []func(old, cur *Material)
-	rejSubs   []func(err error)
+	started atomic.Bool
 
-	attempt, success, rejected *stats.Counter
-	expiry                     *stats.Gauge
+	mu        sync.Mutex // serialises reloads and guards lastTried, subs, state
+	lastTried string
+	subSeq    uint64
+	subs      map[uint64]func(old, cur *Material)
+	rejSubs   map[uint64]func(err error)
+	state     State
+
+	attempt, success, rejected, failure *stats.Counter
+	consecutive, updateTime             *stats.Gauge
 }
 
 // NewReloader returns a Reloader; call Load (or Start) before Current.
@@ -59,14 +107,39 @@ func NewReloader(cfg ReloaderConfig) *Reloader {
 	if cfg.PollInterval == 0 {
 		cfg.PollInterval = DefaultPollInterval
 	}
+	if cfg.RetryBackoff <= 0 {
+		cfg.RetryBackoff = DefaultRetryBackoff
+	}
+	if cfg.MaxBackoff <= 0 {
+		cfg.MaxBackoff = DefaultMaxBackoff
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.After == nil {
+		cfg.After = time.After
+	}
 	p := stats.SourcePrefix(cfg.Name)
 	return &Reloader{
-		cfg:      cfg,
-		trigger:  make(chan struct{}, 1),
-		attempt:  cfg.Stats.Counter(p + stats.UpdateAttempt),
-		success:  cfg.Stats.Counter(p + stats.UpdateSuccess),
-		rejected: cfg.Stats.Counter(p + stats.UpdateRejected),
+		cfg:         cfg,
+		trigger:     make(chan struct{}, 1),
+		subs:        map[uint64]func(old, cur *Material){},
+		rejSubs:     map[uint64]func(err error){},
+		state:       State{Status: StatusLoading},
+		attempt:     cfg.Stats.Counter(p + stats.UpdateAttempt),
+		success:     cfg.Stats.Counter(p + stats.UpdateSuccess),
+		rejected:    cfg.Stats.Counter(p + stats.UpdateRejected),
+		failure:     cfg.Stats.Counter(p + stats.UpdateFailure),
+		consecutive: cfg.Stats.Gauge(p + stats.ConsecutiveFailures),
+		updateTime:  cfg.Stats.Gauge(p + stats.UpdateTime),
 	}
+}
+
+// State returns how the source is doing.
+func (r *Reloader) State() State {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.state
 }
 
 // Name returns the configured name.
@@ -77,19 +150,28 @@ func (r *Reloader) Name() string { return r.cfg.Name }
 func (r *Reloader) Current() *Material { return r.current.Load() }
 
 // Subscribe registers fn to run after every successful swap (not for the
-// first load). fn runs on the reloading goroutine and must not block.
-func (r *Reloader) Subscribe(fn func(old, cur *Material)) {
+// first load). fn runs on the reloading goroutine and must not block. The
+// returned cancel removes fn; a user that goes away must call it, or fn
+// (and whatever it holds) lives as long as the Reloader.
+func (r *Reloader) Subscribe(fn func(old, cur *Material)) (cancel func()) {
 	r.mu.Lock()
-	r.subs = append(r.subs, fn)
-	r.mu.Unlock()
+	defer r.mu.Unlock()
+	r.subSeq++
+	id := r.subSeq
+	r.subs[id] = fn
+	return func() { r.mu.Lock(); delete(r.subs, id); r.mu.Unlock() }
 }
 
 // OnRejected registers fn to run whenever changed material is refused
-// while older material stays in use. fn must not block.
-func (r *Reloader) OnRejected(fn func(err error)) {
+// while older material stays in use. fn must not block. The returned
+// cancel removes fn.
+func (r *Reloader) OnRejected(fn func(err error)) (cancel func()) {
 	r.mu.Lock()
-	r.rejSubs = append(r.rejSubs, fn)
-	r.mu.Unlock()
+	defer r.mu.Unlock()
+	r.subSeq++
+	id := r.subSeq
+	r.rejSubs[id] = fn
+	return func() { r.mu.Lock(); delete(r.rejSubs, id); r.mu.Unlock() }
 }
 
 // ErrUnchanged is returned by Reload when the source's version is the one
@@ -106,7 +188,13 @@ func (r *Reloader) Reload(ctx context.Context) error {
 	if v, ok := r.cfg.Source.(Versioner); ok {
 		var err error
 		if version, err = v.Version(ctx); err == nil {
-			if cur := r.current.Load(); (cur != nil && version == r.curVersion(cur)) || version == r.lastTried {
+			if cur := r.current.Load(); cur != nil && version == r.curVersion(cur) {
+				r.markHealthy()
+				return ErrUnchanged
+			}
+			if version == r.lastTried {
+				// The version that last failed: still failing, not
+				// worth loading again until it changes.
 				return ErrUnchanged
 			}
 		} else {
@@ -114,21 +202,31 @@ func (r *Reloader) Reload(ctx context.Context) error {
 		}
 	}
 	r.attempt.Inc()
+	r.state.LastAttempt = r.cfg.Now()
 	m, err := r.cfg.Source.Load(ctx)
 	if err == nil {
 		err = r.cfg.Policy.Validate(m)
 	}
 	if err != nil {
 		r.lastTried = version
+		r.failure.Inc()
+		r.state.ConsecutiveFailures++
+		r.consecutive.Set(int64(r.state.ConsecutiveFailures))
+		r.state.LastError = err.Error()
+		r.state.Status = StatusFailing
 		if r.current.Load() != nil {
+			r.state.Status = StatusStale
 			r.rejected.Inc()
 			r.cfg.Logger.Warn("certificate reload refused; keeping the material in use", "source", r.cfg.Name, "error", err)
 			for _, fn := range r.rejSubs {
 				fn(err)
 			}
+		} else {
+			r.cfg.Logger.Warn("certificate source has no usable material yet; retrying", "source", r.cfg.Name, "error", err)
 		}
 		return err
 	}
+	r.markHealthy()
 	if cur := r.current.Load(); cur != nil && cur.Version == m.Version && version == "" {
 		return ErrUnchanged
 	}
@@ -150,6 +248,18 @@ func (r *Reloader) Reload(ctx context.Context) error {
 	return nil
 }
 
+// markHealthy records a check that reached the source and found usable
+// (or unchanged) material. Callers hold r.mu.
+func (r *Reloader) markHealthy() {
+	if r.state.ConsecutiveFailures > 0 {
+		r.cfg.Logger.Info("certificate source recovered", "source", r.cfg.Name, "failures", r.state.ConsecutiveFailures)
+	}
+	r.state.Status, r.state.LastError, r.state.ConsecutiveFailures = StatusOK, "", 0
+	r.state.LastSuccess = r.cfg.Now()
+	r.consecutive.Set(0)
+	r.updateTime.Set(r.state.LastSuccess.Unix())
+}
+
 // curVersion returns the Versioner part of a stored version.
 func (r *Reloader) curVersion(m *Material) string {
 	for i := 0; i < len(m.Version); i++ {
@@ -169,30 +279,69 @@ func (r *Reloader) Trigger() {
 	}
 }
 
-// Start loads the material once, failing if it is unusable, then watches
-// the source until ctx ends.
-func (r *Reloader) Start(ctx context.Context) error {
-	if err := r.Reload(ctx); err != nil && !errors.Is(err, ErrUnchanged) {
-		return err
+// Start watches the source until ctx ends, without blocking: the first
+// check runs at once when no material is loaded yet, else after
+// PollInterval. The watch never gives up: a failing source is retried
+// with backoff (RetryBackoff doubling up to MaxBackoff) and reports its
+// state through State and the sds.<name>.* stats. A second Start is a
+// no-op.
+func (r *Reloader) Start(ctx context.Context) {
+	if !r.started.CompareAndSwap(false, true) {
+		return
 	}
-	go r.watch(ctx)
-	return nil
+	var first error
+	if r.current.Load() == nil {
+		first = errNotLoaded
+	}
+	go r.watch(ctx, first)
 }
 
-func (r *Reloader) watch(ctx context.Context) {
-	var tick <-chan time.Time
-	if r.cfg.PollInterval > 0 {
-		t := time.NewTicker(r.cfg.PollInterval)
-		defer t.Stop()
-		tick = t.C
+// errNotLoaded makes the watch loop check at once.
+var errNotLoaded = errors.New("certsource: not loaded")
+
+// wait returns how long the watch loop sleeps after a check that ended
+// in last: the poll interval after success, backoff after failure; a
+// negative result means "until triggered".
+func (r *Reloader) wait(last error) time.Duration {
+	if last == errNotLoaded {
+		return 0
 	}
+	if last == nil || errors.Is(last, ErrUnchanged) {
+		return r.cfg.PollInterval
+	}
+	r.mu.Lock()
+	n, stale := r.state.ConsecutiveFailures, r.state.Status == StatusStale
+	r.mu.Unlock()
+	d := r.cfg.RetryBackoff
+	for i := 1; i < n && d < r.cfg.MaxBackoff; i++ {
+		d *= 2
+	}
+	d = min(d, r.cfg.MaxBackoff)
+	if r.cfg.PollInterval > 0 && stale {
+		// Material is serving: polling as usual is enough, backoff only
+		// slows a source that keeps failing below the poll rate.
+		d = max(d, r.cfg.PollInterval)
+	}
+	return d
+}
+
+func (r *Reloader) watch(ctx context.Context, last error) {
 	for {
+		var tick <-chan time.Time
+		switch d := r.wait(last); {
+		case d == 0:
+			closed := make(chan time.Time)
+			close(closed)
+			tick = closed
+		case d > 0:
+			tick = r.cfg.After(d)
+		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick:
 		case <-r.trigger:
 		}
-		_ = r.Reload(ctx) // outcome already logged and counted
+		last = r.Reload(ctx) // outcome already logged and counted
 	}
 }

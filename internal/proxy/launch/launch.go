@@ -64,6 +64,11 @@ type Options struct {
 	HandleSignals bool
 	// ShutdownTimeout bounds the drain; zero means the proxy's default.
 	ShutdownTimeout time.Duration
+	// SignalHUP, when set, stands in for SIGHUP (tests send on it).
+	SignalHUP <-chan os.Signal
+	// Polled, when set, is called after every control-plane poll with its
+	// outcome (meshclient.Config.Polled); tests wait on it.
+	Polled func(error)
 	// Started, when set, is called once the proxy is listening.
 	Started func(*proxy.Proxy)
 	// Version is reported by /server_info.
@@ -113,7 +118,7 @@ func Run(ctx context.Context, o Options) error {
 		snap, settings = &lf.Snapshot, lf.Proxy
 	} else {
 		mc, err = meshclient.New(meshclient.Config{API: appmesh.NewFromConfig(awsCfg), Mesh: o.Mesh, MeshOwner: o.MeshOwner,
-			VirtualNode: o.VirtualNode, VirtualGateway: o.VirtualGateway, Logger: log})
+			VirtualNode: o.VirtualNode, VirtualGateway: o.VirtualGateway, Logger: log, Polled: o.Polled})
 		if err != nil {
 			return err
 		}
@@ -125,29 +130,15 @@ func Run(ctx context.Context, o Options) error {
 	p, err := proxy.New(proxy.Config{
 		Snapshot: snap, Settings: settings, Sources: sources.Sources, Logger: log, AccessLog: o.AccessLog,
 		PollInterval: o.FilePoll, ShutdownTimeout: o.ShutdownTimeout, Version: o.Version,
+		// One SIGHUP handler, the proxy's: remote caches expire first so
+		// the re-check reaches ACM and Secrets Manager.
+		HandleSIGHUP: o.HandleSignals || o.SignalHUP != nil, SignalHUP: o.SignalHUP, OnSIGHUP: sources.Expire,
 	})
 	if err != nil {
 		return err
 	}
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	if o.HandleSignals {
-		hup := make(chan os.Signal, 1)
-		signal.Notify(hup, syscall.SIGHUP)
-		defer signal.Stop(hup)
-		go func() {
-			for {
-				select {
-				case <-runCtx.Done():
-					return
-				case <-hup:
-					log.Info("SIGHUP: re-checking every certificate source")
-					sources.Expire()
-					p.ReloadCertificates()
-				}
-			}
-		}()
-	}
 	if mc != nil {
 		poll := o.Poll
 		if poll <= 0 {
@@ -160,7 +151,6 @@ func Run(ctx context.Context, o Options) error {
 	if o.Started != nil {
 		o.Started(p)
 	}
-	log.Info("proxy running", "admin", p.AdminAddr())
 	return <-done
 }
 

@@ -193,8 +193,15 @@ func TestMeshModeFollowsRouteChange(t *testing.T) {
 	f.Put("gatewayRoutes", "colorgateway", "all", `{"httpRoute":{"match":{"prefix":"/"},"action":{"target":{"virtualService":{"virtualServiceName":"colorteller.mesh.local"}}}}}`)
 
 	cfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "secret", "")}
+	applied := make(chan error, 16)
 	gw := start(t, launch.Options{
 		Mesh: "color-mesh", VirtualGateway: "colorgateway", AWS: &cfg, Endpoint: f.URL(), Poll: 50 * time.Millisecond,
+		Polled: func(err error) {
+			select {
+			case applied <- err:
+			default:
+			}
+		},
 		AdminAddress: "127.0.0.1:0", Listeners: []spec.ListenerBinding{{Port: 8080, Address: "127.0.0.1:0"}},
 	})
 	url := "http://" + gw.ListenerAddr(8080) + "/"
@@ -216,7 +223,16 @@ func TestMeshModeFollowsRouteChange(t *testing.T) {
 	// A change the proxy refuses (a route to a node that does not exist
 	// is not in the snapshot) leaves the old configuration serving.
 	f.Put("routes", "colorteller-router", "color", `{"httpRoute":{"match":{"prefix":"/"},"action":{"weightedTargets":[{"virtualNode":"ghost","weight":1}]}}}`)
-	time.Sleep(300 * time.Millisecond)
+	// Wait for a poll that saw the change and kept the old configuration
+	// (the route's node is missing), instead of sleeping and hoping.
+	for refused := false; !refused; {
+		select {
+		case err := <-applied:
+			refused = err != nil
+		case <-time.After(10 * time.Second):
+			t.Fatal("the refused change never reached the proxy")
+		}
+	}
 	if got := color(); got != "blue" {
 		t.Errorf("after a refused change: %q, want blue still", got)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/appmesh"
@@ -29,6 +30,10 @@ type Config struct {
 	// Logger receives notes about references that do not resolve; nil
 	// means slog.Default().
 	Logger *slog.Logger
+	// Polled, when set, is called after every Watch cycle with its
+	// outcome: nil (no change, or a change applied), the poll's error or
+	// the apply's. Tests wait on it instead of sleeping.
+	Polled func(err error)
 }
 
 // Client builds and follows one proxy's snapshot. It is not safe for
@@ -37,6 +42,11 @@ type Client struct {
 	cfg    Config
 	lastFP string
 	last   *spec.Snapshot
+
+	// Watch's view of the control plane, for logging transitions once.
+	lostAt      time.Time
+	failures    int
+	lastReadErr string
 }
 
 // New checks cfg and returns a Client.

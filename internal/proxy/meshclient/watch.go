@@ -3,6 +3,7 @@ package meshclient
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/appmesh"
+	"github.com/aws/smithy-go"
 
 	"github.com/bulwarkd/bulwark/internal/mesh/spec"
 )
@@ -134,20 +136,53 @@ func (c *Client) Watch(ctx context.Context, interval time.Duration, apply func(*
 			return ctx.Err()
 		case <-t.C:
 		}
-		s, changed, err := c.Poll(ctx)
-		if err != nil {
-			c.cfg.Logger.Warn("mesh poll failed; keeping the configuration in use", "mesh", c.cfg.Mesh, "error", err)
-			continue
+		err := c.cycle(ctx, apply)
+		if ctx.Err() != nil {
+			return ctx.Err()
 		}
-		if !changed {
-			continue
+		if c.cfg.Polled != nil {
+			c.cfg.Polled(err)
 		}
-		if err := apply(s); err != nil {
-			c.cfg.Logger.Error("mesh change refused by the proxy; keeping the configuration in use", "mesh", c.cfg.Mesh, "error", err)
-			continue
-		}
-		c.cfg.Logger.Info("mesh configuration applied", "mesh", c.cfg.Mesh)
 	}
+}
+
+// cycle runs one poll and apply, logging transitions: the control plane
+// lost (no answer) and back, a mesh that cannot be read (an API error),
+// a change applied or refused.
+func (c *Client) cycle(ctx context.Context, apply func(*spec.Snapshot) error) error {
+	log := c.cfg.Logger
+	s, changed, err := c.Poll(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return err
+		}
+		c.failures++
+		var api smithy.APIError
+		switch {
+		case !errors.As(err, &api) && c.lostAt.IsZero():
+			c.lostAt = time.Now()
+			log.Warn("control plane lost; keeping the configuration in use and retrying", "mesh", c.cfg.Mesh, "error", err)
+		case errors.As(err, &api) && err.Error() != c.lastReadErr:
+			c.lastReadErr = err.Error()
+			log.Warn("mesh cannot be read; keeping the configuration in use", "mesh", c.cfg.Mesh, "error", err)
+		default:
+			log.Debug("mesh poll still failing", "mesh", c.cfg.Mesh, "failures", c.failures, "error", err)
+		}
+		return err
+	}
+	if !c.lostAt.IsZero() {
+		log.Info("control plane back", "mesh", c.cfg.Mesh, "down_for", time.Since(c.lostAt).Round(time.Millisecond), "failed_polls", c.failures)
+	}
+	c.lostAt, c.failures, c.lastReadErr = time.Time{}, 0, ""
+	if !changed {
+		return nil
+	}
+	if err := apply(s); err != nil {
+		log.Error("mesh change refused by the proxy; keeping the configuration in use", "mesh", c.cfg.Mesh, "error", err)
+		return err
+	}
+	log.Info("mesh configuration applied", "mesh", c.cfg.Mesh, "fingerprint_resources", strings.Count(c.lastFP, ";")+1)
+	return nil
 }
 
 func sameSnapshot(a, b *spec.Snapshot) bool {

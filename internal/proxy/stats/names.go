@@ -22,6 +22,22 @@ const (
 	UpstreamCxConnectFail = "upstream_cx_connect_fail"
 	UpstreamRqTotal       = "upstream_rq_total"
 
+	// Traffic protections (Envoy's names).
+	UpstreamRqTimeout         = "upstream_rq_timeout"          // per-request timeout hit (504)
+	UpstreamRqPerTryTimeout   = "upstream_rq_per_try_timeout"  // perRetryTimeout hit
+	UpstreamRqRetry           = "upstream_rq_retry"            // retries sent
+	UpstreamRqRetrySuccess    = "upstream_rq_retry_success"    // retried requests that then succeeded
+	UpstreamRqRetryOverflow   = "upstream_rq_retry_overflow"   // retriable failures not retried (body too large to replay)
+	UpstreamRqPendingOverflow = "upstream_rq_pending_overflow" // refused by the connection pool limit (503)
+	UpstreamCxOverflow        = "upstream_cx_overflow"         // TCP streams refused by the pool limit
+	UpstreamCxNoneHealthy     = "upstream_cx_none_healthy"     // refused: endpoint ejected or unhealthy (503)
+	OutlierEjectionsTotal     = "outlier_detection.ejections_enforced_total"
+	OutlierEjectionsActive    = "outlier_detection.ejections_active" // gauge
+	HealthCheckAttempt        = "health_check.attempt"
+	HealthCheckSuccess        = "health_check.success"
+	HealthCheckFailure        = "health_check.failure"
+	HealthCheckHealthy        = "membership_healthy" // gauge: 1 healthy, 0 not
+
 	// SSLContextUpdateBySDS counts certificate/trust swaps that reached a
 	// listener or cluster, whatever the source (Envoy's name for it).
 	SSLContextUpdateBySDS = "ssl_context_update_by_sds"
@@ -76,6 +92,16 @@ const (
 	UpdateAttempt  = "update_attempt"
 	UpdateSuccess  = "update_success"
 	UpdateRejected = "update_rejected"
+	// UpdateFailure counts every check that could not produce usable
+	// material (unreachable source or refused material, with or without
+	// older material in use).
+	UpdateFailure = "update_failure"
+	// ConsecutiveFailures is a gauge: failed checks since the last good
+	// one (0 when healthy). Alert on it staying above zero.
+	ConsecutiveFailures = "consecutive_failures"
+	// UpdateTime is a gauge: unix seconds of the last check that reached
+	// the source and found usable or unchanged material.
+	UpdateTime = "update_time"
 )
 
 // Sanitize makes a name safe as one stat-name element: anything but

@@ -30,9 +30,18 @@ func TestNamesGolden(t *testing.T) {
 		s.Counter(c + n)
 	}
 	s.Gauge(c + UpstreamCxActive)
+	for _, n := range []string{UpstreamRqTimeout, UpstreamRqPerTryTimeout, UpstreamRqRetry, UpstreamRqRetrySuccess, UpstreamRqRetryOverflow,
+		UpstreamRqPendingOverflow, UpstreamCxOverflow, UpstreamCxNoneHealthy, OutlierEjectionsTotal, HealthCheckAttempt, HealthCheckSuccess, HealthCheckFailure} {
+		s.Counter(c + n)
+	}
+	s.Gauge(c + OutlierEjectionsActive)
+	s.Gauge(c + HealthCheckHealthy)
 	s.Gauge(CertificateExpiry("file:/certs/server.pem"))
-	for _, n := range []string{UpdateAttempt, UpdateSuccess, UpdateRejected} {
+	for _, n := range []string{UpdateAttempt, UpdateSuccess, UpdateRejected, UpdateFailure} {
 		s.Counter(SourcePrefix("file:/certs/server.pem") + n)
+	}
+	for _, n := range []string{ConsecutiveFailures, UpdateTime} {
+		s.Gauge(SourcePrefix("file:/certs/server.pem") + n)
 	}
 	var text, prom bytes.Buffer
 	_ = s.WriteText(&text, Query{})

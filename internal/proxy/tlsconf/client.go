@@ -35,8 +35,9 @@ type ClientConfig struct {
 // Client is a cluster's TLS state: one shared *tls.Config with a shared
 // session cache, replaced when trust or settings change.
 type Client struct {
-	cfg atomic.Pointer[tls.Config]
-	c   ClientConfig
+	cfg    atomic.Pointer[tls.Config]
+	c      ClientConfig
+	unsubs []func()
 }
 
 // NewClient builds the cluster's TLS state.
@@ -51,11 +52,20 @@ func NewClient(c ClientConfig) (*Client, error) {
 	cl.rebuild()
 	// New trust or a new client certificate: start a new session cache so
 	// later connections handshake in full with what is current.
-	c.Trust.Subscribe(func(_, _ *certsource.Material) { cl.rebuild() })
+	cl.unsubs = append(cl.unsubs, c.Trust.Subscribe(func(_, _ *certsource.Material) { cl.rebuild() }))
 	if c.Cert != nil {
-		c.Cert.Subscribe(func(_, _ *certsource.Material) { cl.rebuild() })
+		cl.unsubs = append(cl.unsubs, c.Cert.Subscribe(func(_, _ *certsource.Material) { cl.rebuild() }))
 	}
 	return cl, nil
+}
+
+// Close detaches the client from its reloaders (the cluster is gone);
+// connections already made keep working.
+func (cl *Client) Close() {
+	for _, u := range cl.unsubs {
+		u()
+	}
+	cl.unsubs = nil
 }
 
 func (cl *Client) rebuild() {

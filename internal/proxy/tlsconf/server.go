@@ -51,6 +51,10 @@ type Server struct {
 
 	mu   sync.Mutex // guards keys
 	keys [][32]byte
+
+	unsubs    []func()
+	done      chan struct{}
+	closeOnce sync.Once
 }
 
 // NewServer builds the listener's TLS state. Cert (and Trust, if set) must
@@ -62,7 +66,7 @@ func NewServer(c ServerConfig) (*Server, error) {
 	if c.Trust != nil && (c.Trust.Current() == nil || c.Trust.Current().Pool == nil) {
 		return nil, errors.New("tlsconf: trust bundle not loaded")
 	}
-	s := &Server{rand: c.Rand, period: c.TicketKeyRotation}
+	s := &Server{rand: c.Rand, period: c.TicketKeyRotation, done: make(chan struct{})}
 	if s.rand == nil {
 		s.rand = rand.Reader
 	}
@@ -81,14 +85,31 @@ func NewServer(c ServerConfig) (*Server, error) {
 	}
 	// A resumed session skips the server certificate, so a ticket minted
 	// under a rotated-out certificate must not resume: fresh keys.
-	c.Cert.Subscribe(func(_, _ *certsource.Material) { _ = s.resetKeys() })
+	s.unsubs = append(s.unsubs, c.Cert.Subscribe(func(_, _ *certsource.Material) { _ = s.resetKeys() }))
 	if c.Trust != nil {
 		// A changed trust must not be bypassed by tickets minted under the
 		// old one; VerifyConnection would re-check, but fresh keys also
 		// stop resumption of sessions whose checks were made elsewhere.
-		c.Trust.Subscribe(func(_, _ *certsource.Material) { _ = s.resetKeys() })
+		s.unsubs = append(s.unsubs, c.Trust.Subscribe(func(_, _ *certsource.Material) { _ = s.resetKeys() }))
 	}
 	return s, nil
+}
+
+// Close stops Run and detaches the server from its reloaders, so a
+// replaced listener configuration is garbage once its connections end.
+// Handshakes already started with Config finish normally. Close is
+// idempotent.
+func (s *Server) Close() {
+	s.closeOnce.Do(func() {
+		close(s.done)
+		s.mu.Lock()
+		us := s.unsubs
+		s.unsubs = nil
+		s.mu.Unlock()
+		for _, u := range us {
+			u()
+		}
+	})
 }
 
 func (s *Server) build(c ServerConfig) *tls.Config {
@@ -167,13 +188,16 @@ func (s *Server) install() {
 	s.inner.Load().SetSessionTicketKeys(s.keys)
 }
 
-// Run rotates ticket keys every TicketKeyRotation until ctx ends.
+// Run rotates ticket keys every TicketKeyRotation until ctx ends or
+// Close is called.
 func (s *Server) Run(ctx context.Context) {
 	t := time.NewTicker(s.period)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
+			return
+		case <-s.done:
 			return
 		case <-t.C:
 			_ = s.RotateTicketKeys()
