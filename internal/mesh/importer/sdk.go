@@ -31,9 +31,14 @@ type SDK struct {
 // maxAnswer bounds the answer body Describe keeps.
 const maxAnswer = 8 << 20
 
-// withSpec replaces the "spec" member of the serialized request body.
+// withSpec replaces the "spec" member of the serialized request body. The
+// SDK's own input validation would check the placeholder spec, not the
+// one sent, so it is removed; the server validates what it receives.
 func withSpec(spec json.RawMessage) func(*middleware.Stack) error {
 	return func(st *middleware.Stack) error {
+		if _, err := st.Initialize.Remove("OperationInputValidation"); err != nil {
+			return err
+		}
 		return st.Serialize.Add(middleware.SerializeMiddlewareFunc("BulwarkImportSpec",
 			func(ctx context.Context, in middleware.SerializeInput, next middleware.SerializeHandler) (middleware.SerializeOutput, middleware.Metadata, error) {
 				req, ok := in.Request.(*smithyhttp.Request)
