@@ -9,7 +9,6 @@ import (
 	"io"
 	"sort"
 	"strings"
-	"text/tabwriter"
 )
 
 // Action is what Apply does with one resource.
@@ -151,21 +150,23 @@ func Apply(ctx context.Context, api API, p *Plan) (int, error) {
 // WriteText prints the plan for people: one line per step, notes and
 // differences indented below it, then the totals.
 func (p *Plan) WriteText(w io.Writer) error {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	width := 0
 	for _, s := range p.Steps {
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", s.Action, s.ID(), s.Source)
+		width = max(width, len(s.ID()))
+	}
+	var b strings.Builder
+	for _, s := range p.Steps {
+		fmt.Fprintf(&b, "%-8s  %-*s  %s\n", s.Action, width, s.ID(), s.Source)
 		if s.Difference != "" {
-			fmt.Fprintf(tw, "  differs: %s\t\t\n", s.Difference)
+			fmt.Fprintf(&b, "  differs: %s\n", s.Difference)
 		}
 		for _, n := range s.Notes {
-			fmt.Fprintf(tw, "  note: %s\t\t\n", n)
+			fmt.Fprintf(&b, "  note: %s\n", n)
 		}
 	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	_, err := fmt.Fprintf(w, "%d to create, %d to update, %d unchanged, %d conflicts\n",
+	fmt.Fprintf(&b, "%d to create, %d to update, %d unchanged, %d conflicts\n",
 		p.Count(ActionCreate), p.Count(ActionUpdate), p.Count(ActionSkip), p.Count(ActionConflict))
+	_, err := io.WriteString(w, b.String())
 	return err
 }
 
