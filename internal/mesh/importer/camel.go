@@ -1,6 +1,7 @@
 package importer
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 	"unicode"
@@ -40,14 +41,23 @@ var intMembers = map[string]bool{
 var boolMembers = map[string]bool{"invert": true, "enforce": true}
 
 // camel converts a resolved CloudFormation spec to the API's JSON shape.
-// parent is the API name of the member v is the value of.
-func camel(v any, parent string) any {
+// parent is the API name of the member v is the value of. Two properties
+// that become one member ("Port" and "port") are refused rather than one
+// silently winning.
+func camel(v any, parent string) (any, error) {
 	switch x := v.(type) {
 	case map[string]any:
 		out := make(map[string]any, len(x))
 		for k, e := range x {
 			ck := camelKey(k)
-			out[ck] = camel(e, ck)
+			if _, dup := out[ck]; dup {
+				return nil, fmt.Errorf("%s: two properties become the member %q", parent, ck)
+			}
+			c, err := camel(e, ck)
+			if err != nil {
+				return nil, err
+			}
+			out[ck] = c
 		}
 		// A duration's value is an integer; every other "value" (tags,
 		// attributes, log formats, rewrites) is a string.
@@ -56,24 +66,28 @@ func camel(v any, parent string) any {
 				out["value"] = n
 			}
 		}
-		return out
+		return out, nil
 	case []any:
 		out := make([]any, len(x))
 		for i, e := range x {
-			out[i] = camel(e, parent)
+			c, err := camel(e, parent)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = c
 		}
-		return out
+		return out, nil
 	case string:
 		if intMembers[parent] {
 			if n, err := strconv.ParseInt(x, 10, 64); err == nil {
-				return n
+				return n, nil
 			}
 		}
 		if boolMembers[parent] {
 			if b, err := strconv.ParseBool(x); err == nil {
-				return b
+				return b, nil
 			}
 		}
 	}
-	return v
+	return v, nil
 }

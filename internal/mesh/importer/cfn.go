@@ -158,7 +158,11 @@ func (t *cfnTemplate) resource(id string) (*Resource, error) {
 	} else if info.kind != KindMesh {
 		return nil, fmt.Errorf("%s: Spec is required", t.where(id, ""))
 	}
-	if r.Spec, err = json.Marshal(camel(spec, "")); err != nil {
+	api, err := camel(spec, "spec")
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", t.where(id, "Spec"), err)
+	}
+	if r.Spec, err = json.Marshal(api); err != nil {
 		return nil, fmt.Errorf("%s: %w", t.where(id, "Spec"), err)
 	}
 	if tags, ok := props["Tags"]; ok {

@@ -76,6 +76,8 @@ func TestCloudFormationRefusals(t *testing.T) {
 		{"alias bomb", aliasBomb(), Options{}, []string{"too large"}},
 		{"two resources one name", "Resources:\n" + mesh + "  M2:\n    Type: AWS::AppMesh::Mesh\n    Properties: {MeshName: m}\n",
 			Options{}, []string{"Mesh m is defined twice", "M2"}},
+		{"properties that collide", "Resources:\n  M:\n    Type: AWS::AppMesh::Mesh\n    Properties: {MeshName: m, Spec: {EgressFilter: {Type: DROP_ALL}, egressFilter: {type: ALLOW_ALL}}}\n",
+			Options{}, []string{"resource M", "property Spec", "egressFilter"}},
 		{"tags without value", "Resources:\n  M:\n    Type: AWS::AppMesh::Mesh\n    Properties: {MeshName: m, Tags: [{Key: a}]}\n",
 			Options{}, []string{"Tags[0]", "Key and Value"}},
 	} {
