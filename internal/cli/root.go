@@ -33,6 +33,7 @@ Start here:  bulwark server --dev`,
 	root.AddCommand(newEdgeCmd(), newUnprotectCmd())
 	root.AddCommand(newProxyCmd())
 	root.AddCommand(newDemoCmd())
+	root.AddCommand(newMeshCmd())
 	return root
 }
 
