@@ -30,10 +30,10 @@ func newMeshCmd() *cobra.Command {
 const maxImportFile = 16 << 20
 
 type meshImportFlags struct {
-	format, output, endpoint, region string
-	dryRun, offline, update          bool
-	params                           []string
-	opt                              importer.Options
+	format, output, endpoint, region  string
+	dryRun, offline, update, allowAWS bool
+	params                            []string
+	opt                               importer.Options
 }
 
 func newMeshImportCmd() *cobra.Command {
@@ -62,6 +62,7 @@ than reach AWS.`,
 	}
 	fl := cmd.Flags()
 	fl.BoolVar(&f.dryRun, "dry-run", false, "print the plan and exit without creating or updating anything")
+	fl.BoolVar(&f.allowAWS, "aws", false, "allow AWS's own App Mesh endpoint and the EC2 metadata service for credentials when no endpoint is given")
 	fl.BoolVar(&f.offline, "offline", false, "with --dry-run: plan without asking the server (every resource shows as create)")
 	fl.BoolVar(&f.update, "update", false, "update existing resources whose spec differs (default: report them as conflicts and change nothing)")
 	fl.StringVarP(&f.output, "output", "o", "text", "plan format: text or json")
@@ -105,7 +106,9 @@ func runMeshImport(cmd *cobra.Command, f *meshImportFlags, args []string) error 
 		return err
 	}
 
-	cfg, err := certsync.LoadAWSConfig(ctx, f.endpoint)
+	// --offline never calls the API, so it needs no endpoint; otherwise a
+	// missing endpoint is refused here, before any request could go to AWS.
+	cfg, _, err := certsync.LoadAWSConfig(ctx, certsync.AWSOptions{Endpoint: f.endpoint, AllowAWS: f.offline || f.allowAWS})
 	if err != nil {
 		return err
 	}
@@ -123,6 +126,8 @@ func runMeshImport(cmd *cobra.Command, f *meshImportFlags, args []string) error 
 		})
 		if ep := client.Options().BaseEndpoint; ep != nil && *ep != "" {
 			endpoint = *ep
+		} else if f.allowAWS {
+			endpoint = "AWS"
 		} else {
 			return errors.New("no App Mesh endpoint: pass --endpoint URL or set AWS_ENDPOINT_URL to Bulwark's API " +
 				"(the importer never falls back to AWS; to import into AWS App Mesh, pass its endpoint, e.g. https://appmesh.us-east-1.amazonaws.com)")

@@ -88,7 +88,7 @@ func TestMeshImportRefusals(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"no endpoint never means AWS", []string{"mesh", "import", colorTemplate}, "no App Mesh endpoint"},
+		{"no endpoint never means AWS", []string{"mesh", "import", colorTemplate}, "no API endpoint"},
 		{"offline without dry run", []string{"mesh", "import", "--offline", colorTemplate}, "--offline only plans"},
 		{"bad output", []string{"mesh", "import", "-o", "yaml", colorTemplate}, "use text or json"},
 		{"bad format", []string{"mesh", "import", "--format", "helm", colorTemplate}, "--format"},
