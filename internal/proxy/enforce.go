@@ -69,6 +69,11 @@ func checkEnforceable(snap *spec.Snapshot) error {
 	}
 	for _, r := range snap.Routes {
 		f := "route " + r.VirtualRouterName + "/" + r.Name
+		if gr := r.Spec.GRPCRoute; gr != nil && gr.RetryPolicy != nil {
+			// Retries of gRPC status events need trailers the forwarding
+			// path does not inspect: refuse rather than accept and not retry.
+			errs = append(errs, refusal(f+".grpcRoute.retryPolicy", "a retry policy on a gRPC route"))
+		}
 		for _, hr := range []*spec.HTTPRoute{r.Spec.HTTPRoute, r.Spec.HTTP2Route} {
 			if hr == nil {
 				continue

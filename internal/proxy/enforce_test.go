@@ -366,6 +366,13 @@ func TestRefusesUnenforcedSettings(t *testing.T) {
 			s.VirtualGateway.Spec.Listeners[0].HealthCheck = &spec.HealthCheck{Protocol: "http", HealthyThreshold: 2, UnhealthyThreshold: 2, IntervalMillis: 5000, TimeoutMillis: 2000}
 			return s
 		}(), "virtualGateway.spec.listeners[0].healthCheck"},
+		{"gRPC route retry policy", func() *spec.Snapshot {
+			s := gatewayTo(addr, nil, nil)
+			s.Routes[0].Spec.GRPCRoute = &spec.GRPCRoute{Action: s.Routes[0].Spec.HTTPRoute.Action, Match: &spec.GRPCRouteMatch{},
+				RetryPolicy: &spec.GRPCRetryPolicy{MaxRetries: 2, PerRetryTimeout: ms(100), GRPCRetryEvents: []string{"unavailable"}}}
+			s.Routes[0].Spec.HTTPRoute = nil
+			return s
+		}(), "route r/rt.grpcRoute.retryPolicy"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -139,9 +139,21 @@ type HTTPRoute struct {
 
 // GRPCRoute is the appmesh GrpcRoute shape.
 type GRPCRoute struct {
-	Action  *RouteAction    `json:"action"`
-	Match   *GRPCRouteMatch `json:"match"`
-	Timeout *HTTPTimeout    `json:"timeout,omitempty"`
+	Action      *RouteAction     `json:"action"`
+	Match       *GRPCRouteMatch  `json:"match"`
+	RetryPolicy *GRPCRetryPolicy `json:"retryPolicy,omitempty"`
+	Timeout     *HTTPTimeout     `json:"timeout,omitempty"`
+}
+
+// GRPCRetryPolicy is the appmesh GrpcRetryPolicy shape: the HTTP retry
+// policy plus gRPC status events (cancelled, deadline-exceeded, internal,
+// resource-exhausted, unavailable).
+type GRPCRetryPolicy struct {
+	GRPCRetryEvents []string  `json:"grpcRetryEvents,omitempty"`
+	HTTPRetryEvents []string  `json:"httpRetryEvents,omitempty"`
+	MaxRetries      int64     `json:"maxRetries"`
+	PerRetryTimeout *Duration `json:"perRetryTimeout"`
+	TCPRetryEvents  []string  `json:"tcpRetryEvents,omitempty"`
 }
 
 // TCPRoute is the appmesh TcpRoute shape.
