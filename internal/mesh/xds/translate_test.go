@@ -8,9 +8,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/bulwarkd/bulwark/internal/mesh/spec"
 )
@@ -93,7 +95,7 @@ func routedSnapshot() *spec.Snapshot {
 		},
 		Routes: []spec.NamedRoute{
 			{Name: "canary", VirtualRouterName: "colorteller-router", Spec: spec.RouteSpec{Priority: ptr(1), HTTPRoute: &spec.HTTPRoute{
-				Match: &spec.HTTPRouteMatch{Prefix: ptr("/"), Headers: []spec.HeaderMatchRule{{Name: "x-canary", Match: &spec.HeaderMatch{Exact: "1"}}}},
+				Match:  &spec.HTTPRouteMatch{Prefix: ptr("/"), Headers: []spec.HeaderMatchRule{{Name: "x-canary", Match: &spec.HeaderMatch{Exact: "1"}}}},
 				Action: &spec.RouteAction{WeightedTargets: []spec.WeightedTarget{{VirtualNode: "colorteller-black", Weight: 1}}},
 			}}},
 			{Name: "default", VirtualRouterName: "colorteller-router", Spec: spec.RouteSpec{Priority: ptr(10), HTTPRoute: &spec.HTTPRoute{
@@ -209,11 +211,12 @@ func TestValidateRefusesWhatEnvoyWould(t *testing.T) {
 		t.Fatal(err)
 	}
 	cases := []struct {
-		name  string
+		name    string
 		breakIt func(r *Resources)
 	}{
 		{"cluster without a name", func(r *Resources) { r.Clusters[0].Name = "" }},
-		{"listener without an address", func(r *Resources) { r.Listeners[0].Address = nil }},
+		{"negative connect timeout", func(r *Resources) { r.Clusters[0].ConnectTimeout = durationpb.New(-time.Second) }},
+		{"health check without interval", func(r *Resources) { r.Clusters[0].HealthChecks[0].Interval = nil }},
 		{"route without virtual host domains", func(r *Resources) { r.Routes[0].VirtualHosts[0].Domains = nil }},
 	}
 	for _, tc := range cases {
