@@ -194,8 +194,10 @@ func TestADSNackKeepsLastAndIsCounted(t *testing.T) {
 		ErrorDetail: &statuspb.Status{Code: int32(codes.InvalidArgument), Message: "Proto constraint validation failed: bad cluster"}}); err != nil {
 		t.Fatal(err)
 	}
-	// The refused version is not sent again: the next response is the next
-	// change. A resend would arrive here first.
+	// Once the server has seen the NACK, the refused version is not sent
+	// again: the next response is the next change. A resend would arrive
+	// here first.
+	waitFor(t, func() bool { s := f.srv.Status(); return len(s) == 1 && s[0].LastNACK != nil })
 	f.setPort(t, 9082)
 	r3, err := st.Recv()
 	if err != nil {
@@ -439,3 +441,16 @@ func FuzzParseNodeID(f *testing.F) {
 }
 
 var _ = spec.ModeStrict
+
+// waitFor polls cond: the server's handling of a client message has no
+// other observable end.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not reached in 10s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
