@@ -32,6 +32,7 @@ Start here:  bulwark server --dev`,
 	root.AddCommand(newCertsCmd(), newRenewerCmd())
 	root.AddCommand(newEdgeCmd(), newUnprotectCmd())
 	root.AddCommand(newProxyCmd())
+	root.AddCommand(newMeshCmd())
 	root.AddCommand(newDemoCmd())
 	return root
 }

@@ -37,6 +37,8 @@ type serverFlags struct {
 	devSecret   string
 	logLevel    string
 	shutdownMax time.Duration
+	xdsListen   string
+	xdsUnsigned bool
 }
 
 func newServerCmd() *cobra.Command {
@@ -71,6 +73,8 @@ func newServerCmd() *cobra.Command {
 	fl.StringVar(&f.devSecret, "dev-secret-access-key", "", "root secret access key (dev mode; default $BULWARK_DEV_SECRET_ACCESS_KEY or generated)")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fl.DurationVar(&f.shutdownMax, "shutdown-timeout", 30*time.Second, "how long SIGTERM waits for in-flight requests")
+	fl.StringVar(&f.xdsListen, "xds-listen", "", "serve xDS (Envoy's configuration protocol) on this loopback address in dev mode, e.g. 127.0.0.1:15010 (plaintext HTTP/2); empty: off")
+	fl.BoolVar(&f.xdsUnsigned, "xds-allow-unsigned", false, "dev mode: accept xDS streams without a SigV4 signature (ENVOY_ENABLE_IAM_AUTH_FOR_XDS=0)")
 	return cmd
 }
 
@@ -122,6 +126,7 @@ func runDevServer(ctx context.Context, out io.Writer, f *serverFlags) error {
 		RootAccessKeyID:     keyID,
 		RootSecretAccessKey: secret,
 		Logger:              newLogger(level),
+		XDSAllowUnsigned:    f.xdsUnsigned,
 	}
 	srv, err := server.New(cfg)
 	if err != nil {
@@ -131,6 +136,15 @@ func runDevServer(ctx context.Context, out io.Writer, f *serverFlags) error {
 	if err != nil {
 		_ = srv.Close()
 		return fmt.Errorf("listen on %s: %w (is another server running? pick another --listen)", f.listen, err)
+	}
+	if f.xdsListen != "" {
+		xaddr, err := startXDS(srv, f.xdsListen, "", "", cfg.Logger)
+		if err != nil {
+			_ = ln.Close()
+			_ = srv.Close()
+			return err
+		}
+		fmt.Fprintf(out, "xDS (plaintext HTTP/2): APPMESH_XDS_ENDPOINT=%s\n", xaddr)
 	}
 	endpoint := "http://" + ln.Addr().String()
 	eff := srv.Config()
