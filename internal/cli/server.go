@@ -138,7 +138,7 @@ func runDevServer(ctx context.Context, out io.Writer, f *serverFlags) error {
 		return fmt.Errorf("listen on %s: %w (is another server running? pick another --listen)", f.listen, err)
 	}
 	if f.xdsListen != "" {
-		xaddr, err := startXDS(srv, f.xdsListen, "", "", cfg.Logger)
+		xaddr, err := startXDS(srv, f.xdsListen, "", "", "", cfg.Logger)
 		if err != nil {
 			_ = ln.Close()
 			_ = srv.Close()

@@ -40,6 +40,11 @@ type fileConfig struct {
 		// AllowUnsigned accepts streams without a SigV4 signature; the
 		// zero value refuses them.
 		AllowUnsigned bool `yaml:"allowUnsigned"`
+		// ClientCAFile authenticates data planes by client certificate:
+		// an unsigned stream is accepted for the node whose ARN is a URI
+		// SAN of a certificate these CAs verify. Empty: no client
+		// certificates are asked for.
+		ClientCAFile string `yaml:"clientCAFile"`
 	} `yaml:"xds"`
 	DataDir string `yaml:"dataDir"`
 	// Storage is "" / "sqlite" (DataDir/bulwark.db), a DSN, or
@@ -279,7 +284,7 @@ func runConfiguredServer(ctx context.Context, out io.Writer, f *serverFlags) err
 		scheme = "https"
 	}
 	if fc.XDS.Listen != "" {
-		xaddr, err := startXDS(srv, fc.XDS.Listen, fc.TLS.Cert, fc.TLS.Key, cfg.Logger)
+		xaddr, err := startXDS(srv, fc.XDS.Listen, fc.TLS.Cert, fc.TLS.Key, fc.XDS.ClientCAFile, cfg.Logger)
 		if err != nil {
 			_ = ln.Close()
 			_ = srv.Close()

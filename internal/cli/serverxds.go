@@ -2,9 +2,11 @@ package cli
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 
 	"google.golang.org/grpc/credentials"
 
@@ -15,14 +17,32 @@ import (
 // service on it until the server shuts down. Without a certificate it
 // serves plaintext HTTP/2, which it allows on loopback only: a data
 // plane's configuration carries its private keys.
-func startXDS(srv *server.Server, addr, certFile, keyFile string, log *slog.Logger) (net.Addr, error) {
+//
+// clientCAFile, when set, asks data planes for a client certificate and
+// verifies it against these CAs: an unsigned stream whose certificate
+// carries the node's ARN as a URI SAN is authenticated as that node.
+func startXDS(srv *server.Server, addr, certFile, keyFile, clientCAFile string, log *slog.Logger) (net.Addr, error) {
 	var creds credentials.TransportCredentials
 	if certFile != "" {
 		r, err := newCertReloader(certFile, keyFile)
 		if err != nil {
 			return nil, err
 		}
-		creds = credentials.NewTLS(&tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: r.get, NextProtos: []string{"h2"}})
+		cfg := &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: r.get, NextProtos: []string{"h2"}}
+		if clientCAFile != "" {
+			pemBytes, err := os.ReadFile(clientCAFile)
+			if err != nil {
+				return nil, fmt.Errorf("xds.clientCAFile: %w", err)
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pemBytes) {
+				return nil, fmt.Errorf("xds.clientCAFile %s: no PEM certificates", clientCAFile)
+			}
+			cfg.ClientCAs, cfg.ClientAuth = pool, tls.VerifyClientCertIfGiven
+		}
+		creds = credentials.NewTLS(cfg)
+	} else if clientCAFile != "" {
+		return nil, fmt.Errorf("xds.clientCAFile needs tls.cert and tls.key: client certificates are only asked for over TLS")
 	} else if !isLoopback(addr) {
 		return nil, fmt.Errorf("xDS listen %q: without a TLS certificate xDS is served on loopback only (data planes receive private keys over it); set tls.cert and tls.key", addr)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"slices"
 	"strings"
 	"time"
 
@@ -139,6 +140,14 @@ func (s *Server) AuthorizeStream(ctx context.Context, r *xds.StreamRequest) erro
 func (s *Server) authorizeStream(ctx context.Context, call *api.Call, r *xds.StreamRequest) error {
 	signed := r.Request.Header.Get("Authorization") != ""
 	if !signed {
+		if slices.Contains(r.ClientURIs, r.Node.ARN) {
+			// mTLS-authenticated node: the listener verified a client
+			// certificate (against XDSClientCAs) that names exactly this
+			// resource, which is the authorization.
+			call.Principal = api.Principal{ARN: r.Node.ARN}
+			call.RequestParameters = map[string]string{"nodeId": r.Node.ARN, "authentication": "client certificate"}
+			return nil
+		}
 		if s.cfg.XDSAllowUnsigned {
 			// Configured trust in the network (dev on loopback): the
 			// stream is allowed without a principal, and the audit event

@@ -46,14 +46,22 @@ type xdsEnv struct {
 
 func startXDSEnv(t *testing.T) *xdsEnv {
 	t.Helper()
-	srv := servertest.Start(t)
+	e := startXDSEnvNoListener(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	go func() { _ = srv.ServeXDS(ln, nil) }()
+	go func() { _ = e.srv.ServeXDS(ln, nil) }()
+	e.addr = ln.Addr().String()
+	return e
+}
+
+// startXDSEnvNoListener is startXDSEnv without the plaintext xDS listener.
+func startXDSEnvNoListener(t *testing.T) *xdsEnv {
+	t.Helper()
+	srv := servertest.Start(t)
 	cfg := srv.AWSConfig()
-	e := &xdsEnv{srv: srv, addr: ln.Addr().String(), acm: awsacm.NewFromConfig(cfg), mesh: appmesh.NewFromConfig(cfg), iam: iam.NewFromConfig(cfg)}
+	e := &xdsEnv{srv: srv, acm: awsacm.NewFromConfig(cfg), mesh: appmesh.NewFromConfig(cfg), iam: iam.NewFromConfig(cfg)}
 	ctx := context.Background()
 	p := acmpca.NewFromConfig(cfg)
 	ca, err := p.CreateCertificateAuthority(ctx, &acmpca.CreateCertificateAuthorityInput{

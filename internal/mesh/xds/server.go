@@ -70,6 +70,10 @@ type StreamRequest struct {
 	// SourceIP is the peer's address; TLS whether the stream is on TLS.
 	SourceIP string
 	TLS      bool
+	// ClientURIs are the URI SANs of the client certificate, when the
+	// peer presented one that the listener verified against its client
+	// CAs (mTLS); empty otherwise.
+	ClientURIs []string
 }
 
 // Authorizer authenticates and authorizes a stream: it verifies the
@@ -385,8 +389,8 @@ func (s *Server) authorize(st *stream, ref NodeRef) error {
 	if s.cfg.Authorizer == nil {
 		return status.Error(codes.PermissionDenied, "no authorizer is configured, so every stream is refused")
 	}
-	r, ip, isTLS := streamHTTPRequest(st.ctx, st.delta)
-	err := s.cfg.Authorizer.AuthorizeStream(st.ctx, &StreamRequest{Node: ref, Request: r, SourceIP: ip, TLS: isTLS})
+	r, ip, isTLS, uris := streamHTTPRequest(st.ctx, st.delta)
+	err := s.cfg.Authorizer.AuthorizeStream(st.ctx, &StreamRequest{Node: ref, Request: r, SourceIP: ip, TLS: isTLS, ClientURIs: uris})
 	if err == nil {
 		return nil
 	}
@@ -398,7 +402,7 @@ func (s *Server) authorize(st *stream, ref NodeRef) error {
 
 // streamHTTPRequest rebuilds the HTTP/2 request of a stream from its
 // gRPC metadata, for SigV4 verification.
-func streamHTTPRequest(ctx context.Context, delta bool) (*http.Request, string, bool) {
+func streamHTTPRequest(ctx context.Context, delta bool) (*http.Request, string, bool, []string) {
 	path := ADSMethod
 	if delta {
 		path = DeltaADSMethod
@@ -428,15 +432,23 @@ func streamHTTPRequest(ctx context.Context, delta bool) (*http.Request, string, 
 	authority = strings.TrimSuffix(authority, ":443")
 	r := &http.Request{Method: http.MethodPost, URL: &url.URL{Path: path}, Host: authority, Header: h, Proto: "HTTP/2.0", ProtoMajor: 2}
 	ip, isTLS := "", false
+	var uris []string
 	if p, ok := peer.FromContext(ctx); ok {
 		if host, _, err := net.SplitHostPort(p.Addr.String()); err == nil {
 			ip = host
 		}
-		if p.AuthInfo != nil && p.AuthInfo.AuthType() == "tls" {
+		if ti, ok := p.AuthInfo.(credentials.TLSInfo); ok {
 			isTLS = true
+			// Only a chain the listener verified names anyone; a
+			// certificate merely presented proves nothing.
+			if len(ti.State.VerifiedChains) > 0 && len(ti.State.VerifiedChains[0]) > 0 {
+				for _, u := range ti.State.VerifiedChains[0][0].URIs {
+					uris = append(uris, u.String())
+				}
+			}
 		}
 	}
-	return r, ip, isTLS
+	return r, ip, isTLS, uris
 }
 
 // attach registers the stream with its node, building the node's first
