@@ -164,18 +164,20 @@ func runFleet(b *testing.B) {
 	perNode := float64(after.HeapAlloc-before.HeapAlloc) / fleetNodes
 
 	// A renewal of the certificate every Envoy serves.
+	old := versionsOf(envoys, resourcev3.SecretType)
 	start = time.Now()
 	certs.issue(b, fleetCert, "fleet.local")
-	waitAllChanged(b, srv, envoys, resourcev3.SecretType)
+	waitAllChanged(b, srv, envoys, resourcev3.SecretType, old)
 	renewal := time.Since(start)
 
 	// UpdateVirtualNode on every virtual node (a mesh-wide change: a new
 	// listener port), acknowledged by every Envoy.
+	old = versionsOf(envoys, resourcev3.ClusterType)
 	start = time.Now()
 	for i := range fleetVirtualNodes {
 		mesh.put("fleet", KindVirtualNode, fmt.Sprintf("vn-%d", i), fleetSnapshot(i, 9081))
 	}
-	waitAllChanged(b, srv, envoys, resourcev3.ClusterType)
+	waitAllChanged(b, srv, envoys, resourcev3.ClusterType, old)
 	update := time.Since(start)
 
 	b.ReportMetric(configured.Seconds(), "s-to-configure-all")
@@ -184,13 +186,20 @@ func runFleet(b *testing.B) {
 	b.ReportMetric(update.Seconds(), "s-update-acked-by-all")
 }
 
-// waitAllChanged waits until every Envoy received and acknowledged a
-// version of typeURL other than the one it held when called.
-func waitAllChanged(b *testing.B, srv *Server, envoys []*simEnvoy, typeURL string) {
+// versionsOf is every Envoy's current version of typeURL. It must be
+// taken before the change: taken after, a fast Envoy may already hold the
+// new version, and the wait would never end.
+func versionsOf(envoys []*simEnvoy, typeURL string) []string {
 	old := make([]string, len(envoys))
 	for i, e := range envoys {
 		old[i] = e.version(typeURL)
 	}
+	return old
+}
+
+// waitAllChanged waits until every Envoy received and acknowledged a
+// version of typeURL other than old.
+func waitAllChanged(b *testing.B, srv *Server, envoys []*simEnvoy, typeURL string, old []string) {
 	deadline := time.Now().Add(60 * time.Second)
 	for i := 0; i < len(envoys); {
 		if envoys[i].version(typeURL) != old[i] {
