@@ -18,8 +18,6 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/anypb"
-
-	"github.com/bulwarkd/bulwark/internal/mesh/spec"
 )
 
 const (
@@ -439,8 +437,6 @@ func FuzzParseNodeID(f *testing.F) {
 		}
 	})
 }
-
-var _ = spec.ModeStrict
 
 // waitFor polls cond: the server's handling of a client message has no
 // other observable end.
