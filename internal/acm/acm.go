@@ -65,7 +65,10 @@ type Config struct {
 }
 
 // Service is ACM. It is safe for concurrent use.
-type Service struct{ cfg Config }
+type Service struct {
+	cfg   Config
+	watch watchers
+}
 
 // New returns a Service.
 func New(cfg Config) *Service {

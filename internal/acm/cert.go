@@ -111,6 +111,7 @@ func (s *Service) Request(ctx context.Context, in RequestInput) (string, error) 
 	if err != nil {
 		return "", err
 	}
+	s.changed(c.ARN)
 	return c.ARN, nil
 }
 
@@ -260,7 +261,11 @@ func (s *Service) Import(ctx context.Context, arn string, certPEM, keyPEM, chain
 	if err != nil {
 		return "", err
 	}
-	return c.ARN, s.cfg.Store.Tx(ctx, func(tx store.Tx) error { return tx.Create(ctx, r) })
+	if err := s.cfg.Store.Tx(ctx, func(tx store.Tx) error { return tx.Create(ctx, r) }); err != nil {
+		return "", err
+	}
+	s.changed(c.ARN)
+	return c.ARN, nil
 }
 
 func parseKey(b *pem.Block) (crypto.Signer, error) {
@@ -318,6 +323,9 @@ func (s *Service) Delete(ctx context.Context, id string) error {
 	err := s.cfg.Store.Tx(ctx, func(tx store.Tx) error { return tx.Delete(ctx, kindCert, id) })
 	if errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("%w: certificate %s", ErrNotFound, s.certARN(id))
+	}
+	if err == nil {
+		s.changed(s.certARN(id))
 	}
 	return err
 }

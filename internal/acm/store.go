@@ -123,6 +123,7 @@ func (s *Service) updateCert(ctx context.Context, id string, fn func(c *certReco
 			return nil, err
 		}
 		c.version = r.Version
+		s.changed(c.ARN)
 		return c, nil
 	}
 }

@@ -22,7 +22,7 @@ func newMeshCmd() *cobra.Command {
 		Use:   "mesh",
 		Short: "Service-mesh tools: import an App Mesh configuration, bootstrap data planes",
 	}
-	cmd.AddCommand(newMeshImportCmd())
+	cmd.AddCommand(newMeshImportCmd(), newMeshBootstrapCmd())
 	return cmd
 }
 

@@ -32,8 +32,8 @@ Start here:  bulwark server --dev`,
 	root.AddCommand(newCertsCmd(), newRenewerCmd())
 	root.AddCommand(newEdgeCmd(), newUnprotectCmd())
 	root.AddCommand(newProxyCmd())
-	root.AddCommand(newDemoCmd())
 	root.AddCommand(newMeshCmd())
+	root.AddCommand(newDemoCmd())
 	return root
 }
 

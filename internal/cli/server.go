@@ -42,6 +42,8 @@ type serverFlags struct {
 	shutdownMax time.Duration
 	maxConns    int
 	maxUnauth   int64
+	xdsListen   string
+	xdsUnsigned bool
 }
 
 // devOnlyFlags are the flags a configuration file replaces: given with
@@ -50,6 +52,7 @@ var devOnlyFlags = []struct{ flag, setting string }{
 	{"listen", "listen"}, {"data-dir", "dataDir"}, {"storage", "storage"}, {"account-id", "accountId"},
 	{"region", "region"}, {"dev-access-key-id", "rootCredentials"}, {"dev-secret-access-key", "rootCredentials"},
 	{"max-connections", "limits.maxConnections"}, {"max-unauthenticated-body-bytes", "limits.maxUnauthenticatedBodyBytes"},
+	{"xds-listen", "xds.listen"}, {"xds-allow-unsigned", "xds.allowUnsigned"},
 }
 
 func newServerCmd() *cobra.Command {
@@ -92,6 +95,8 @@ func newServerCmd() *cobra.Command {
 	fl.DurationVar(&f.shutdownMax, "shutdown-timeout", 30*time.Second, "how long SIGTERM waits for in-flight requests")
 	fl.IntVar(&f.maxConns, "max-connections", 0, fmt.Sprintf("open client connections at most; at the cap the oldest without an authenticated request in progress is closed (dev mode; 0: %d; --config: limits.maxConnections)", server.DefaultMaxConnections))
 	fl.Int64Var(&f.maxUnauth, "max-unauthenticated-body-bytes", 0, fmt.Sprintf("request-body bytes held server-wide before signatures are verified; beyond it a body gets a retryable 503 (dev mode; 0: %d; --config: limits.maxUnauthenticatedBodyBytes)", server.DefaultMaxUnauthenticatedBodyBytes))
+	fl.StringVar(&f.xdsListen, "xds-listen", "", "serve xDS (Envoy's configuration protocol) on this loopback address in dev mode, e.g. 127.0.0.1:15010 (plaintext HTTP/2); empty: off")
+	fl.BoolVar(&f.xdsUnsigned, "xds-allow-unsigned", false, "dev mode: accept xDS streams without a SigV4 signature (ENVOY_ENABLE_IAM_AUTH_FOR_XDS=0)")
 	return cmd
 }
 
@@ -161,11 +166,21 @@ func runDevServer(ctx context.Context, out io.Writer, f *serverFlags) error {
 
 		MaxConnections:              f.maxConns,
 		MaxUnauthenticatedBodyBytes: f.maxUnauth,
+		XDSAllowUnsigned:            f.xdsUnsigned,
 	}
 	srv, err := server.New(cfg)
 	if err != nil {
 		ln.Close()
 		return err
+	}
+	if f.xdsListen != "" {
+		xaddr, err := startXDS(srv, f.xdsListen, "", "", "", cfg.Logger)
+		if err != nil {
+			_ = ln.Close()
+			_ = srv.Close()
+			return err
+		}
+		fmt.Fprintf(out, "xDS (plaintext HTTP/2): APPMESH_XDS_ENDPOINT=%s\n", xaddr)
 	}
 	eff := srv.Config()
 	fmt.Fprintf(out, `Bulwark dev server (NOT for production: plain HTTP, credentials printed)

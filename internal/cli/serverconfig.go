@@ -31,8 +31,22 @@ type fileConfig struct {
 	// AllowPlainHTTP must be true to serve without TLS on a non-loopback
 	// address; the zero value refuses, because SigV4 protects integrity
 	// but not the confidentiality of secrets in responses.
-	AllowPlainHTTP bool   `yaml:"allowPlainHTTP"`
-	DataDir        string `yaml:"dataDir"`
+	AllowPlainHTTP bool `yaml:"allowPlainHTTP"`
+	// XDS serves Envoy's configuration protocol (docs/xds.md). An empty
+	// Listen leaves it off; it uses tls.cert/tls.key and refuses to serve
+	// plaintext on a non-loopback address.
+	XDS struct {
+		Listen string `yaml:"listen"`
+		// AllowUnsigned accepts streams without a SigV4 signature; the
+		// zero value refuses them.
+		AllowUnsigned bool `yaml:"allowUnsigned"`
+		// ClientCAFile authenticates data planes by client certificate:
+		// an unsigned stream is accepted for the node whose ARN is a URI
+		// SAN of a certificate these CAs verify. Empty: no client
+		// certificates are asked for.
+		ClientCAFile string `yaml:"clientCAFile"`
+	} `yaml:"xds"`
+	DataDir string `yaml:"dataDir"`
 	// Storage is "" / "sqlite" (DataDir/bulwark.db), a DSN, or
 	// {postgres: {dsn: …}} / {postgres: {dsnEnv: NAME}}.
 	Storage   storageConfig `yaml:"storage"`
@@ -269,6 +283,7 @@ func runConfiguredServer(ctx context.Context, out io.Writer, f *serverFlags) err
 		cfg.Logger.Warn("no rootCredentials in the configuration: only IAM users already in the data dir can call the API " +
 			"(on a new data dir, nobody can); see docs/operations.md")
 	}
+	cfg.XDSAllowUnsigned = fc.XDS.AllowUnsigned
 	if env := fc.RootCredentials; env.AccessKeyIDEnv != "" {
 		cfg.RootAccessKeyID, cfg.RootSecretAccessKey = os.Getenv(env.AccessKeyIDEnv), os.Getenv(env.SecretAccessKeyEnv)
 		if cfg.RootAccessKeyID == "" || cfg.RootSecretAccessKey == "" {
@@ -305,6 +320,15 @@ func runConfiguredServer(ctx context.Context, out io.Writer, f *serverFlags) err
 	if err != nil {
 		ln.Close()
 		return err
+	}
+	if fc.XDS.Listen != "" {
+		xaddr, err := startXDS(srv, fc.XDS.Listen, fc.TLS.Cert, fc.TLS.Key, fc.XDS.ClientCAFile, cfg.Logger)
+		if err != nil {
+			_ = ln.Close()
+			_ = srv.Close()
+			return err
+		}
+		fmt.Fprintf(out, "xDS on %s\n", xaddr)
 	}
 	fmt.Fprintf(out, "Bulwark server on %s://%s (data %s, public URL %s)\n", scheme, ln.Addr(), fc.DataDir, cfg.PublicURL)
 	return serve(ctx, srv, ln, f.shutdownMax, cfg.Logger)

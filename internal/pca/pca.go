@@ -47,6 +47,7 @@ type Service struct {
 	mu    sync.Mutex
 	cache map[string]*loadedCA // by CA id; entries carry the record version
 	ocsp  *ocspCache
+	watch watchers
 }
 
 // New returns a Service.

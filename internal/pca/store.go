@@ -235,6 +235,9 @@ func (s *Service) updateCA(ctx context.Context, id string, fn func(c *caRecord) 
 		if errors.Is(err, store.ErrConflict) {
 			return nil, fmt.Errorf("%w: certificate authority %s changed; retry", ErrConcurrent, s.caARN(id))
 		}
+		if err == nil {
+			s.changed(s.caARN(id))
+		}
 		return out, err
 	}
 }

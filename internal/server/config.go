@@ -76,6 +76,11 @@ type Config struct {
 	Now func() time.Time
 	// Rand is the randomness for ids and keys; nil means crypto/rand.
 	Rand io.Reader
+	// XDSAllowUnsigned accepts xDS streams without a SigV4 signature,
+	// unauthenticated (the audit event names no principal). The zero
+	// value refuses them; set it only where the network itself
+	// authenticates the data planes (dev on loopback).
+	XDSAllowUnsigned bool
 }
 
 // DefaultMaxBodyBytes is the request body limit when Config leaves it 0.

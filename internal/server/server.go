@@ -9,10 +9,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
 
 	"github.com/bulwarkd/bulwark/internal/acm"
 	"github.com/bulwarkd/bulwark/internal/api"
@@ -21,6 +23,7 @@ import (
 	"github.com/bulwarkd/bulwark/internal/iam"
 	"github.com/bulwarkd/bulwark/internal/kms"
 	"github.com/bulwarkd/bulwark/internal/mesh/controlplane"
+	"github.com/bulwarkd/bulwark/internal/mesh/xds"
 	"github.com/bulwarkd/bulwark/internal/pca"
 	"github.com/bulwarkd/bulwark/internal/seal"
 	"github.com/bulwarkd/bulwark/internal/secrets"
@@ -52,6 +55,10 @@ type Server struct {
 	acm     *acm.Service
 	secrets *secrets.Service
 	appmesh *controlplane.Service
+	xds     *xds.Server
+
+	xdsMu       sync.Mutex
+	grpcServers []*grpc.Server
 
 	routes        map[string]http.Handler
 	routePrefixes []string
@@ -267,6 +274,7 @@ func (s *Server) Serve(ln net.Listener) error {
 // (or ctx to end), so no acknowledged call is cut off.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.ready.Store(false)
+	s.stopXDS()
 	return s.httpSrv.Shutdown(ctx)
 }
 

@@ -27,6 +27,7 @@ func (s *Server) buildServices() {
 	s.acm = acm.New(acm.Config{Store: s.store, CA: s.pca, Events: s.events, AccountID: c.AccountID, Region: c.Region, Now: c.Now, Rand: c.Rand, Logger: c.Logger})
 	s.secrets = secrets.New(secrets.Config{Store: s.store, Keys: s.kms, AccountID: c.AccountID, Region: c.Region, Now: c.Now, Rand: c.Rand, Logger: c.Logger})
 	s.appmesh = controlplane.New(controlplane.Config{Store: s.store, AccountID: c.AccountID, Region: c.Region, Now: c.Now, Rand: c.Rand, Logger: c.Logger})
+	s.buildXDS()
 	s.Register(s.iam.API(), s.iam.STSAPI(), s.kms.API(), s.events.API(), s.pca.API(), s.acm.API(), s.secrets.API(), s.appmesh.API())
 	s.Register(c.ExtraServices...)
 }

@@ -11,10 +11,12 @@
 // policies) round-trip instead of being silently dropped.
 //
 // Every resource carries metadata.version, 1 at creation and one more per
-// update. Proxies follow changes by polling: the List* operations return
-// every resource's version in one call, and Describe* the resource itself;
-// a proxy re-reads only what changed. There is no push channel, because the
-// SDK clients the proxies use speak plain request/response.
+// update. API clients follow changes by polling: the List* operations
+// return every resource's version in one call, and Describe* the resource
+// itself. Inside the server, Subscribe tells the xDS server
+// (internal/mesh/xds) which mesh changed and ProxySnapshot reads
+// everything one proxy needs, so data planes get pushes instead of
+// polling.
 //
 // Referential integrity follows App Mesh: a mesh cannot be deleted while it
 // holds resources, a virtual router while it has routes or provides a

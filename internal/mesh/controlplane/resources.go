@@ -91,6 +91,9 @@ func (s *Service) Create(ctx context.Context, w WriteRequest) (*Resource, error)
 		out = res
 		return nil
 	})
+	if err == nil {
+		s.changed(w.Key.Mesh)
+	}
 	return out, err
 }
 
@@ -162,6 +165,9 @@ func (s *Service) Update(ctx context.Context, w WriteRequest) (*Resource, error)
 		out = res
 		return nil
 	})
+	if err == nil {
+		s.changed(w.Key.Mesh)
+	}
 	return out, err
 }
 
@@ -191,6 +197,9 @@ func (s *Service) Delete(ctx context.Context, kind Kind, k Key) (*Resource, erro
 		out = res
 		return nil
 	})
+	if err == nil {
+		s.changed(k.Mesh)
+	}
 	return out, err
 }
 

@@ -70,6 +70,7 @@ type Service struct {
 	limits Limits
 	log    *slog.Logger
 	randMu sync.Mutex
+	watch  watchers
 }
 
 // New returns a Service. Nil fields of cfg get the defaults documented on

@@ -1,0 +1,67 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+
+	"github.com/spf13/cobra"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/bulwarkd/bulwark/internal/mesh/xds"
+)
+
+func newMeshBootstrapCmd() *cobra.Command {
+	o := xds.BootstrapOptions{}
+	cmd := &cobra.Command{
+		Use:   "bootstrap --resource-arn ARN [--xds host:port]",
+		Short: "Print an Envoy bootstrap that takes its configuration from Bulwark over xDS",
+		Long: `Print a bootstrap (JSON; save it as envoy.json) for vanilla Envoy: the node id
+and cluster are the virtual node or virtual gateway ARN, as App Mesh's Envoy image
+sets them, and everything else arrives over Bulwark's aggregated discovery stream.
+
+  --auth sigv4  sign the stream with Envoy's aws_iam gRPC credentials (service
+                "appmesh", AWS credentials from Envoy's environment), over TLS
+                verified with --ca-file: exactly what App Mesh's image does
+  --auth mtls   present --client-cert/--client-key (URI SAN = the ARN) instead
+  --auth none   unsigned (a server with xds.allowUnsigned; with --plaintext for
+                a dev server's loopback xDS port)
+
+  bulwark mesh bootstrap --resource-arn arn:aws:appmesh:us-east-1:111122223333:mesh/color-mesh/virtualNode/colorteller \
+      --xds bulwark.internal:15010 --ca-file /etc/bulwark/ca.pem > envoy.json
+  envoy -c envoy.json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			b, err := xds.Bootstrap(o)
+			if err != nil {
+				return err
+			}
+			raw, err := protojson.Marshal(b)
+			if err != nil {
+				return err
+			}
+			// protojson varies its whitespace on purpose; print a stable form.
+			var compact, out bytes.Buffer
+			if err := json.Compact(&compact, raw); err != nil {
+				return err
+			}
+			if err := json.Indent(&out, compact.Bytes(), "", "  "); err != nil {
+				return err
+			}
+			_, err = fmt.Fprintln(cmd.OutOrStdout(), out.String())
+			return err
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&o.ResourceARN, "resource-arn", "", "virtual node or virtual gateway ARN (APPMESH_RESOURCE_ARN)")
+	fl.StringVar(&o.XDSAddress, "xds", "127.0.0.1:15010", "Bulwark's xDS address, host:port (APPMESH_XDS_ENDPOINT)")
+	fl.StringVar(&o.Cluster, "cluster", "", "node cluster (default: the resource ARN, like APPMESH_RESOURCE_CLUSTER)")
+	fl.StringVar(&o.Auth, "auth", xds.AuthSigV4, "stream authentication: sigv4, mtls or none")
+	fl.StringVar(&o.CAFile, "ca-file", "", "CA bundle that verifies Bulwark's xDS certificate (default /etc/ssl/certs/ca-certificates.crt)")
+	fl.StringVar(&o.ClientCertFile, "client-cert", "", "client certificate for --auth mtls")
+	fl.StringVar(&o.ClientKeyFile, "client-key", "", "client key for --auth mtls")
+	fl.BoolVar(&o.Plaintext, "plaintext", false, "connect without TLS (a dev server's loopback xDS port only)")
+	fl.StringVar(&o.AdminAddress, "admin", "127.0.0.1:9901", "Envoy's admin address")
+	_ = cmd.MarkFlagRequired("resource-arn")
+	return cmd
+}

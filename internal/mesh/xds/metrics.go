@@ -1,0 +1,39 @@
+package xds
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// Metric names are an API (docs/xds.md lists them).
+const (
+	MetricStreams       = "bulwark_xds_streams"
+	MetricRefused       = "bulwark_xds_streams_refused_total"
+	MetricNACKs         = "bulwark_xds_nacks_total"
+	MetricPushes        = "bulwark_xds_responses_total"
+	MetricBuildFailures = "bulwark_xds_build_failures_total"
+)
+
+type xdsMetrics struct {
+	streams       prometheus.Gauge
+	refused       *prometheus.CounterVec
+	nacks         *prometheus.CounterVec
+	pushes        prometheus.Counter
+	buildFailures prometheus.Counter
+}
+
+func newXDSMetrics(reg prometheus.Registerer) *xdsMetrics {
+	m := &xdsMetrics{
+		streams: prometheus.NewGauge(prometheus.GaugeOpts{Name: MetricStreams,
+			Help: "Authorized xDS streams now open."}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricRefused,
+			Help: "xDS streams refused, by reason (denied, bad_node_id, no_node, node_changed, no_configuration)."}, []string{"reason"}),
+		nacks: prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricNACKs,
+			Help: "Configurations a data plane refused (NACK), by resource type."}, []string{"type"}),
+		pushes: prometheus.NewCounter(prometheus.CounterOpts{Name: MetricPushes,
+			Help: "xDS responses sent."}),
+		buildFailures: prometheus.NewCounter(prometheus.CounterOpts{Name: MetricBuildFailures,
+			Help: "Snapshot rebuilds that failed (the data plane keeps its last configuration)."}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.streams, m.refused, m.nacks, m.pushes, m.buildFailures)
+	}
+	return m
+}

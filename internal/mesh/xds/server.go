@@ -1,0 +1,529 @@
+package xds
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/status"
+
+	"github.com/bulwarkd/bulwark/internal/mesh/spec"
+)
+
+// ADSMethod is the gRPC method of the state-of-the-world aggregated
+// stream, the :path App Mesh's Envoy signs.
+const (
+	ADSMethod      = "/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources"
+	DeltaADSMethod = "/envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources"
+)
+
+// Mesh is what the server needs from the App Mesh control plane.
+type Mesh interface {
+	// ProxySnapshot returns everything the named virtual node or virtual
+	// gateway needs; a resource that does not exist is an error.
+	ProxySnapshot(ctx context.Context, mesh, kind, name string) (*spec.Snapshot, error)
+	// Subscribe calls fn with a mesh's name after any of its resources
+	// changed, until cancel is called. fn must not block.
+	Subscribe(fn func(mesh string)) (cancel func())
+}
+
+// Certificates is what the server needs from ACM and ACM PCA to serve SDS.
+type Certificates interface {
+	// KeyPair returns an ACM certificate's chain (leaf first) and its
+	// private key, both PEM. It is for delivery to an authorized data
+	// plane only; it needs no export right and marks nothing exported.
+	KeyPair(ctx context.Context, arn string) (chainPEM, keyPEM []byte, err error)
+	// CACertificate returns a private CA's certificate and chain (PEM),
+	// the bundle a data plane trusts.
+	CACertificate(ctx context.Context, arn string) ([]byte, error)
+	// Subscribe calls fn with a certificate's or CA's ARN after it
+	// changed (issued, renewed, imported, revoked, deleted), until cancel
+	// is called. fn must not block.
+	Subscribe(fn func(arn string)) (cancel func())
+}
+
+// StreamRequest is what an Authorizer decides on: who opened the stream
+// (its signed headers and peer) and which resource it streams.
+type StreamRequest struct {
+	// Node is the resource the data plane identified itself as.
+	Node NodeRef
+	// Request is the stream's HTTP/2 request as SigV4 signs it: POST, the
+	// gRPC method as path, the :authority as Host, and the metadata as
+	// headers.
+	Request *http.Request
+	// SourceIP is the peer's address; TLS whether the stream is on TLS.
+	SourceIP string
+	TLS      bool
+	// ClientURIs are the URI SANs of the client certificate, when the
+	// peer presented one that the listener verified against its client
+	// CAs (mTLS); empty otherwise.
+	ClientURIs []string
+}
+
+// Authorizer authenticates and authorizes a stream: it verifies the
+// request's signature, allows or refuses appmesh:StreamAggregatedResources
+// on Node.ARN and records the decision (one audit event per stream). A nil
+// error allows the stream.
+type Authorizer interface {
+	AuthorizeStream(ctx context.Context, r *StreamRequest) error
+}
+
+// Config builds a Server.
+type Config struct {
+	Mesh         Mesh
+	Certificates Certificates
+	// Authorizer decides every stream; nil refuses every stream (fail
+	// closed).
+	Authorizer Authorizer
+	// Region and AccountID are the server's: node ids name resources in
+	// them.
+	Region, AccountID string
+	// Logger receives NACKs, refusals and build failures; nil discards.
+	Logger *slog.Logger
+	// Registerer receives the xDS metrics; nil registers nowhere.
+	Registerer prometheus.Registerer
+	// ResyncInterval, when positive, rebuilds every connected node's
+	// snapshot that often, for changes this process was not told about
+	// (another replica's writes to a shared PostgreSQL database). Zero
+	// means no periodic resync.
+	ResyncInterval time.Duration
+}
+
+// Server is the xDS management server.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	cache   cachev3.SnapshotCache
+	ads     serverv3.Server
+	metrics *xdsMetrics
+	ctx     context.Context
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	unsub   []func()
+
+	mu      sync.Mutex
+	streams map[int64]*stream
+	nodes   map[string]*node
+	dirty   map[string]bool // node ids waiting for a rebuild
+	kick    chan struct{}
+}
+
+// stream is one open ADS stream.
+type stream struct {
+	ctx        context.Context
+	delta      bool
+	nodeID     string
+	authorized bool
+	// sent maps a type URL's last response nonce to the version it
+	// carried, so a NACK names the version it refused.
+	sent map[string]nonceVersion
+}
+
+type nonceVersion struct{ nonce, version string }
+
+// node is one data plane identity with at least one open stream.
+type node struct {
+	ref     NodeRef
+	streams int
+	version string
+	// deps are the certificate and CA ARNs its secrets come from.
+	deps map[string]bool
+	// acked is the last version acknowledged per type URL.
+	acked map[string]string
+	// lastNACK is the last refusal, for Status.
+	lastNACK *NACK
+}
+
+// NACK is a configuration a data plane refused.
+type NACK struct {
+	TypeURL string
+	Version string
+	Message string
+	Time    time.Time
+}
+
+// NodeStatus is what Status reports about one connected data plane.
+type NodeStatus struct {
+	NodeID   string
+	ARN      string
+	Streams  int
+	Version  string
+	Acked    map[string]string
+	LastNACK *NACK
+}
+
+// New returns a Server; Close stops its background work.
+func New(cfg Config) (*Server, error) {
+	if cfg.Mesh == nil {
+		return nil, errors.New("xds: Config.Mesh is required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{
+		cfg: cfg, log: cfg.Logger,
+		streams: map[int64]*stream{}, nodes: map[string]*node{}, dirty: map[string]bool{},
+		kick: make(chan struct{}, 1),
+	}
+	s.metrics = newXDSMetrics(cfg.Registerer)
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.cache = cachev3.NewSnapshotCache(true, cachev3.IDHash{}, nil)
+	s.ads = serverv3.NewServer(s.ctx, s.cache, s)
+	s.unsub = append(s.unsub, cfg.Mesh.Subscribe(s.meshChanged))
+	if cfg.Certificates != nil {
+		s.unsub = append(s.unsub, cfg.Certificates.Subscribe(s.certChanged))
+	}
+	s.wg.Add(1)
+	go s.rebuildLoop()
+	return s, nil
+}
+
+// Register adds the aggregated discovery service to g.
+func (s *Server) Register(g *grpc.Server) {
+	discoveryv3.RegisterAggregatedDiscoveryServiceServer(g, s.ads)
+}
+
+// NewGRPCServer returns a gRPC server with the aggregated discovery
+// service registered. creds nil means plaintext HTTP/2 (callers allow that
+// on loopback only).
+func (s *Server) NewGRPCServer(creds credentials.TransportCredentials) *grpc.Server {
+	opts := []grpc.ServerOption{grpc.MaxConcurrentStreams(1 << 16), grpc.MaxRecvMsgSize(4 << 20)}
+	if creds != nil {
+		opts = append(opts, grpc.Creds(creds))
+	}
+	g := grpc.NewServer(opts...)
+	s.Register(g)
+	return g
+}
+
+// Close stops the rebuild loop and the change subscriptions; open streams
+// end when their gRPC server stops.
+func (s *Server) Close() {
+	for _, u := range s.unsub {
+		u()
+	}
+	s.cancel()
+	s.wg.Wait()
+}
+
+// Status reports every connected data plane.
+func (s *Server) Status() []NodeStatus {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]NodeStatus, 0, len(s.nodes))
+	for id, n := range s.nodes {
+		acked := make(map[string]string, len(n.acked))
+		for k, v := range n.acked {
+			acked[k] = v
+		}
+		out = append(out, NodeStatus{NodeID: id, ARN: n.ref.ARN, Streams: n.streams, Version: n.version, Acked: acked, LastNACK: n.lastNACK})
+	}
+	return out
+}
+
+// ---- go-control-plane callbacks ----
+
+// OnStreamOpen keeps the stream's context: authorization needs the node
+// id, which only its first request carries.
+func (s *Server) OnStreamOpen(ctx context.Context, id int64, _ string) error {
+	return s.open(ctx, id, false)
+}
+
+// OnDeltaStreamOpen is OnStreamOpen for incremental streams.
+func (s *Server) OnDeltaStreamOpen(ctx context.Context, id int64, _ string) error {
+	return s.open(ctx, id, true)
+}
+
+func (s *Server) open(ctx context.Context, id int64, delta bool) error {
+	s.mu.Lock()
+	s.streams[id] = &stream{ctx: ctx, delta: delta, sent: map[string]nonceVersion{}}
+	s.mu.Unlock()
+	return nil
+}
+
+// OnStreamClosed forgets the stream and, with its last stream, the node.
+func (s *Server) OnStreamClosed(id int64, _ *corev3.Node) { s.closeStream(id) }
+
+// OnDeltaStreamClosed is OnStreamClosed for incremental streams.
+func (s *Server) OnDeltaStreamClosed(id int64, _ *corev3.Node) { s.closeStream(id) }
+
+func (s *Server) closeStream(id int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.streams[id]
+	delete(s.streams, id)
+	if st == nil || !st.authorized {
+		return
+	}
+	s.metrics.streams.Dec()
+	if n := s.nodes[st.nodeID]; n != nil {
+		n.streams--
+		if n.streams <= 0 {
+			delete(s.nodes, st.nodeID)
+			delete(s.dirty, st.nodeID)
+			s.cache.ClearSnapshot(st.nodeID)
+		}
+	}
+}
+
+// OnStreamRequest authorizes a stream's first request and watches every
+// later one for a changed node id and for NACKs.
+func (s *Server) OnStreamRequest(id int64, req *discoveryv3.DiscoveryRequest) error {
+	st, err := s.admit(id, req.GetNode())
+	if err != nil {
+		return err
+	}
+	if req.GetErrorDetail() != nil {
+		if v := s.nack(st, req.GetTypeUrl(), req.GetResponseNonce(), req.GetErrorDetail().GetMessage()); v != "" {
+			// Answer the NACK with nothing until the configuration
+			// changes: the cache resends whenever the request's version
+			// differs from the snapshot's, which would loop on a
+			// configuration the data plane refuses. It keeps the last one
+			// it accepted.
+			req.VersionInfo = v
+		}
+		return nil
+	}
+	s.ack(st, req.GetTypeUrl(), req.GetResponseNonce())
+	return nil
+}
+
+// OnStreamDeltaRequest is OnStreamRequest for incremental streams.
+func (s *Server) OnStreamDeltaRequest(id int64, req *discoveryv3.DeltaDiscoveryRequest) error {
+	st, err := s.admit(id, req.GetNode())
+	if err != nil {
+		return err
+	}
+	if req.GetErrorDetail() != nil {
+		s.nack(st, req.GetTypeUrl(), req.GetResponseNonce(), req.GetErrorDetail().GetMessage())
+		return nil
+	}
+	s.ack(st, req.GetTypeUrl(), req.GetResponseNonce())
+	return nil
+}
+
+// OnStreamResponse remembers which version a nonce carried.
+func (s *Server) OnStreamResponse(_ context.Context, id int64, _ *discoveryv3.DiscoveryRequest, resp *discoveryv3.DiscoveryResponse) {
+	s.sent(id, resp.GetTypeUrl(), resp.GetNonce(), resp.GetVersionInfo())
+}
+
+// OnStreamDeltaResponse remembers which version a nonce carried.
+func (s *Server) OnStreamDeltaResponse(id int64, _ *discoveryv3.DeltaDiscoveryRequest, resp *discoveryv3.DeltaDiscoveryResponse) {
+	s.sent(id, resp.GetTypeUrl(), resp.GetNonce(), resp.GetSystemVersionInfo())
+}
+
+// OnFetchRequest refuses the unary REST/gRPC fetch path: configuration
+// flows only over authorized streams.
+func (s *Server) OnFetchRequest(context.Context, *discoveryv3.DiscoveryRequest) error {
+	return status.Error(codes.Unimplemented, "fetch is not served; open an aggregated discovery stream")
+}
+
+// OnFetchResponse is unused (fetch is refused).
+func (s *Server) OnFetchResponse(*discoveryv3.DiscoveryRequest, *discoveryv3.DiscoveryResponse) {}
+
+func (s *Server) sent(id int64, typeURL, nonce, version string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st := s.streams[id]; st != nil {
+		st.sent[typeURL] = nonceVersion{nonce, version}
+	}
+	s.metrics.pushes.Inc()
+}
+
+// admit authorizes the stream on its first request and refuses any later
+// request that names another node: the snapshot served is the node id's,
+// so a stream allowed for one resource must not switch to another.
+func (s *Server) admit(id int64, n *corev3.Node) (*stream, error) {
+	s.mu.Lock()
+	st := s.streams[id]
+	s.mu.Unlock()
+	if st == nil {
+		return nil, status.Error(codes.Internal, "unknown stream")
+	}
+	if st.authorized {
+		if n != nil && n.GetId() != st.nodeID {
+			s.metrics.refused.WithLabelValues("node_changed").Inc()
+			return nil, status.Errorf(codes.PermissionDenied, "the stream was authorized for node %q and cannot switch to %q", st.nodeID, n.GetId())
+		}
+		return st, nil
+	}
+	if n == nil || n.GetId() == "" {
+		s.metrics.refused.WithLabelValues("no_node").Inc()
+		return nil, status.Error(codes.InvalidArgument, "the first request must carry the node, whose id is the virtual node or virtual gateway ARN")
+	}
+	ref, err := ParseNodeID(n.GetId(), s.cfg.Region, s.cfg.AccountID)
+	if err != nil {
+		s.metrics.refused.WithLabelValues("bad_node_id").Inc()
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	if err := s.authorize(st, ref); err != nil {
+		s.metrics.refused.WithLabelValues("denied").Inc()
+		s.log.Warn("xds stream refused", "node", n.GetId(), "err", err)
+		return nil, err
+	}
+	if err := s.attach(st, n.GetId(), ref); err != nil {
+		s.metrics.refused.WithLabelValues("no_configuration").Inc()
+		return nil, err
+	}
+	s.metrics.streams.Inc()
+	return st, nil
+}
+
+func (s *Server) authorize(st *stream, ref NodeRef) error {
+	if s.cfg.Authorizer == nil {
+		return status.Error(codes.PermissionDenied, "no authorizer is configured, so every stream is refused")
+	}
+	r, ip, isTLS, uris := streamHTTPRequest(st.ctx, st.delta)
+	err := s.cfg.Authorizer.AuthorizeStream(st.ctx, &StreamRequest{Node: ref, Request: r, SourceIP: ip, TLS: isTLS, ClientURIs: uris})
+	if err == nil {
+		return nil
+	}
+	if _, ok := status.FromError(err); ok {
+		return err
+	}
+	return status.Error(codes.PermissionDenied, err.Error())
+}
+
+// streamHTTPRequest rebuilds the HTTP/2 request of a stream from its
+// gRPC metadata, for SigV4 verification.
+func streamHTTPRequest(ctx context.Context, delta bool) (*http.Request, string, bool, []string) {
+	path := ADSMethod
+	if delta {
+		path = DeltaADSMethod
+	}
+	if m, ok := grpc.Method(ctx); ok {
+		path = m
+	}
+	md, _ := metadata.FromIncomingContext(ctx)
+	h := http.Header{}
+	authority := ""
+	for k, vs := range md {
+		if k == ":authority" {
+			if len(vs) > 0 {
+				authority = vs[0]
+			}
+			continue
+		}
+		if strings.HasPrefix(k, ":") {
+			continue
+		}
+		for _, v := range vs {
+			h.Add(k, v)
+		}
+	}
+	// gRPC clients sign the authority without the default TLS port (the
+	// service URL gRPC hands to credential plugins drops ":443").
+	authority = strings.TrimSuffix(authority, ":443")
+	r := &http.Request{Method: http.MethodPost, URL: &url.URL{Path: path}, Host: authority, Header: h, Proto: "HTTP/2.0", ProtoMajor: 2}
+	ip, isTLS := "", false
+	var uris []string
+	if p, ok := peer.FromContext(ctx); ok {
+		if host, _, err := net.SplitHostPort(p.Addr.String()); err == nil {
+			ip = host
+		}
+		if ti, ok := p.AuthInfo.(credentials.TLSInfo); ok {
+			isTLS = true
+			// Only a chain the listener verified names anyone; a
+			// certificate merely presented proves nothing.
+			if len(ti.State.VerifiedChains) > 0 && len(ti.State.VerifiedChains[0]) > 0 {
+				for _, u := range ti.State.VerifiedChains[0][0].URIs {
+					uris = append(uris, u.String())
+				}
+			}
+		}
+	}
+	return r, ip, isTLS, uris
+}
+
+// attach registers the stream with its node, building the node's first
+// snapshot if it is the node's first stream.
+func (s *Server) attach(st *stream, nodeID string, ref NodeRef) error {
+	s.mu.Lock()
+	n := s.nodes[nodeID]
+	if n != nil {
+		n.streams++
+		st.authorized, st.nodeID = true, nodeID
+		s.mu.Unlock()
+		return nil
+	}
+	s.mu.Unlock()
+	snap, deps, version, err := s.build(ref)
+	if err != nil {
+		return status.Errorf(codes.FailedPrecondition, "no configuration for %s: %v", ref.ARN, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if n = s.nodes[nodeID]; n != nil {
+		// Another stream of the node got here first.
+		n.streams++
+		st.authorized, st.nodeID = true, nodeID
+		return nil
+	}
+	if err := s.cache.SetSnapshot(s.ctx, nodeID, snap); err != nil {
+		return status.Errorf(codes.Internal, "snapshot: %v", err)
+	}
+	s.nodes[nodeID] = &node{ref: ref, streams: 1, version: version, deps: deps, acked: map[string]string{}}
+	st.authorized, st.nodeID = true, nodeID
+	return nil
+}
+
+func (s *Server) nack(st *stream, typeURL, nonce, msg string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	version := ""
+	if nv, ok := st.sent[typeURL]; ok && nv.nonce == nonce {
+		version = nv.version
+	}
+	s.metrics.nacks.WithLabelValues(shortType(typeURL)).Inc()
+	if n := s.nodes[st.nodeID]; n != nil {
+		n.lastNACK = &NACK{TypeURL: typeURL, Version: version, Message: msg, Time: time.Now()}
+	}
+	s.log.Warn("xds configuration refused by data plane (NACK); it keeps its last accepted configuration",
+		"node", st.nodeID, "type", typeURL, "version", version, "envoyError", truncate(msg, 2048))
+	return version
+}
+
+func (s *Server) ack(st *stream, typeURL, nonce string) {
+	if nonce == "" {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	nv, ok := st.sent[typeURL]
+	if !ok || nv.nonce != nonce {
+		return
+	}
+	if n := s.nodes[st.nodeID]; n != nil {
+		n.acked[typeURL] = nv.version
+	}
+}
+
+func shortType(typeURL string) string {
+	if i := strings.LastIndexByte(typeURL, '.'); i >= 0 {
+		return typeURL[i+1:]
+	}
+	return "unknown"
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}

@@ -1,0 +1,211 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"net"
+	"slices"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/status"
+
+	"github.com/bulwarkd/bulwark/internal/acm"
+	"github.com/bulwarkd/bulwark/internal/api"
+	"github.com/bulwarkd/bulwark/internal/audit"
+	"github.com/bulwarkd/bulwark/internal/awsproto"
+	"github.com/bulwarkd/bulwark/internal/mesh/xds"
+	"github.com/bulwarkd/bulwark/internal/pca"
+	"github.com/bulwarkd/bulwark/internal/sigv4"
+)
+
+// XDSSigningName is the SigV4 service name App Mesh's Envoy image signs its
+// xDS stream with (APPMESH_SIGNING_NAME's default).
+const XDSSigningName = "appmesh"
+
+// xdsResyncInterval rebuilds every connected node's configuration this
+// often when several servers share PostgreSQL: a write on another replica
+// notifies only that replica's subscribers.
+const xdsResyncInterval = 30 * time.Second
+
+// xdsAPI names the stream in audit events and authorization.
+var xdsAPI = &api.Service{Name: "appmesh", EventSource: "appmesh.amazonaws.com"}
+
+// certificates joins ACM (key pairs) and ACM PCA (trust bundles) for SDS.
+type certificates struct {
+	acm *acm.Service
+	pca *pca.Service
+}
+
+func (c certificates) KeyPair(ctx context.Context, arn string) ([]byte, []byte, error) {
+	return c.acm.KeyPair(ctx, arn)
+}
+
+func (c certificates) CACertificate(ctx context.Context, arn string) ([]byte, error) {
+	return c.pca.CACertificate(ctx, arn)
+}
+
+func (c certificates) Subscribe(fn func(string)) func() {
+	a, b := c.acm.Subscribe(fn), c.pca.Subscribe(fn)
+	return func() { a(); b() }
+}
+
+func (s *Server) buildXDS() {
+	c := s.cfg
+	resync := time.Duration(0)
+	if strings.HasPrefix(c.Storage, "postgres") {
+		resync = xdsResyncInterval
+	}
+	x, err := xds.New(xds.Config{
+		Mesh: s.appmesh, Certificates: certificates{s.acm, s.pca}, Authorizer: s,
+		Region: c.Region, AccountID: c.AccountID, Logger: c.Logger, Registerer: s.registry,
+		ResyncInterval: resync,
+	})
+	if err != nil {
+		// Only a missing Mesh fails, which buildServices always sets.
+		panic(err)
+	}
+	s.xds = x
+	s.closeFns = append(s.closeFns, func() error { x.Close(); return nil })
+}
+
+// XDS returns the xDS management server (tests and benchmarks drive it).
+func (s *Server) XDS() *xds.Server { return s.xds }
+
+// ServeXDS serves the aggregated discovery service on ln until Shutdown.
+// creds nil serves plaintext HTTP/2, which callers allow on loopback only.
+func (s *Server) ServeXDS(ln net.Listener, creds credentials.TransportCredentials) error {
+	g := s.xds.NewGRPCServer(creds)
+	s.xdsMu.Lock()
+	s.grpcServers = append(s.grpcServers, g)
+	s.xdsMu.Unlock()
+	err := g.Serve(ln)
+	if errors.Is(err, grpc.ErrServerStopped) {
+		return nil
+	}
+	return err
+}
+
+// stopXDS ends every xDS stream: they are long-lived, so waiting for them
+// would never finish. Data planes reconnect to another server and keep
+// their configuration meanwhile.
+func (s *Server) stopXDS() {
+	s.xdsMu.Lock()
+	gs := s.grpcServers
+	s.grpcServers = nil
+	s.xdsMu.Unlock()
+	for _, g := range gs {
+		g.Stop()
+	}
+}
+
+// AuthorizeStream implements xds.Authorizer: the stream's SigV4 signature
+// (service "appmesh", as App Mesh's Envoy signs it) names the principal,
+// the policy engine decides appmesh:StreamAggregatedResources on the
+// node's ARN, and the audit log gets exactly one event for the attempt,
+// allowed or refused. A stream that cannot be audited is refused.
+func (s *Server) AuthorizeStream(ctx context.Context, r *xds.StreamRequest) error {
+	if err := s.audit.Healthy(); err != nil {
+		return status.Error(codes.Unavailable, "the audit log cannot be written, so Bulwark refuses streams until an operator fixes it")
+	}
+	call := api.NewCall(s)
+	call.RequestID = newRequestID()
+	call.Service, call.Operation = xdsAPI, "StreamAggregatedResources"
+	call.AccountID, call.Region = s.cfg.AccountID, s.cfg.Region
+	call.SourceIP, call.TLS = r.SourceIP, r.TLS
+	call.UserAgent = r.Request.Header.Get("User-Agent")
+	call.Time = s.cfg.Now().UTC()
+	call.ReadOnly = true
+	call.RequestParameters = map[string]string{"nodeId": r.Node.ARN}
+	err := s.authorizeStream(ctx, call, r)
+	var werr *awsproto.Error
+	if err != nil {
+		werr = streamAuditError(err)
+	}
+	ev := auditEvent(call, route{op: api.Operation{ReadOnly: true}})
+	ev.RequestParameters = call.RequestParameters
+	ev.Resources = []audit.Resource{{ARN: r.Node.ARN, Type: "AWS::AppMesh::" + upperFirst(r.Node.Kind)}}
+	if werr != nil {
+		ev.ErrorCode, ev.ErrorMessage = werr.Code, werr.Message
+	}
+	if aerr := s.appendAudit(ev); aerr != nil {
+		return status.Error(codes.Unavailable, "the stream could not be written to the audit log, so it was refused")
+	}
+	return err
+}
+
+func (s *Server) authorizeStream(ctx context.Context, call *api.Call, r *xds.StreamRequest) error {
+	signed := r.Request.Header.Get("Authorization") != ""
+	if !signed {
+		if slices.Contains(r.ClientURIs, r.Node.ARN) {
+			// mTLS-authenticated node: the listener verified a client
+			// certificate (against XDSClientCAs) that names exactly this
+			// resource, which is the authorization.
+			call.Principal = api.Principal{ARN: r.Node.ARN}
+			call.RequestParameters = map[string]string{"nodeId": r.Node.ARN, "authentication": "client certificate"}
+			return nil
+		}
+		if s.cfg.XDSAllowUnsigned {
+			// Configured trust in the network (dev on loopback): the
+			// stream is allowed without a principal, and the audit event
+			// says so.
+			call.Principal = api.Principal{}
+			return nil
+		}
+		return status.Error(codes.Unauthenticated, "the xDS stream is not signed: sign it with SigV4 under the service name \"appmesh\" (App Mesh's Envoy image does unless ENVOY_ENABLE_IAM_AUTH_FOR_XDS=0)")
+	}
+	holder := &credHolder{}
+	vctx := context.WithValue(ctx, credHolderKey{}, holder)
+	res, err := s.verifier.Verify(vctx, r.Request, nil)
+	if err == nil && res.Scope.Service != XDSSigningName {
+		err = &sigv4.Error{Kind: sigv4.KindBadSignature, Msg: "Credential should be scoped to correct service: '" + XDSSigningName + "'."}
+	}
+	if err == nil && res.Scope.Region != s.cfg.Region {
+		err = &sigv4.Error{Kind: sigv4.KindBadSignature, Msg: "Credential should be scoped to a valid region: '" + s.cfg.Region + "'."}
+	}
+	if err == nil && res.Presigned {
+		err = &sigv4.Error{Kind: sigv4.KindIncomplete, Msg: "An xDS stream must carry its signature in headers."}
+	}
+	if err != nil {
+		if scope, serr := sigv4.ParseScope(r.Request); serr == nil {
+			call.Principal = api.Principal{AccessKeyID: scope.AccessKeyID}
+		}
+		var verr *sigv4.Error
+		if errors.As(err, &verr) {
+			return status.Error(codes.Unauthenticated, verr.Msg)
+		}
+		return status.Error(codes.Unavailable, "the signature could not be checked; retry")
+	}
+	call.Principal = holder.cred.Principal
+	if err := call.Authorize(ctx, api.AuthzRequest{Action: "appmesh:StreamAggregatedResources", Resource: r.Node.ARN}); err != nil {
+		var ad *awsproto.AccessDenied
+		if errors.As(err, &ad) {
+			return status.Error(codes.PermissionDenied, ad.Error())
+		}
+		return status.Error(codes.Unavailable, "the policy could not be evaluated; retry")
+	}
+	return nil
+}
+
+// streamAuditError is the audit log's errorCode for a refused stream.
+func streamAuditError(err error) *awsproto.Error {
+	st, _ := status.FromError(err)
+	code := "AccessDeniedException"
+	switch st.Code() {
+	case codes.Unauthenticated:
+		code = "UnrecognizedClientException"
+	case codes.Unavailable:
+		code = awsproto.CodeServiceUnavailable
+	}
+	return &awsproto.Error{Code: code, Message: st.Message()}
+}
+
+func upperFirst(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
