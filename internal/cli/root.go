@@ -32,6 +32,7 @@ Start here:  bulwark server --dev`,
 	root.AddCommand(newEdgeCmd(), newUnprotectCmd())
 	root.AddCommand(newProxyCmd())
 	root.AddCommand(newDemoCmd())
+	root.AddCommand(newProbeCmd())
 	return root
 }
 
