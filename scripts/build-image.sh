@@ -15,7 +15,8 @@ case "$out" in /*) ;; *) out="$PWD/$out" ;; esac
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 cd "$root"
-CGO_ENABLED=0 GOOS=linux go build -trimpath -o "$tmp/bulwark" ./cmd/bulwark
+# -buildvcs=auto: stamp the commit even where GOFLAGS turns it off.
+CGO_ENABLED=0 GOOS=linux go build -trimpath -buildvcs=auto -o "$tmp/bulwark" ./cmd/bulwark
 # The tool runs on this machine whatever GOARCH the binary is for.
 GOOS= GOARCH= go run ./tools/ocibuild -binary "$tmp/bulwark" -o "$out" ${OCIBUILD_FLAGS:-}
 go run ./tools/ocibuild -verify "$out"
