@@ -5,7 +5,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"runtime/debug"
 
 	"github.com/spf13/cobra"
 )
@@ -34,6 +33,7 @@ Start here:  bulwark server --dev`,
 	root.AddCommand(newProxyCmd())
 	root.AddCommand(newMeshCmd())
 	root.AddCommand(newDemoCmd())
+	root.AddCommand(newProbeCmd())
 	return root
 }
 
@@ -48,21 +48,6 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
-}
-
-func newVersionCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "version",
-		Short: "Print the version",
-		Args:  cobra.NoArgs,
-		Run: func(cmd *cobra.Command, _ []string) {
-			v := Version
-			if info, ok := debug.ReadBuildInfo(); ok && v == "dev" && info.Main.Version != "" && info.Main.Version != "(devel)" {
-				v = info.Main.Version
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "bulwark %s\n", v)
-		},
-	}
 }
 
 // newLogger returns the structured logger commands use: text on stderr
