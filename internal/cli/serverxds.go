@@ -43,7 +43,7 @@ func startXDS(srv *server.Server, addr, certFile, keyFile, clientCAFile string, 
 		creds = credentials.NewTLS(cfg)
 	} else if clientCAFile != "" {
 		return nil, fmt.Errorf("xds.clientCAFile needs tls.cert and tls.key: client certificates are only asked for over TLS")
-	} else if !isLoopback(addr) {
+	} else if !isLoopbackAddr(addr) {
 		return nil, fmt.Errorf("xDS listen %q: without a TLS certificate xDS is served on loopback only (data planes receive private keys over it); set tls.cert and tls.key", addr)
 	}
 	ln, err := net.Listen("tcp", addr)
@@ -58,11 +58,9 @@ func startXDS(srv *server.Server, addr, certFile, keyFile, clientCAFile string, 
 	return ln.Addr(), nil
 }
 
-func isLoopback(addr string) bool {
+// isLoopbackAddr reports whether a host:port address names this machine
+// only.
+func isLoopbackAddr(addr string) bool {
 	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return false
-	}
-	ip := net.ParseIP(host)
-	return host == "localhost" || ip != nil && ip.IsLoopback()
+	return err == nil && isLoopback(host)
 }
