@@ -31,9 +31,9 @@ type protection struct {
 
 	cancel context.CancelFunc // stops the health checker
 
-	overflow, ejected, ejectTotal, noneHealthy *stats.Counter
-	hcAttempt, hcSuccess, hcFailure            *stats.Counter
-	ejectActive, hcHealthy                     *stats.Gauge
+	overflow, ejectTotal, noneHealthy *stats.Counter
+	hcAttempt, hcSuccess, hcFailure   *stats.Counter
+	ejectActive, hcHealthy            *stats.Gauge
 }
 
 func newProtection(c *cluster, o clusterOpts) *protection {
