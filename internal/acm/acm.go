@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/bulwarkd/bulwark/internal/ids"
+	"github.com/bulwarkd/bulwark/internal/notify"
 	"github.com/bulwarkd/bulwark/internal/store"
 )
 
@@ -67,7 +68,7 @@ type Config struct {
 // Service is ACM. It is safe for concurrent use.
 type Service struct {
 	cfg   Config
-	watch watchers
+	watch notify.Fanout
 }
 
 // New returns a Service.

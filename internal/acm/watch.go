@@ -4,17 +4,9 @@ import (
 	"context"
 	"encoding/pem"
 	"fmt"
-	"sync"
 
 	"github.com/bulwarkd/bulwark/internal/x509util"
 )
-
-// watchers fans certificate change notifications out to subscribers.
-type watchers struct {
-	mu   sync.Mutex
-	next int
-	fns  map[int]func(arn string)
-}
 
 // Subscribe calls fn with a certificate's ARN after it was issued,
 // renewed, re-imported, revoked, deleted or otherwise rewritten through
@@ -22,34 +14,10 @@ type watchers struct {
 // after the write committed and must not block. Writes by another server
 // sharing the database are not seen.
 func (s *Service) Subscribe(fn func(arn string)) (cancel func()) {
-	w := &s.watch
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.fns == nil {
-		w.fns = map[int]func(string){}
-	}
-	id := w.next
-	w.next++
-	w.fns[id] = fn
-	return func() {
-		w.mu.Lock()
-		delete(w.fns, id)
-		w.mu.Unlock()
-	}
+	return s.watch.Subscribe(fn)
 }
 
-func (s *Service) changed(arn string) {
-	w := &s.watch
-	w.mu.Lock()
-	fns := make([]func(string), 0, len(w.fns))
-	for _, f := range w.fns {
-		fns = append(fns, f)
-	}
-	w.mu.Unlock()
-	for _, f := range fns {
-		f(arn)
-	}
-}
+func (s *Service) changed(arn string) { s.watch.Notify(arn) }
 
 // KeyPair returns a certificate's chain (leaf first, PEM) and its private
 // key (unencrypted PKCS#8 PEM) for the server's own delivery to an

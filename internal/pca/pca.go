@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/bulwarkd/bulwark/internal/ids"
+	"github.com/bulwarkd/bulwark/internal/notify"
 	"github.com/bulwarkd/bulwark/internal/store"
 )
 
@@ -47,7 +48,7 @@ type Service struct {
 	mu    sync.Mutex
 	cache map[string]*loadedCA // by CA id; entries carry the record version
 	ocsp  *ocspCache
-	watch watchers
+	watch notify.Fanout
 }
 
 // New returns a Service.

@@ -3,17 +3,9 @@ package pca
 import (
 	"context"
 	"fmt"
-	"sync"
 
 	"github.com/bulwarkd/bulwark/internal/x509util"
 )
-
-// watchers fans CA change notifications out to subscribers.
-type watchers struct {
-	mu   sync.Mutex
-	next int
-	fns  map[int]func(arn string)
-}
 
 // Subscribe calls fn with a CA's ARN after the CA was rewritten through
 // this Service (certificate installed, status or configuration changed),
@@ -21,34 +13,10 @@ type watchers struct {
 // write committed and must not block. Writes by another server sharing the
 // database are not seen.
 func (s *Service) Subscribe(fn func(arn string)) (cancel func()) {
-	w := &s.watch
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.fns == nil {
-		w.fns = map[int]func(string){}
-	}
-	id := w.next
-	w.next++
-	w.fns[id] = fn
-	return func() {
-		w.mu.Lock()
-		delete(w.fns, id)
-		w.mu.Unlock()
-	}
+	return s.watch.Subscribe(fn)
 }
 
-func (s *Service) changed(arn string) {
-	w := &s.watch
-	w.mu.Lock()
-	fns := make([]func(string), 0, len(w.fns))
-	for _, f := range w.fns {
-		fns = append(fns, f)
-	}
-	w.mu.Unlock()
-	for _, f := range fns {
-		f(arn)
-	}
-}
+func (s *Service) changed(arn string) { s.watch.Notify(arn) }
 
 // CACertificate returns a CA's certificate followed by its chain (PEM), the
 // bundle a data plane trusts to validate certificates the CA issued. A CA

@@ -6,17 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"sync"
 
 	"github.com/bulwarkd/bulwark/internal/mesh/spec"
 )
-
-// watchers fans change notifications out to subscribers.
-type watchers struct {
-	mu   sync.Mutex
-	next int
-	fns  map[int]func(mesh string)
-}
 
 // Subscribe calls fn with a mesh's name after any resource of the mesh was
 // created, updated or deleted through this Service, until cancel is
@@ -25,34 +17,10 @@ type watchers struct {
 // by another server sharing the database are not seen: subscribers that
 // need them resync periodically.
 func (s *Service) Subscribe(fn func(mesh string)) (cancel func()) {
-	w := &s.watch
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.fns == nil {
-		w.fns = map[int]func(string){}
-	}
-	id := w.next
-	w.next++
-	w.fns[id] = fn
-	return func() {
-		w.mu.Lock()
-		delete(w.fns, id)
-		w.mu.Unlock()
-	}
+	return s.watch.Subscribe(fn)
 }
 
-func (s *Service) changed(mesh string) {
-	w := &s.watch
-	w.mu.Lock()
-	fns := make([]func(string), 0, len(w.fns))
-	for _, f := range w.fns {
-		fns = append(fns, f)
-	}
-	w.mu.Unlock()
-	for _, f := range fns {
-		f(mesh)
-	}
-}
+func (s *Service) changed(mesh string) { s.watch.Notify(mesh) }
 
 // ProxySnapshot returns everything the named virtual node or virtual
 // gateway ("virtualNode" or "virtualGateway") needs to run, read straight

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/bulwarkd/bulwark/internal/notify"
 	"github.com/bulwarkd/bulwark/internal/store"
 )
 
@@ -70,7 +71,7 @@ type Service struct {
 	limits Limits
 	log    *slog.Logger
 	randMu sync.Mutex
-	watch  watchers
+	watch  notify.Fanout
 }
 
 // New returns a Service. Nil fields of cfg get the defaults documented on
