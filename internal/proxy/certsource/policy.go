@@ -80,7 +80,11 @@ func (p Policy) Validate(m *Material) error {
 				return fmt.Errorf("certificate lacks expected SAN %q", want)
 			}
 		}
-		m.Certificate.Leaf = leaf
+		if m.Certificate.Leaf == nil {
+			// Only fill in a missing Leaf: material a Source hands out
+			// twice may already be serving handshakes that read it.
+			m.Certificate.Leaf = leaf
+		}
 	}
 	if m.Pool != nil {
 		valid := 0
