@@ -61,7 +61,7 @@ docs/operations.md for what to check first).
 	}
 	fl := reseal.Flags()
 	fl.StringVar(&f.configPath, "config", "", "the server's configuration file (YAML)")
-	fl.StringVar(&f.storage, "storage", "", "storage DSN, as `bulwark server --dev --storage` (keys from the environment)")
+	fl.StringVar(&f.storage, "storage", "", "storage DSN, as for \"bulwark server --dev --storage\" (keys from the environment)")
 	fl.StringVar(&f.dataDir, "data-dir", "", "dev data directory (its bulwark.db and, without BULWARK_MASTER_KEY, its master.key)")
 	fl.IntVar(&f.batch, "batch", store.DefaultResealBatch, "rows per transaction")
 	fl.BoolVar(&f.check, "check", false, "write nothing; fail if any secret or record tag is not under the current key")

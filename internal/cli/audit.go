@@ -26,7 +26,7 @@ func (f *auditKeyFlags) add(cmd *cobra.Command, public bool) {
 	cmd.Flags().StringVar(&f.config, "config", "", "the server's YAML configuration: its master key (and masterKey.previousFiles) give the audit keys")
 	cmd.Flags().StringArrayVar(&f.masterKeyFiles, "master-key-file", nil, "a base64 master key file (repeat for retired master keys the log was written under)")
 	if public {
-		cmd.Flags().StringArrayVar(&f.publicKeyFiles, "public-key", nil, "a PEM Ed25519 public key from `bulwark audit public-key` (checks checkpoint signatures only; repeatable)")
+		cmd.Flags().StringArrayVar(&f.publicKeyFiles, "public-key", nil, "a PEM Ed25519 public key from \"bulwark audit public-key\" (checks checkpoint signatures only; repeatable)")
 	}
 }
 

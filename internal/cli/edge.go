@@ -11,8 +11,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/spf13/cobra"
 
 	"github.com/bulwarkd/bulwark/internal/certsync"
@@ -227,21 +225,4 @@ func runEdge(cmd *cobra.Command, f *edgeFlags) error {
 	log.Info("edge: listening", "url", scheme+"://"+ln.Addr().String(), "origin", fc.Origin, "rules", strings.Join(names, ","),
 		"keys", strings.Join(kmskeys.KeyMap(fc.Keys).Markers(), ","), "admin", fc.Admin)
 	return p.Run(ctx, rc)
-}
-
-// loadAWSConfig loads the standard AWS configuration chain (environment,
-// shared files, AWS_ENDPOINT_URL), with region overridden when given.
-func loadAWSConfig(ctx context.Context, region string) (aws.Config, error) {
-	var opts []func(*config.LoadOptions) error
-	if region != "" {
-		opts = append(opts, config.WithRegion(region))
-	}
-	cfg, err := config.LoadDefaultConfig(ctx, opts...)
-	if err != nil {
-		return aws.Config{}, fmt.Errorf("AWS configuration: %w", err)
-	}
-	if cfg.Region == "" {
-		cfg.Region = "us-east-1"
-	}
-	return cfg, nil
 }

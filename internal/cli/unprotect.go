@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/bulwarkd/bulwark/internal/certsync"
 	"github.com/bulwarkd/bulwark/internal/fle"
 	"github.com/bulwarkd/bulwark/internal/fle/kmskeys"
 	"github.com/bulwarkd/bulwark/internal/unprotect"
@@ -25,6 +26,7 @@ type unprotectFlags struct {
 	concurrency      int
 	maxBytes         int64
 	endpoint, region string
+	allowAWS         bool
 	serve            bool
 	listen           string
 	tlsCert, tlsKey  string
@@ -58,7 +60,8 @@ A marker id with no --key uses the alias alias/fle-<id>. See docs/edge.md.`,
 	fl.BoolVar(&f.json, "json", false, "input is JSON: search string values only, keep the output valid JSON, enforce HPKE field binding")
 	fl.IntVar(&f.concurrency, "concurrency", 8, "decrypt calls in flight")
 	fl.Int64Var(&f.maxBytes, "max-bytes", 64<<20, "largest input accepted per file")
-	fl.StringVar(&f.endpoint, "endpoint", "", "KMS endpoint URL (default: AWS configuration)")
+	fl.StringVar(&f.endpoint, "endpoint", "", "KMS endpoint URL (default: AWS_ENDPOINT_URL; one of them is required unless --aws)")
+	fl.BoolVar(&f.allowAWS, "aws", false, "allow AWS's own KMS endpoint and EC2 metadata credentials when no endpoint is configured")
 	fl.StringVar(&f.region, "region", "", "AWS region (default: AWS configuration)")
 	fl.BoolVar(&f.serve, "serve", false, "run as an HTTP service (POST /v1/unprotect) instead")
 	fl.StringVar(&f.listen, "listen", "127.0.0.1:8444", "service address (--serve)")
@@ -82,10 +85,15 @@ func runUnprotect(cmd *cobra.Command, f *unprotectFlags, args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	awsCfg, err := loadAWSConfig(ctx, f.region)
+	// Never AWS by accident: the tokens would go, signed, to AWS's KMS.
+	awsCfg, using, err := certsync.LoadAWSConfig(ctx, certsync.AWSOptions{Endpoint: f.endpoint, AllowAWS: f.allowAWS, Region: f.region})
 	if err != nil {
 		return err
 	}
+	if awsCfg.Region == "" {
+		awsCfg.Region = "us-east-1"
+	}
+	fmt.Fprintf(cmd.ErrOrStderr(), "endpoint: %s\n", using)
 	client := kmskeys.New(awsCfg, kmskeys.Options{Endpoint: f.endpoint})
 	u := fle.NewUnprotector(fle.UnprotectOptions{Decrypter: client.Decrypter(keys), OnError: onErr,
 		Redaction: f.redaction, Concurrency: f.concurrency})
