@@ -269,7 +269,7 @@ func runDoc(t *testing.T, root, name string, blocks []docBlock) {
 		script.WriteString(b.Text)
 	}
 	for _, tool := range []string{"aws", "openssl", "curl"} {
-		if regexp.MustCompile(`(^|[\s(|$])`+tool+`\s`).MatchString(script.String()) {
+		if regexp.MustCompile(`(^|[\s(|$])` + tool + `\s`).MatchString(script.String()) {
 			if _, err := exec.LookPath(tool); err != nil {
 				t.Skipf("%s uses %s, which is not installed (.ci/run installs it)", name, tool)
 			}
@@ -342,4 +342,3 @@ func tail(s string, n int) string {
 	}
 	return "…\n" + s
 }
-
