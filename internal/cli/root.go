@@ -34,7 +34,7 @@ Start here:  bulwark server --dev`,
 	root.AddCommand(newMeshCmd())
 	root.AddCommand(newDemoCmd())
 	root.AddCommand(newProbeCmd())
-	root.AddCommand(newPKICmd())
+	root.AddCommand(newPKICmd(), newCheckCmd())
 	return root
 }
 

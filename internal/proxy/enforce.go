@@ -231,3 +231,8 @@ func (o clusterOpts) key() string {
 	}
 	return b.String()
 }
+
+// CheckEnforceable returns, joined, an error for each setting of snap that
+// bulwark proxy does not enforce (nil when there is none): what the proxy
+// refuses at start-up, for `bulwark check` to report before deploying.
+func CheckEnforceable(snap *spec.Snapshot) error { return checkEnforceable(snap) }
