@@ -171,7 +171,7 @@ func docFiles(t *testing.T) []string {
 // TestDocsMarkRunnableQuickStarts keeps the markers on the quick starts:
 // losing one would silently stop running them. Not slow: parsing only.
 func TestDocsMarkRunnableQuickStarts(t *testing.T) {
-	want := map[string]int{"README.md": 2, "appmesh.md": 1, "proxy.md": 1, "lifecycle.md": 1, "pki.md": 2}
+	want := map[string]int{"README.md": 2, "appmesh.md": 1, "proxy.md": 1, "lifecycle.md": 1, "pki.md": 2, "operations.md": 1}
 	for _, f := range docFiles(t) {
 		b, err := os.ReadFile(f)
 		if err != nil {
