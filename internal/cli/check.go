@@ -53,6 +53,7 @@ type checkOptions struct {
 	RenewBefore  time.Duration
 	Principals   []string // ROLE=USER
 	Renewed      []string // certificate ARNs a renewer is bound to
+	Mesh         string   // live mesh to check
 }
 
 // checker runs the checks. now is injected so tests pin the clock.
@@ -75,10 +76,12 @@ func newCheckCmd() *cobra.Command {
 	var endpoint, output string
 	var allowAWS, offline bool
 	cmd := &cobra.Command{
-		Use:   "check [--mesh-file FILE] [--server-config FILE] [--principal ROLE=USER ...]",
+		Use:   "check [--mesh-file FILE | --mesh NAME] [--server-config FILE] [--principal ROLE=USER ...]",
 		Short: "Diagnose a mesh file, a server configuration and a live server (a.k.a. doctor)",
 		Long: `Looks for what would fail later, and says what to do:
 
+  mesh       (--mesh-file FILE, or --mesh NAME on the server) settings
+             bulwark proxy does not enforce; ARNs that do not resolve
   files      key files readable by group or others; certificates that expire
              inside the renewal window (--renew-before) with no renewer bound
              to them (--renewed ARN); mesh settings bulwark proxy does not
@@ -126,6 +129,7 @@ finding, 0 otherwise (warnings included). -o json for CI.
 	f.StringVar(&o.ServerConfig, "server-config", "", "a bulwark server --config file to check")
 	f.DurationVar(&o.RenewBefore, "renew-before", renewer.DefaultRenewBefore, "renewal window: a certificate expiring sooner needs a renewer")
 	f.StringArrayVar(&o.Principals, "principal", nil, "ROLE=USER: check USER has what ROLE (proxy, renewer, edge) needs (repeatable; live)")
+	f.StringVar(&o.Mesh, "mesh", "", "live mesh: check its virtual nodes and gateways on the server (unenforced settings, unresolved ARNs)")
 	f.StringArrayVar(&o.Renewed, "renewed", nil, "certificate ARN a bulwark renewer is bound to (repeatable)")
 	f.BoolVar(&offline, "offline", false, "check files only; make no API call")
 	f.StringVarP(&output, "output", "o", "text", "output: text or json")
@@ -199,6 +203,9 @@ func (c *checker) run(ctx context.Context) error {
 	}
 	c.checkClock(ctx)
 	c.checkARNs(ctx, arns)
+	if c.o.Mesh != "" {
+		c.checkLiveMesh(ctx, c.o.Mesh)
+	}
 	c.checkACM(ctx)
 	for _, p := range c.o.Principals {
 		role, user, ok := strings.Cut(p, "=")

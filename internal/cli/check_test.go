@@ -26,6 +26,8 @@ import (
 	acmtypes "github.com/aws/aws-sdk-go-v2/service/acm/types"
 	"github.com/aws/aws-sdk-go-v2/service/acmpca"
 	pcatypes "github.com/aws/aws-sdk-go-v2/service/acmpca/types"
+	"github.com/aws/aws-sdk-go-v2/service/appmesh"
+	amtypes "github.com/aws/aws-sdk-go-v2/service/appmesh/types"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 
 	"github.com/bulwarkd/bulwark/internal/server/servertest"
@@ -290,6 +292,36 @@ func TestCheckLive(t *testing.T) {
 		}
 		if !hasFinding(c.findings, "unresolved-arn", missingARN) {
 			t.Errorf("no unresolved-arn finding: %+v", c.findings)
+		}
+	})
+	t.Run("live mesh: unenforced setting and unresolved ARN", func(t *testing.T) {
+		am := appmesh.NewFromConfig(cfg)
+		if _, err := am.CreateMesh(ctx, &appmesh.CreateMeshInput{MeshName: aws.String("checked")}); err != nil {
+			t.Fatal(err)
+		}
+		_, err := am.CreateVirtualNode(ctx, &appmesh.CreateVirtualNodeInput{MeshName: aws.String("checked"), VirtualNodeName: aws.String("idle"),
+			Spec: &amtypes.VirtualNodeSpec{Listeners: []amtypes.Listener{{
+				PortMapping: &amtypes.PortMapping{Port: aws.Int32(9080), Protocol: amtypes.PortProtocolHttp},
+				Timeout: &amtypes.ListenerTimeoutMemberHttp{Value: amtypes.HttpTimeout{Idle: &amtypes.Duration{Unit: amtypes.DurationUnitS, Value: aws.Int64(30)}}},
+				Tls: &amtypes.ListenerTls{Mode: amtypes.ListenerTlsModeStrict,
+					Certificate: &amtypes.ListenerTlsCertificateMemberAcm{Value: amtypes.ListenerTlsAcmCertificate{CertificateArn: aws.String(missingARN)}}},
+			}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := liveChecker(srv, checkOptions{Mesh: "checked", Renewed: []string{shortARN}})
+		if err := c.run(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if !hasFinding(c.findings, "unenforced", "idle timeout") || !hasFinding(c.findings, "unresolved-arn", missingARN) {
+			t.Errorf("live mesh findings: %+v", c.findings)
+		}
+		empty := liveChecker(srv, checkOptions{Mesh: "nonexistent"})
+		if err := empty.run(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if !hasFinding(empty.findings, "config", "mesh/nonexistent") {
+			t.Errorf("a missing mesh gave no finding: %+v", empty.findings)
 		}
 	})
 	t.Run("bad --principal", func(t *testing.T) {
