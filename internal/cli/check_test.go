@@ -302,7 +302,7 @@ func TestCheckLive(t *testing.T) {
 		_, err := am.CreateVirtualNode(ctx, &appmesh.CreateVirtualNodeInput{MeshName: aws.String("checked"), VirtualNodeName: aws.String("idle"),
 			Spec: &amtypes.VirtualNodeSpec{Listeners: []amtypes.Listener{{
 				PortMapping: &amtypes.PortMapping{Port: aws.Int32(9080), Protocol: amtypes.PortProtocolHttp},
-				Timeout: &amtypes.ListenerTimeoutMemberHttp{Value: amtypes.HttpTimeout{Idle: &amtypes.Duration{Unit: amtypes.DurationUnitS, Value: aws.Int64(30)}}},
+				Timeout:     &amtypes.ListenerTimeoutMemberHttp{Value: amtypes.HttpTimeout{Idle: &amtypes.Duration{Unit: amtypes.DurationUnitS, Value: aws.Int64(30)}}},
 				Tls: &amtypes.ListenerTls{Mode: amtypes.ListenerTlsModeStrict,
 					Certificate: &amtypes.ListenerTlsCertificateMemberAcm{Value: amtypes.ListenerTlsAcmCertificate{CertificateArn: aws.String(missingARN)}}},
 			}}}})
