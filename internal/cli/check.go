@@ -221,7 +221,7 @@ func (c *checker) run(ctx context.Context) error {
 
 // checkMeshFile checks a local mesh file and returns the ARNs it names.
 func (c *checker) checkMeshFile(path string) []string {
-	data, err := os.ReadFile(path)
+	data, err := readBounded(path)
 	if err != nil {
 		c.add(sevError, "config", path, "cannot read: %v", err)
 		return nil
@@ -312,7 +312,7 @@ func (c *checker) checkCertFile(path string) {
 	if path == "" {
 		return
 	}
-	data, err := os.ReadFile(path)
+	data, err := readBounded(path)
 	if err != nil {
 		c.add(sevError, "config", path, "cannot read: %v", err)
 		return
@@ -351,7 +351,7 @@ type serverConfigFiles struct {
 }
 
 func (c *checker) checkServerConfig(path string) {
-	data, err := os.ReadFile(path)
+	data, err := readBounded(path)
 	if err != nil {
 		c.add(sevError, "config", path, "cannot read: %v", err)
 		return
@@ -565,4 +565,25 @@ func grantsSomewhere(p *policy.Policy, principal policy.Principal, action string
 		}
 	}
 	return false
+}
+
+// maxCheckedFile bounds what check reads of one file: configurations and
+// certificates are kilobytes; a path naming a device or a huge file must
+// not hang or exhaust the check.
+const maxCheckedFile = 8 << 20
+
+func readBounded(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxCheckedFile+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxCheckedFile {
+		return nil, fmt.Errorf("larger than %d bytes", maxCheckedFile)
+	}
+	return b, nil
 }

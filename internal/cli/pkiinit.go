@@ -309,6 +309,9 @@ func (h *pkiHierarchy) attach(ctx context.Context, arn string) (*pkiCA, error) {
 		return nil, fmt.Errorf("--root-arn: %w", err)
 	}
 	ca := d.CertificateAuthority
+	if ca == nil || ca.CertificateAuthorityConfiguration == nil {
+		return nil, fmt.Errorf("--root-arn %s: the server described no CA configuration", arn)
+	}
 	if ca.Status != pcatypes.CertificateAuthorityStatusActive {
 		return nil, fmt.Errorf("--root-arn %s is %s: the parent must be ACTIVE", arn, ca.Status)
 	}

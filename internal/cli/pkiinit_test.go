@@ -185,3 +185,17 @@ func TestPKIInitRefusals(t *testing.T) {
 		})
 	}
 }
+
+// FuzzParseCertsPEM: the CA chains pki init and check read come from a
+// server; no input may panic the parser.
+func FuzzParseCertsPEM(f *testing.F) {
+	f.Add("")
+	f.Add("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")
+	f.Add("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")
+	f.Fuzz(func(t *testing.T, s string) {
+		certs, err := parseCertsPEM(s)
+		if err == nil && len(certs) == 0 {
+			t.Fatal("no error and no certificate")
+		}
+	})
+}
