@@ -74,13 +74,45 @@ func TestCommandsPrintTheirEndpoint(t *testing.T) {
 		"HOME="+dir, "BULWARK_RENEWER_API_KEY=0123456789abcdef0123", "AWS_ENDPOINT_URL="+endpoint)
 	for name, args := range endpointCommands(dir) {
 		t.Run(name, func(t *testing.T) {
-			if name == "renewer" || name == "proxy --mesh" {
-				t.Skip("long-running: covered by the renewer and proxy tests, which read their start-up line")
-			}
-			out, _ := runWithEnv(t, env, args)
+			out := runUntil(t, env, args, endpoint)
 			if !strings.Contains(out, endpoint) {
 				t.Errorf("output does not name the endpoint %s:\n%s", endpoint, out)
 			}
 		})
+	}
+}
+
+// runUntil runs the binary until it exits or its output contains want
+// (long-running commands: renewer, proxy), then stops it.
+func runUntil(t *testing.T, env, args []string, want string) string {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	cmd.Env = env
+	cmd.Stdin = strings.NewReader("")
+	var out lockedBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	deadline := time.After(30 * time.Second)
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-done:
+			return out.String()
+		case <-deadline:
+			_ = cmd.Process.Kill()
+			<-done
+			return out.String()
+		case <-tick.C:
+			if strings.Contains(out.String(), want) {
+				_ = cmd.Process.Kill()
+				<-done
+				return out.String()
+			}
+		}
 	}
 }
