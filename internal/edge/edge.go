@@ -145,6 +145,12 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(rec, http.StatusMisdirectedRequest, KindMisdirected, "", "", "the edge does not serve this host")
 		return
 	}
+	if len(r.Trailer) > 0 {
+		// Declared trailers (HTTP/1.1 chunked, HTTP/2) arrive after the
+		// body the edge reads and rewrites.
+		p.refuse(rec, r, &fle.Error{Kind: fle.KindAmbiguousHeader, Err: errors.New("request declares trailers")})
+		return
+	}
 	path := requestPath(r)
 	rt := p.engine.Route(fle.Target{Method: r.Method, Host: r.Host, Path: path, RawQuery: r.URL.RawQuery,
 		ContentType: ct, HasBody: r.ContentLength != 0, Header: r.Header})
