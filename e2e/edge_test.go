@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"fmt"
 	"io"
 	"math/big"
 	"net"
@@ -242,9 +243,10 @@ rules:
 	env := append(os.Environ(), "AWS_ENDPOINT_URL="+p.endpoint, "AWS_ACCESS_KEY_ID="+devKeyID, "AWS_SECRET_ACCESS_KEY="+devSecret,
 		"AWS_REGION=us-east-1", "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null")
 	originURL := "http://" + oln.Addr().String()
-	rulesEdge, flagsEdge := freePort(t), freePort(t)
-	startEdgeBinary(t, env, rulesEdge, "--config", cfgFile, "--origin", originURL, "--tls-cert", certFile, "--tls-key", keyFile)
-	startEdgeBinary(t, env, flagsEdge, "--origin", originURL, "--key", "01=alias/pii", "--fields", "ssn,email")
+	rulesEdge, flagsEdge, rulesAdmin, flagsAdmin := freePort(t), freePort(t), freePort(t), freePort(t)
+	startEdgeBinary(t, env, rulesEdge, "--config", cfgFile, "--origin", originURL, "--tls-cert", certFile, "--tls-key", keyFile, "--admin", rulesAdmin)
+	startEdgeBinary(t, env, flagsEdge, "--origin", originURL, "--key", "01=alias/pii", "--fields", "ssn,email", "--admin", flagsAdmin)
+	refused := map[string]int{} // admin address -> refusals expected
 
 	h1 := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, TLSNextProto: map[string]func(string, *tls.Conn) http.RoundTripper{}}}
 	h2 := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true}}
@@ -267,6 +269,15 @@ rules:
 		{"flags: query", "GET", "/q?Email=" + marker, "", "", "", true, 200},
 		{"flags: graphql operations part", "POST", "/graphql", "multipart/form-data; boundary=B", "", mp, true, 200},
 		{"flags: xml attribute", "POST", "/x", "application/xml", "", `<r ssn="` + marker + `"/>`, true, 200},
+		{"body outside rules: json", "DELETE", "/other", "application/json", "", js, false, 400},
+		{"body outside rules: graphql part", "POST", "/other", "multipart/form-data; boundary=B", "", mp, false, 400},
+		{"body outside rules: text", "PUT", "/other", "text/plain", "", "SSN: " + marker, false, 400},
+		{"body outside rules: binary", "PUT", "/other", "application/octet-stream", "", "\x00\x01" + marker, false, 415},
+		{"body outside rules: harmless", "POST", "/other", "application/json", "", `{"name":"ann"}`, false, 200},
+		{"header named like a field", "GET", "/people", "", "X-Ssn", "", false, 400},
+		{"cookie named like a field", "GET", "/other", "", "Cookie", "", false, 400},
+		{"flags: cookie named like a field", "GET", "/q", "", "Cookie", "", true, 400},
+		{"repeated content type", "POST", "/people", "application/json", "Content-Type", `{"a":"&ssn=` + marker + `"}`, false, 400},
 	}
 	for _, tc := range tests {
 		clients := map[string]*http.Client{"h1": h1, "h2": h2}
@@ -274,6 +285,10 @@ rules:
 		if tc.flags {
 			clients = map[string]*http.Client{"h1": http.DefaultClient}
 			base = "http://" + flagsEdge
+		}
+		admin := rulesAdmin
+		if tc.flags {
+			admin = flagsAdmin
 		}
 		for proto, c := range clients {
 			u, err := url.ParseRequestURI(tc.target)
@@ -289,7 +304,15 @@ rules:
 			if tc.ct != "" {
 				req.Header.Set("Content-Type", tc.ct)
 			}
-			if tc.header != "" {
+			switch tc.header {
+			case "":
+			case "X-Ssn":
+				req.Header.Set(tc.header, marker)
+			case "Cookie":
+				req.Header.Set(tc.header, "sid=1; SSN="+marker)
+			case "Content-Type":
+				req.Header.Add(tc.header, "application/x-www-form-urlencoded")
+			default:
 				req.Header.Set(tc.header, "/people")
 			}
 			resp, err := c.Do(req)
@@ -310,12 +333,38 @@ rules:
 				t.Errorf("%s over %s: status %d (%s), want %d", tc.name, proto, resp.StatusCode, rb, tc.want)
 				continue
 			}
-			if tc.want == 200 && (n != 1 || !strings.Contains(dec+string(raw), "#01#")) {
+			harmless := !strings.Contains(tc.body+tc.target, marker)
+			if tc.want == 200 && (n != 1 || strings.Contains(dec+string(raw), "#01#") == harmless) {
 				t.Errorf("%s over %s: origin got %d requests without a token:\n%s", tc.name, proto, n, raw)
 			}
-			if tc.want != 200 && n != 0 {
-				t.Errorf("%s over %s: a refused request reached the origin", tc.name, proto)
+			if tc.want != 200 {
+				refused[admin]++
+				if n != 0 {
+					t.Errorf("%s over %s: a refused request reached the origin", tc.name, proto)
+				}
 			}
+		}
+	}
+
+	// Every refusal is counted by kind.
+	for admin, want := range map[string]int{rulesAdmin: refused[rulesAdmin], flagsAdmin: refused[flagsAdmin]} {
+		resp, err := http.Get("http://" + admin + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		got := 0
+		for _, l := range strings.Split(string(b), "\n") {
+			if rest, ok := strings.CutPrefix(l, "bulwark_edge_errors_total{"); ok {
+				var v int
+				if _, err := fmt.Sscan(rest[strings.LastIndexByte(rest, ' ')+1:], &v); err == nil {
+					got += v
+				}
+			}
+		}
+		if got != want {
+			t.Errorf("edge %s counted %d refusals, want %d:\n%s", admin, got, want, b)
 		}
 	}
 }

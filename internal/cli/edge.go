@@ -193,7 +193,7 @@ func runEdge(cmd *cobra.Command, f *edgeFlags) error {
 		return err
 	}
 	p, err := edge.New(edge.Config{Engine: engine, Origin: origin, Transport: edge.OriginTransport(otc),
-		AccessLog: log.With("log", "access"), Logger: log})
+		AccessLog: log.With("log", "access"), Logger: log, PassUninspectedUnder: fc.PassUninspectedUnder})
 	if err != nil {
 		return err
 	}

@@ -36,6 +36,10 @@ type FileConfig struct {
 	Keys map[string]string `yaml:"keys"`
 	// Rules, tried in order; the first match applies.
 	Rules []RuleConfig `yaml:"rules"`
+	// PassUninspectedUnder is Config.PassUninspectedUnder: path prefixes
+	// where requests no rule covers stream to the origin unread. Empty
+	// (the default) reads and checks every such body.
+	PassUninspectedUnder []string `yaml:"pass_uninspected_under"`
 }
 
 // TLSFiles names a PEM certificate chain and key.
@@ -134,6 +138,9 @@ func (c *FileConfig) Validate() error {
 	}
 	if len(c.Rules) == 0 {
 		return errors.New("edge config: no rules")
+	}
+	if _, err := cleanPrefixes(c.PassUninspectedUnder); err != nil {
+		return fmt.Errorf("edge config: pass_uninspected_under: %w", err)
 	}
 	_, err := c.FLERules()
 	return err

@@ -82,6 +82,9 @@ func TestParseConfigErrors(t *testing.T) {
 		{"bad marker", "origin: http://o\nkeys: {\"0 1\": x}\nrules:\n  - {key: \"01\", fields: [a]}", "marker id"},
 		{"no key", "origin: http://o\nrules:\n  - {fields: [ssn]}", "no key"},
 		{"not yaml", "rules: [", "edge config"},
+		{"uninspected prefix with dot segments", base + "  - {key: \"01\", fields: [ssn]}\npass_uninspected_under: [/up/../people]", "pass_uninspected_under"},
+		{"uninspected prefix relative", base + "  - {key: \"01\", fields: [ssn]}\npass_uninspected_under: [up]", "pass_uninspected_under"},
+		{"uninspected prefix encoded", base + "  - {key: \"01\", fields: [ssn]}\npass_uninspected_under: [/%75p]", "pass_uninspected_under"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

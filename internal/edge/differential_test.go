@@ -1,6 +1,7 @@
 package edge_test
 
 import (
+	"bufio"
 	"bytes"
 	"fmt"
 	"io"
@@ -147,10 +148,13 @@ type diffCase struct {
 	target  string // request-target as sent: path and query
 	ct      string
 	header  map[string]string
+	extra   [][2]string // more header lines, added as sent (repeats allowed)
 	body    string
 	want    int
 	kind    string // error kind of a refusal
 	noToken bool   // 200 without a protected value (legitimate traffic)
+	h1only  bool   // HTTP/1.1 only (upgrades)
+	local   bool   // answered by the edge's HTTP server itself (OPTIONS *): 200, nothing forwarded
 }
 
 // peopleDiffRule is the rule of the review:
@@ -293,6 +297,100 @@ func fieldEncodingCases() []diffCase {
 	return cs
 }
 
+// outsideRuleCases: requests no rule covers (the people rule, other
+// paths) carrying a protected name in each place and encoding a body can
+// hold one, and bodies the edge cannot read.
+func outsideRuleCases() []diffCase {
+	form := "application/x-www-form-urlencoded"
+	mp := "multipart/form-data; boundary=B"
+	var cs []diffCase
+	for _, b := range []struct{ name, ct, body, kind string }{
+		{"json", "application/json", jsonSSN(), "protected_name_outside_rule"},
+		{"json nested upper-case", "application/merge-patch+json", `{"user":{"SSN":"` + marker + `"}}`, "protected_name_outside_rule"},
+		{"json unicode-escaped key", "application/json", `{"ssn":"` + marker + `"}`, "protected_name_outside_rule"},
+		{"json string holding json", "application/json", `{"v":"{\"ssn\":\"` + marker + `\"}"}`, "protected_name_outside_rule"},
+		{"form brackets", form, "user[ssn]=" + marker, "protected_name_outside_rule"},
+		{"form semicolon", form, "a=1;SSN=" + marker, "protected_name_outside_rule"},
+		{"form json value", form, "v=" + url.QueryEscape(`{"ssn":"`+marker+`"}`), "protected_name_outside_rule"},
+		{"multipart part", mp, mpBody("Content-Disposition: form-data; name=\"ssn\"\r\n\r\n" + marker), "protected_name_outside_rule"},
+		{"multipart graphql part", mp, mpBody("Content-Disposition: form-data; name=\"operations\"\r\n\r\n" + jsonSSN()), "protected_name_outside_rule"},
+		{"multipart nested form part", mp, mpBody("Content-Disposition: form-data; name=\"p\"\r\nContent-Type: " + form + "\r\n\r\nx=1&ssn[]=" + marker), "protected_name_outside_rule"},
+		{"multipart base64 part", mp, mpBody("Content-Disposition: form-data; name=\"p\"\r\nContent-Transfer-Encoding: base64\r\n\r\neyJzc24iOjF9"), "unsupported_media_type"},
+		{"xml element", "application/xml", "<r><Ssn>" + marker + "</Ssn></r>", "protected_name_outside_rule"},
+		{"xml attribute", "text/xml", `<r ssn="` + marker + `"/>`, "protected_name_outside_rule"},
+		{"json as text/plain", "text/plain", jsonSSN(), "protected_name_outside_rule"},
+		{"form with no content type", "", "ssn=" + marker, "protected_name_outside_rule"},
+		{"yaml", "application/yaml", "ssn: " + marker + "\n", "protected_name_outside_rule"},
+		{"csv", "text/csv", "name,SSN\nann," + marker + "\n", "protected_name_outside_rule"},
+		{"percent-encoded name as octet-stream", "application/octet-stream", "%73sn=" + marker, "protected_name_outside_rule"},
+		{"two content types joined", "application/json, application/x-www-form-urlencoded", `{"a":"x&ssn=` + marker + `"}`, "protected_name_outside_rule"},
+		{"utf-16 json as octet-stream", "application/octet-stream", "{\x00\"\x00s\x00s\x00n\x00\"\x00:\x00\"\x00" + marker + "\"\x00}\x00", "unsupported_media_type"},
+		{"utf-16 form", form + "; charset=utf-16le", "s\x00s\x00n\x00=\x00" + marker, "unsupported_media_type"},
+		{"utf-7 text", "text/plain; charset=utf-7", "+AHM-sn=" + marker, "unsupported_media_type"},
+		{"malformed json", "application/json", `{"ssn":"` + marker, "unparseable"},
+	} {
+		want := 400
+		if b.kind == "unsupported_media_type" {
+			want = 415
+		}
+		for _, m := range []string{"POST", "PATCH", "DELETE"} {
+			cs = append(cs, diffCase{name: "outside rules " + m + " " + b.name, rule: "people", method: m, target: "/other", ct: b.ct, body: b.body, want: want, kind: b.kind})
+		}
+	}
+	cs = append(cs,
+		diffCase{name: "outside rules gzip body", rule: "people", method: "POST", target: "/other", ct: "application/json",
+			header: map[string]string{"Content-Encoding": "gzip"}, body: jsonSSN(), want: 415, kind: "unsupported_media_type"},
+		diffCase{name: "outside rules gzip in a list", rule: "people", method: "POST", target: "/other", ct: "application/json",
+			header: map[string]string{"Content-Encoding": "identity, gzip"}, body: jsonSSN(), want: 415, kind: "unsupported_media_type"},
+		// net/http answers "OPTIONS *" itself; it never reaches a handler.
+		diffCase{name: "outside rules OPTIONS * with body", rule: "people", method: "OPTIONS", target: "*", ct: "application/json", body: jsonSSN(), want: 200, local: true},
+		diffCase{name: "outside rules Expect 100-continue", rule: "people", method: "POST", target: "/other", ct: "application/json",
+			header: map[string]string{"Expect": "100-continue"}, body: jsonSSN(), want: 400, kind: "protected_name_outside_rule"},
+		diffCase{name: "protected Expect 100-continue", rule: "people", method: "POST", target: "/people", ct: "application/json",
+			header: map[string]string{"Expect": "100-continue"}, body: jsonSSN(), want: 200},
+		diffCase{name: "flags OPTIONS * with body", rule: "flags", method: "OPTIONS", target: "*", ct: "application/json", body: jsonSSN(), want: 200, local: true},
+		diffCase{name: "repeated Content-Type, json then form", rule: "people", method: "POST", target: "/people", ct: "application/json",
+			extra: [][2]string{{"Content-Type", form}}, body: `{"a":"x&ssn=` + marker + `"}`, want: 400, kind: "ambiguous_header"},
+		diffCase{name: "repeated Content-Type flags", rule: "flags", method: "POST", target: "/f", ct: "application/json",
+			extra: [][2]string{{"Content-Type", form}}, body: `{"a":"x&ssn=` + marker + `"}`, want: 400, kind: "ambiguous_header"},
+		diffCase{name: "websocket upgrade outside rules", rule: "people", method: "GET", target: "/ws",
+			header: map[string]string{"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13", "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}, want: 400, kind: "uninspectable_stream", h1only: true},
+		diffCase{name: "websocket upgrade flags", rule: "flags", method: "GET", target: "/ws",
+			header: map[string]string{"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13", "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}, want: 400, kind: "uninspectable_stream", h1only: true},
+		// Legitimate bodies outside the rules still flow, unchanged.
+		diffCase{name: "legit text outside rules", rule: "people", method: "PUT", target: "/notes", ct: "text/plain", body: "lessons learnt", want: 200, noToken: true},
+		diffCase{name: "legit form outside rules", rule: "people", method: "POST", target: "/login", ct: form, body: "user=ann&assn=1", want: 200, noToken: true},
+		diffCase{name: "legit multipart image outside rules", rule: "people", method: "POST", target: "/up", ct: mp,
+			body: mpBody("Content-Disposition: form-data; name=\"img\"; filename=\"a.png\"\r\nContent-Type: image/png\r\n\r\n\x89PNG\x00\x01"), want: 200, noToken: true},
+	)
+	return cs
+}
+
+// headerCases: protected names as request headers and cookies, on
+// covered and uncovered paths, under both rules.
+func headerCases() []diffCase {
+	var cs []diffCase
+	for _, h := range [][2]string{{"X-Ssn", marker}, {"Ssn", marker}, {"X_SSN", marker}, {"x-email", marker}, {"Cookie", "sid=1; ssn=" + marker},
+		{"Cookie", "SSN=" + marker}, {"Cookie", "sid=1, ssn=" + marker}, {"Cookie", "user[ssn]=" + marker}, {"Cookie", "%73sn=" + marker}} {
+		for _, rule := range []string{"people", "flags"} {
+			if rule == "people" && strings.Contains(h[0], "email") {
+				continue // people protects ssn only
+			}
+			for _, target := range []string{"/people", "/other"} {
+				cs = append(cs, diffCase{name: rule + " header " + h[0] + ": " + h[1] + " to " + target, rule: rule, method: "GET", target: target,
+					extra: [][2]string{h}, want: 400, kind: "protected_name_in_header"})
+			}
+		}
+	}
+	cs = append(cs,
+		diffCase{name: "second Cookie header", rule: "people", method: "POST", target: "/people", ct: "application/json",
+			extra: [][2]string{{"Cookie", "sid=1"}, {"Cookie", "ssn=" + marker}}, body: jsonSSN(), want: 400, kind: "protected_name_in_header"},
+		diffCase{name: "legit cookies and headers", rule: "people", method: "GET", target: "/people",
+			extra: [][2]string{{"Cookie", "session=1; assn=2"}, {"X-Ssn-Hint", "x"}, {"Date", "Sat, 05 Dec 2026 17:00:00 GMT"}}, want: 200, noToken: true},
+	)
+	return cs
+}
+
 // TestDifferentialOriginNeverSeesMarker sends every class of request the
 // review found (and their combinations) through a real edge, over
 // HTTP/1.1 and over HTTP/2 with TLS, to an origin recording the raw bytes
@@ -308,11 +406,14 @@ func TestDifferentialOriginNeverSeesMarker(t *testing.T) {
 		t.Fatal(err)
 	}
 	rules := map[string]fle.Rule{"people": peopleDiffRule(), "flags": flags}
-	cases := append(ruleMatchingCases(), fieldEncodingCases()...)
+	cases := append(append(append(ruleMatchingCases(), fieldEncodingCases()...), outsideRuleCases()...), headerCases()...)
 	for _, proto := range []string{"h1", "h2"} {
 		t.Run(proto, func(t *testing.T) {
 			t.Parallel()
 			for _, tc := range cases {
+				if tc.h1only && proto == "h2" {
+					continue
+				}
 				t.Run(tc.name, func(t *testing.T) {
 					t.Parallel()
 					runDiffCase(t, keys, rules[tc.rule], proto == "h2", tc)
@@ -326,8 +427,11 @@ func runDiffCase(t *testing.T, keys fle.KeySource, rule fle.Rule, h2 bool, tc di
 	o := newRawOrigin(t)
 	base, p, client := diffEdge(t, keys, o.URL, h2, rule)
 	u, err := url.ParseRequestURI(tc.target)
-	if err != nil {
+	if err != nil && tc.target != "*" {
 		t.Fatalf("target %q: %v", tc.target, err)
+	}
+	if u == nil {
+		u = &url.URL{}
 	}
 	var body io.Reader
 	if tc.body != "" {
@@ -343,6 +447,12 @@ func runDiffCase(t *testing.T, keys fle.KeySource, rule fle.Rule, h2 bool, tc di
 	}
 	for k, v := range tc.header {
 		req.Header[k] = []string{v} // as sent, not canonicalised
+	}
+	for _, kv := range tc.extra {
+		req.Header[kv[0]] = append(req.Header[kv[0]], kv[1])
+	}
+	if tc.target == "*" {
+		req.URL.Path, req.URL.Opaque = "", "*"
 	}
 	resp, err := client.Do(req)
 	if err != nil {
@@ -361,6 +471,12 @@ func runDiffCase(t *testing.T, keys fle.KeySource, rule fle.Rule, h2 bool, tc di
 	}
 	if resp.StatusCode != tc.want {
 		t.Fatalf("edge answered %d (%s), want %d", resp.StatusCode, rb, tc.want)
+	}
+	if tc.local {
+		if n != 0 || len(raw) != 0 {
+			t.Fatalf("the origin was reached: %q", raw)
+		}
+		return
 	}
 	if tc.want != 200 {
 		if n != 0 || len(raw) != 0 {
@@ -385,5 +501,120 @@ func runDiffCase(t *testing.T, keys fle.KeySource, rule fle.Rule, h2 bool, tc di
 	}
 	if hasToken == tc.noToken {
 		t.Fatalf("token at the origin: %v, want %v:\n%s", hasToken, !tc.noToken, raw)
+	}
+}
+
+// TestRawRequestsNeverLeak sends requests a Go client will not write
+// (chunk extensions, trailers, absolute-form targets, "OPTIONS *", h2c
+// upgrades) as raw HTTP/1.1 bytes through a real edge to an origin
+// recording raw bytes: the marker never reaches it, and refusals are
+// counted by kind.
+func TestRawRequestsNeverLeak(t *testing.T) {
+	t.Parallel()
+	keys := rsaKeys(t)
+	flags, err := edge.FlagRule([]string{"ssn", "email"}, "01", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rules := map[string]fle.Rule{"people": peopleDiffRule(), "flags": flags}
+	chunked := func(target, ct, chunks, trailers string, extra ...string) string {
+		h := "POST " + target + " HTTP/1.1\r\nHost: edge.test\r\nContent-Type: " + ct + "\r\nTransfer-Encoding: chunked\r\n"
+		for _, e := range extra {
+			h += e + "\r\n"
+		}
+		return h + "\r\n" + chunks + "0\r\n" + trailers + "\r\n"
+	}
+	plain := func(method, target, ct, body string, extra ...string) string {
+		h := method + " " + target + " HTTP/1.1\r\nHost: edge.test\r\nContent-Type: " + ct + "\r\nContent-Length: " + fmt.Sprint(len(body)) + "\r\n"
+		for _, e := range extra {
+			h += e + "\r\n"
+		}
+		return h + "\r\n" + body
+	}
+	js := jsonSSN()
+	jsChunk := fmt.Sprintf("%x\r\n%s\r\n", len(js), js)
+	harmless := `{"a":1}`
+	hChunk := fmt.Sprintf("%x\r\n%s\r\n", len(harmless), harmless)
+	tests := []struct {
+		name, rule, raw string
+		want            int
+		kind            string
+		token, local    bool
+	}{
+		{"undeclared trailer outside rules", "people", chunked("/other", "application/json", hChunk, "X-Ssn: "+marker+"\r\n"), 400, "ambiguous_header", false, false},
+		{"undeclared trailer at a rule", "people", chunked("/people", "application/json", hChunk, "Ssn: "+marker+"\r\n"), 400, "ambiguous_header", false, false},
+		{"undeclared cookie trailer, flags", "flags", chunked("/f", "application/json", hChunk, "Cookie: ssn="+marker+"\r\n"), 400, "ambiguous_header", false, false},
+		{"declared trailer", "flags", chunked("/f", "application/json", hChunk, "X-Ssn: "+marker+"\r\n", "Trailer: X-Ssn"), 400, "ambiguous_header", false, false},
+		{"chunk extension at a rule", "people", chunked("/people", "application/json", fmt.Sprintf("%x;ssn=%s\r\n%s\r\n", len(harmless), marker, harmless), ""), 200, "", false, false},
+		{"chunk extension outside rules", "people", chunked("/other", "application/json", fmt.Sprintf("%x;ssn=%s\r\n%s\r\n", len(harmless), marker, harmless), ""), 200, "", false, false},
+		{"chunked body at a rule", "people", chunked("/people", "application/json", jsChunk, ""), 200, "", true, false},
+		{"chunked body outside rules", "people", chunked("/other", "application/json", jsChunk, ""), 400, "protected_name_outside_rule", false, false},
+		{"absolute-form target", "people", plain("POST", "http://edge.test/people", "application/json", js), 200, "", true, false},
+		{"absolute-form target, other host", "people", plain("PUT", "http://elsewhere.example/./People", "application/json", js), 200, "", true, false},
+		{"absolute-form target outside rules", "people", plain("POST", "http://edge.test/other", "application/json", js), 400, "protected_name_outside_rule", false, false},
+		{"absolute-form https target with query", "people", plain("GET", "https://edge.test/other?SSN="+marker, "", ""), 400, "protected_name_outside_rule", false, false},
+		{"OPTIONS * with body", "people", plain("OPTIONS", "*", "application/json", js), 200, "", false, true},
+		{"Expect 100-continue outside rules", "people", plain("POST", "/other", "application/json", js, "Expect: 100-continue"), 400, "protected_name_outside_rule", false, false},
+		{"h2c upgrade", "people", plain("GET", "/other", "text/plain", "", "Connection: Upgrade, HTTP2-Settings", "Upgrade: h2c", "HTTP2-Settings: AAMAAABkAAQAAP__"), 400, "uninspectable_stream", false, false},
+		{"websocket upgrade at a rule", "flags", plain("GET", "/ws", "text/plain", "", "Connection: Upgrade", "Upgrade: websocket", "Sec-WebSocket-Version: 13", "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ=="), 400, "uninspectable_stream", false, false},
+		{"CONNECT", "people", "CONNECT origin.test:80 HTTP/1.1\r\nHost: origin.test:80\r\n\r\n", 400, "uninspectable_stream", false, false},
+		{"cookie header outside rules", "people", plain("GET", "/other", "text/plain", "", "Cookie: a=1; ssn="+marker), 400, "protected_name_in_header", false, false},
+		{"repeated Content-Type", "people", plain("POST", "/people", "application/json", `{"a":"&ssn=`+marker+`"}`, "Content-Type: application/x-www-form-urlencoded"), 400, "ambiguous_header", false, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			o := newRawOrigin(t)
+			base, p, _ := diffEdge(t, keys, o.URL, false, rules[tc.rule])
+			c, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if _, err := io.WriteString(c, tc.raw); err != nil {
+				t.Fatal(err)
+			}
+			br := bufio.NewReader(c)
+			resp, err := http.ReadResponse(br, nil)
+			for err == nil && resp.StatusCode == http.StatusContinue {
+				resp, err = http.ReadResponse(br, nil) // the body was sent already
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			rb, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			raw, n := o.snapshot()
+			for _, v := range decodedViews(raw) {
+				if strings.Contains(v, marker) {
+					t.Fatalf("the origin received the plaintext marker (edge answered %d):\n%s", resp.StatusCode, v)
+				}
+			}
+			if resp.StatusCode != tc.want {
+				t.Fatalf("edge answered %d (%s), want %d", resp.StatusCode, rb, tc.want)
+			}
+			switch {
+			case tc.local:
+				if n != 0 {
+					t.Fatalf("the origin was reached: %q", raw)
+				}
+			case tc.want != 200:
+				if n != 0 {
+					t.Fatalf("a refused request reached the origin: %q", raw)
+				}
+				if got := resp.Header.Get("X-Bulwark-Edge-Error"); got != tc.kind {
+					t.Errorf("X-Bulwark-Edge-Error = %q, want %q", got, tc.kind)
+				}
+				rec := httptest.NewRecorder()
+				p.AdminHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+				if want := fmt.Sprintf(`bulwark_edge_errors_total{kind=%q} 1`, tc.kind); !strings.Contains(rec.Body.String(), want) {
+					t.Errorf("refusal not counted: /metrics lacks %s", want)
+				}
+			default:
+				if n != 1 || strings.Contains(string(raw), "#01#") != tc.token {
+					t.Fatalf("origin got %d requests, token %v, want %v:\n%s", n, !tc.token, tc.token, raw)
+				}
+			}
+		})
 	}
 }

@@ -304,17 +304,21 @@ func (r *respRecorder) WriteHeader(int)                     {}
 func (r *respRecorder) String() string                      { return r.buf.String() }
 func (r *respRecorder) ReadFrom(x io.Reader) (int64, error) { return r.buf.ReadFrom(x) }
 
-// TestPassThrough: a request matching no rule reaches the origin as sent,
-// whatever it contains; a body sent to a rule's method, host and path under
-// a content type the rule does not name is refused (415), not passed on.
+// TestPassThrough: a request matching no rule reaches the origin as sent
+// when it carries no protected name, and is refused (never passed on)
+// when it does; a body sent to a rule's method, host and path under a
+// content type the rule does not name is refused (415), not passed on.
 func TestPassThrough(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	e.key(t, "RSA_2048", "alias/pii")
 	s, p := e.edge(t, kmskeys.KeyMap{"01": "alias/pii"}, 0, peopleRule("01"))
-	in := seedPeople(2)
+	in := []byte(`[{"name":"Alejandro","id":7}]`)
 	if code, _ := post(t, s.URL+"/other?q=1", "application/json", in); code != 200 {
 		t.Fatalf("/other: status %d", code)
+	}
+	if code, _ := post(t, s.URL+"/other?q=1", "application/json", seedPeople(2)); code != http.StatusBadRequest {
+		t.Fatalf("/other with protected names: status %d, want 400", code)
 	}
 	// The rule names application/json only.
 	if code, _ := post(t, s.URL+"/people?q=1", "text/csv", in); code != http.StatusUnsupportedMediaType {
@@ -325,7 +329,8 @@ func TestPassThrough(t *testing.T) {
 		t.Errorf("origin received %+v", got)
 	}
 	stats := adminGet(t, p, "/stats")
-	if !strings.Contains(stats, "edge.requests._passthrough.200: 1") || !strings.Contains(stats, "edge.requests.people.415: 1") {
+	if !strings.Contains(stats, "edge.requests._passthrough.200: 1") || !strings.Contains(stats, "edge.requests.people.415: 1") ||
+		!strings.Contains(stats, "edge.errors.protected_name_outside_rule: 1") {
 		t.Errorf("stats:\n%s", stats)
 	}
 }

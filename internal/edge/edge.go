@@ -39,12 +39,23 @@ type Config struct {
 	Registry *prometheus.Registry
 	// Now is the clock for latency metrics; nil means time.Now.
 	Now func() time.Time
+	// PassUninspectedUnder lists path prefixes ("/uploads/") under which
+	// a request that no rule covers is streamed to the origin without
+	// its body being read: bodies over the body limit, binary bodies and
+	// protocol upgrades (WebSocket) are let through there. A request
+	// qualifies only if every form of its path (see fle.PathForms) is
+	// under a prefix, compared case-sensitively, segment by segment. Nil
+	// (the default) reads every body no rule covers and refuses what it
+	// cannot show free of protected names: this is an escape hatch that
+	// trusts the origin's handlers there never to bind a protected field.
+	PassUninspectedUnder []string
 }
 
 // Proxy is the edge reverse proxy, an http.Handler. It is safe for
 // concurrent use.
 type Proxy struct {
 	engine *fle.Engine
+	opaque []string // Config.PassUninspectedUnder, cleaned
 	rp     *httputil.ReverseProxy
 	m      *metrics
 	access *slog.Logger
@@ -58,7 +69,11 @@ func New(cfg Config) (*Proxy, error) {
 		return nil, errors.New("edge: Engine and Origin are required")
 	}
 	discard := slog.New(slog.DiscardHandler)
-	p := &Proxy{engine: cfg.Engine, access: cfg.AccessLog, log: cfg.Logger, now: cfg.Now}
+	opaque, err := cleanPrefixes(cfg.PassUninspectedUnder)
+	if err != nil {
+		return nil, err
+	}
+	p := &Proxy{engine: cfg.Engine, opaque: opaque, access: cfg.AccessLog, log: cfg.Logger, now: cfg.Now}
 	if p.access == nil {
 		p.access = discard
 	}
@@ -81,6 +96,9 @@ func New(cfg Config) (*Proxy, error) {
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(origin)
 			pr.SetXForwarded()
+			// Request trailers arrive after the body the edge has read;
+			// they are refused where it reads bodies and never sent on.
+			pr.Out.Trailer = nil
 		},
 		Transport: tr,
 		// Flush at once so streamed responses are not held back.
@@ -127,9 +145,22 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(rec, http.StatusMisdirectedRequest, KindMisdirected, "", "", "the edge does not serve this host")
 		return
 	}
-	path := r.URL.EscapedPath()
+	if len(r.Trailer) > 0 {
+		// Declared trailers (HTTP/1.1 chunked, HTTP/2) arrive after the
+		// body the edge reads and rewrites.
+		p.refuse(rec, r, &fle.Error{Kind: fle.KindAmbiguousHeader, Err: errors.New("request declares trailers")})
+		return
+	}
+	path := requestPath(r)
 	rt := p.engine.Route(fle.Target{Method: r.Method, Host: r.Host, Path: path, RawQuery: r.URL.RawQuery,
-		ContentType: ct, HasBody: r.ContentLength != 0})
+		ContentType: ct, HasBody: r.ContentLength != 0, Header: r.Header})
+	if rt.Action != fle.ActionRefuse && isUpgrade(r) && !(rt.Action != fle.ActionProtect && p.uninspected(path)) {
+		// After 101 the connection is a byte stream the edge cannot read
+		// (WebSocket messages would reach the origin as sent).
+		p.refuse(rec, r, &fle.Error{Kind: fle.KindUninspectable, Rule: rt.Rule.Name,
+			Err: errors.New("protocol upgrades and CONNECT are not inspected")})
+		return
+	}
 	switch rt.Action {
 	case fle.ActionRefuse:
 		if rt.Rule.Name != "" {
@@ -140,31 +171,102 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case fle.ActionPass:
 		p.rp.ServeHTTP(rec, r)
 		return
+	case fle.ActionScan:
+		if p.uninspected(path) {
+			p.rp.ServeHTTP(rec, r)
+			return
+		}
+	default:
+		ruleName = rt.Rule.Name
 	}
-	ruleName = rt.Rule.Name
-	if err := p.precheck(r, ruleName); err != nil {
+	if err := p.precheck(r, rt.Rule.Name); err != nil {
 		p.refuse(rec, r, err)
 		return
 	}
 	res, err := p.engine.Protect(r.Context(), fle.Request{Method: r.Method, Host: r.Host, Path: path,
-		RawQuery: r.URL.RawQuery, ContentType: ct, Body: r.Body})
+		RawQuery: r.URL.RawQuery, ContentType: ct, Header: r.Header, Body: r.Body})
 	if err != nil {
 		p.refuse(rec, r, err)
 		return
 	}
-	protected = res.Protected
-	p.m.protected.WithLabelValues(ruleName).Add(float64(res.Protected))
-	p.m.latency.WithLabelValues(ruleName).Observe(p.now().Sub(start).Seconds())
+	if len(r.Trailer) > 0 {
+		// Undeclared HTTP/1.1 trailers, read with the body.
+		p.refuse(rec, r, &fle.Error{Kind: fle.KindAmbiguousHeader, Rule: rt.Rule.Name, Err: errors.New("request trailers")})
+		return
+	}
+	if res.Matched {
+		protected = res.Protected
+		p.m.protected.WithLabelValues(ruleName).Add(float64(res.Protected))
+		p.m.latency.WithLabelValues(ruleName).Observe(p.now().Sub(start).Seconds())
+	}
 
 	out := r.Clone(r.Context())
 	out.Body = io.NopCloser(bytes.NewReader(res.Body))
 	out.ContentLength = int64(len(res.Body))
 	out.TransferEncoding = nil
+	out.Trailer = nil
 	out.Header.Del("Content-Length")
 	out.GetBody = nil
 	out.URL.RawQuery = res.RawQuery
 	out.RequestURI = ""
 	p.rp.ServeHTTP(rec, out)
+}
+
+// requestPath is the path the rules match: the escaped path of the
+// request target, which for an absolute-form target ("POST
+// http://host/people") is its path, and "*" for "OPTIONS *".
+func requestPath(r *http.Request) string {
+	if r.URL.Path == "*" && r.URL.RawPath == "" {
+		return "*"
+	}
+	return r.URL.EscapedPath()
+}
+
+// isUpgrade reports a request that would turn its connection into a
+// stream: an HTTP/1.1 Upgrade (WebSocket, h2c) or a CONNECT (a tunnel, or
+// HTTP/2's extended CONNECT for WebSocket).
+func isUpgrade(r *http.Request) bool {
+	return r.Method == http.MethodConnect || r.Header.Get("Upgrade") != "" ||
+		strings.Contains(strings.ToLower(strings.Join(r.Header.Values("Connection"), ",")), "upgrade")
+}
+
+// uninspected reports whether every form of path is under one of the
+// Config.PassUninspectedUnder prefixes.
+func (p *Proxy) uninspected(path string) bool {
+	if len(p.opaque) == 0 {
+		return false
+	}
+	forms, err := fle.PathForms(path)
+	if err != nil {
+		return false
+	}
+	for _, f := range forms {
+		ok := false
+		for _, pre := range p.opaque {
+			if f == pre || strings.HasPrefix(f, pre+"/") {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// cleanPrefixes checks PassUninspectedUnder: absolute paths without dot
+// segments, escapes or repeated slashes, kept without a trailing slash.
+func cleanPrefixes(ps []string) ([]string, error) {
+	var out []string
+	for _, pre := range ps {
+		forms, err := fle.PathForms(pre)
+		if err != nil || !strings.HasPrefix(pre, "/") || len(forms) != 1 || forms[0] != pre {
+			return nil, fmt.Errorf("edge: uninspected path prefix %q: give a plain absolute path such as /uploads/", pre)
+		}
+		out = append(out, strings.TrimSuffix(pre, "/"))
+	}
+	return out, nil
 }
 
 // overrideHeaders make frameworks dispatch a request by another method
@@ -196,8 +298,12 @@ func (p *Proxy) precheck(r *http.Request, rule string) error {
 	if lim := p.engine.BodyLimit(); lim >= 0 && r.ContentLength > lim {
 		return &fle.Error{Kind: fle.KindBodyTooLarge, Rule: rule, Err: &fle.BodyTooLargeError{Limit: lim}}
 	}
-	if ce := r.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
-		return &fle.Error{Kind: fle.KindUnsupported, Rule: rule, Err: errors.New("content-encoded bodies cannot be inspected")}
+	for _, v := range r.Header.Values("Content-Encoding") {
+		for _, ce := range strings.Split(v, ",") {
+			if ce = strings.TrimSpace(ce); ce != "" && !strings.EqualFold(ce, "identity") {
+				return &fle.Error{Kind: fle.KindUnsupported, Rule: rule, Err: errors.New("content-encoded bodies cannot be inspected")}
+			}
+		}
 	}
 	return nil
 }
@@ -229,7 +335,10 @@ var messages = map[fle.ErrorKind]string{
 	fle.KindEncrypt:           "encryption failed",
 	fle.KindAmbiguousPath:     "the request path uses an encoding origins read differently (an encoded '/' or '\\', a backslash, a control character, %u or overlong UTF-8); send it plainly",
 	fle.KindOverride:          "method and URL override headers are not accepted by the edge; send the real method and path",
-	fle.KindOutsideRule:       "the query names a protected field on a path no rule covers",
+	fle.KindOutsideRule:       "the request carries a protected field name (in its query or body) on a path no rule covers; send it where a rule protects it",
+	fle.KindProtectedHeader:   "a header or cookie is named like a protected field; send the field in the body or query of a path a rule covers",
+	fle.KindAmbiguousHeader:   "Content-Type, Content-Encoding or Content-Length is sent more than once, or the request has trailers; send each once and no trailers",
+	fle.KindUninspectable:     "protocol upgrades (WebSocket, h2c) and CONNECT are not forwarded: the edge cannot inspect the stream",
 }
 
 // errorBody is the JSON every refusal is answered with.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"strings"
 
 	"github.com/bulwarkd/bulwark/internal/fle/codec"
@@ -55,6 +56,10 @@ type Engine struct {
 	rules []*compiledRule
 	keys  KeySource
 	limit int64
+	// scan holds every rule's fields, to find protected names in requests
+	// no rule covers and in headers; nil when no rule names a field.
+	scan  *compiledRule
+	names []string // the selected names, folded, for text bodies
 }
 
 // New validates the rules and returns an Engine; configuration errors are
@@ -73,6 +78,10 @@ func New(cfg Config) (*Engine, error) {
 			return nil, err
 		}
 		e.rules = append(e.rules, c)
+	}
+	var err error
+	if e.scan, e.names, err = compileScan(e.rules); err != nil {
+		return nil, err
 	}
 	return e, nil
 }
@@ -130,6 +139,8 @@ type Target struct {
 	// HasBody says the request has, or may have, a body (a declared
 	// length other than zero, or a chunked or HTTP/2 stream).
 	HasBody bool
+	// Header, when not nil, is checked with CheckHeader first.
+	Header http.Header
 }
 
 // Action is what the edge does with a request.
@@ -144,6 +155,11 @@ const (
 	// ActionRefuse answers the request with Route.Err; nothing reaches
 	// the origin.
 	ActionRefuse
+	// ActionScan is for a request with a body that no rule covers: it is
+	// buffered and Protect looks for protected names in it (refusing the
+	// request if it finds one, or cannot show there is none); the body is
+	// forwarded unchanged otherwise.
+	ActionScan
 )
 
 // Route is the engine's decision for one request.
@@ -170,8 +186,17 @@ type Route struct {
 //   - otherwise a query carrying a name some rule protects is refused
 //     (KindOutsideRule): the name says the value is protected, the path
 //     says no rule covers it, and guessing either way could leak;
+//   - otherwise a request with a body is scanned (ActionScan) for the
+//     same names;
 //   - anything else passes.
+//
+// Before all that, t.Header (when given) is checked with CheckHeader.
 func (e *Engine) Route(t Target) Route {
+	if t.Header != nil {
+		if err := e.CheckHeader(t.Header); err != nil {
+			return Route{Action: ActionRefuse, Err: err}
+		}
+	}
 	forms, err := PathForms(t.Path)
 	if err != nil {
 		return Route{Action: ActionRefuse, Err: &Error{Kind: KindAmbiguousPath, Err: err}}
@@ -197,6 +222,9 @@ func (e *Engine) Route(t Target) Route {
 		if err := e.queryOutsideRules(t.RawQuery); err != nil {
 			return Route{Action: ActionRefuse, Err: err}
 		}
+	}
+	if t.HasBody && e.scan != nil {
+		return Route{Action: ActionScan}
 	}
 	return Route{Action: ActionPass}
 }
@@ -232,12 +260,15 @@ func (e *Engine) queryOutsideRules(rawQuery string) error {
 // Request is what Protect needs to know about an HTTP request.
 type Request struct {
 	Method, Host, Path, RawQuery, ContentType string
+	// Header, when not nil, is checked as Route checks Target.Header.
+	Header http.Header
 	// Body is read up to the engine's body limit; nil means empty.
 	Body io.Reader
 }
 
-// Result is a rewritten request. When Matched is false nothing was read
-// or changed beyond Body, which holds the bytes read.
+// Result is a rewritten request. When Matched is false nothing was
+// changed (no rule covers the request; a body was scanned for protected
+// names and had none), and Body holds the bytes read.
 type Result struct {
 	Matched  bool
 	Rule     string
@@ -271,7 +302,7 @@ func ReadLimited(r io.Reader, limit int64) ([]byte, error) {
 // rewritten; on any error the Result is empty and the request must not be
 // forwarded. Errors are *Error.
 func (e *Engine) Protect(ctx context.Context, req Request) (Result, error) {
-	t := Target{Method: req.Method, Host: req.Host, Path: req.Path, RawQuery: req.RawQuery, ContentType: req.ContentType}
+	t := Target{Method: req.Method, Host: req.Host, Path: req.Path, RawQuery: req.RawQuery, ContentType: req.ContentType, Header: req.Header}
 	body, err := ReadLimited(req.Body, e.limit)
 	if err != nil {
 		t.HasBody = true
@@ -286,6 +317,12 @@ func (e *Engine) Protect(ctx context.Context, req Request) (Result, error) {
 	case ActionRefuse:
 		return Result{}, rt.Err
 	case ActionPass:
+		return Result{Body: body, RawQuery: req.RawQuery}, nil
+	case ActionScan:
+		p := &protector{ctx: ctx, rule: e.scan, scan: true, names: e.names}
+		if err := p.scanBody(body, req.ContentType); err != nil {
+			return Result{}, err
+		}
 		return Result{Body: body, RawQuery: req.RawQuery}, nil
 	}
 	c := rt.c
@@ -317,6 +354,10 @@ type protector struct {
 	keys KeySource
 	encs map[string]token.Encrypter
 	n    int
+	// scan: the rule is the engine's scan rule, and any value it selects
+	// refuses the request (KindOutsideRule) instead of being encrypted.
+	scan  bool
+	names []string
 }
 
 // maxNesting bounds content inside content (a JSON string holding JSON,
@@ -479,6 +520,10 @@ func (p *protector) encrypter(f Field) (token.Encrypter, error) {
 }
 
 func (p *protector) encrypt(f Field, plaintext, path string) (string, error) {
+	if p.scan {
+		return "", &Error{Kind: KindOutsideRule, Field: path,
+			Err: fmt.Errorf("a body on a path no rule covers carries protected field %s", f.Selector)}
+	}
 	enc, err := p.encrypter(f)
 	if err != nil {
 		return "", err
@@ -573,7 +618,7 @@ func (p *protector) fieldFunc(fields []compiledField, bind string, depth int, de
 		}
 		for i := range fields {
 			if fields[i].selectsName(paths) {
-				if f.File {
+				if f.File && !p.scan {
 					return "", false, &Error{Kind: KindUnparseable, Rule: p.rule.Name, Field: path,
 						Err: errors.New("a selected multipart part is a file")}
 				}

@@ -26,9 +26,20 @@ const (
 	// X-Original-URL, ...) that would make the origin route the request
 	// somewhere the rules did not look.
 	KindOverride ErrorKind = "override_header"
-	// KindOutsideRule: a query names a protected field on a path no rule
-	// covers.
+	// KindOutsideRule: a request no rule covers carries a name some rule
+	// protects, in its query or anywhere in its body.
 	KindOutsideRule ErrorKind = "protected_name_outside_rule"
+	// KindProtectedHeader: a request header or cookie is named like a
+	// protected field and its value is not a token.
+	KindProtectedHeader ErrorKind = "protected_name_in_header"
+	// KindAmbiguousHeader: a header the edge decides by (Content-Type,
+	// Content-Encoding) is sent more than once, or request trailers are
+	// declared, so the origin may read a different one than the edge.
+	KindAmbiguousHeader ErrorKind = "ambiguous_header"
+	// KindUninspectable: a stream the edge cannot read before the origin
+	// does (a protocol upgrade such as WebSocket) on a path not listed as
+	// uninspected.
+	KindUninspectable ErrorKind = "uninspectable_stream"
 )
 
 // HTTPStatus is the status the edge answers with for this kind.
@@ -36,7 +47,7 @@ func (k ErrorKind) HTTPStatus() int {
 	switch k {
 	case KindBodyTooLarge:
 		return http.StatusRequestEntityTooLarge
-	case KindUnparseable, KindAmbiguousPath, KindOverride, KindOutsideRule:
+	case KindUnparseable, KindAmbiguousPath, KindOverride, KindOutsideRule, KindProtectedHeader, KindAmbiguousHeader, KindUninspectable:
 		return http.StatusBadRequest
 	case KindUnsupported:
 		return http.StatusUnsupportedMediaType

@@ -37,7 +37,9 @@ func PathForms(raw string) ([]string, error) {
 		raw = "/"
 	}
 	if raw == "*" {
-		return []string{"*"}, nil
+		// "OPTIONS *": Go's reverse proxy joins it to the origin's path
+		// and sends "/*", which origins route like any other path.
+		return []string{"*", "/*"}, nil
 	}
 	var forms []string
 	add := func(s string) {

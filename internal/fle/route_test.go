@@ -102,7 +102,11 @@ func TestRoute(t *testing.T) {
 		{"protected query name outside rules", Target{Method: "GET", Path: "/other", RawQuery: "a=1&user[SSN]=1"}, ActionRefuse, "", KindOutsideRule},
 		{"body field name in query outside rules", Target{Method: "GET", Path: "/other", RawQuery: "pan=1"}, ActionRefuse, "", KindOutsideRule},
 		{"harmless query outside rules", Target{Method: "GET", Path: "/other", RawQuery: "page=2"}, ActionPass, "", ""},
-		{"case-sensitive exact rule", Target{Method: "POST", Path: "/v1/card", ContentType: "application/json", HasBody: true}, ActionPass, "", ""},
+		{"case-sensitive exact rule", Target{Method: "POST", Path: "/v1/card", ContentType: "application/json", HasBody: true}, ActionScan, "", ""},
+		{"body outside rules", Target{Method: "PATCH", Path: "/other", HasBody: true}, ActionScan, "", ""},
+		{"cookie named like a field", Target{Method: "GET", Path: "/people", Header: http.Header{"Cookie": {"a=1; SSN=1"}}}, ActionRefuse, "", KindProtectedHeader},
+		{"header named like a field", Target{Method: "GET", Path: "/other", Header: http.Header{"X-Pan": {"1"}}}, ActionRefuse, "", KindProtectedHeader},
+		{"repeated content type", Target{Method: "POST", Path: "/people", Header: http.Header{"Content-Type": {"application/json", "text/plain"}}}, ActionRefuse, "", KindAmbiguousHeader},
 		{"case-sensitive exact rule, dot form", Target{Method: "POST", Path: "/v1/./Card/", ContentType: "application/json", HasBody: true}, ActionProtect, "exact", ""},
 		{"exact rule with suffix", Target{Method: "POST", Path: "/v1/Card.json", ContentType: "application/json", HasBody: true}, ActionProtect, "exact", ""},
 		{"regex rule folded", Target{Method: "POST", Path: "//V2/Accounts", ContentType: "application/json", HasBody: true}, ActionProtect, "regex", ""},
@@ -227,57 +231,102 @@ func goOriginValues(method, target, ct string, body []byte) []string {
 }
 
 // FuzzProtectGoOriginAgrees drives the whole engine with fuzzed methods,
-// paths, queries, content types and bodies (nested parts included) under
-// a path-scoped rule and the flags-only rule behind it, and decodes what
-// would be forwarded the way a Go origin does: when Protect succeeds, no
-// decoder may bind the marker to ssn.
+// paths, queries, header lines, content types and bodies (nested parts
+// included), under a path-scoped rule with the flags-only rule behind it
+// and under the path-scoped rule alone (so most requests fall outside
+// every rule and are scanned), and decodes what would be forwarded the way
+// a Go origin does: when Protect succeeds, no decoder (body, query,
+// headers, cookies) may bind the marker to ssn.
 func FuzzProtectGoOriginAgrees(f *testing.F) {
 	m := fuzzMarker
-	seeds := []struct{ method, path, query, ct, body string }{
-		{"POST", "/people", "", "application/json", `{"ssn":"` + m + `"}`},
-		{"PATCH", "//People/../people", "SSN=" + m, "application/json", `[{"SSN":"` + m + `"}]`},
-		{"GET", "/%2e/people", "user[ssn]=" + m, "", ""},
-		{"POST", "/f", "", "application/x-www-form-urlencoded", "a=1;ssn=" + m},
-		{"POST", "/f", "", "application/x-www-form-urlencoded", "user[ssn]=" + m + "&ssn[]=" + m},
-		{"PUT", "/g", "", "multipart/form-data; boundary=B", "--B\r\nContent-Disposition: form-data; name=\"operations\"\r\n\r\n{\"variables\":{\"input\":{\"ssn\":\"" + m + "\"}}}\r\n--B--\r\n"},
-		{"POST", "/g", "", "multipart/form-data; boundary=B", "--B\r\nContent-Disposition: form-data; name=\"f\"; filename=\"a.json\"\r\nContent-Type: application/json\r\n\r\n{\"ssn\":\"" + m + "\"}\r\n--B--\r\n"},
-		{"POST", "/g", "", "multipart/form-data; boundary=B", "--B\r\nContent-Disposition: form-data; name=\"p\"\r\n\r\nx=1&ssn=" + m + "\r\n--B--\r\n"},
-		{"POST", "/g", "", "multipart/form-data; boundary=B", "--B\r\nContent-Disposition: form-data; name=\"x\"; name=\"ssn\"\r\n\r\n" + m + "\r\n--B--\r\n"},
-		{"POST", "/x", "", "application/xml", `<r ssn="` + m + `"><SSN>` + m + `</SSN></r>`},
-		{"POST", "/j", "", "application/json", `{"ssn\u0000":"` + m + `","variables":"{\"ssn\":\"` + m + `\"}"}`},
+	seeds := []struct{ method, path, query, header, ct, body string }{
+		{"POST", "/people", "", "", "application/json", `{"ssn":"` + m + `"}`},
+		{"PATCH", "//People/../people", "SSN=" + m, "", "application/json", `[{"SSN":"` + m + `"}]`},
+		{"GET", "/%2e/people", "user[ssn]=" + m, "", "", ""},
+		{"POST", "/f", "", "", "application/x-www-form-urlencoded", "a=1;ssn=" + m},
+		{"POST", "/f", "", "", "application/x-www-form-urlencoded", "user[ssn]=" + m + "&ssn[]=" + m},
+		{"PUT", "/g", "", "", "multipart/form-data; boundary=B", "--B\r\nContent-Disposition: form-data; name=\"operations\"\r\n\r\n{\"variables\":{\"input\":{\"ssn\":\"" + m + "\"}}}\r\n--B--\r\n"},
+		{"POST", "/g", "", "", "multipart/form-data; boundary=B", "--B\r\nContent-Disposition: form-data; name=\"f\"; filename=\"a.json\"\r\nContent-Type: application/json\r\n\r\n{\"ssn\":\"" + m + "\"}\r\n--B--\r\n"},
+		{"POST", "/g", "", "", "multipart/form-data; boundary=B", "--B\r\nContent-Disposition: form-data; name=\"p\"\r\n\r\nx=1&ssn=" + m + "\r\n--B--\r\n"},
+		{"POST", "/g", "", "", "multipart/form-data; boundary=B", "--B\r\nContent-Disposition: form-data; name=\"x\"; name=\"ssn\"\r\n\r\n" + m + "\r\n--B--\r\n"},
+		{"POST", "/x", "", "", "application/xml", `<r ssn="` + m + `"><SSN>` + m + `</SSN></r>`},
+		{"POST", "/j", "", "", "application/json", `{"ssn\u0000":"` + m + `","variables":"{\"ssn\":\"` + m + `\"}"}`},
+		{"GET", "/other", "", "Cookie: a=1; ssn=" + m, "", ""},
+		{"DELETE", "/other", "", "X-Ssn: " + m + "\nX_SSN: " + m, "text/plain", `{"\u0073sn":"` + m + `"}`},
+		{"OPTIONS", "*", "", "Content-Type: application/x-www-form-urlencoded", "application/json", `{"a":"&ssn=` + m + `"}`},
+		{"PROPFIND", "/other", "", "", "application/octet-stream", "%73sn=" + m},
 	}
 	for _, s := range seeds {
-		f.Add(s.method, s.path, s.query, s.ct, []byte(s.body))
+		f.Add(s.method, s.path, s.query, s.header, s.ct, []byte(s.body))
 	}
 	people := Rule{Name: "people", Methods: []string{"POST", "PUT"}, PathPrefix: "/people", ContentTypes: []string{"application/json"},
 		Fields: Fields("ssn"), Query: Fields("ssn"), KeyID: "01"}
 	flags := Rule{Name: "flags", Fields: Fields("ssn", "email"), Query: Fields("ssn", "email"), KeyID: "01"}
-	e, err := New(Config{Rules: []Rule{people, flags}, Keys: StaticKeys{"01": fakeEnc{}}})
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Fuzz(func(t *testing.T, method, p, query, ct string, body []byte) {
-		if !validMethod(method) || !strings.HasPrefix(p, "/") || strings.ContainsAny(p+query, " ?#\r\n\x00") {
-			return
-		}
-		res, err := e.Protect(context.Background(), Request{Method: method, Path: p, RawQuery: query, ContentType: ct, Body: bytes.NewReader(body)})
+	var engines []*Engine
+	for _, rules := range [][]Rule{{people, flags}, {people}} {
+		e, err := New(Config{Rules: rules, Keys: StaticKeys{"01": fakeEnc{}}})
 		if err != nil {
-			var fe *Error
-			if !errors.As(err, &fe) || fe.Kind.HTTPStatus() < 400 {
-				t.Fatalf("error %v is not a refusal", err)
-			}
+			f.Fatal(err)
+		}
+		engines = append(engines, e)
+	}
+	f.Fuzz(func(t *testing.T, method, p, query, header, ct string, body []byte) {
+		if !validMethod(method) || !(strings.HasPrefix(p, "/") || p == "*") || strings.ContainsAny(p+query, " ?#\r\n\x00") {
 			return
 		}
-		target := p
-		if res.RawQuery != "" {
-			target += "?" + res.RawQuery
+		h := http.Header{}
+		for _, line := range strings.Split(header, "\n") {
+			k, v, ok := strings.Cut(line, ":")
+			if ok && k != "" && !strings.ContainsAny(k, " \t\r\x00") {
+				h[k] = append(h[k], strings.TrimSpace(v))
+			}
 		}
-		for _, v := range goOriginValues(method, target, ct, res.Body) {
-			if strings.Contains(v, m) {
-				t.Fatalf("a Go origin binds ssn = %q from %s %s (%s) %q", v, method, target, ct, res.Body)
+		if ct != "" {
+			h["Content-Type"] = append([]string{ct}, h["Content-Type"]...)
+		}
+		for _, e := range engines {
+			res, err := e.Protect(context.Background(), Request{Method: method, Path: p, RawQuery: query, ContentType: ct, Header: h, Body: bytes.NewReader(body)})
+			if err != nil {
+				var fe *Error
+				if !errors.As(err, &fe) || fe.Kind.HTTPStatus() < 400 {
+					t.Fatalf("error %v is not a refusal", err)
+				}
+				continue
+			}
+			target := p
+			if res.RawQuery != "" {
+				target += "?" + res.RawQuery
+			}
+			vals := goOriginValues(method, target, ct, res.Body)
+			vals = append(vals, goOriginHeaderValues(h)...)
+			for _, v := range vals {
+				if strings.Contains(v, m) {
+					t.Fatalf("a Go origin binds ssn = %q from %s %s (%s) %q %q", v, method, target, ct, h, res.Body)
+				}
 			}
 		}
 	})
+}
+
+// goOriginHeaderValues returns what handlers binding a parameter ssn
+// from headers and cookies read: Spring's @RequestHeader and ASP.NET's
+// [FromHeader] ("Ssn", "X-Ssn"), CGI's HTTP_SSN/HTTP_X_SSN, cookies by
+// name (case-insensitively, as ASP.NET's Request["ssn"] does).
+func goOriginHeaderValues(h http.Header) []string {
+	var out []string
+	for k, vs := range h {
+		n := strings.ToLower(strings.ReplaceAll(k, "_", "-"))
+		if n == "ssn" || n == "x-ssn" {
+			out = append(out, vs...)
+		}
+	}
+	r := &http.Request{Header: h}
+	for _, c := range r.Cookies() {
+		if strings.EqualFold(c.Name, "ssn") {
+			out = append(out, c.Value)
+		}
+	}
+	return out
 }
 
 func validMethod(m string) bool {

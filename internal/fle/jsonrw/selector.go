@@ -230,3 +230,16 @@ func NameEqual(name, sel string) bool {
 	sel, _, _ = strings.Cut(sel, "\x00")
 	return strings.EqualFold(name, sel)
 }
+
+// Names returns the member names the selector spells out, in order
+// (wildcards and indexes have none), so callers can look for the names
+// of selected fields in text that is not JSON.
+func (s Selector) Names() []string {
+	var out []string
+	for _, sg := range s.segs {
+		if sg.kind == segName {
+			out = append(out, sg.name)
+		}
+	}
+	return out
+}
