@@ -22,6 +22,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/bulwarkd/bulwark/internal/mesh/spec"
 )
@@ -74,7 +75,48 @@ type StreamRequest struct {
 	// peer presented one that the listener verified against its client
 	// CAs (mTLS); empty otherwise.
 	ClientURIs []string
+
+	// Principal is set by AuthorizeStream when it allows the stream: who
+	// the stream acts as for the rest of its life. Every configuration
+	// built for the stream asks it, per ACM certificate, whether the
+	// principal may have the certificate's private key. Left nil, the
+	// stream receives no ACM private key at all (fail closed).
+	Principal StreamPrincipal
 }
+
+// StreamPrincipal is the identity an allowed stream acts as.
+type StreamPrincipal interface {
+	// Key identifies the principal and everything its permissions depend
+	// on (for a signed stream, the principal ARN and access key): streams
+	// of one node whose principals have equal keys share one
+	// configuration, streams with different keys get their own, so one
+	// principal's certificates never reach another's stream. "" is the
+	// key of a nil principal.
+	Key() string
+	// AuthorizeCertificate returns nil when the principal may receive the
+	// ACM certificate arn with its private key on node's stream: App
+	// Mesh required acm:ExportCertificate on the certificate of the
+	// Envoy's role, and so does Bulwark. A refusal wraps
+	// ErrCertificateDenied; any other error (the policy or the audit log
+	// could not be reached) fails the rebuild, so the data plane keeps its
+	// last configuration. record asks for the decision to be written to
+	// the audit log: the server asks when a decision is new or changed for
+	// the node, not on every rebuild. A decision that cannot be recorded
+	// must not be an allow.
+	AuthorizeCertificate(ctx context.Context, node NodeRef, arn string, record bool) error
+}
+
+// ErrCertificateDenied is what StreamPrincipal.AuthorizeCertificate wraps
+// when the principal may not have a certificate: the certificate, and the
+// listeners and clusters using it, are left out of the configuration.
+var ErrCertificateDenied = errors.New("xds: the stream's principal may not receive the certificate")
+
+// ErrCertificateUnavailable is what a Certificates implementation wraps
+// when a certificate cannot be delivered for good (deleted, revoked, not
+// issued, no private key): the secret is withdrawn from the data plane's
+// configuration. Any other error is taken as transient: the rebuild fails
+// and the data plane keeps its last configuration.
+var ErrCertificateUnavailable = errors.New("xds: the certificate cannot be delivered")
 
 // Authorizer authenticates and authorizes a stream: it verifies the
 // request's signature, allows or refuses appmesh:StreamAggregatedResources
@@ -130,6 +172,12 @@ type stream struct {
 	delta      bool
 	nodeID     string
 	authorized bool
+	// key is the node's entry in nodes and the snapshot cache: the node
+	// id, and the principal's key when it has one.
+	key string
+	// cacheNode is the client's node with key as its id, handed to the
+	// snapshot cache so the stream watches its principal's snapshot.
+	cacheNode *corev3.Node
 	// sent maps a type URL's last response nonce to the version it
 	// carried, so a NACK names the version it refused.
 	sent map[string]nonceVersion
@@ -139,8 +187,16 @@ type nonceVersion struct{ nonce, version string }
 
 // node is one data plane identity with at least one open stream.
 type node struct {
+	id      string
 	ref     NodeRef
 	streams int
+	// principal decides which ACM certificates the node's configuration
+	// may carry (nil: none).
+	principal StreamPrincipal
+	// certs is the last outcome per ACM certificate (certSent,
+	// certDenied, certUnavailable), so a decision is audited and counted
+	// when it is new or changes, not on every rebuild.
+	certs map[string]string
 	version string
 	// deps are the certificate and CA ARNs its secrets come from.
 	deps map[string]bool
@@ -227,12 +283,12 @@ func (s *Server) Status() []NodeStatus {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := make([]NodeStatus, 0, len(s.nodes))
-	for id, n := range s.nodes {
+	for _, n := range s.nodes {
 		acked := make(map[string]string, len(n.acked))
 		for k, v := range n.acked {
 			acked[k] = v
 		}
-		out = append(out, NodeStatus{NodeID: id, ARN: n.ref.ARN, Streams: n.streams, Version: n.version, Acked: acked, LastNACK: n.lastNACK})
+		out = append(out, NodeStatus{NodeID: n.id, ARN: n.ref.ARN, Streams: n.streams, Version: n.version, Acked: acked, LastNACK: n.lastNACK})
 	}
 	return out
 }
@@ -272,12 +328,12 @@ func (s *Server) closeStream(id int64) {
 		return
 	}
 	s.metrics.streams.Dec()
-	if n := s.nodes[st.nodeID]; n != nil {
+	if n := s.nodes[st.key]; n != nil {
 		n.streams--
 		if n.streams <= 0 {
-			delete(s.nodes, st.nodeID)
-			delete(s.dirty, st.nodeID)
-			s.cache.ClearSnapshot(st.nodeID)
+			delete(s.nodes, st.key)
+			delete(s.dirty, st.key)
+			s.cache.ClearSnapshot(st.key)
 		}
 	}
 }
@@ -289,6 +345,7 @@ func (s *Server) OnStreamRequest(id int64, req *discoveryv3.DiscoveryRequest) er
 	if err != nil {
 		return err
 	}
+	req.Node = st.cacheNode
 	if req.GetErrorDetail() != nil {
 		if v := s.nack(st, req.GetTypeUrl(), req.GetResponseNonce(), req.GetErrorDetail().GetMessage()); v != "" {
 			// Answer the NACK with nothing until the configuration
@@ -310,6 +367,7 @@ func (s *Server) OnStreamDeltaRequest(id int64, req *discoveryv3.DeltaDiscoveryR
 	if err != nil {
 		return err
 	}
+	req.Node = st.cacheNode
 	if req.GetErrorDetail() != nil {
 		s.nack(st, req.GetTypeUrl(), req.GetResponseNonce(), req.GetErrorDetail().GetMessage())
 		return nil
@@ -372,12 +430,13 @@ func (s *Server) admit(id int64, n *corev3.Node) (*stream, error) {
 		s.metrics.refused.WithLabelValues("bad_node_id").Inc()
 		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}
-	if err := s.authorize(st, ref); err != nil {
+	principal, err := s.authorize(st, ref)
+	if err != nil {
 		s.metrics.refused.WithLabelValues("denied").Inc()
 		s.log.Warn("xds stream refused", "node", n.GetId(), "err", err)
 		return nil, err
 	}
-	if err := s.attach(st, n.GetId(), ref); err != nil {
+	if err := s.attach(st, n, ref, principal); err != nil {
 		s.metrics.refused.WithLabelValues("no_configuration").Inc()
 		return nil, err
 	}
@@ -385,19 +444,30 @@ func (s *Server) admit(id int64, n *corev3.Node) (*stream, error) {
 	return st, nil
 }
 
-func (s *Server) authorize(st *stream, ref NodeRef) error {
+func (s *Server) authorize(st *stream, ref NodeRef) (StreamPrincipal, error) {
 	if s.cfg.Authorizer == nil {
-		return status.Error(codes.PermissionDenied, "no authorizer is configured, so every stream is refused")
+		return nil, status.Error(codes.PermissionDenied, "no authorizer is configured, so every stream is refused")
 	}
 	r, ip, isTLS, uris := streamHTTPRequest(st.ctx, st.delta)
-	err := s.cfg.Authorizer.AuthorizeStream(st.ctx, &StreamRequest{Node: ref, Request: r, SourceIP: ip, TLS: isTLS, ClientURIs: uris})
+	sr := &StreamRequest{Node: ref, Request: r, SourceIP: ip, TLS: isTLS, ClientURIs: uris}
+	err := s.cfg.Authorizer.AuthorizeStream(st.ctx, sr)
 	if err == nil {
-		return nil
+		return sr.Principal, nil
 	}
 	if _, ok := status.FromError(err); ok {
-		return err
+		return nil, err
 	}
-	return status.Error(codes.PermissionDenied, err.Error())
+	return nil, status.Error(codes.PermissionDenied, err.Error())
+}
+
+// nodeKey is a node's key in nodes and in the snapshot cache: the node id
+// alone for a nil principal, else the id and the principal's key (NUL
+// cannot occur in a node id that ParseNodeID accepted).
+func nodeKey(nodeID string, p StreamPrincipal) string {
+	if p == nil || p.Key() == "" {
+		return nodeID
+	}
+	return nodeID + "\x00" + p.Key()
 }
 
 // streamHTTPRequest rebuilds the HTTP/2 request of a stream from its
@@ -451,35 +521,50 @@ func streamHTTPRequest(ctx context.Context, delta bool) (*http.Request, string, 
 	return r, ip, isTLS, uris
 }
 
-// attach registers the stream with its node, building the node's first
-// snapshot if it is the node's first stream.
-func (s *Server) attach(st *stream, nodeID string, ref NodeRef) error {
-	s.mu.Lock()
-	n := s.nodes[nodeID]
-	if n != nil {
+// attach registers the stream with its node entry (node id and
+// principal), building the entry's first snapshot if it is its first
+// stream.
+func (s *Server) attach(st *stream, cn *corev3.Node, ref NodeRef, p StreamPrincipal) error {
+	nodeID := cn.GetId()
+	key := nodeKey(nodeID, p)
+	cacheNode := cn
+	if key != nodeID {
+		cacheNode = proto.Clone(cn).(*corev3.Node)
+		cacheNode.Id = key
+	}
+	join := func(n *node) {
 		n.streams++
-		st.authorized, st.nodeID = true, nodeID
+		st.authorized, st.nodeID, st.key, st.cacheNode = true, nodeID, key, cacheNode
+	}
+	s.mu.Lock()
+	if n := s.nodes[key]; n != nil {
+		join(n)
 		s.mu.Unlock()
 		return nil
 	}
 	s.mu.Unlock()
-	snap, deps, version, err := s.build(ref)
+	n := &node{id: nodeID, ref: ref, principal: p, acked: map[string]string{}, certs: map[string]string{}}
+	tr, err := s.translate(ref)
+	if err != nil {
+		return status.Errorf(codes.FailedPrecondition, "no configuration for %s: %v", ref.ARN, err)
+	}
+	snap, version, certs, err := s.assemble(tr, n, nil)
 	if err != nil {
 		return status.Errorf(codes.FailedPrecondition, "no configuration for %s: %v", ref.ARN, err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if n = s.nodes[nodeID]; n != nil {
+	if other := s.nodes[key]; other != nil {
 		// Another stream of the node got here first.
-		n.streams++
-		st.authorized, st.nodeID = true, nodeID
+		join(other)
 		return nil
 	}
-	if err := s.cache.SetSnapshot(s.ctx, nodeID, snap); err != nil {
+	if err := s.cache.SetSnapshot(s.ctx, key, snap); err != nil {
 		return status.Errorf(codes.Internal, "snapshot: %v", err)
 	}
-	s.nodes[nodeID] = &node{ref: ref, streams: 1, version: version, deps: deps, acked: map[string]string{}}
-	st.authorized, st.nodeID = true, nodeID
+	n.version, n.deps, n.certs = version, tr.deps, certs
+	s.nodes[key] = n
+	join(n)
 	return nil
 }
 
@@ -491,7 +576,7 @@ func (s *Server) nack(st *stream, typeURL, nonce, msg string) string {
 		version = nv.version
 	}
 	s.metrics.nacks.WithLabelValues(shortType(typeURL)).Inc()
-	if n := s.nodes[st.nodeID]; n != nil {
+	if n := s.nodes[st.key]; n != nil {
 		n.lastNACK = &NACK{TypeURL: typeURL, Version: version, Message: msg, Time: time.Now()}
 	}
 	s.log.Warn("xds configuration refused by data plane (NACK); it keeps its last accepted configuration",
@@ -509,7 +594,7 @@ func (s *Server) ack(st *stream, typeURL, nonce string) {
 	if !ok || nv.nonce != nonce {
 		return
 	}
-	if n := s.nodes[st.nodeID]; n != nil {
+	if n := s.nodes[st.key]; n != nil {
 		n.acked[typeURL] = nv.version
 	}
 }
