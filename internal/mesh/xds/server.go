@@ -196,7 +196,7 @@ type node struct {
 	// certs is the last outcome per ACM certificate (certSent,
 	// certDenied, certUnavailable), so a decision is audited and counted
 	// when it is new or changes, not on every rebuild.
-	certs map[string]string
+	certs   map[string]string
 	version string
 	// deps are the certificate and CA ARNs its secrets come from.
 	deps map[string]bool
