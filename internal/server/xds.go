@@ -75,7 +75,7 @@ func (s *Server) buildXDS() {
 	x, err := xds.New(xds.Config{
 		Mesh: s.appmesh, Certificates: certificates{s.acm, s.pca}, Authorizer: s,
 		Region: c.Region, AccountID: c.AccountID, Logger: c.Logger, Registerer: s.registry,
-		ResyncInterval: resync,
+		ResyncInterval: resync, AuthTimeout: c.XDSAuthTimeout, MaxStreams: c.XDSMaxStreams,
 	})
 	if err != nil {
 		// Only a missing Mesh fails, which buildServices always sets.

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -19,6 +20,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
@@ -145,6 +147,19 @@ type Config struct {
 	// (another replica's writes to a shared PostgreSQL database). Zero
 	// means no periodic resync.
 	ResyncInterval time.Duration
+	// AuthTimeout ends a stream that is not authorized this long after it
+	// opened (its first request is missing, unsigned or late); zero means
+	// DefaultAuthTimeout. The handshake of a new connection is bounded by
+	// it too, and a connection without streams for this long is closed.
+	AuthTimeout time.Duration
+	// MaxStreams caps the streams this server holds at once, authorized
+	// or not; more are refused (ResourceExhausted). Zero means
+	// DefaultMaxStreams.
+	MaxStreams int
+
+	// afterFunc replaces time.AfterFunc for the authentication deadline
+	// (tests fire it by hand).
+	afterFunc func(time.Duration, func()) (stop func() bool)
 }
 
 // Server is the xDS management server.
@@ -164,6 +179,10 @@ type Server struct {
 	nodes   map[string]*node
 	dirty   map[string]bool // node ids waiting for a rebuild
 	kick    chan struct{}
+
+	authTimeout time.Duration
+	maxStreams  int
+	openStreams atomic.Int64
 }
 
 // stream is one open ADS stream.
@@ -178,6 +197,8 @@ type stream struct {
 	// cacheNode is the client's node with key as its id, handed to the
 	// snapshot cache so the stream watches its principal's snapshot.
 	cacheNode *corev3.Node
+	// guard is the interceptor's admission state (nil without it).
+	guard *guard
 	// sent maps a type URL's last response nonce to the version it
 	// carried, so a NACK names the version it refused.
 	sent map[string]nonceVersion
@@ -237,6 +258,13 @@ func New(cfg Config) (*Server, error) {
 		streams: map[int64]*stream{}, nodes: map[string]*node{}, dirty: map[string]bool{},
 		kick: make(chan struct{}, 1),
 	}
+	s.authTimeout, s.maxStreams = cfg.AuthTimeout, cfg.MaxStreams
+	if s.authTimeout <= 0 {
+		s.authTimeout = DefaultAuthTimeout
+	}
+	if s.maxStreams <= 0 {
+		s.maxStreams = DefaultMaxStreams
+	}
 	s.metrics = newXDSMetrics(cfg.Registerer)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.cache = cachev3.NewSnapshotCache(true, cachev3.IDHash{}, nil)
@@ -250,16 +278,26 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
-// Register adds the aggregated discovery service to g.
+// Register adds the aggregated discovery service to g. g must have been
+// built with s.StreamInterceptor (NewGRPCServer does): without it, streams
+// have no authentication deadline and no cap.
 func (s *Server) Register(g *grpc.Server) {
 	discoveryv3.RegisterAggregatedDiscoveryServiceServer(g, s.ads)
 }
+
+// StreamInterceptor returns the interceptor that enforces AuthTimeout and
+// MaxStreams, for callers that build their own gRPC server.
+func (s *Server) StreamInterceptor() grpc.StreamServerInterceptor { return s.streamGuard }
 
 // NewGRPCServer returns a gRPC server with the aggregated discovery
 // service registered. creds nil means plaintext HTTP/2 (callers allow that
 // on loopback only).
 func (s *Server) NewGRPCServer(creds credentials.TransportCredentials) *grpc.Server {
-	opts := []grpc.ServerOption{grpc.MaxConcurrentStreams(1 << 16), grpc.MaxRecvMsgSize(4 << 20)}
+	opts := []grpc.ServerOption{grpc.MaxConcurrentStreams(1 << 16), grpc.MaxRecvMsgSize(4 << 20),
+		grpc.StreamInterceptor(s.streamGuard),
+		grpc.ConnectionTimeout(s.authTimeout),
+		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: s.authTimeout}),
+	}
 	if creds != nil {
 		opts = append(opts, grpc.Creds(creds))
 	}
@@ -308,7 +346,7 @@ func (s *Server) OnDeltaStreamOpen(ctx context.Context, id int64, _ string) erro
 
 func (s *Server) open(ctx context.Context, id int64, delta bool) error {
 	s.mu.Lock()
-	s.streams[id] = &stream{ctx: ctx, delta: delta, sent: map[string]nonceVersion{}}
+	s.streams[id] = &stream{ctx: ctx, delta: delta, sent: map[string]nonceVersion{}, guard: guardFrom(ctx)}
 	s.mu.Unlock()
 	return nil
 }
@@ -441,6 +479,11 @@ func (s *Server) admit(id int64, n *corev3.Node) (*stream, error) {
 		return nil, err
 	}
 	s.metrics.streams.Inc()
+	if st.guard != nil && !st.guard.authorize() {
+		// Authorized too late: the stream is ending; closeStream undoes
+		// the attachment (and the gauge).
+		return nil, status.Error(codes.Unauthenticated, "the stream was not authorized in time")
+	}
 	return st, nil
 }
 
