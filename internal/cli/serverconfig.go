@@ -45,6 +45,11 @@ type fileConfig struct {
 		// SAN of a certificate these CAs verify. Empty: no client
 		// certificates are asked for.
 		ClientCAFile string `yaml:"clientCAFile"`
+		// AuthTimeout ends a stream not authorized this long after it
+		// opened (a Go duration, "15s"); empty means 15 s.
+		AuthTimeout string `yaml:"authTimeout"`
+		// MaxStreams caps the streams the server holds; 0 means 10,000.
+		MaxStreams int `yaml:"maxStreams"`
 	} `yaml:"xds"`
 	DataDir string `yaml:"dataDir"`
 	// Storage is "" / "sqlite" (DataDir/bulwark.db), a DSN, or
@@ -284,6 +289,17 @@ func runConfiguredServer(ctx context.Context, out io.Writer, f *serverFlags) err
 			"(on a new data dir, nobody can); see docs/operations.md")
 	}
 	cfg.XDSAllowUnsigned = fc.XDS.AllowUnsigned
+	if fc.XDS.AuthTimeout != "" {
+		d, err := time.ParseDuration(fc.XDS.AuthTimeout)
+		if err != nil || d <= 0 {
+			return fmt.Errorf("xds.authTimeout %q: want a positive duration such as 15s", fc.XDS.AuthTimeout)
+		}
+		cfg.XDSAuthTimeout = d
+	}
+	if fc.XDS.MaxStreams < 0 {
+		return fmt.Errorf("xds.maxStreams %d: want a positive number (0 means 10000)", fc.XDS.MaxStreams)
+	}
+	cfg.XDSMaxStreams = fc.XDS.MaxStreams
 	if env := fc.RootCredentials; env.AccessKeyIDEnv != "" {
 		cfg.RootAccessKeyID, cfg.RootSecretAccessKey = os.Getenv(env.AccessKeyIDEnv), os.Getenv(env.SecretAccessKeyEnv)
 		if cfg.RootAccessKeyID == "" || cfg.RootSecretAccessKey == "" {

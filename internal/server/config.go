@@ -81,6 +81,12 @@ type Config struct {
 	// value refuses them; set it only where the network itself
 	// authenticates the data planes (dev on loopback).
 	XDSAllowUnsigned bool
+	// XDSAuthTimeout ends an xDS stream not authorized this long after it
+	// opened; zero means xds.DefaultAuthTimeout (15 s).
+	XDSAuthTimeout time.Duration
+	// XDSMaxStreams caps the xDS streams this server holds at once,
+	// authorized or not; zero means xds.DefaultMaxStreams (10,000).
+	XDSMaxStreams int
 }
 
 // DefaultMaxBodyBytes is the request body limit when Config leaves it 0.

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"slices"
 	"strings"
@@ -40,8 +41,20 @@ type certificates struct {
 	pca *pca.Service
 }
 
+// KeyPair marks the errors that mean "this certificate cannot be delivered
+// any more" (deleted, revoked, not issued, no key here) as
+// xds.ErrCertificateUnavailable, so the xDS server withdraws it from data
+// planes instead of keeping a stale key in their configuration.
 func (c certificates) KeyPair(ctx context.Context, arn string) ([]byte, []byte, error) {
-	return c.acm.KeyPair(ctx, arn)
+	chain, key, err := c.acm.KeyPair(ctx, arn)
+	if err != nil {
+		for _, e := range []error{acm.ErrNotFound, acm.ErrInvalidArn, acm.ErrInProgress, acm.ErrValidation, acm.ErrInvalidState} {
+			if errors.Is(err, e) {
+				return nil, nil, fmt.Errorf("%w: %w", xds.ErrCertificateUnavailable, err)
+			}
+		}
+	}
+	return chain, key, err
 }
 
 func (c certificates) CACertificate(ctx context.Context, arn string) ([]byte, error) {
@@ -62,7 +75,7 @@ func (s *Server) buildXDS() {
 	x, err := xds.New(xds.Config{
 		Mesh: s.appmesh, Certificates: certificates{s.acm, s.pca}, Authorizer: s,
 		Region: c.Region, AccountID: c.AccountID, Logger: c.Logger, Registerer: s.registry,
-		ResyncInterval: resync,
+		ResyncInterval: resync, AuthTimeout: c.XDSAuthTimeout, MaxStreams: c.XDSMaxStreams,
 	})
 	if err != nil {
 		// Only a missing Mesh fails, which buildServices always sets.
@@ -146,6 +159,7 @@ func (s *Server) authorizeStream(ctx context.Context, call *api.Call, r *xds.Str
 			// resource, which is the authorization.
 			call.Principal = api.Principal{ARN: r.Node.ARN}
 			call.RequestParameters = map[string]string{"nodeId": r.Node.ARN, "authentication": "client certificate"}
+			r.Principal = &xdsPrincipal{s: s, call: *call, auth: authClientCert}
 			return nil
 		}
 		if s.cfg.XDSAllowUnsigned {
@@ -153,6 +167,7 @@ func (s *Server) authorizeStream(ctx context.Context, call *api.Call, r *xds.Str
 			// stream is allowed without a principal, and the audit event
 			// says so.
 			call.Principal = api.Principal{}
+			r.Principal = &xdsPrincipal{s: s, call: *call, auth: authUnsigned}
 			return nil
 		}
 		return status.Error(codes.Unauthenticated, "the xDS stream is not signed: sign it with SigV4 under the service name \"appmesh\" (App Mesh's Envoy image does unless ENVOY_ENABLE_IAM_AUTH_FOR_XDS=0)")
@@ -187,7 +202,84 @@ func (s *Server) authorizeStream(ctx context.Context, call *api.Call, r *xds.Str
 		}
 		return status.Error(codes.Unavailable, "the policy could not be evaluated; retry")
 	}
+	r.Principal = &xdsPrincipal{s: s, call: *call, auth: authSigV4}
 	return nil
+}
+
+// How a stream was authenticated, which decides what its principal may
+// receive.
+const (
+	authSigV4      = "sigv4"
+	authClientCert = "client certificate"
+	authUnsigned   = "none"
+)
+
+// xdsPrincipal is who an allowed stream acts as: the SigV4 signer, or for
+// a client-certificate or unsigned stream, nobody IAM knows.
+type xdsPrincipal struct {
+	s    *Server
+	call api.Call // the stream's authorization call: principal, source, TLS
+	auth string
+}
+
+// Key names the principal: its ARN and access key for a signed stream
+// (temporary credentials of the same role may carry different session
+// policies), the authentication for the others (which are all decided
+// alike).
+func (p *xdsPrincipal) Key() string {
+	if p.auth == authSigV4 {
+		return "sigv4:" + p.call.Principal.ARN + "|" + p.call.Principal.AccessKeyID
+	}
+	return p.auth
+}
+
+// AuthorizeCertificate implements xds.StreamPrincipal: a signed stream's
+// principal must be allowed acm:ExportCertificate on the certificate (its
+// identity policies, the certificate's tags as aws:ResourceTag/*), as App
+// Mesh required of the Envoy's IAM role. A client-certificate or unsigned
+// stream has no IAM principal, so it gets no ACM private key at all: such
+// data planes use file or sds certificate sources, or sign their stream.
+// record writes one audit event (eventName "StreamSecret", the
+// certificate as resource), allowed or refused; if it cannot be written,
+// the answer is a refusal.
+func (p *xdsPrincipal) AuthorizeCertificate(ctx context.Context, node xds.NodeRef, arn string, record bool) error {
+	s := p.s
+	call := api.NewCall(s)
+	call.RequestID = newRequestID()
+	call.Service, call.Operation = xdsAPI, "StreamSecret"
+	call.AccountID, call.Region = p.call.AccountID, p.call.Region
+	call.SourceIP, call.TLS, call.UserAgent = p.call.SourceIP, p.call.TLS, p.call.UserAgent
+	call.Principal = p.call.Principal
+	call.Time = s.cfg.Now().UTC()
+	call.ReadOnly = true
+	var denied *awsproto.AccessDenied
+	if p.auth != authSigV4 {
+		denied = &awsproto.AccessDenied{Principal: call.Principal.ARN, Action: "acm:ExportCertificate", Resource: arn,
+			Reason: "the stream is authenticated by " + p.auth + ", not by an IAM principal; sign it with SigV4 as a principal allowed acm:ExportCertificate, or use a file or sds certificate source"}
+	} else if aerr := call.Authorize(ctx, api.AuthzRequest{Action: "acm:ExportCertificate", Resource: arn}); aerr != nil {
+		if !errors.As(aerr, &denied) {
+			// Not a decision (the store could not be read): the
+			// rebuild fails and the data plane keeps what it has.
+			return fmt.Errorf("the policy could not be evaluated: %w", aerr)
+		}
+	}
+	var err error
+	if denied != nil {
+		err = fmt.Errorf("%w: %w", xds.ErrCertificateDenied, denied)
+	}
+	if !record {
+		return err
+	}
+	ev := auditEvent(call, route{op: api.Operation{ReadOnly: true}})
+	ev.RequestParameters = map[string]string{"nodeId": node.ARN, "certificateArn": arn, "authentication": p.auth}
+	ev.Resources = []audit.Resource{{ARN: arn, Type: "AWS::CertificateManager::Certificate"}, {ARN: node.ARN, Type: "AWS::AppMesh::" + upperFirst(node.Kind)}}
+	if denied != nil {
+		ev.ErrorCode, ev.ErrorMessage = "AccessDeniedException", denied.Error()
+	}
+	if aerr := s.appendAudit(ev); aerr != nil && err == nil {
+		return errors.New("the certificate's delivery could not be written to the audit log")
+	}
+	return err
 }
 
 // streamAuditError is the audit log's errorCode for a refused stream.

@@ -44,9 +44,9 @@ type xdsEnv struct {
 	iam     *iam.Client
 }
 
-func startXDSEnv(t *testing.T) *xdsEnv {
+func startXDSEnv(t *testing.T, opts ...servertest.Option) *xdsEnv {
 	t.Helper()
-	e := startXDSEnvNoListener(t)
+	e := startXDSEnvNoListener(t, opts...)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -57,9 +57,9 @@ func startXDSEnv(t *testing.T) *xdsEnv {
 }
 
 // startXDSEnvNoListener is startXDSEnv without the plaintext xDS listener.
-func startXDSEnvNoListener(t *testing.T) *xdsEnv {
+func startXDSEnvNoListener(t *testing.T, opts ...servertest.Option) *xdsEnv {
 	t.Helper()
-	srv := servertest.Start(t)
+	srv := servertest.Start(t, opts...)
 	cfg := srv.AWSConfig()
 	e := &xdsEnv{srv: srv, acm: awsacm.NewFromConfig(cfg), mesh: appmesh.NewFromConfig(cfg), iam: iam.NewFromConfig(cfg)}
 	ctx := context.Background()
@@ -163,6 +163,13 @@ func streamPolicy(arn string) string {
 	return `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"appmesh:StreamAggregatedResources","Resource":"` + arn + `"}]}`
 }
 
+// streamExportPolicy allows streaming a node and receiving one ACM
+// certificate over SDS, as App Mesh's Envoy role needed.
+func streamExportPolicy(nodeARN, certARN string) string {
+	return `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"appmesh:StreamAggregatedResources","Resource":"` + nodeARN + `"},` +
+		`{"Effect":"Allow","Action":"acm:ExportCertificate","Resource":"` + certARN + `"}]}`
+}
+
 func secretChain(t *testing.T, r *discoveryv3.DiscoveryResponse) []byte {
 	t.Helper()
 	sec := &tlsv3.Secret{}
@@ -185,7 +192,7 @@ func secretChain(t *testing.T, r *discoveryv3.DiscoveryResponse) []byte {
 func TestXDSStreamWithRealServices(t *testing.T) {
 	t.Parallel()
 	e := startXDSEnv(t)
-	envoy := e.user(t, "colorteller-envoy", streamPolicy(e.nodeARN))
+	envoy := e.user(t, "colorteller-envoy", streamExportPolicy(e.nodeARN, e.certARN))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	st, err := e.dial(t, envoy, "").StreamAggregatedResources(ctx)

@@ -38,10 +38,19 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
+	return newFixtureWith(t, nil)
+}
+
+// newFixtureWith is newFixture with another Authorizer (nil: f.authz).
+func newFixtureWith(t *testing.T, a Authorizer) *fixture {
+	t.Helper()
 	f := &fixture{mesh: newMemMesh(), certs: newMemCerts(t), authz: &allowList{allowed: map[string]bool{tellerARN: true}}, reg: prometheus.NewRegistry()}
+	if a == nil {
+		a = f.authz
+	}
 	f.certs.issue(t, tellerCert, "colorteller.mesh.local")
 	f.setPort(t, 9080)
-	srv, err := New(Config{Mesh: f.mesh, Certificates: f.certs, Authorizer: f.authz, Region: testRegion, AccountID: testAccount, Registerer: f.reg})
+	srv, err := New(Config{Mesh: f.mesh, Certificates: f.certs, Authorizer: a, Region: testRegion, AccountID: testAccount, Registerer: f.reg})
 	if err != nil {
 		t.Fatal(err)
 	}

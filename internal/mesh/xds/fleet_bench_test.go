@@ -208,8 +208,8 @@ func waitAllChanged(b *testing.B, srv *Server, envoys []*simEnvoy, typeURL strin
 		}
 		if time.Now().After(deadline) {
 			srv.mu.Lock()
-			n := srv.nodes[fleetARN(i)]
-			snap, _ := srv.cache.GetSnapshot(fleetARN(i))
+			n := srv.nodes[fleetARN(i)+"\x00fleet"]
+			snap, _ := srv.cache.GetSnapshot(fleetARN(i) + "\x00fleet")
 			b.Logf("server: node version %s, cache version %s, dirty %v, build failures %v", n.version, snap.GetVersion(typeURL), srv.dirty, testutil.ToFloat64(srv.metrics.buildFailures))
 			ps, err := srv.cfg.Mesh.ProxySnapshot(context.Background(), "fleet", KindVirtualNode, fmt.Sprintf("vn-%d", i%fleetVirtualNodes))
 			b.Logf("mesh now: port %d %v", ps.VirtualNode.Spec.Listeners[0].PortMapping.Port, err)
@@ -227,4 +227,7 @@ func waitAllChanged(b *testing.B, srv *Server, envoys []*simEnvoy, typeURL strin
 
 type allowAll struct{}
 
-func (allowAll) AuthorizeStream(context.Context, *StreamRequest) error { return nil }
+func (allowAll) AuthorizeStream(_ context.Context, r *StreamRequest) error {
+	r.Principal = &certPrincipal{key: "fleet"}
+	return nil
+}

@@ -155,10 +155,13 @@ func (c *memCerts) Subscribe(fn func(string)) func() {
 }
 
 // allowList allows the node ARNs it holds and records every decision.
+// Its streams act as certPrincipal: every certificate, unless certs is set.
 type allowList struct {
 	mu      sync.Mutex
 	allowed map[string]bool
 	seen    []*StreamRequest
+	// certs, when not nil, are the only certificates a stream may have.
+	certs map[string]bool
 }
 
 func (a *allowList) AuthorizeStream(_ context.Context, r *StreamRequest) error {
@@ -167,6 +170,30 @@ func (a *allowList) AuthorizeStream(_ context.Context, r *StreamRequest) error {
 	a.seen = append(a.seen, r)
 	if !a.allowed[r.Node.ARN] {
 		return errors.New("AccessDeniedException: not allowed to stream " + r.Node.ARN)
+	}
+	r.Principal = &certPrincipal{key: "test", allowed: a.certs}
+	return nil
+}
+
+// certPrincipal allows the certificates in allowed (nil: all) and counts
+// the decisions it was asked to record.
+type certPrincipal struct {
+	key     string
+	allowed map[string]bool
+	mu      sync.Mutex
+	records int
+}
+
+func (p *certPrincipal) Key() string { return p.key }
+
+func (p *certPrincipal) AuthorizeCertificate(_ context.Context, _ NodeRef, arn string, record bool) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if record {
+		p.records++
+	}
+	if p.allowed != nil && !p.allowed[arn] {
+		return ErrCertificateDenied
 	}
 	return nil
 }

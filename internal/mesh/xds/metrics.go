@@ -9,6 +9,7 @@ const (
 	MetricNACKs         = "bulwark_xds_nacks_total"
 	MetricPushes        = "bulwark_xds_responses_total"
 	MetricBuildFailures = "bulwark_xds_build_failures_total"
+	MetricWithheld      = "bulwark_xds_certificates_withheld_total"
 )
 
 type xdsMetrics struct {
@@ -17,6 +18,7 @@ type xdsMetrics struct {
 	nacks         *prometheus.CounterVec
 	pushes        prometheus.Counter
 	buildFailures prometheus.Counter
+	withheld      *prometheus.CounterVec
 }
 
 func newXDSMetrics(reg prometheus.Registerer) *xdsMetrics {
@@ -24,16 +26,18 @@ func newXDSMetrics(reg prometheus.Registerer) *xdsMetrics {
 		streams: prometheus.NewGauge(prometheus.GaugeOpts{Name: MetricStreams,
 			Help: "Authorized xDS streams now open."}),
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricRefused,
-			Help: "xDS streams refused, by reason (denied, bad_node_id, no_node, node_changed, no_configuration)."}, []string{"reason"}),
+			Help: "xDS streams refused, by reason (denied, bad_node_id, no_node, node_changed, no_configuration, auth_timeout, too_many_streams)."}, []string{"reason"}),
 		nacks: prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricNACKs,
 			Help: "Configurations a data plane refused (NACK), by resource type."}, []string{"type"}),
 		pushes: prometheus.NewCounter(prometheus.CounterOpts{Name: MetricPushes,
 			Help: "xDS responses sent."}),
 		buildFailures: prometheus.NewCounter(prometheus.CounterOpts{Name: MetricBuildFailures,
 			Help: "Snapshot rebuilds that failed (the data plane keeps its last configuration)."}),
+		withheld: prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricWithheld,
+			Help: "ACM certificates left out of a data plane's configuration, by reason (denied: the principal may not acm:ExportCertificate it; unavailable: deleted, revoked or not issued), counted when the decision is new for the node."}, []string{"reason"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.streams, m.refused, m.nacks, m.pushes, m.buildFailures)
+		reg.MustRegister(m.streams, m.refused, m.nacks, m.pushes, m.buildFailures, m.withheld)
 	}
 	return m
 }

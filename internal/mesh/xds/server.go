@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -19,9 +20,11 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/bulwarkd/bulwark/internal/mesh/spec"
 )
@@ -74,7 +77,48 @@ type StreamRequest struct {
 	// peer presented one that the listener verified against its client
 	// CAs (mTLS); empty otherwise.
 	ClientURIs []string
+
+	// Principal is set by AuthorizeStream when it allows the stream: who
+	// the stream acts as for the rest of its life. Every configuration
+	// built for the stream asks it, per ACM certificate, whether the
+	// principal may have the certificate's private key. Left nil, the
+	// stream receives no ACM private key at all (fail closed).
+	Principal StreamPrincipal
 }
+
+// StreamPrincipal is the identity an allowed stream acts as.
+type StreamPrincipal interface {
+	// Key identifies the principal and everything its permissions depend
+	// on (for a signed stream, the principal ARN and access key): streams
+	// of one node whose principals have equal keys share one
+	// configuration, streams with different keys get their own, so one
+	// principal's certificates never reach another's stream. "" is the
+	// key of a nil principal.
+	Key() string
+	// AuthorizeCertificate returns nil when the principal may receive the
+	// ACM certificate arn with its private key on node's stream: App
+	// Mesh required acm:ExportCertificate on the certificate of the
+	// Envoy's role, and so does Bulwark. A refusal wraps
+	// ErrCertificateDenied; any other error (the policy or the audit log
+	// could not be reached) fails the rebuild, so the data plane keeps its
+	// last configuration. record asks for the decision to be written to
+	// the audit log: the server asks when a decision is new or changed for
+	// the node, not on every rebuild. A decision that cannot be recorded
+	// must not be an allow.
+	AuthorizeCertificate(ctx context.Context, node NodeRef, arn string, record bool) error
+}
+
+// ErrCertificateDenied is what StreamPrincipal.AuthorizeCertificate wraps
+// when the principal may not have a certificate: the certificate, and the
+// listeners and clusters using it, are left out of the configuration.
+var ErrCertificateDenied = errors.New("xds: the stream's principal may not receive the certificate")
+
+// ErrCertificateUnavailable is what a Certificates implementation wraps
+// when a certificate cannot be delivered for good (deleted, revoked, not
+// issued, no private key): the secret is withdrawn from the data plane's
+// configuration. Any other error is taken as transient: the rebuild fails
+// and the data plane keeps its last configuration.
+var ErrCertificateUnavailable = errors.New("xds: the certificate cannot be delivered")
 
 // Authorizer authenticates and authorizes a stream: it verifies the
 // request's signature, allows or refuses appmesh:StreamAggregatedResources
@@ -103,6 +147,19 @@ type Config struct {
 	// (another replica's writes to a shared PostgreSQL database). Zero
 	// means no periodic resync.
 	ResyncInterval time.Duration
+	// AuthTimeout ends a stream that is not authorized this long after it
+	// opened (its first request is missing, unsigned or late); zero means
+	// DefaultAuthTimeout. The handshake of a new connection is bounded by
+	// it too, and a connection without streams for this long is closed.
+	AuthTimeout time.Duration
+	// MaxStreams caps the streams this server holds at once, authorized
+	// or not; more are refused (ResourceExhausted). Zero means
+	// DefaultMaxStreams.
+	MaxStreams int
+
+	// afterFunc replaces time.AfterFunc for the authentication deadline
+	// (tests fire it by hand).
+	afterFunc func(time.Duration, func()) (stop func() bool)
 }
 
 // Server is the xDS management server.
@@ -122,6 +179,10 @@ type Server struct {
 	nodes   map[string]*node
 	dirty   map[string]bool // node ids waiting for a rebuild
 	kick    chan struct{}
+
+	authTimeout time.Duration
+	maxStreams  int
+	openStreams atomic.Int64
 }
 
 // stream is one open ADS stream.
@@ -130,6 +191,14 @@ type stream struct {
 	delta      bool
 	nodeID     string
 	authorized bool
+	// key is the node's entry in nodes and the snapshot cache: the node
+	// id, and the principal's key when it has one.
+	key string
+	// cacheNode is the client's node with key as its id, handed to the
+	// snapshot cache so the stream watches its principal's snapshot.
+	cacheNode *corev3.Node
+	// guard is the interceptor's admission state (nil without it).
+	guard *guard
 	// sent maps a type URL's last response nonce to the version it
 	// carried, so a NACK names the version it refused.
 	sent map[string]nonceVersion
@@ -139,8 +208,16 @@ type nonceVersion struct{ nonce, version string }
 
 // node is one data plane identity with at least one open stream.
 type node struct {
+	id      string
 	ref     NodeRef
 	streams int
+	// principal decides which ACM certificates the node's configuration
+	// may carry (nil: none).
+	principal StreamPrincipal
+	// certs is the last outcome per ACM certificate (certSent,
+	// certDenied, certUnavailable), so a decision is audited and counted
+	// when it is new or changes, not on every rebuild.
+	certs   map[string]string
 	version string
 	// deps are the certificate and CA ARNs its secrets come from.
 	deps map[string]bool
@@ -181,6 +258,13 @@ func New(cfg Config) (*Server, error) {
 		streams: map[int64]*stream{}, nodes: map[string]*node{}, dirty: map[string]bool{},
 		kick: make(chan struct{}, 1),
 	}
+	s.authTimeout, s.maxStreams = cfg.AuthTimeout, cfg.MaxStreams
+	if s.authTimeout <= 0 {
+		s.authTimeout = DefaultAuthTimeout
+	}
+	if s.maxStreams <= 0 {
+		s.maxStreams = DefaultMaxStreams
+	}
 	s.metrics = newXDSMetrics(cfg.Registerer)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.cache = cachev3.NewSnapshotCache(true, cachev3.IDHash{}, nil)
@@ -194,16 +278,26 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
-// Register adds the aggregated discovery service to g.
+// Register adds the aggregated discovery service to g. g must have been
+// built with s.StreamInterceptor (NewGRPCServer does): without it, streams
+// have no authentication deadline and no cap.
 func (s *Server) Register(g *grpc.Server) {
 	discoveryv3.RegisterAggregatedDiscoveryServiceServer(g, s.ads)
 }
+
+// StreamInterceptor returns the interceptor that enforces AuthTimeout and
+// MaxStreams, for callers that build their own gRPC server.
+func (s *Server) StreamInterceptor() grpc.StreamServerInterceptor { return s.streamGuard }
 
 // NewGRPCServer returns a gRPC server with the aggregated discovery
 // service registered. creds nil means plaintext HTTP/2 (callers allow that
 // on loopback only).
 func (s *Server) NewGRPCServer(creds credentials.TransportCredentials) *grpc.Server {
-	opts := []grpc.ServerOption{grpc.MaxConcurrentStreams(1 << 16), grpc.MaxRecvMsgSize(4 << 20)}
+	opts := []grpc.ServerOption{grpc.MaxConcurrentStreams(1 << 16), grpc.MaxRecvMsgSize(4 << 20),
+		grpc.StreamInterceptor(s.streamGuard),
+		grpc.ConnectionTimeout(s.authTimeout),
+		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: s.authTimeout}),
+	}
 	if creds != nil {
 		opts = append(opts, grpc.Creds(creds))
 	}
@@ -227,12 +321,12 @@ func (s *Server) Status() []NodeStatus {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := make([]NodeStatus, 0, len(s.nodes))
-	for id, n := range s.nodes {
+	for _, n := range s.nodes {
 		acked := make(map[string]string, len(n.acked))
 		for k, v := range n.acked {
 			acked[k] = v
 		}
-		out = append(out, NodeStatus{NodeID: id, ARN: n.ref.ARN, Streams: n.streams, Version: n.version, Acked: acked, LastNACK: n.lastNACK})
+		out = append(out, NodeStatus{NodeID: n.id, ARN: n.ref.ARN, Streams: n.streams, Version: n.version, Acked: acked, LastNACK: n.lastNACK})
 	}
 	return out
 }
@@ -252,7 +346,7 @@ func (s *Server) OnDeltaStreamOpen(ctx context.Context, id int64, _ string) erro
 
 func (s *Server) open(ctx context.Context, id int64, delta bool) error {
 	s.mu.Lock()
-	s.streams[id] = &stream{ctx: ctx, delta: delta, sent: map[string]nonceVersion{}}
+	s.streams[id] = &stream{ctx: ctx, delta: delta, sent: map[string]nonceVersion{}, guard: guardFrom(ctx)}
 	s.mu.Unlock()
 	return nil
 }
@@ -272,12 +366,12 @@ func (s *Server) closeStream(id int64) {
 		return
 	}
 	s.metrics.streams.Dec()
-	if n := s.nodes[st.nodeID]; n != nil {
+	if n := s.nodes[st.key]; n != nil {
 		n.streams--
 		if n.streams <= 0 {
-			delete(s.nodes, st.nodeID)
-			delete(s.dirty, st.nodeID)
-			s.cache.ClearSnapshot(st.nodeID)
+			delete(s.nodes, st.key)
+			delete(s.dirty, st.key)
+			s.cache.ClearSnapshot(st.key)
 		}
 	}
 }
@@ -289,6 +383,7 @@ func (s *Server) OnStreamRequest(id int64, req *discoveryv3.DiscoveryRequest) er
 	if err != nil {
 		return err
 	}
+	req.Node = st.cacheNode
 	if req.GetErrorDetail() != nil {
 		if v := s.nack(st, req.GetTypeUrl(), req.GetResponseNonce(), req.GetErrorDetail().GetMessage()); v != "" {
 			// Answer the NACK with nothing until the configuration
@@ -310,6 +405,7 @@ func (s *Server) OnStreamDeltaRequest(id int64, req *discoveryv3.DeltaDiscoveryR
 	if err != nil {
 		return err
 	}
+	req.Node = st.cacheNode
 	if req.GetErrorDetail() != nil {
 		s.nack(st, req.GetTypeUrl(), req.GetResponseNonce(), req.GetErrorDetail().GetMessage())
 		return nil
@@ -372,32 +468,49 @@ func (s *Server) admit(id int64, n *corev3.Node) (*stream, error) {
 		s.metrics.refused.WithLabelValues("bad_node_id").Inc()
 		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}
-	if err := s.authorize(st, ref); err != nil {
+	principal, err := s.authorize(st, ref)
+	if err != nil {
 		s.metrics.refused.WithLabelValues("denied").Inc()
 		s.log.Warn("xds stream refused", "node", n.GetId(), "err", err)
 		return nil, err
 	}
-	if err := s.attach(st, n.GetId(), ref); err != nil {
+	if err := s.attach(st, n, ref, principal); err != nil {
 		s.metrics.refused.WithLabelValues("no_configuration").Inc()
 		return nil, err
 	}
 	s.metrics.streams.Inc()
+	if st.guard != nil && !st.guard.authorize() {
+		// Authorized too late: the stream is ending; closeStream undoes
+		// the attachment (and the gauge).
+		return nil, status.Error(codes.Unauthenticated, "the stream was not authorized in time")
+	}
 	return st, nil
 }
 
-func (s *Server) authorize(st *stream, ref NodeRef) error {
+func (s *Server) authorize(st *stream, ref NodeRef) (StreamPrincipal, error) {
 	if s.cfg.Authorizer == nil {
-		return status.Error(codes.PermissionDenied, "no authorizer is configured, so every stream is refused")
+		return nil, status.Error(codes.PermissionDenied, "no authorizer is configured, so every stream is refused")
 	}
 	r, ip, isTLS, uris := streamHTTPRequest(st.ctx, st.delta)
-	err := s.cfg.Authorizer.AuthorizeStream(st.ctx, &StreamRequest{Node: ref, Request: r, SourceIP: ip, TLS: isTLS, ClientURIs: uris})
+	sr := &StreamRequest{Node: ref, Request: r, SourceIP: ip, TLS: isTLS, ClientURIs: uris}
+	err := s.cfg.Authorizer.AuthorizeStream(st.ctx, sr)
 	if err == nil {
-		return nil
+		return sr.Principal, nil
 	}
 	if _, ok := status.FromError(err); ok {
-		return err
+		return nil, err
 	}
-	return status.Error(codes.PermissionDenied, err.Error())
+	return nil, status.Error(codes.PermissionDenied, err.Error())
+}
+
+// nodeKey is a node's key in nodes and in the snapshot cache: the node id
+// alone for a nil principal, else the id and the principal's key (NUL
+// cannot occur in a node id that ParseNodeID accepted).
+func nodeKey(nodeID string, p StreamPrincipal) string {
+	if p == nil || p.Key() == "" {
+		return nodeID
+	}
+	return nodeID + "\x00" + p.Key()
 }
 
 // streamHTTPRequest rebuilds the HTTP/2 request of a stream from its
@@ -451,35 +564,50 @@ func streamHTTPRequest(ctx context.Context, delta bool) (*http.Request, string, 
 	return r, ip, isTLS, uris
 }
 
-// attach registers the stream with its node, building the node's first
-// snapshot if it is the node's first stream.
-func (s *Server) attach(st *stream, nodeID string, ref NodeRef) error {
-	s.mu.Lock()
-	n := s.nodes[nodeID]
-	if n != nil {
+// attach registers the stream with its node entry (node id and
+// principal), building the entry's first snapshot if it is its first
+// stream.
+func (s *Server) attach(st *stream, cn *corev3.Node, ref NodeRef, p StreamPrincipal) error {
+	nodeID := cn.GetId()
+	key := nodeKey(nodeID, p)
+	cacheNode := cn
+	if key != nodeID {
+		cacheNode = proto.Clone(cn).(*corev3.Node)
+		cacheNode.Id = key
+	}
+	join := func(n *node) {
 		n.streams++
-		st.authorized, st.nodeID = true, nodeID
+		st.authorized, st.nodeID, st.key, st.cacheNode = true, nodeID, key, cacheNode
+	}
+	s.mu.Lock()
+	if n := s.nodes[key]; n != nil {
+		join(n)
 		s.mu.Unlock()
 		return nil
 	}
 	s.mu.Unlock()
-	snap, deps, version, err := s.build(ref)
+	n := &node{id: nodeID, ref: ref, principal: p, acked: map[string]string{}, certs: map[string]string{}}
+	tr, err := s.translate(ref)
+	if err != nil {
+		return status.Errorf(codes.FailedPrecondition, "no configuration for %s: %v", ref.ARN, err)
+	}
+	snap, version, certs, err := s.assemble(tr, n, nil)
 	if err != nil {
 		return status.Errorf(codes.FailedPrecondition, "no configuration for %s: %v", ref.ARN, err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if n = s.nodes[nodeID]; n != nil {
+	if other := s.nodes[key]; other != nil {
 		// Another stream of the node got here first.
-		n.streams++
-		st.authorized, st.nodeID = true, nodeID
+		join(other)
 		return nil
 	}
-	if err := s.cache.SetSnapshot(s.ctx, nodeID, snap); err != nil {
+	if err := s.cache.SetSnapshot(s.ctx, key, snap); err != nil {
 		return status.Errorf(codes.Internal, "snapshot: %v", err)
 	}
-	s.nodes[nodeID] = &node{ref: ref, streams: 1, version: version, deps: deps, acked: map[string]string{}}
-	st.authorized, st.nodeID = true, nodeID
+	n.version, n.deps, n.certs = version, tr.deps, certs
+	s.nodes[key] = n
+	join(n)
 	return nil
 }
 
@@ -491,7 +619,7 @@ func (s *Server) nack(st *stream, typeURL, nonce, msg string) string {
 		version = nv.version
 	}
 	s.metrics.nacks.WithLabelValues(shortType(typeURL)).Inc()
-	if n := s.nodes[st.nodeID]; n != nil {
+	if n := s.nodes[st.key]; n != nil {
 		n.lastNACK = &NACK{TypeURL: typeURL, Version: version, Message: msg, Time: time.Now()}
 	}
 	s.log.Warn("xds configuration refused by data plane (NACK); it keeps its last accepted configuration",
@@ -509,7 +637,7 @@ func (s *Server) ack(st *stream, typeURL, nonce string) {
 	if !ok || nv.nonce != nonce {
 		return
 	}
-	if n := s.nodes[st.nodeID]; n != nil {
+	if n := s.nodes[st.key]; n != nil {
 		n.acked[typeURL] = nv.version
 	}
 }

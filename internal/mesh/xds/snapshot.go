@@ -4,11 +4,16 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"maps"
 	"sort"
+	"sync"
 	"time"
 
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
@@ -20,24 +25,149 @@ import (
 // certificate loads).
 const buildTimeout = 30 * time.Second
 
-// build reads a node's resources, translates them, loads the secrets they
-// name and returns the snapshot, the ARNs it depends on and its version.
-func (s *Server) build(ref NodeRef) (*cachev3.Snapshot, map[string]bool, string, error) {
+// translation is one App Mesh resource's configuration before the
+// per-principal certificate decisions: every node entry of the resource
+// shares it within one rebuild.
+type translation struct {
+	res *Resources
+	// trust are the validation-context secrets (CA certificates, public).
+	trust []*tlsv3.Secret
+	// deps are the certificate and CA ARNs the configuration names.
+	deps map[string]bool
+
+	mu sync.Mutex
+	// keys caches each ACM certificate's secret (or why it cannot be
+	// delivered), loaded on the first entry allowed to have it.
+	keys map[string]keyResult
+}
+
+type keyResult struct {
+	secret *tlsv3.Secret
+	err    error
+}
+
+// Outcomes of one ACM certificate for one node entry.
+const (
+	certSent        = "sent"
+	certDenied      = "denied"
+	certUnavailable = "unavailable"
+)
+
+// translate reads a resource's App Mesh snapshot, translates it and loads
+// its trust bundles.
+func (s *Server) translate(ref NodeRef) (*translation, error) {
 	ctx, cancel := context.WithTimeout(s.ctx, buildTimeout)
 	defer cancel()
 	snap, err := s.cfg.Mesh.ProxySnapshot(ctx, ref.Mesh, ref.Kind, ref.Name)
 	if err != nil {
-		return nil, nil, "", err
+		return nil, err
 	}
 	res, err := Translate(snap)
 	if err != nil {
-		return nil, nil, "", err
+		return nil, err
 	}
-	secrets, deps, err := s.secrets(ctx, res)
+	if len(res.CertificateARNs) > 0 || len(res.TrustBundles) > 0 {
+		if s.cfg.Certificates == nil {
+			return nil, fmt.Errorf("the configuration names ACM certificates or private CAs, but this server has no certificate source")
+		}
+	}
+	trust, deps, err := s.trustSecrets(ctx, res)
 	if err != nil {
-		return nil, nil, "", err
+		return nil, err
 	}
-	items := map[resourcev3.Type][]types.Resource{}
+	for _, arn := range res.CertificateARNs {
+		deps[arn] = true
+	}
+	return &translation{res: res, trust: trust, deps: deps, keys: map[string]keyResult{}}, nil
+}
+
+// keyPair returns an ACM certificate's SDS secret, loading it once per
+// translation.
+func (s *Server) keyPair(ctx context.Context, tr *translation, arn string) (*tlsv3.Secret, error) {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	if k, ok := tr.keys[arn]; ok {
+		return k.secret, k.err
+	}
+	var k keyResult
+	chain, key, err := s.cfg.Certificates.KeyPair(ctx, arn)
+	if err != nil {
+		k.err = fmt.Errorf("certificate %s: %w", arn, err)
+	} else {
+		k.secret = &tlsv3.Secret{Name: certSecretName(arn), Type: &tlsv3.Secret_TlsCertificate{TlsCertificate: &tlsv3.TlsCertificate{
+			CertificateChain: &corev3.DataSource{Specifier: &corev3.DataSource_InlineBytes{InlineBytes: chain}},
+			PrivateKey:       &corev3.DataSource{Specifier: &corev3.DataSource_InlineBytes{InlineBytes: key}},
+		}}}
+		if verr := k.secret.ValidateAll(); verr != nil {
+			// The message never includes key bytes.
+			k.secret, k.err = nil, fmt.Errorf("secret %s: invalid", arn)
+		}
+	}
+	tr.keys[arn] = k
+	return k.secret, k.err
+}
+
+// assemble builds one node entry's snapshot from a translation. Each ACM
+// certificate is included only if the entry's principal may export it
+// and it can still be delivered; a listener or cluster that uses a
+// withheld certificate is left out with it (and routes only it used), so
+// the data plane drops the listener, the secret with it, and no stale key
+// stays in its configuration. prev is the entry's last outcome per
+// certificate: a new or changed one is audited (through the principal),
+// logged and counted. It returns the snapshot, its version and the
+// outcomes.
+func (s *Server) assemble(tr *translation, n *node, prev map[string]string) (*cachev3.Snapshot, string, map[string]string, error) {
+	ctx, cancel := context.WithTimeout(s.ctx, buildTimeout)
+	defer cancel()
+	outcomes := make(map[string]string, len(tr.res.CertificateARNs))
+	withheld := map[string]bool{}
+	var secrets []*tlsv3.Secret
+	for _, arn := range tr.res.CertificateARNs {
+		err := s.authorizeCertificate(ctx, n, arn, prev[arn])
+		if err != nil && !errors.Is(err, ErrCertificateDenied) {
+			return nil, "", nil, fmt.Errorf("deciding certificate %s: %w", arn, err)
+		}
+		if err != nil {
+			outcomes[arn] = certDenied
+			withheld[certSecretName(arn)] = true
+			if prev[arn] != certDenied {
+				s.metrics.withheld.WithLabelValues(certDenied).Inc()
+				s.log.Warn("xds: certificate withheld: the stream's principal may not export it (acm:ExportCertificate); listeners and clusters using it are not sent",
+					"node", n.id, "certificate", arn, "err", err)
+			}
+			continue
+		}
+		sec, err := s.keyPair(ctx, tr, arn)
+		if err != nil {
+			if !errors.Is(err, ErrCertificateUnavailable) {
+				return nil, "", nil, err
+			}
+			outcomes[arn] = certUnavailable
+			withheld[certSecretName(arn)] = true
+			if prev[arn] != certUnavailable {
+				s.metrics.withheld.WithLabelValues(certUnavailable).Inc()
+				s.log.Warn("xds: certificate withdrawn: it can no longer be delivered (deleted, revoked or not issued); listeners and clusters using it are not sent",
+					"node", n.id, "certificate", arn, "err", err)
+			}
+			continue
+		}
+		outcomes[arn] = certSent
+		secrets = append(secrets, sec)
+	}
+	secrets = append(secrets, tr.trust...)
+	res := tr.res
+	if len(withheld) > 0 {
+		var err error
+		if res, err = withoutSecrets(res, withheld); err != nil {
+			return nil, "", nil, err
+		}
+	}
+	// Every type is present, empty or not: a type missing from a snapshot
+	// has no version, and a watch for it would never be answered (a node
+	// whose only listener is withheld must still hear "no listeners").
+	items := map[resourcev3.Type][]types.Resource{
+		resourcev3.ListenerType: {}, resourcev3.ClusterType: {}, resourcev3.RouteType: {}, resourcev3.SecretType: {},
+	}
 	for _, l := range res.Listeners {
 		items[resourcev3.ListenerType] = append(items[resourcev3.ListenerType], l)
 	}
@@ -52,16 +182,16 @@ func (s *Server) build(ref NodeRef) (*cachev3.Snapshot, map[string]bool, string,
 	}
 	version, err := contentVersion(items)
 	if err != nil {
-		return nil, nil, "", err
+		return nil, "", nil, err
 	}
 	cs, err := cachev3.NewSnapshot(version, items)
 	if err != nil {
-		return nil, nil, "", err
+		return nil, "", nil, err
 	}
 	if err := cs.Consistent(); err != nil {
-		return nil, nil, "", fmt.Errorf("inconsistent snapshot: %w", err)
+		return nil, "", nil, fmt.Errorf("inconsistent snapshot: %w", err)
 	}
-	return cs, deps, version, nil
+	return cs, version, outcomes, nil
 }
 
 // contentVersion names a snapshot by its content, so a rebuild that
@@ -89,26 +219,29 @@ func contentVersion(items map[resourcev3.Type][]types.Resource) (string, error) 
 	return hex.EncodeToString(h.Sum(nil))[:20], nil
 }
 
-// secrets loads the SDS secrets a translation names.
-func (s *Server) secrets(ctx context.Context, res *Resources) ([]*tlsv3.Secret, map[string]bool, error) {
+// authorizeCertificate decides whether n's principal may have arn. The
+// decision is recorded (audited) only when it differs from the entry's
+// last one (before: its outcome, "" for none): the policy is evaluated
+// quietly first and once more, recording, when the answer is new; the
+// recording answer is the one used, so a decision that cannot be audited
+// is a refusal.
+func (s *Server) authorizeCertificate(ctx context.Context, n *node, arn, before string) error {
+	if n.principal == nil {
+		return fmt.Errorf("%w: the stream has no principal that could be allowed acm:ExportCertificate", ErrCertificateDenied)
+	}
+	err := n.principal.AuthorizeCertificate(ctx, n.ref, arn, false)
+	allowedBefore := before == certSent || before == certUnavailable
+	if (err == nil) != allowedBefore || before == "" {
+		err = n.principal.AuthorizeCertificate(ctx, n.ref, arn, true)
+	}
+	return err
+}
+
+// trustSecrets loads the validation-context secrets a translation names
+// (CA certificates: public, delivered to every entry of the node).
+func (s *Server) trustSecrets(ctx context.Context, res *Resources) ([]*tlsv3.Secret, map[string]bool, error) {
 	deps := map[string]bool{}
 	var out []*tlsv3.Secret
-	if len(res.CertificateARNs) > 0 || len(res.TrustBundles) > 0 {
-		if s.cfg.Certificates == nil {
-			return nil, nil, fmt.Errorf("the configuration names ACM certificates or private CAs, but this server has no certificate source")
-		}
-	}
-	for _, arn := range res.CertificateARNs {
-		deps[arn] = true
-		chain, key, err := s.cfg.Certificates.KeyPair(ctx, arn)
-		if err != nil {
-			return nil, nil, fmt.Errorf("certificate %s: %w", arn, err)
-		}
-		out = append(out, &tlsv3.Secret{Name: certSecretName(arn), Type: &tlsv3.Secret_TlsCertificate{TlsCertificate: &tlsv3.TlsCertificate{
-			CertificateChain: &corev3.DataSource{Specifier: &corev3.DataSource_InlineBytes{InlineBytes: chain}},
-			PrivateKey:       &corev3.DataSource{Specifier: &corev3.DataSource_InlineBytes{InlineBytes: key}},
-		}}})
-	}
 	names := make([]string, 0, len(res.TrustBundles))
 	for n := range res.TrustBundles {
 		names = append(names, n)
@@ -127,17 +260,13 @@ func (s *Server) secrets(ctx context.Context, res *Resources) ([]*tlsv3.Secret, 
 				bundle = append(bundle, '\n')
 			}
 		}
-		out = append(out, &tlsv3.Secret{Name: name, Type: &tlsv3.Secret_ValidationContext{ValidationContext: &tlsv3.CertificateValidationContext{
+		sec := &tlsv3.Secret{Name: name, Type: &tlsv3.Secret_ValidationContext{ValidationContext: &tlsv3.CertificateValidationContext{
 			TrustedCa: &corev3.DataSource{Specifier: &corev3.DataSource_InlineBytes{InlineBytes: bundle}},
-		}}})
-	}
-	for _, sec := range out {
+		}}}
 		if err := sec.ValidateAll(); err != nil {
-			// The message never includes key bytes: validators report
-			// field paths and rules, and a secret's failing rule is its
-			// name or an empty source.
 			return nil, nil, fmt.Errorf("secret %s: invalid", sec.Name)
 		}
+		out = append(out, sec)
 	}
 	return out, deps, nil
 }
@@ -201,51 +330,157 @@ func (s *Server) rebuildLoop() {
 }
 
 func (s *Server) rebuildDirty() {
+	type job struct {
+		n    *node
+		prev map[string]string
+	}
 	s.mu.Lock()
-	work := make(map[string]NodeRef, len(s.dirty))
-	for id := range s.dirty {
-		if n := s.nodes[id]; n != nil {
-			work[id] = n.ref
+	work := make(map[string]job, len(s.dirty))
+	for key := range s.dirty {
+		if n := s.nodes[key]; n != nil {
+			work[key] = job{n: n, prev: maps.Clone(n.certs)}
 		}
 	}
 	clear(s.dirty)
 	s.mu.Unlock()
-	// Nodes of the same resource share a build.
+	// Entries of the same resource share a translation (and its loaded
+	// keys); each entry's certificates are decided for its principal.
 	type built struct {
-		snap    *cachev3.Snapshot
-		deps    map[string]bool
-		version string
-		err     error
+		tr  *translation
+		err error
 	}
 	byARN := map[string]*built{}
-	for id, ref := range work {
+	for key, j := range work {
+		ref := j.n.ref
 		b := byARN[ref.ARN]
 		if b == nil {
 			b = &built{}
-			b.snap, b.deps, b.version, b.err = s.build(ref)
+			b.tr, b.err = s.translate(ref)
 			byARN[ref.ARN] = b
 		}
-		if b.err != nil {
+		err := b.err
+		var (
+			snap     *cachev3.Snapshot
+			version  string
+			outcomes map[string]string
+		)
+		if err == nil {
+			snap, version, outcomes, err = s.assemble(b.tr, j.n, j.prev)
+		}
+		if err != nil {
 			// The data plane keeps what it has; the last good snapshot
 			// stays in the cache.
 			s.metrics.buildFailures.Inc()
-			s.log.Error("xds: rebuilding a node's configuration failed; it keeps the last one", "node", id, "err", b.err)
+			s.log.Error("xds: rebuilding a node's configuration failed; it keeps the last one", "node", j.n.id, "err", err)
 			continue
 		}
 		s.mu.Lock()
-		n := s.nodes[id]
-		if n == nil {
+		n := s.nodes[key]
+		if n != j.n {
+			// The entry closed (and maybe reopened) meanwhile.
 			s.mu.Unlock()
 			continue
 		}
-		n.deps = b.deps
-		changed := n.version != b.version
-		n.version = b.version
+		n.deps, n.certs = b.tr.deps, outcomes
+		changed := n.version != version
+		n.version = version
 		if changed {
-			if err := s.cache.SetSnapshot(s.ctx, id, b.snap); err != nil {
-				s.log.Error("xds: set snapshot", "node", id, "err", err)
+			if err := s.cache.SetSnapshot(s.ctx, key, snap); err != nil {
+				s.log.Error("xds: set snapshot", "node", n.id, "err", err)
 			}
 		}
 		s.mu.Unlock()
 	}
+}
+
+// withoutSecrets returns res without the listeners and clusters whose TLS
+// contexts name one of the withheld secrets, and without the routes only
+// those listeners used. res itself is shared and left as it is.
+func withoutSecrets(res *Resources, withheld map[string]bool) (*Resources, error) {
+	out := &Resources{CertificateARNs: res.CertificateARNs, TrustBundles: res.TrustBundles}
+	for _, l := range res.Listeners {
+		uses, err := listenerUsesSecret(l, withheld)
+		if err != nil {
+			return nil, err
+		}
+		if !uses {
+			out.Listeners = append(out.Listeners, l)
+		}
+	}
+	for _, c := range res.Clusters {
+		uses, err := clusterUsesSecret(c, withheld)
+		if err != nil {
+			return nil, err
+		}
+		if !uses {
+			out.Clusters = append(out.Clusters, c)
+		}
+	}
+	kept := map[string]types.ResourceWithTTL{}
+	for _, l := range out.Listeners {
+		kept[l.GetName()] = types.ResourceWithTTL{Resource: l}
+	}
+	routes := cachev3.GetResourceReferences(kept)[resourcev3.RouteType]
+	for _, r := range res.Routes {
+		if routes[r.GetName()] {
+			out.Routes = append(out.Routes, r)
+		}
+	}
+	return out, nil
+}
+
+func listenerUsesSecret(l *listenerv3.Listener, names map[string]bool) (bool, error) {
+	chains := l.GetFilterChains()
+	if d := l.GetDefaultFilterChain(); d != nil {
+		chains = append(append([]*listenerv3.FilterChain(nil), chains...), d)
+	}
+	for _, fc := range chains {
+		uses, err := socketUsesSecret(fc.GetTransportSocket(), names)
+		if err != nil || uses {
+			return uses, err
+		}
+	}
+	return false, nil
+}
+
+func clusterUsesSecret(c *clusterv3.Cluster, names map[string]bool) (bool, error) {
+	uses, err := socketUsesSecret(c.GetTransportSocket(), names)
+	if err != nil || uses {
+		return uses, err
+	}
+	for _, m := range c.GetTransportSocketMatches() {
+		if uses, err := socketUsesSecret(m.GetTransportSocket(), names); err != nil || uses {
+			return uses, err
+		}
+	}
+	return false, nil
+}
+
+// socketUsesSecret reports whether a TLS transport socket names one of
+// the secrets as its certificate. A socket it cannot read counts as using
+// one: leaving a listener out is the safe mistake.
+func socketUsesSecret(ts *corev3.TransportSocket, names map[string]bool) (bool, error) {
+	tc := ts.GetTypedConfig()
+	if tc == nil {
+		return false, nil
+	}
+	m, err := tc.UnmarshalNew()
+	if err != nil {
+		return true, nil
+	}
+	var common *tlsv3.CommonTlsContext
+	switch t := m.(type) {
+	case *tlsv3.DownstreamTlsContext:
+		common = t.GetCommonTlsContext()
+	case *tlsv3.UpstreamTlsContext:
+		common = t.GetCommonTlsContext()
+	default:
+		return false, nil
+	}
+	for _, sc := range common.GetTlsCertificateSdsSecretConfigs() {
+		if names[sc.GetName()] {
+			return true, nil
+		}
+	}
+	return false, nil
 }

@@ -1,0 +1,279 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsacm "github.com/aws/aws-sdk-go-v2/service/acm"
+	acmtypes "github.com/aws/aws-sdk-go-v2/service/acm/types"
+	"github.com/aws/aws-sdk-go-v2/service/appmesh"
+	meshtypes "github.com/aws/aws-sdk-go-v2/service/appmesh/types"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+
+	"github.com/bulwarkd/bulwark/internal/audit"
+	"github.com/bulwarkd/bulwark/internal/server"
+	"github.com/bulwarkd/bulwark/internal/server/servertest"
+)
+
+// sotwFetch asks for every resource of typeURL on an open stream (the
+// first call carries the node) and returns the response after ACKing it.
+func sotwFetch(t *testing.T, st discoveryv3.AggregatedDiscoveryService_StreamAggregatedResourcesClient, node *corev3.Node, typeURL string) *discoveryv3.DiscoveryResponse {
+	t.Helper()
+	if err := st.Send(&discoveryv3.DiscoveryRequest{Node: node, TypeUrl: typeURL}); err != nil {
+		t.Fatal(err)
+	}
+	r, err := st.Recv()
+	if err != nil {
+		t.Fatalf("%s: %v", typeURL, err)
+	}
+	if r.TypeUrl != typeURL {
+		t.Fatalf("asked for %s, got %s", typeURL, r.TypeUrl)
+	}
+	if err := st.Send(&discoveryv3.DiscoveryRequest{TypeUrl: typeURL, VersionInfo: r.VersionInfo, ResponseNonce: r.Nonce}); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// carriesKey reports whether any secret of a response holds a private key.
+func carriesKey(t *testing.T, r *discoveryv3.DiscoveryResponse) bool {
+	t.Helper()
+	for _, a := range r.Resources {
+		sec := &tlsv3.Secret{}
+		if err := a.UnmarshalTo(sec); err != nil {
+			t.Fatal(err)
+		}
+		if len(sec.GetTlsCertificate().GetPrivateKey().GetInlineBytes()) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+func exportPolicy(stmts ...string) string {
+	return `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"appmesh:StreamAggregatedResources","Resource":"*"}` +
+		func() string {
+			out := ""
+			for _, s := range stmts {
+				out += "," + s
+			}
+			return out
+		}() + `]}`
+}
+
+// TestXDSCertificateDeliveryIsAuthorized is the attack class "receive a
+// private key over SDS you may not export": whoever may stream a node
+// gets the ACM certificates its spec names only if its principal is
+// allowed acm:ExportCertificate on each of them (as App Mesh required of
+// the Envoy's role). Otherwise the certificate, and the listener using
+// it, are not sent, the refusal is audited and counted, and the stream
+// stays up (no NACK).
+func TestXDSCertificateDeliveryIsAuthorized(t *testing.T) {
+	t.Parallel()
+	e := startXDSEnv(t)
+	ctx := context.Background()
+	if _, err := e.acm.AddTagsToCertificate(ctx, &awsacm.AddTagsToCertificateInput{CertificateArn: &e.certARN,
+		Tags: []acmtypes.Tag{{Key: aws.String("team"), Value: aws.String("blue")}}}); err != nil {
+		t.Fatal(err)
+	}
+	// A node whose spec names a certificate of another account.
+	foreignCert := "arn:aws:acm:" + servertest.Region + ":999999999999:certificate/11111111-2222-3333-4444-555555555555"
+	foreignNode := fmt.Sprintf("arn:aws:appmesh:%s:%s:mesh/color-mesh/virtualNode/foreign", servertest.Region, servertest.AccountID)
+	if _, err := e.mesh.CreateVirtualNode(ctx, &appmesh.CreateVirtualNodeInput{MeshName: aws.String("color-mesh"), VirtualNodeName: aws.String("foreign"), Spec: &meshtypes.VirtualNodeSpec{
+		Listeners: []meshtypes.Listener{{
+			PortMapping: &meshtypes.PortMapping{Port: aws.Int32(9080), Protocol: meshtypes.PortProtocolHttp},
+			Tls: &meshtypes.ListenerTls{Mode: meshtypes.ListenerTlsModeStrict,
+				Certificate: &meshtypes.ListenerTlsCertificateMemberAcm{Value: meshtypes.ListenerTlsAcmCertificate{CertificateArn: aws.String(foreignCert)}}},
+		}},
+		ServiceDiscovery: &meshtypes.ServiceDiscoveryMemberDns{Value: meshtypes.DnsServiceDiscovery{Hostname: aws.String("foreign.mesh.local")}},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	otherCert := "arn:aws:acm:" + servertest.Region + ":" + servertest.AccountID + ":certificate/00000000-0000-0000-0000-000000000000"
+	allowCert := func(res string) string {
+		return `{"Effect":"Allow","Action":"acm:ExportCertificate","Resource":"` + res + `"}`
+	}
+	cases := []struct {
+		name   string
+		policy string
+		node   string
+		want   bool
+	}{
+		{"allowed on the certificate", exportPolicy(allowCert(e.certARN)), e.nodeARN, true},
+		{"allowed by resource tag", exportPolicy(`{"Effect":"Allow","Action":"acm:ExportCertificate","Resource":"*","Condition":{"StringEquals":{"aws:ResourceTag/team":"blue"}}}`), e.nodeARN, true},
+		{"allowed by wildcard action", exportPolicy(`{"Effect":"Allow","Action":"acm:*","Resource":"*"}`), e.nodeARN, true},
+		{"denied: no export permission", exportPolicy(), e.nodeARN, false},
+		{"denied: other ACM actions only", exportPolicy(`{"Effect":"Allow","Action":["acm:GetCertificate","acm:DescribeCertificate"],"Resource":"` + e.certARN + `"}`), e.nodeARN, false},
+		{"denied by resource tag", exportPolicy(`{"Effect":"Allow","Action":"acm:ExportCertificate","Resource":"*","Condition":{"StringEquals":{"aws:ResourceTag/team":"red"}}}`), e.nodeARN, false},
+		{"denied: explicit deny", exportPolicy(allowCert("*"), `{"Effect":"Deny","Action":"acm:ExportCertificate","Resource":"`+e.certARN+`"}`), e.nodeARN, false},
+		{"denied: permission for another certificate", exportPolicy(allowCert(otherCert)), e.nodeARN, false},
+		{"denied: permission for another account's certificates", exportPolicy(allowCert("arn:aws:acm:*:999999999999:certificate/*")), e.nodeARN, false},
+		{"another account's certificate named by the node", exportPolicy(allowCert("*")), foreignNode, false},
+	}
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			creds := e.user(t, fmt.Sprintf("envoy-%d", i), tc.policy)
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			st, err := e.dial(t, creds, "").StreamAggregatedResources(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			node := &corev3.Node{Id: tc.node, Cluster: tc.node}
+			lds := sotwFetch(t, st, node, resourcev3.ListenerType)
+			sds := sotwFetch(t, st, nil, resourcev3.SecretType)
+			if got := len(lds.Resources) == 1; got != tc.want {
+				t.Errorf("listener sent = %v, want %v", got, tc.want)
+			}
+			if got := carriesKey(t, sds); got != tc.want {
+				t.Errorf("private key sent = %v, want %v", got, tc.want)
+			}
+			// The ingress cluster (no certificate) is served either way:
+			// the stream is not refused, only the certificate is withheld.
+			if cds := sotwFetch(t, st, nil, resourcev3.ClusterType); len(cds.Resources) != 1 {
+				t.Errorf("%d clusters, want the ingress cluster", len(cds.Resources))
+			}
+		})
+	}
+	denied, allowed := countSecretEvents(t, e.srv, "AccessDeniedException"), countSecretEvents(t, e.srv, "")
+	// The foreign certificate is allowed by policy (audited as allowed)
+	// and then cannot be loaded: it is withheld as "unavailable".
+	if allowed != 4 {
+		t.Errorf("%d allowed StreamSecret audit events, want 4", allowed)
+	}
+	if denied != 6 {
+		t.Errorf("%d denied StreamSecret audit events, want 6", denied)
+	}
+	_, body := get(t, e.srv.URL+"/metrics")
+	for _, want := range []string{`bulwark_xds_certificates_withheld_total{reason="denied"} 6`, `bulwark_xds_certificates_withheld_total{reason="unavailable"} 1`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+}
+
+// TestXDSUnsignedStreamsGetNoPrivateKeys: a stream without an IAM
+// principal (allowUnsigned) is configured, but no ACM private key reaches
+// it, whatever the policies say.
+func TestXDSUnsignedStreamsGetNoPrivateKeys(t *testing.T) {
+	t.Parallel()
+	e := startXDSEnv(t, func(c *server.Config) { c.XDSAllowUnsigned = true })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	st, err := e.dial(t, nil, "").StreamAggregatedResources(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lds := sotwFetch(t, st, &corev3.Node{Id: e.nodeARN}, resourcev3.ListenerType)
+	if len(lds.Resources) != 0 {
+		t.Error("the listener using the withheld certificate was sent")
+	}
+	if carriesKey(t, sotwFetch(t, st, nil, resourcev3.SecretType)) {
+		t.Fatal("an unsigned stream received a private key")
+	}
+	if n := countSecretEvents(t, e.srv, "AccessDeniedException"); n != 1 {
+		t.Fatalf("%d denied StreamSecret events, want 1", n)
+	}
+}
+
+// countSecretEvents counts StreamSecret audit events with an error code
+// ("" for allowed ones).
+func countSecretEvents(t *testing.T, srv *servertest.Server, errCode string) int {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(srv.DataDir, "audit.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, l := range bytes.Split(bytes.TrimSpace(raw), []byte("\n")) {
+		var ev audit.Event
+		if err := jsonUnmarshal(l, &ev); err != nil {
+			t.Fatal(err)
+		}
+		if ev.EventName == "StreamSecret" && ev.ErrorCode == errCode {
+			if bytes.Contains(l, []byte("PRIVATE KEY")) {
+				t.Fatal("an audit event carries key material")
+			}
+			n++
+		}
+	}
+	return n
+}
+
+// TestXDSRevokedOrDeletedCertificateIsWithdrawn: when a certificate a node
+// uses is revoked or deleted, the next push takes it, and the listener
+// using it, out of the data plane's configuration: no stale key stays.
+func TestXDSRevokedOrDeletedCertificateIsWithdrawn(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name   string
+		change func(ctx context.Context, e *xdsEnv) error
+	}{
+		{"revoked", func(ctx context.Context, e *xdsEnv) error {
+			_, err := e.acm.RevokeCertificate(ctx, &awsacm.RevokeCertificateInput{CertificateArn: &e.certARN, RevocationReason: acmtypes.RevocationReasonKeyCompromise})
+			return err
+		}},
+		{"deleted", func(ctx context.Context, e *xdsEnv) error {
+			_, err := e.acm.DeleteCertificate(ctx, &awsacm.DeleteCertificateInput{CertificateArn: &e.certARN})
+			return err
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := startXDSEnv(t)
+			creds := e.user(t, "envoy", streamExportPolicy(e.nodeARN, e.certARN))
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			st, err := e.dial(t, creds, "").StreamAggregatedResources(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if lds := sotwFetch(t, st, &corev3.Node{Id: e.nodeARN}, resourcev3.ListenerType); len(lds.Resources) != 1 {
+				t.Fatalf("%d listeners before the change", len(lds.Resources))
+			}
+			if !carriesKey(t, sotwFetch(t, st, nil, resourcev3.SecretType)) {
+				t.Fatal("no key before the change")
+			}
+			if err := tc.change(ctx, e); err != nil {
+				t.Fatal(err)
+			}
+			gotLDS, gotSDS := false, false
+			for !gotLDS || !gotSDS {
+				r, err := st.Recv()
+				if err != nil {
+					t.Fatal(err)
+				}
+				switch r.TypeUrl {
+				case resourcev3.ListenerType:
+					if len(r.Resources) != 0 {
+						t.Fatalf("the push still carries %d listeners", len(r.Resources))
+					}
+					gotLDS = true
+				case resourcev3.SecretType:
+					if carriesKey(t, r) {
+						t.Fatal("the push still carries the key")
+					}
+					gotSDS = true
+				}
+				if err := st.Send(&discoveryv3.DiscoveryRequest{TypeUrl: r.TypeUrl, VersionInfo: r.VersionInfo, ResponseNonce: r.Nonce}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			_, body := get(t, e.srv.URL+"/metrics")
+			if !strings.Contains(body, `bulwark_xds_certificates_withheld_total{reason="unavailable"} 1`) {
+				t.Error("the withdrawal was not counted")
+			}
+		})
+	}
+}
