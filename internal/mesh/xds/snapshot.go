@@ -37,7 +37,13 @@ func (s *Server) build(ref NodeRef) (*cachev3.Snapshot, map[string]bool, string,
 	if err != nil {
 		return nil, nil, "", err
 	}
-	items := map[resourcev3.Type][]types.Resource{}
+	// Every type is in the snapshot, empty or not, so each carries the
+	// snapshot's version: a wildcard subscriber (bulwark proxy, Envoy's
+	// CDS/LDS) gets an answer for a type this node has none of, and a
+	// data plane can tell that all types of one version have arrived.
+	items := map[resourcev3.Type][]types.Resource{
+		resourcev3.ListenerType: {}, resourcev3.ClusterType: {}, resourcev3.RouteType: {}, resourcev3.SecretType: {},
+	}
 	for _, l := range res.Listeners {
 		items[resourcev3.ListenerType] = append(items[resourcev3.ListenerType], l)
 	}
