@@ -19,6 +19,7 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
@@ -183,7 +184,7 @@ func TestDecodeWhatTheServerSends(t *testing.T) {
 					if *have.PortMapping != *want.PortMapping || have.TLS.Mode != want.TLS.Mode || (have.TLS.Validation != nil) != (want.TLS.Validation != nil) {
 						t.Errorf("listener = %+v, want %+v", have, want)
 					}
-					if want.TLS.Certificate.ACM != nil && (have.TLS.Certificate.SDS == nil || cfg.Secrets[have.TLS.Certificate.SDS.SecretName] == nil) {
+					if want.TLS.Certificate.ACM != nil && (have.TLS.Certificate.SDS == nil || cfg.Secrets[strings.TrimPrefix(have.TLS.Certificate.SDS.SecretName, SourcePrefix)] == nil) {
 						t.Errorf("listener certificate %+v is not a secret of the stream", have.TLS.Certificate)
 					}
 					if want.TLS.Certificate.File != nil && *have.TLS.Certificate.File != *want.TLS.Certificate.File {
@@ -314,11 +315,31 @@ func TestDecodeRefusesWhatItCannotEnforce(t *testing.T) {
 			}
 		})
 	}
-	t.Run("local SDS server", func(t *testing.T) {
+	t.Run("App Mesh sds source keeps the proxy's meaning", func(t *testing.T) {
 		snap := colorTeller(t, "one-way")
-		snap.VirtualNode.Spec.Listeners[0].TLS.Certificate = &spec.ListenerTLSCertificate{SDS: &spec.SDSCertificate{SecretName: "spiffe://x"}}
-		_, err := Decode(nodeOf(snap), translated(t, snap))
-		if err == nil || !strings.Contains(err.Error(), "local SDS server") {
+		snap.VirtualNode.Spec.Listeners[0].TLS.Certificate = &spec.ListenerTLSCertificate{SDS: &spec.SDSCertificate{SecretName: "colorteller"}}
+		cfg, err := Decode(nodeOf(snap), translated(t, snap))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := cfg.Snapshot.VirtualNode.Spec.Listeners[0].TLS.Certificate.SDS; got == nil || got.SecretName != "colorteller" {
+			t.Fatalf("certificate = %+v, want sds colorteller", got)
+		}
+	})
+	t.Run("other SDS server", func(t *testing.T) {
+		snap := colorTeller(t, "one-way")
+		snap.VirtualNode.Spec.Listeners[0].TLS.Certificate = &spec.ListenerTLSCertificate{SDS: &spec.SDSCertificate{SecretName: "colorteller"}}
+		r := translated(t, snap)
+		ts := r.Listeners[0].FilterChains[0].TransportSocket
+		down := &tlsv3.DownstreamTlsContext{}
+		if err := ts.GetTypedConfig().UnmarshalTo(down); err != nil {
+			t.Fatal(err)
+		}
+		down.CommonTlsContext.TlsCertificateSdsSecretConfigs[0].SdsConfig.GetApiConfigSource().GrpcServices[0].GetEnvoyGrpc().ClusterName = "spire"
+		a, _ := anypb.New(down)
+		ts.ConfigType = &corev3.TransportSocket_TypedConfig{TypedConfig: a}
+		_, err := Decode(nodeOf(snap), r)
+		if err == nil || !strings.Contains(err.Error(), "SDS server other than") {
 			t.Fatalf("Decode = %v", err)
 		}
 	})

@@ -2,8 +2,8 @@ package xdsclient
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/bulwarkd/bulwark/internal/proxy"
@@ -20,12 +20,21 @@ const SourcePrefix = "xds:"
 // sources' reloaders pick it up (validated, without dropping
 // connections), as for any other source.
 type Secrets struct {
-	mu sync.RWMutex
-	m  map[string]*certsource.Material
+	fallback proxy.SourceFactory
+	mu       sync.RWMutex
+	m        map[string]*certsource.Material
 }
 
-// NewSecrets returns an empty store.
-func NewSecrets() *Secrets { return &Secrets{m: map[string]*certsource.Material{}} }
+// NewSecrets returns an empty store. References that are not the
+// stream's secrets (files, and App Mesh "sds" sources, which bulwark
+// proxy reads from Secrets Manager) go to fallback; nil means
+// proxy.FileSources.
+func NewSecrets(fallback proxy.SourceFactory) *Secrets {
+	if fallback == nil {
+		fallback = proxy.FileSources
+	}
+	return &Secrets{fallback: fallback, m: map[string]*certsource.Material{}}
+}
 
 // swap installs m and returns the previous contents.
 func (s *Secrets) swap(m map[string]*certsource.Material) map[string]*certsource.Material {
@@ -36,27 +45,31 @@ func (s *Secrets) swap(m map[string]*certsource.Material) map[string]*certsource
 	return old
 }
 
+// Swap installs the secrets of a version about to be applied and returns
+// the previous ones (to put back if the proxy refuses it).
+func (s *Secrets) Swap(m map[string]*certsource.Material) map[string]*certsource.Material {
+	return s.swap(m)
+}
+
 func (s *Secrets) get(name string) *certsource.Material {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return s.m[name]
 }
 
-// Sources is the proxy's SourceFactory in xDS mode: sds references are
-// the stream's secrets (never Secrets Manager), file references are
-// files, and anything else is refused.
+// Sources is the proxy's SourceFactory in xDS mode: an sds reference named
+// SourcePrefix+NAME is the stream's secret NAME; everything else goes to
+// the fallback factory.
 func (s *Secrets) Sources(ref proxy.CertRef) (string, certsource.Source, error) {
 	switch {
-	case ref.Certificate != nil && ref.Certificate.SDS != nil:
+	case ref.Certificate != nil && ref.Certificate.SDS != nil && strings.HasPrefix(ref.Certificate.SDS.SecretName, SourcePrefix):
 		n := ref.Certificate.SDS.SecretName
-		return SourcePrefix + n, secretSource{s: s, name: n, cert: true}, nil
-	case ref.Trust != nil && ref.Trust.SDS != nil:
+		return n, secretSource{s: s, name: strings.TrimPrefix(n, SourcePrefix), cert: true}, nil
+	case ref.Trust != nil && ref.Trust.SDS != nil && strings.HasPrefix(ref.Trust.SDS.SecretName, SourcePrefix):
 		n := ref.Trust.SDS.SecretName
-		return SourcePrefix + n, secretSource{s: s, name: n}, nil
-	case ref.Certificate != nil && ref.Certificate.File != nil, ref.Trust != nil && ref.Trust.File != nil:
-		return proxy.FileSources(ref)
+		return n, secretSource{s: s, name: strings.TrimPrefix(n, SourcePrefix)}, nil
 	}
-	return "", nil, errors.New("xdsclient: certificates come from the xDS stream or files only")
+	return s.fallback(ref)
 }
 
 // secretSource is one secret of the store as a certificate source.

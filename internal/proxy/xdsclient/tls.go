@@ -3,6 +3,7 @@ package xdsclient
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
@@ -59,15 +60,33 @@ func (d *decoder) adsSecret(path string, s *tlsv3.SdsSecretConfig) (string, erro
 	if err := onlyFields(path, s, "name", "sds_config"); err != nil {
 		return "", err
 	}
-	if s.GetSdsConfig().GetAds() == nil {
-		return "", refuse(path, "a secret from a local SDS server (%q); bulwark proxy takes secrets over its xDS stream only", s.GetName())
-	}
 	if s.GetName() == "" {
 		return "", refuse(path, "an unnamed secret")
 	}
+	if s.GetSdsConfig().GetAds() == nil {
+		// App Mesh's "sds" source: a secret of the SDS server beside the
+		// proxy. To bulwark proxy an sds source has always meant the
+		// certificate export layout in Secrets Manager (docs/proxy.md), so
+		// it keeps that meaning here; any other SDS server is refused.
+		var cluster string
+		if gs := s.GetSdsConfig().GetApiConfigSource().GetGrpcServices(); len(gs) == 1 {
+			cluster = gs[0].GetEnvoyGrpc().GetClusterName()
+		}
+		if cluster != localSDSCluster {
+			return "", refuse(path, "a secret from an SDS server other than this stream or App Mesh's local one (%q)", s.GetName())
+		}
+		return s.GetName(), nil
+	}
+	if strings.HasPrefix(s.GetName(), SourcePrefix) {
+		return "", refuse(path, "a secret name starting with %q", SourcePrefix)
+	}
 	d.used[s.GetName()] = true
-	return s.GetName(), nil
+	return SourcePrefix + s.GetName(), nil
 }
+
+// localSDSCluster is the cluster App Mesh's Envoy bootstrap defines for
+// its local SDS server (internal/mesh/xds.SDSSocketCluster).
+const localSDSCluster = "static_cluster_sds_unix_socket"
 
 // validation reads a common TLS context's trust and SAN matchers.
 func (d *decoder) validation(path string, c *tlsv3.CommonTlsContext) (*spec.TrustContext, []string, bool, error) {
