@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/bulwarkd/bulwark/internal/proxy/launch"
 	"github.com/bulwarkd/bulwark/internal/proxy/xdsclient"
 )
