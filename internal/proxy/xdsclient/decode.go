@@ -1,7 +1,6 @@
 package xdsclient
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"sort"
@@ -90,7 +89,6 @@ type decoder struct {
 	logging  *spec.Logging
 	routers  map[string]*spec.NamedVirtualRouter
 	services map[string]string // service name -> a key of its definition (gateway)
-	priority int
 }
 
 // targetNode collects the egress clusters that reach one virtual node.
@@ -497,5 +495,3 @@ func (d *decoder) clientPolicy(path string, targets []spec.WeightedTarget) (*spe
 	}
 	return &spec.ClientPolicy{TLS: &p}, nil
 }
-
-var errNoRoutes = errors.New("no routes")
