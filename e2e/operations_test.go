@@ -107,6 +107,8 @@ func TestClientsRefuseAWSFallback(t *testing.T) {
 		{"certs", "export-to-secrets", "--certificate-arn", "arn:aws:acm:us-east-1:1:certificate/x", "--secret-prefix", "p"},
 		{"certs", "fetch", "--secret-prefix", "p", "--out", t.TempDir()},
 		{"renewer", "--listen", "127.0.0.1:0", "--bind", "arn:aws:acm:us-east-1:1:certificate/x=p"},
+		// The proxy needs no API: it refuses because no xDS endpoint is
+		// set, never polling an API or AWS instead.
 		{"proxy", "--mesh", "m", "--virtual-node", "n"},
 		{"edge", "--listen", "127.0.0.1:0", "--origin", "http://127.0.0.1:9", "--key", "01=alias/pii", "--fields", "ssn", "--admin", ""},
 	} {
@@ -114,6 +116,12 @@ func TestClientsRefuseAWSFallback(t *testing.T) {
 			cmd := exec.Command(binary, args...)
 			cmd.Env = env
 			out, err := cmd.CombinedOutput()
+			if args[0] == "proxy" {
+				if err == nil || !strings.Contains(string(out), "--xds HOST:PORT") {
+					t.Errorf("%v: want a refusal naming --xds, got %v: %s", args, err, out)
+				}
+				return
+			}
 			if err == nil || !strings.Contains(string(out), "no API endpoint") || !strings.Contains(string(out), "--aws") {
 				t.Errorf("%v: want a refusal naming --endpoint and --aws, got %v: %s", args, err, out)
 			}

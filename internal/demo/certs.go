@@ -85,7 +85,9 @@ func (d *demo) stepPrincipals(ctx context.Context) error {
 	d.r.section("Create least-privilege principals (IAM API)",
 		"each proxy and the exporter/renewer sign their own requests with keys that can do only their job")
 	cfg := d.e.srv.Config()
-	meshRead := fmt.Sprintf(`{"Effect":"Allow","Action":["appmesh:Describe*","appmesh:List*"],"Resource":["arn:aws:appmesh:%[1]s:%[2]s:mesh/colorapp","arn:aws:appmesh:%[1]s:%[2]s:mesh/colorapp/*"]}`, cfg.Region, cfg.AccountID)
+	// The proxies read their configuration (and ACM certificates) over the
+	// xDS stream, authorized on their own resource.
+	meshRead := fmt.Sprintf(`{"Effect":"Allow","Action":"appmesh:StreamAggregatedResources","Resource":"arn:aws:appmesh:%[1]s:%[2]s:mesh/colorapp/*"}`, cfg.Region, cfg.AccountID)
 	chainSecret := fmt.Sprintf("arn:aws:secretsmanager:%s:%s:secret:%s/certificate-chain-*", cfg.Region, cfg.AccountID, gatewayPrefix)
 	var err error
 	// ColorTeller's sidecar: export its own certificate (the key stays in

@@ -21,6 +21,7 @@ import (
 type env struct {
 	srv      *server.Server
 	endpoint string
+	xds      string // the xDS listener (plaintext, loopback)
 	dir      string
 	rootID   string
 	rootKey  string
@@ -53,6 +54,13 @@ func startServer(dir string) (*env, error) {
 		ln.Close()
 		return nil, err
 	}
+	xln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	e.xds = xln.Addr().String()
+	go func() { _ = e.srv.ServeXDS(xln, nil) }()
 	go func() { e.done <- e.srv.Serve(ln) }()
 	return e, nil
 }

@@ -144,10 +144,11 @@ func (d *demo) gatewaySpec(mtls bool) *amtypes.VirtualGatewaySpec {
 	}
 }
 
-// startProxy runs `bulwark proxy --mesh colorapp ...` in-process as the
+// startProxy runs `bulwark proxy --xds ... --mesh colorapp ...` in-process as the
 // given principal.
 func (d *demo) startProxy(ctx context.Context, cfg aws.Config, o launch.Options) (*runningProxy, error) {
-	o.Mesh, o.AWS, o.Poll, o.CertPoll = meshName, &cfg, 200*time.Millisecond, 500*time.Millisecond
+	o.Mesh, o.AWS, o.CertPoll = meshName, &cfg, 500*time.Millisecond
+	o.XDS, o.XDSDial.Plaintext = d.e.xds, true
 	o.Logger, o.AccessLog = slog.New(slog.DiscardHandler), io.Discard
 	started := make(chan *proxy.Proxy, 1)
 	o.Started = func(p *proxy.Proxy) { started <- p }

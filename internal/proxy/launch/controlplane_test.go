@@ -2,9 +2,13 @@ package launch_test
 
 import (
 	"context"
+	"crypto/tls"
 	"io"
+	"net"
 	"net/http"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,6 +21,8 @@ import (
 
 	"github.com/bulwarkd/bulwark/internal/mesh/spec"
 	"github.com/bulwarkd/bulwark/internal/proxy/launch"
+	"github.com/bulwarkd/bulwark/internal/proxy/stats"
+	"github.com/bulwarkd/bulwark/internal/proxy/xdsclient"
 	"github.com/bulwarkd/bulwark/internal/server/servertest"
 )
 
@@ -54,14 +60,103 @@ func rootCA(t *testing.T, p *acmpca.Client, cn string) string {
 	return *arn
 }
 
-// TestAgainstControlPlane runs the Color App from Bulwark's own appmesh
-// API: a ColorTeller sidecar whose server certificate is an ACM ARN and a
-// gateway trusting the ColorTeller CA through ACM PCA, both read from the
-// control plane with `bulwark proxy --mesh`. Then a gateway route update
-// reaches the running gateway.
-func TestAgainstControlPlane(t *testing.T) {
+// cutter forwards TCP to the xDS listener and can cut every stream and
+// refuse new ones, as a network partition would.
+type cutter struct {
+	ln      net.Listener
+	backend string
+	mu      sync.Mutex
+	down    bool
+	conns   []net.Conn
+}
+
+func newCutter(t *testing.T, backend string) *cutter {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &cutter{ln: ln, backend: backend}
+	t.Cleanup(func() { ln.Close(); c.cut() })
+	go func() {
+		for {
+			in, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.mu.Lock()
+			down := c.down
+			if !down {
+				c.conns = append(c.conns, in)
+			}
+			c.mu.Unlock()
+			if down {
+				in.Close()
+				continue
+			}
+			out, err := net.Dial("tcp", backend)
+			if err != nil {
+				in.Close()
+				continue
+			}
+			c.mu.Lock()
+			c.conns = append(c.conns, out)
+			c.mu.Unlock()
+			go func() { _, _ = io.Copy(out, in); out.Close() }()
+			go func() { _, _ = io.Copy(in, out); in.Close() }()
+		}
+	}()
+	return c
+}
+
+func (c *cutter) addr() string { return c.ln.Addr().String() }
+
+func (c *cutter) cut() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.down = true
+	for _, x := range c.conns {
+		x.Close()
+	}
+	c.conns = nil
+}
+
+func (c *cutter) restore() {
+	c.mu.Lock()
+	c.down = false
+	c.mu.Unlock()
+}
+
+// TestColorAppOverXDS runs the Color App from Bulwark's App Mesh API with
+// both proxies fed by the server's xDS stream (SigV4-signed, each proxy
+// its own principal allowed only appmesh:StreamAggregatedResources on its
+// resource): the ColorTeller sidecar's certificate is an ACM certificate
+// delivered over SDS (no acm:ExportCertificate), the gateway trusts the
+// ColorTeller CA through ACM PCA. One-way TLS and mTLS read as in the
+// seed (ssl.handshake / ssl.no_certificate). Then, without a restart: a
+// gateway route update is pushed and applied; a certificate renewal is
+// swapped; the stream is cut and the proxies keep serving, then
+// reconnect; and a setting the proxy cannot enforce is NACKed while the
+// running configuration stays.
+func TestColorAppOverXDS(t *testing.T) {
+	t.Parallel()
+	for _, mtls := range []bool{false, true} {
+		name := "one-way"
+		if mtls {
+			name = "mtls"
+		}
+		t.Run(name, func(t *testing.T) { colorAppOverXDS(t, mtls) })
+	}
+}
+
+func colorAppOverXDS(t *testing.T, mtls bool) {
 	t.Parallel()
 	srv := servertest.Start(t)
+	xln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.ServeXDS(xln, nil) }()
+	cut := newCutter(t, xln.Addr().String())
 	cfg := srv.AWSConfig()
 	ctx := context.Background()
 	pca, acmc, am := acmpca.NewFromConfig(cfg), awsacm.NewFromConfig(cfg), appmesh.NewFromConfig(cfg)
@@ -69,6 +164,13 @@ func TestAgainstControlPlane(t *testing.T) {
 	req, err := acmc.RequestCertificate(ctx, &awsacm.RequestCertificateInput{DomainName: aws.String("colorteller.mesh.local"), CertificateAuthorityArn: &ca})
 	if err != nil {
 		t.Fatal(err)
+	}
+	// mTLS: the sidecar requires a certificate of the ColorGateway CA
+	// (a file trust), the gateway presents its own (files).
+	pki := ""
+	if mtls {
+		pki = t.TempDir()
+		writePKI(t, pki, "colorgateway", "colorgateway.mesh.local")
 	}
 	a := startApp(t, "yellow")
 	mesh := aws.String("color-mesh")
@@ -80,24 +182,30 @@ func TestAgainstControlPlane(t *testing.T) {
 	}
 	must(am.CreateMesh(ctx, &appmesh.CreateMeshInput{MeshName: mesh}))
 	nodeSpec := func(hostname string) *amtypes.VirtualNodeSpec {
+		tls := &amtypes.ListenerTls{Mode: amtypes.ListenerTlsModeStrict,
+			Certificate: &amtypes.ListenerTlsCertificateMemberAcm{Value: amtypes.ListenerTlsAcmCertificate{CertificateArn: req.CertificateArn}}}
+		if pki != "" {
+			tls.Validation = &amtypes.ListenerTlsValidationContext{Trust: &amtypes.ListenerTlsValidationContextTrustMemberFile{
+				Value: amtypes.TlsValidationContextFileTrust{CertificateChain: aws.String(filepath.Join(pki, "ca.pem"))}}}
+		}
 		return &amtypes.VirtualNodeSpec{
-			Listeners: []amtypes.Listener{{
-				PortMapping: &amtypes.PortMapping{Port: aws.Int32(int32(a.port)), Protocol: amtypes.PortProtocolHttp},
-				Tls: &amtypes.ListenerTls{Mode: amtypes.ListenerTlsModeStrict,
-					Certificate: &amtypes.ListenerTlsCertificateMemberAcm{Value: amtypes.ListenerTlsAcmCertificate{CertificateArn: req.CertificateArn}}},
-			}},
+			Listeners:        []amtypes.Listener{{PortMapping: &amtypes.PortMapping{Port: aws.Int32(int32(a.port)), Protocol: amtypes.PortProtocolHttp}, Tls: tls}},
 			ServiceDiscovery: &amtypes.ServiceDiscoveryMemberDns{Value: amtypes.DnsServiceDiscovery{Hostname: aws.String(hostname)}},
 		}
 	}
 	must(am.CreateVirtualNode(ctx, &appmesh.CreateVirtualNodeInput{MeshName: mesh, VirtualNodeName: aws.String("colorteller"), Spec: nodeSpec("colorteller.mesh.local")}))
 	must(am.CreateVirtualService(ctx, &appmesh.CreateVirtualServiceInput{MeshName: mesh, VirtualServiceName: aws.String("colorteller.mesh.local"),
 		Spec: &amtypes.VirtualServiceSpec{Provider: &amtypes.VirtualServiceProviderMemberVirtualNode{Value: amtypes.VirtualNodeServiceProvider{VirtualNodeName: aws.String("colorteller")}}}}))
+	clientTLS := &amtypes.VirtualGatewayClientPolicyTls{Validation: &amtypes.VirtualGatewayTlsValidationContext{
+		Trust: &amtypes.VirtualGatewayTlsValidationContextTrustMemberAcm{Value: amtypes.VirtualGatewayTlsValidationContextAcmTrust{CertificateAuthorityArns: []string{ca}}},
+	}}
+	if pki != "" {
+		clientTLS.Certificate = &amtypes.VirtualGatewayClientTlsCertificateMemberFile{Value: amtypes.VirtualGatewayListenerTlsFileCertificate{
+			CertificateChain: aws.String(filepath.Join(pki, "colorgateway.pem")), PrivateKey: aws.String(filepath.Join(pki, "colorgateway.key"))}}
+	}
 	must(am.CreateVirtualGateway(ctx, &appmesh.CreateVirtualGatewayInput{MeshName: mesh, VirtualGatewayName: aws.String("colorgateway"), Spec: &amtypes.VirtualGatewaySpec{
-		Listeners: []amtypes.VirtualGatewayListener{{PortMapping: &amtypes.VirtualGatewayPortMapping{Port: aws.Int32(8080), Protocol: amtypes.VirtualGatewayPortProtocolHttp}}},
-		BackendDefaults: &amtypes.VirtualGatewayBackendDefaults{ClientPolicy: &amtypes.VirtualGatewayClientPolicy{Tls: &amtypes.VirtualGatewayClientPolicyTls{
-			Validation: &amtypes.VirtualGatewayTlsValidationContext{
-				Trust: &amtypes.VirtualGatewayTlsValidationContextTrustMemberAcm{Value: amtypes.VirtualGatewayTlsValidationContextAcmTrust{CertificateAuthorityArns: []string{ca}}},
-			}}}},
+		Listeners:       []amtypes.VirtualGatewayListener{{PortMapping: &amtypes.VirtualGatewayPortMapping{Port: aws.Int32(8080), Protocol: amtypes.VirtualGatewayPortProtocolHttp}}},
+		BackendDefaults: &amtypes.VirtualGatewayBackendDefaults{ClientPolicy: &amtypes.VirtualGatewayClientPolicy{Tls: clientTLS}},
 	}}))
 	gwRoute := func(prefix string) *amtypes.GatewayRouteSpec {
 		return &amtypes.GatewayRouteSpec{HttpRoute: &amtypes.HttpGatewayRoute{
@@ -107,24 +215,28 @@ func TestAgainstControlPlane(t *testing.T) {
 	}
 	must(am.CreateGatewayRoute(ctx, &appmesh.CreateGatewayRouteInput{MeshName: mesh, VirtualGatewayName: aws.String("colorgateway"), GatewayRouteName: aws.String("colorteller-route"), Spec: gwRoute("/")}))
 
-	// Each proxy runs as its own principal with the policies of
-	// docs/proxy.md and nothing more.
-	meshRead := `{"Effect":"Allow","Action":["appmesh:Describe*","appmesh:List*"],
-		"Resource":["arn:aws:appmesh:us-east-1:111122223333:mesh/color-mesh","arn:aws:appmesh:us-east-1:111122223333:mesh/color-mesh/*"]}`
-	scCfg := principal(t, srv, "colorteller-proxy", meshRead,
-		`{"Effect":"Allow","Action":["acm:ExportCertificate","acm:DescribeCertificate"],"Resource":"`+*req.CertificateArn+`"}`)
-	gwCfg := principal(t, srv, "colorgateway-proxy", meshRead,
-		`{"Effect":"Allow","Action":"acm-pca:GetCertificateAuthorityCertificate","Resource":"`+ca+`"}`)
+	// Each proxy may stream its own resource and nothing else: no
+	// appmesh:Describe*, no acm:ExportCertificate, no acm-pca.
+	stream := func(kind, name string) string {
+		return `{"Effect":"Allow","Action":"appmesh:StreamAggregatedResources","Resource":"arn:aws:appmesh:us-east-1:111122223333:mesh/color-mesh/` + kind + `/` + name + `"}`
+	}
+	scCfg := principal(t, srv, "colorteller-proxy", stream("virtualNode", "colorteller"))
+	gwCfg := principal(t, srv, "colorgateway-proxy", stream("virtualGateway", "colorgateway"))
 	opts := func(c *aws.Config, o launch.Options) launch.Options {
-		o.Mesh, o.AWS, o.Poll, o.CertPoll, o.AdminAddress = "color-mesh", c, 50*time.Millisecond, time.Minute, "127.0.0.1:0"
+		o.XDS, o.AWS, o.AdminAddress = cut.addr(), c, "127.0.0.1:0"
+		o.XDSDial = xdsclient.DialConfig{Plaintext: true}
+		o.XDSMinBackoff, o.XDSMaxBackoff = 20*time.Millisecond, 100*time.Millisecond
 		return o
 	}
-	sc := start(t, opts(&scCfg, launch.Options{VirtualNode: "colorteller", Listeners: []spec.ListenerBinding{{Port: a.port, Address: "127.0.0.1:0"}}}))
+	var scClient, gwClient *xdsclient.Client
+	sc := start(t, opts(&scCfg, launch.Options{NodeID: "arn:aws:appmesh:us-east-1:111122223333:mesh/color-mesh/virtualNode/colorteller",
+		Listeners: []spec.ListenerBinding{{Port: a.port, Address: "127.0.0.1:0"}}, XDSStarted: func(c *xdsclient.Client) { scClient = c }}))
 	scAddr := sc.ListenerAddr(a.port)
 	// The gateway dials the sidecar where it actually listens (host:port
 	// discovery, a mesh on one machine).
 	must(am.UpdateVirtualNode(ctx, &appmesh.UpdateVirtualNodeInput{MeshName: mesh, VirtualNodeName: aws.String("colorteller"), Spec: nodeSpec(scAddr)}))
-	gw := start(t, opts(&gwCfg, launch.Options{VirtualGateway: "colorgateway", Listeners: []spec.ListenerBinding{{Port: 8080, Address: "127.0.0.1:0"}}}))
+	gw := start(t, opts(&gwCfg, launch.Options{Mesh: "color-mesh", VirtualGateway: "colorgateway",
+		Listeners: []spec.ListenerBinding{{Port: 8080, Address: "127.0.0.1:0"}}, XDSStarted: func(c *xdsclient.Client) { gwClient = c }}))
 
 	get := func(path string) (int, string) {
 		c := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 10 * time.Second}
@@ -139,16 +251,79 @@ func TestAgainstControlPlane(t *testing.T) {
 	if code, body := get("/"); code != 200 || body != "yellow" {
 		t.Fatalf("GET / = %d %q, want 200 yellow", code, body)
 	}
-	for suffix, want := range map[string]uint64{"ssl.handshake": 1, "ssl.no_certificate": 1} {
-		name := "listener.127.0.0.1_" + scAddr[len("127.0.0.1:"):] + "." + suffix
-		if got := sc.Stats().Counter(name).Value(); got != want {
-			t.Errorf("%s = %d, want %d", name, got, want)
-		}
+	stat := func(suffix string) uint64 {
+		return sc.Stats().Counter("listener.127.0.0.1_" + scAddr[len("127.0.0.1:"):] + "." + suffix).Value()
 	}
+	wantNoCert := uint64(1)
+	if mtls {
+		wantNoCert = 0
+	}
+	if h, n := stat("ssl.handshake"), stat("ssl.no_certificate"); h != 1 || n != wantNoCert {
+		t.Errorf("ssl.handshake = %d, ssl.no_certificate = %d; want 1, %d", h, n, wantNoCert)
+	}
+	if got := sc.Stats().Gauge(stats.ControlPlaneConnected).Value(); got != 1 {
+		t.Errorf("control_plane.connected_state = %d, want 1", got)
+	}
+
+	// A spec change is pushed and applied without a restart.
 	must(am.UpdateGatewayRoute(ctx, &appmesh.UpdateGatewayRouteInput{MeshName: mesh, VirtualGatewayName: aws.String("colorgateway"), GatewayRouteName: aws.String("colorteller-route"), Spec: gwRoute("/color")}))
-	waitFor(t, 5*time.Second, func() bool { code, _ := get("/"); return code == 404 })
+	waitFor(t, 10*time.Second, func() bool { code, _ := get("/"); return code == 404 })
 	if code, body := get("/color"); code != 200 || body != "yellow" {
 		t.Errorf("GET /color after the route update = %d %q", code, body)
+	}
+
+	// A renewal reaches the sidecar over SDS and is swapped in.
+	serial := func() string {
+		var s string
+		c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true,
+			VerifyConnection: func(cs tls.ConnectionState) error { s = cs.PeerCertificates[0].SerialNumber.String(); return nil }}}}
+		resp, err := c.Get("https://" + scAddr + "/")
+		if err == nil {
+			resp.Body.Close()
+		}
+		return s
+	}
+	if !mtls {
+		before := serial()
+		must(acmc.RenewCertificate(ctx, &awsacm.RenewCertificateInput{CertificateArn: req.CertificateArn}))
+		waitFor(t, 10*time.Second, func() bool { s := serial(); return s != "" && s != before })
+	}
+
+	// The stream is cut: both proxies keep serving the last configuration,
+	// report it, and reconnect when the server is back.
+	cut.cut()
+	waitFor(t, 10*time.Second, func() bool { return !scClient.Status().Connected && !gwClient.Status().Connected })
+	if got := gw.Stats().Gauge(stats.ControlPlaneConnected).Value(); got != 0 {
+		t.Errorf("control_plane.connected_state while cut = %d, want 0", got)
+	}
+	if code, body := get("/color"); code != 200 || body != "yellow" {
+		t.Errorf("GET /color with the stream cut = %d %q", code, body)
+	}
+	cut.restore()
+	waitFor(t, 10*time.Second, func() bool { return scClient.Status().Connected && gwClient.Status().Connected })
+
+	// A setting the proxy does not enforce (an idle timeout) is NACKed
+	// with the reason; the running configuration stays.
+	node := nodeSpec(scAddr)
+	{
+		node.Listeners[0].Timeout = &amtypes.ListenerTimeoutMemberHttp{Value: amtypes.HttpTimeout{Idle: &amtypes.Duration{Unit: amtypes.DurationUnitS, Value: aws.Int64(60)}}}
+		rejected := sc.Stats().Counter(stats.XDSUpdateRejected).Value()
+		must(am.UpdateVirtualNode(ctx, &appmesh.UpdateVirtualNodeInput{MeshName: mesh, VirtualNodeName: aws.String("colorteller"), Spec: node}))
+		waitFor(t, 10*time.Second, func() bool { return sc.Stats().Counter(stats.XDSUpdateRejected).Value() > rejected })
+		if r := scClient.Status().LastRejectReason; !strings.Contains(r, "idle timeout") {
+			t.Errorf("NACK reason = %q, want the idle timeout named", r)
+		}
+		waitFor(t, 10*time.Second, func() bool {
+			for _, n := range srv.XDS().Status() {
+				if strings.HasSuffix(n.ARN, "virtualNode/colorteller") && n.LastNACK != nil && strings.Contains(n.LastNACK.Message, "idle timeout") {
+					return true
+				}
+			}
+			return false
+		})
+		if code, body := get("/color"); code != 200 || body != "yellow" {
+			t.Errorf("GET /color after the refused change = %d %q", code, body)
+		}
 	}
 }
 

@@ -13,12 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
-
-	"github.com/bulwarkd/bulwark/internal/mesh/spec"
 	"github.com/bulwarkd/bulwark/internal/proxy/launch"
-	"github.com/bulwarkd/bulwark/internal/proxy/meshclient/meshfake"
+	"github.com/bulwarkd/bulwark/internal/proxy/xdsclient"
 )
 
 const sidecarYAML = `
@@ -171,73 +167,6 @@ func TestConfigFileHTTP2(t *testing.T) {
 	}
 }
 
-// TestMeshModeFollowsRouteChange runs a gateway from a (fake) control
-// plane and moves its route from the yellow node to the blue one: the
-// running proxy is updated without a restart.
-func TestMeshModeFollowsRouteChange(t *testing.T) {
-	t.Parallel()
-	yellow, blue := startApp(t, "yellow"), startApp(t, "blue")
-	f := meshfake.New(t, "color-mesh")
-	node := func(a *app) string {
-		return fmt.Sprintf(`{"listeners":[{"portMapping":{"port":%d,"protocol":"http"}}],"serviceDiscovery":{"dns":{"hostname":%q}}}`, a.port, a.addr)
-	}
-	route := func(y, b int) string {
-		return fmt.Sprintf(`{"httpRoute":{"match":{"prefix":"/"},"action":{"weightedTargets":[{"virtualNode":"yellow","weight":%d},{"virtualNode":"blue","weight":%d}]}}}`, y, b)
-	}
-	f.Put("virtualNodes", "", "yellow", node(yellow))
-	f.Put("virtualNodes", "", "blue", node(blue))
-	f.Put("virtualRouters", "", "colorteller-router", `{"listeners":[{"portMapping":{"port":9080,"protocol":"http"}}]}`)
-	f.Put("routes", "colorteller-router", "color", route(1, 0))
-	f.Put("virtualServices", "", "colorteller.mesh.local", `{"provider":{"virtualRouter":{"virtualRouterName":"colorteller-router"}}}`)
-	f.Put("virtualGateways", "", "colorgateway", `{"listeners":[{"portMapping":{"port":8080,"protocol":"http"}}]}`)
-	f.Put("gatewayRoutes", "colorgateway", "all", `{"httpRoute":{"match":{"prefix":"/"},"action":{"target":{"virtualService":{"virtualServiceName":"colorteller.mesh.local"}}}}}`)
-
-	cfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "secret", "")}
-	applied := make(chan error, 16)
-	gw := start(t, launch.Options{
-		Mesh: "color-mesh", VirtualGateway: "colorgateway", AWS: &cfg, Endpoint: f.URL(), Poll: 50 * time.Millisecond,
-		Polled: func(err error) {
-			select {
-			case applied <- err:
-			default:
-			}
-		},
-		AdminAddress: "127.0.0.1:0", Listeners: []spec.ListenerBinding{{Port: 8080, Address: "127.0.0.1:0"}},
-	})
-	url := "http://" + gw.ListenerAddr(8080) + "/"
-	color := func() string {
-		resp, err := http.Get(url)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return string(b)
-	}
-	if got := color(); got != "yellow" {
-		t.Fatalf("before the change: %q", got)
-	}
-	f.Put("routes", "colorteller-router", "color", route(0, 1))
-	waitFor(t, 5*time.Second, func() bool { return color() == "blue" })
-
-	// A change the proxy refuses (a route to a node that does not exist
-	// is not in the snapshot) leaves the old configuration serving.
-	f.Put("routes", "colorteller-router", "color", `{"httpRoute":{"match":{"prefix":"/"},"action":{"weightedTargets":[{"virtualNode":"ghost","weight":1}]}}}`)
-	// Wait for a poll that saw the change and kept the old configuration
-	// (the route's node is missing), instead of sleeping and hoping.
-	for refused := false; !refused; {
-		select {
-		case err := <-applied:
-			refused = err != nil
-		case <-time.After(10 * time.Second):
-			t.Fatal("the refused change never reached the proxy")
-		}
-	}
-	if got := color(); got != "blue" {
-		t.Errorf("after a refused change: %q, want blue still", got)
-	}
-}
-
 func TestRunRefusesBadOptions(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -248,6 +177,10 @@ func TestRunRefusesBadOptions(t *testing.T) {
 		{"neither file nor mesh", launch.Options{}, "--config"},
 		{"both file and mesh", launch.Options{ConfigFile: "x.yaml", Mesh: "m", VirtualNode: "n"}, "--config"},
 		{"missing file", launch.Options{ConfigFile: "/nonexistent/mesh.yaml"}, "/nonexistent/mesh.yaml"},
+		// Never a silent fallback to polling an API (or AWS).
+		{"mesh without xds", launch.Options{Mesh: "m", VirtualNode: "n"}, "--xds"},
+		{"plaintext off loopback", launch.Options{XDS: "10.0.0.1:15010", NodeID: "mesh/m/virtualNode/n", XDSDial: xdsclient.DialConfig{Plaintext: true, Auth: xdsclient.AuthNone}}, "loopback"},
+		{"bad node id", launch.Options{XDS: "127.0.0.1:1", NodeID: "arn:aws:iam::1:user/x", XDSDial: xdsclient.DialConfig{Auth: xdsclient.AuthNone}}, "App Mesh ARN"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.o.Logger = quiet()

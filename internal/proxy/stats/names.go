@@ -46,6 +46,21 @@ const (
 	SSLContextUpdateFailed = "ssl_context_update_failed"
 )
 
+// The xDS stream's state (`bulwark proxy --xds`), under Envoy's
+// control_plane. prefix.
+const (
+	// ControlPlaneConnected is 1 while the ADS stream is up, 0 otherwise
+	// (Envoy's control_plane.connected_state).
+	ControlPlaneConnected = "control_plane.connected_state"
+	// XDSUpdateSuccess counts configuration versions applied; XDSUpdateRejected
+	// those refused (NACKed); XDSStreamReconnect streams lost and re-opened.
+	XDSUpdateSuccess   = "control_plane.xds.update_success"
+	XDSUpdateRejected  = "control_plane.xds.update_rejected"
+	XDSStreamReconnect = "control_plane.xds.stream_reconnect"
+	// XDSUpdateTime is the unix time of the last applied version.
+	XDSUpdateTime = "control_plane.xds.update_time"
+)
+
 // ListenerPrefix returns "listener.<ip>_<port>." for a listen address, as
 // Envoy names listeners: "0.0.0.0:15000" gives "listener.0.0.0.0_15000.".
 func ListenerPrefix(addr string) string {

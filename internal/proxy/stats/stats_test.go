@@ -43,6 +43,11 @@ func TestNamesGolden(t *testing.T) {
 	for _, n := range []string{ConsecutiveFailures, UpdateTime} {
 		s.Gauge(SourcePrefix("file:/certs/server.pem") + n)
 	}
+	for _, n := range []string{XDSUpdateSuccess, XDSUpdateRejected, XDSStreamReconnect} {
+		s.Counter(n)
+	}
+	s.Gauge(ControlPlaneConnected)
+	s.Gauge(XDSUpdateTime)
 	var text, prom bytes.Buffer
 	_ = s.WriteText(&text, Query{})
 	_ = s.WritePrometheus(&prom, Query{})
