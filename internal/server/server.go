@@ -61,6 +61,7 @@ type Server struct {
 	grpcServers []*grpc.Server
 
 	routes        map[string]http.Handler
+	console       http.Handler
 	routePrefixes []string
 	services      []*api.Service
 
