@@ -105,8 +105,8 @@ function timeline(certs, days) {
     svg.append(g);
   });
   svg.append(s('line', { x1: X(now), x2: X(now), y1: top - 6, y2: H, class: 'now' }),
-    s('text', { x: X(now) + 3, y: top - 8, class: 'axis' }, 'now'));
-  return h('figure', {}, svg, h('figcaption', {},
+    s('text', { x: X(now) + 3, y: H - 2, class: 'axis' }, 'now'));
+  return h('figure', { class: 'timeline-box' }, svg, h('figcaption', {},
     h('span', { class: 'key bar' }), ' validity ', h('span', { class: 'key window' }), ` renewal window (${days} days before expiry, when ACM sends "Approaching Expiration" events) `,
     h('span', { class: 'key renewed' }), ' last renewal'));
 }
