@@ -60,8 +60,10 @@ type Server struct {
 	xdsMu       sync.Mutex
 	grpcServers []*grpc.Server
 
-	routes        map[string]http.Handler
-	console       http.Handler
+	routes  map[string]http.Handler
+	console http.Handler
+	// auditKeys verify the audit log for the read API (current first).
+	auditKeys     []*audit.Keys
 	routePrefixes []string
 	services      []*api.Service
 
@@ -156,6 +158,7 @@ func New(cfg Config) (*Server, error) {
 		}
 		prevAuditKeys = append(prevAuditKeys, pk)
 	}
+	s.auditKeys = append([]*audit.Keys{auditKeys}, prevAuditKeys...)
 	s.audit, err = audit.Open(auditPath, audit.Options{
 		Sync: !c.AuditNoSync, Keys: auditKeys, PreviousKeys: prevAuditKeys, Logger: c.Logger,
 		RotateBytes: c.AuditRotateBytes, RotateInterval: c.AuditRotateInterval,

@@ -9,6 +9,7 @@ import (
 
 	"github.com/bulwarkd/bulwark/internal/acm"
 	"github.com/bulwarkd/bulwark/internal/api"
+	"github.com/bulwarkd/bulwark/internal/auditapi"
 	"github.com/bulwarkd/bulwark/internal/console"
 	"github.com/bulwarkd/bulwark/internal/events"
 	"github.com/bulwarkd/bulwark/internal/kms"
@@ -31,6 +32,7 @@ func (s *Server) buildServices() {
 	s.buildXDS()
 	s.console = console.New(console.Config{Region: c.Region, AccountID: c.AccountID})
 	s.Register(s.iam.API(), s.iam.STSAPI(), s.kms.API(), s.events.API(), s.pca.API(), s.acm.API(), s.secrets.API(), s.appmesh.API())
+	s.Register(auditapi.New(auditapi.Config{Path: s.audit.Path(), Keys: s.auditKeys, AccountID: c.AccountID, Region: c.Region}).API())
 	s.Register(c.ExtraServices...)
 }
 
