@@ -410,6 +410,20 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	b.checkPage("secrets")
 	b.screenshot("secrets")
+
+	// Audit: the chain verifies; the value just shown is an event of
+	// its own (GetSecretValue by root), found by searching.
+	b.view("audit", "#audit-table")
+	b.do("chain status", chromedp.WaitVisible(chromedp.CSS(`#chain-ok`)))
+	b.do("search",
+		chromedp.SetValue(chromedp.CSS(`#audit-attr`), "EventName"),
+		chromedp.SendKeys(chromedp.CSS(`#audit-text`), "GetSecretValue\r"))
+	b.waitFor("the GetSecretValue event", `(() => { const rows = document.querySelectorAll('#audit-table tbody tr'); return rows.length >= 1 && Array.from(rows).every((r) => r.textContent.includes('secretsmanager:GetSecretValue')); })()`)
+	if strings.Contains(b.text("main"), "s3cr3t-current-value") {
+		t.Error("the audit view shows a secret value")
+	}
+	b.checkPage("audit")
+	b.screenshot("audit")
 }
 
 // TestConsoleDeniedAction: a user without the permission sees the API's
