@@ -165,14 +165,19 @@ func (s *Service) apiLookup(ctx context.Context, c *api.Call, in *lookupInput) (
 		if err != nil {
 			return nil, err
 		}
+		st, err := f.Stat()
+		if err != nil {
+			f.Close()
+			return nil, err
+		}
 		end := off
 		if end < 0 {
-			st, err := f.Stat()
-			if err != nil {
-				f.Close()
-				return nil, err
-			}
 			end = st.Size()
+		} else if end > st.Size() {
+			// Past the end: reading would walk through bytes that do
+			// not exist.
+			f.Close()
+			return nil, awsproto.Errorf("InvalidNextTokenException", "The NextToken is not valid: start again without it.")
 		}
 		var next *token
 		err = backLines(f, end, func(line []byte, start int64) bool {

@@ -124,6 +124,7 @@ func TestLookupRefusals(t *testing.T) {
 		"another file":        {"NextToken": tok(`{"f":"../../etc/passwd","o":0}`)},
 		"absolute path":       {"NextToken": tok(`{"f":"/etc/passwd","o":0}`)},
 		"negative offset":     {"NextToken": tok(`{"f":"audit.log","o":-5}`)},
+		"offset past the end": {"NextToken": tok(`{"f":"audit.log","o":4611686018427387904}`)},
 		"too many results":    {"MaxResults": 51},
 		"unknown attribute":   {"LookupAttributes": []map[string]string{{"AttributeKey": "Password", "AttributeValue": "x"}}},
 		"too many attributes": {"LookupAttributes": make([]map[string]string, 6)},
