@@ -15,6 +15,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/acm"
 	acmtypes "github.com/aws/aws-sdk-go-v2/service/acm/types"
 	"github.com/aws/aws-sdk-go-v2/service/acmpca"
+	"github.com/aws/aws-sdk-go-v2/service/appmesh"
+	amtypes "github.com/aws/aws-sdk-go-v2/service/appmesh/types"
 	pcatypes "github.com/aws/aws-sdk-go-v2/service/acmpca/types"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
@@ -424,6 +426,16 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	b.checkPage("audit")
 	b.screenshot("audit")
+
+	// Mesh: the graph, with the TLS of each edge into a virtual node.
+	seedMesh(t, f.cfg)
+	b.view("mesh", "table.mesh-edges")
+	b.waitFor("the router-to-node edge marked mutual", `!!document.querySelector('path.edge.mutual[data-from="router:teller-router"][data-to="node:teller"]')`)
+	if got := b.text("table.mesh-edges"); !strings.Contains(got, "node front") || !strings.Contains(got, "service teller.mesh.local") || !strings.Contains(got, "mutual") {
+		t.Errorf("mesh edges:\n%s", got)
+	}
+	b.checkPage("mesh")
+	b.screenshot("mesh")
 }
 
 // TestConsoleDeniedAction: a user without the permission sees the API's
@@ -470,4 +482,39 @@ func TestConsolePhoneWidth(t *testing.T) {
 	if overflow > 0 {
 		t.Errorf("the Secrets view is %d px wider than a phone screen", overflow)
 	}
+}
+
+// seedMesh makes a small mesh: a gateway routing to a service provided by
+// a router that sends traffic to a node with mutual TLS, whose client
+// node speaks no TLS of its own listener.
+func seedMesh(t *testing.T, cfg aws.Config) {
+	t.Helper()
+	ctx := ctxT(t)
+	am := appmesh.NewFromConfig(cfg)
+	mesh := aws.String("console")
+	must := func(_ any, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(am.CreateMesh(ctx, &appmesh.CreateMeshInput{MeshName: mesh}))
+	listener := func(tls *amtypes.ListenerTls) []amtypes.Listener {
+		return []amtypes.Listener{{PortMapping: &amtypes.PortMapping{Port: aws.Int32(8080), Protocol: amtypes.PortProtocolHttp}, Tls: tls}}
+	}
+	file := &amtypes.ListenerTlsCertificateMemberFile{Value: amtypes.ListenerTlsFileCertificate{CertificateChain: aws.String("/certs/chain.pem"), PrivateKey: aws.String("/certs/key.pem")}}
+	must(am.CreateVirtualNode(ctx, &appmesh.CreateVirtualNodeInput{MeshName: mesh, VirtualNodeName: aws.String("teller"), Spec: &amtypes.VirtualNodeSpec{
+		Listeners: listener(&amtypes.ListenerTls{Mode: amtypes.ListenerTlsModeStrict, Certificate: file,
+			Validation: &amtypes.ListenerTlsValidationContext{Trust: &amtypes.ListenerTlsValidationContextTrustMemberFile{Value: amtypes.TlsValidationContextFileTrust{CertificateChain: aws.String("/certs/ca.pem")}}}}),
+		ServiceDiscovery: &amtypes.ServiceDiscoveryMemberDns{Value: amtypes.DnsServiceDiscovery{Hostname: aws.String("teller.local")}}}}))
+	must(am.CreateVirtualRouter(ctx, &appmesh.CreateVirtualRouterInput{MeshName: mesh, VirtualRouterName: aws.String("teller-router"), Spec: &amtypes.VirtualRouterSpec{
+		Listeners: []amtypes.VirtualRouterListener{{PortMapping: &amtypes.PortMapping{Port: aws.Int32(8080), Protocol: amtypes.PortProtocolHttp}}}}}))
+	must(am.CreateRoute(ctx, &appmesh.CreateRouteInput{MeshName: mesh, VirtualRouterName: aws.String("teller-router"), RouteName: aws.String("all"), Spec: &amtypes.RouteSpec{
+		HttpRoute: &amtypes.HttpRoute{Match: &amtypes.HttpRouteMatch{Prefix: aws.String("/")}, Action: &amtypes.HttpRouteAction{WeightedTargets: []amtypes.WeightedTarget{{VirtualNode: aws.String("teller"), Weight: 1}}}}}}))
+	must(am.CreateVirtualService(ctx, &appmesh.CreateVirtualServiceInput{MeshName: mesh, VirtualServiceName: aws.String("teller.mesh.local"), Spec: &amtypes.VirtualServiceSpec{
+		Provider: &amtypes.VirtualServiceProviderMemberVirtualRouter{Value: amtypes.VirtualRouterServiceProvider{VirtualRouterName: aws.String("teller-router")}}}}))
+	must(am.CreateVirtualNode(ctx, &appmesh.CreateVirtualNodeInput{MeshName: mesh, VirtualNodeName: aws.String("front"), Spec: &amtypes.VirtualNodeSpec{
+		Listeners:        listener(nil),
+		ServiceDiscovery: &amtypes.ServiceDiscoveryMemberDns{Value: amtypes.DnsServiceDiscovery{Hostname: aws.String("front.local")}},
+		Backends:         []amtypes.Backend{&amtypes.BackendMemberVirtualService{Value: amtypes.VirtualServiceBackend{VirtualServiceName: aws.String("teller.mesh.local")}}}}}))
 }
