@@ -60,12 +60,14 @@ type Server struct {
 	xdsMu       sync.Mutex
 	grpcServers []*grpc.Server
 
-	routes  map[string]http.Handler
-	console http.Handler
-	// auditKeys verify the audit log for the read API (current first).
-	auditKeys     []*audit.Keys
+	routes        map[string]http.Handler
 	routePrefixes []string
 	services      []*api.Service
+
+	// console serves /console/; auditKeys verify the audit log for the
+	// read API (current master key's first).
+	console   http.Handler
+	auditKeys []*audit.Keys
 
 	ready atomic.Bool
 	// httpSrv is built by New, so a Shutdown that comes before Serve
