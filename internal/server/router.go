@@ -15,6 +15,7 @@ import (
 	"github.com/bulwarkd/bulwark/internal/api"
 	"github.com/bulwarkd/bulwark/internal/audit"
 	"github.com/bulwarkd/bulwark/internal/awsproto"
+	"github.com/bulwarkd/bulwark/internal/console"
 	"github.com/bulwarkd/bulwark/internal/iam"
 	"github.com/bulwarkd/bulwark/internal/sigv4"
 	"github.com/bulwarkd/bulwark/internal/store"
@@ -31,6 +32,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	case "/metrics":
 		s.serveMetrics(w, r)
+		return
+	}
+	if console.Owns(r.URL.Path) {
+		// Static files only, before the API dispatch: the console signs
+		// its API calls in the browser and sends them to / like any client.
+		s.console.ServeHTTP(w, r)
 		return
 	}
 	if h := s.routeFor(r.URL.Path); h != nil {

@@ -64,6 +64,11 @@ type Server struct {
 	routePrefixes []string
 	services      []*api.Service
 
+	// console serves /console/; auditKeys verify the audit log for the
+	// read API (current master key's first).
+	console   http.Handler
+	auditKeys []*audit.Keys
+
 	ready atomic.Bool
 	// httpSrv is built by New, so a Shutdown that comes before Serve
 	// (a signal during start-up) still makes Serve return at once.
@@ -155,6 +160,7 @@ func New(cfg Config) (*Server, error) {
 		}
 		prevAuditKeys = append(prevAuditKeys, pk)
 	}
+	s.auditKeys = append([]*audit.Keys{auditKeys}, prevAuditKeys...)
 	s.audit, err = audit.Open(auditPath, audit.Options{
 		Sync: !c.AuditNoSync, Keys: auditKeys, PreviousKeys: prevAuditKeys, Logger: c.Logger,
 		RotateBytes: c.AuditRotateBytes, RotateInterval: c.AuditRotateInterval,

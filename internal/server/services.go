@@ -9,6 +9,8 @@ import (
 
 	"github.com/bulwarkd/bulwark/internal/acm"
 	"github.com/bulwarkd/bulwark/internal/api"
+	"github.com/bulwarkd/bulwark/internal/auditapi"
+	"github.com/bulwarkd/bulwark/internal/console"
 	"github.com/bulwarkd/bulwark/internal/events"
 	"github.com/bulwarkd/bulwark/internal/kms"
 	"github.com/bulwarkd/bulwark/internal/mesh/controlplane"
@@ -28,7 +30,9 @@ func (s *Server) buildServices() {
 	s.secrets = secrets.New(secrets.Config{Store: s.store, Keys: s.kms, AccountID: c.AccountID, Region: c.Region, Now: c.Now, Rand: c.Rand, Logger: c.Logger})
 	s.appmesh = controlplane.New(controlplane.Config{Store: s.store, AccountID: c.AccountID, Region: c.Region, Now: c.Now, Rand: c.Rand, Logger: c.Logger})
 	s.buildXDS()
+	s.console = console.New(console.Config{Region: c.Region, AccountID: c.AccountID})
 	s.Register(s.iam.API(), s.iam.STSAPI(), s.kms.API(), s.events.API(), s.pca.API(), s.acm.API(), s.secrets.API(), s.appmesh.API())
+	s.Register(auditapi.New(auditapi.Config{Path: s.audit.Path(), Keys: s.auditKeys, AccountID: c.AccountID, Region: c.Region}).API())
 	s.Register(c.ExtraServices...)
 }
 
