@@ -10,6 +10,7 @@ package clock
 
 import (
 	"context"
+	"log/slog"
 	"time"
 )
 
@@ -119,6 +120,17 @@ func (w withNow) Now() time.Time { return w.now() }
 // server and the proxy is one call of Every (or EveryOrWake).
 func Every(ctx context.Context, c Clock, d time.Duration, fn func(context.Context)) {
 	EveryOrWake(ctx, c, d, nil, fn)
+}
+
+// EveryTick is Every for a round that can fail, as the background work of
+// ACM, ACM PCA and KMS: the error of a round is logged under msg (unless
+// ctx ended, which is no failure) and the loop goes on. A nil log discards.
+func EveryTick(ctx context.Context, c Clock, d time.Duration, log *slog.Logger, msg string, tick func(context.Context) error) {
+	Every(ctx, c, d, func(ctx context.Context) {
+		if err := tick(ctx); err != nil && ctx.Err() == nil && log != nil {
+			log.Warn(msg, "err", err)
+		}
+	})
 }
 
 // EveryOrWake is Every that also starts a round whenever wake delivers,
