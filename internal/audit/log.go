@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/bulwarkd/bulwark/internal/clock"
+	"github.com/bulwarkd/bulwark/internal/ids"
 )
 
 // ErrClosed is returned by Append and Healthy after Close.
@@ -322,7 +323,7 @@ func (l *Log) fillDefaults(e *Event) error {
 	// monotonic reading, which JSON would ignore anyway.
 	e.EventTime = e.EventTime.UTC().Truncate(time.Second)
 	if e.EventID == "" {
-		id, err := NewUUID(l.rand)
+		id, err := ids.UUID(l.rand)
 		if err != nil {
 			return err
 		}
@@ -650,7 +651,7 @@ func (l *Log) write(buf []byte, head [hashLen]byte) error {
 // writeCheckpoint writes a checkpoint line, signed with Keys if set.
 func (l *Log) writeCheckpoint(reason string) error {
 	t := l.now().UTC().Truncate(time.Second)
-	id, err := NewUUID(l.rand)
+	id, err := ids.UUID(l.rand)
 	if err != nil {
 		return err
 	}

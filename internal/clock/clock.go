@@ -122,6 +122,20 @@ func Every(ctx context.Context, c Clock, d time.Duration, fn func(context.Contex
 	EveryOrWake(ctx, c, d, nil, fn)
 }
 
+// EveryAfter is Every whose first round comes d after the call rather
+// than at once, for loops whose caller has just done the work itself (a
+// poller that fetched once to start, a key rotated at construction).
+func EveryAfter(ctx context.Context, c Clock, d time.Duration, fn func(context.Context)) {
+	first := true
+	Every(ctx, c, d, func(ctx context.Context) {
+		if first {
+			first = false
+			return
+		}
+		fn(ctx)
+	})
+}
+
 // EveryTick is Every for a round that can fail, as the background work of
 // ACM, ACM PCA and KMS: the error of a round is logged under msg (unless
 // ctx ended, which is no failure) and the loop goes on. A nil log discards.

@@ -175,6 +175,25 @@ func TestEveryRunsOneRoundPerPeriod(t *testing.T) {
 	}
 }
 
+func TestEveryAfterWaitsForTheFirstPeriod(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(testCtx(t))
+	defer cancel()
+	fc := NewFake(t0)
+	var rounds atomic.Int32
+	go EveryAfter(ctx, fc, time.Minute, func(context.Context) { rounds.Add(1) })
+	fc.BlockUntil(ctx, 1)
+	if n := rounds.Load(); n != 0 {
+		t.Fatalf("%d rounds before the first period", n)
+	}
+	armed := fc.Armed()
+	fc.Add(time.Minute)
+	fc.BlockUntilArmed(ctx, armed+1)
+	if n := rounds.Load(); n != 1 {
+		t.Fatalf("%d rounds after one period, want 1", n)
+	}
+}
+
 func TestEveryOrWake(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithCancel(testCtx(t))

@@ -23,6 +23,7 @@ import (
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 
+	"github.com/bulwarkd/bulwark/internal/clock"
 	"github.com/bulwarkd/bulwark/internal/mesh/spec"
 )
 
@@ -103,6 +104,8 @@ type Config struct {
 	// (another replica's writes to a shared PostgreSQL database). Zero
 	// means no periodic resync.
 	ResyncInterval time.Duration
+	// Clock makes the resync timer; nil means the real clock.
+	Clock clock.Clock
 }
 
 // Server is the xDS management server.

@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/appmesh"
 	"github.com/aws/aws-sdk-go-v2/service/appmesh/types"
 
+	"github.com/bulwarkd/bulwark/internal/clock"
 	"github.com/bulwarkd/bulwark/internal/mesh/spec"
 )
 
@@ -34,6 +35,8 @@ type Config struct {
 	// outcome: nil (no change, or a change applied), the poll's error or
 	// the apply's. Tests wait on it instead of sleeping.
 	Polled func(err error)
+	// Clock makes Watch's poll timer; nil means the real clock.
+	Clock clock.Clock
 }
 
 // Client builds and follows one proxy's snapshot. It is not safe for

@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/appmesh"
 	"github.com/aws/smithy-go"
 
+	"github.com/bulwarkd/bulwark/internal/clock"
 	"github.com/bulwarkd/bulwark/internal/mesh/spec"
 )
 
@@ -128,22 +129,13 @@ func (c *Client) Poll(ctx context.Context) (snap *spec.Snapshot, changed bool, e
 // next tick; a refused snapshot is retried only once the mesh changes
 // again. Watch returns ctx's error.
 func (c *Client) Watch(ctx context.Context, interval time.Duration, apply func(*spec.Snapshot) error) error {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-t.C:
-		}
+	clock.EveryAfter(ctx, c.cfg.Clock, interval, func(ctx context.Context) {
 		err := c.cycle(ctx, apply)
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		if c.cfg.Polled != nil {
+		if ctx.Err() == nil && c.cfg.Polled != nil {
 			c.cfg.Polled(err)
 		}
-	}
+	})
+	return ctx.Err()
 }
 
 // cycle runs one poll and apply, logging transitions: the control plane
