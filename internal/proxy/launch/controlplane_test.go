@@ -18,6 +18,7 @@ import (
 	"github.com/bulwarkd/bulwark/internal/mesh/spec"
 	"github.com/bulwarkd/bulwark/internal/proxy/launch"
 	"github.com/bulwarkd/bulwark/internal/server/servertest"
+	"github.com/bulwarkd/bulwark/internal/testwait"
 )
 
 // rootCA creates and activates an EC root CA and returns its ARN.
@@ -146,7 +147,7 @@ func TestAgainstControlPlane(t *testing.T) {
 		}
 	}
 	must(am.UpdateGatewayRoute(ctx, &appmesh.UpdateGatewayRouteInput{MeshName: mesh, VirtualGatewayName: aws.String("colorgateway"), GatewayRouteName: aws.String("colorteller-route"), Spec: gwRoute("/color")}))
-	waitFor(t, 5*time.Second, func() bool { code, _ := get("/"); return code == 404 })
+	testwait.For(t, 5*time.Second, "the condition", func() bool { code, _ := get("/"); return code == 404 })
 	if code, body := get("/color"); code != 200 || body != "yellow" {
 		t.Errorf("GET /color after the route update = %d %q", code, body)
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/bulwarkd/bulwark/internal/mesh/spec"
 	"github.com/bulwarkd/bulwark/internal/proxy/launch"
 	"github.com/bulwarkd/bulwark/internal/proxy/meshclient/meshfake"
+	"github.com/bulwarkd/bulwark/internal/testwait"
 )
 
 const sidecarYAML = `
@@ -145,7 +146,7 @@ func TestConfigFileHTTP2(t *testing.T) {
 
 	// The access log is written after the response; wait for both lines.
 	var lines []string
-	waitFor(t, 3*time.Second, func() bool {
+	testwait.For(t, 3*time.Second, "the condition", func() bool {
 		b, _ := os.ReadFile(filepath.Join(dir, "access.log"))
 		lines = nil
 		sc := bufio.NewScanner(strings.NewReader(string(b)))
@@ -218,7 +219,7 @@ func TestMeshModeFollowsRouteChange(t *testing.T) {
 		t.Fatalf("before the change: %q", got)
 	}
 	f.Put("routes", "colorteller-router", "color", route(0, 1))
-	waitFor(t, 5*time.Second, func() bool { return color() == "blue" })
+	testwait.For(t, 5*time.Second, "the condition", func() bool { return color() == "blue" })
 
 	// A change the proxy refuses (a route to a node that does not exist
 	// is not in the snapshot) leaves the old configuration serving.
