@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bulwarkd/bulwark/internal/clock"
 	"github.com/bulwarkd/bulwark/internal/ids"
 	"github.com/bulwarkd/bulwark/internal/notify"
 	"github.com/bulwarkd/bulwark/internal/store"
@@ -60,9 +61,12 @@ type Config struct {
 	// whose lifetime is under three windows renew with a third of their
 	// lifetime left instead.
 	RenewalWindow time.Duration
-	Now           func() time.Time // nil = time.Now
+	Now           func() time.Time // nil = Clock.Now
 	Rand          io.Reader        // nil = crypto/rand
 	Logger        *slog.Logger     // nil = discard
+	// Clock makes the expiry loop's timers and, when Now is nil, tells
+	// the time; nil means the real clock. Tests pass a *clock.Fake.
+	Clock clock.Clock
 }
 
 // Service is ACM. It is safe for concurrent use.
@@ -73,8 +77,9 @@ type Service struct {
 
 // New returns a Service.
 func New(cfg Config) *Service {
+	cfg.Clock = clock.OrReal(cfg.Clock)
 	if cfg.Now == nil {
-		cfg.Now = time.Now
+		cfg.Now = cfg.Clock.Now
 	}
 	if cfg.Rand == nil {
 		cfg.Rand = rand.Reader
@@ -111,18 +116,7 @@ func (s *Service) parseARN(arn string) (string, error) {
 	return id, nil
 }
 
-// Run calls Tick every minute until ctx ends.
+// Run calls Tick at once and then every minute of Clock until ctx ends.
 func (s *Service) Run(ctx context.Context) {
-	t := time.NewTicker(time.Minute)
-	defer t.Stop()
-	for {
-		if err := s.Tick(ctx); err != nil && ctx.Err() == nil {
-			s.cfg.Logger.Warn("acm: expiry tick failed", "err", err)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
+	clock.EveryTick(ctx, s.cfg.Clock, time.Minute, s.cfg.Logger, "acm: expiry tick failed", s.Tick)
 }

@@ -5,10 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"time"
-
-	"github.com/bulwarkd/bulwark/internal/ids"
 )
 
 // Values of Event fields that Bulwark always writes the same way.
@@ -168,7 +165,3 @@ func marshalLine(e *Event) ([]byte, error) {
 	}
 	return b, nil
 }
-
-// NewUUID returns a random (version 4) UUID read from r, the form of
-// CloudTrail's eventID and of AWS request ids.
-func NewUUID(r io.Reader) (string, error) { return ids.UUID(r) }

@@ -13,6 +13,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/bulwarkd/bulwark/internal/clock"
+	"github.com/bulwarkd/bulwark/internal/testwait"
 )
 
 func testKeys(t testing.TB, seed byte) *Keys {
@@ -313,6 +316,30 @@ func TestRotationContinuesTheChain(t *testing.T) {
 	}
 }
 
+// TestIdleRotationByTime: an idle log still rotates when RotateInterval
+// passes, on the writer's own timer (no Append needed).
+func TestIdleRotationByTime(t *testing.T) {
+	t.Parallel()
+	fc := clock.NewFake(fixedTime)
+	path := filepath.Join(t.TempDir(), "audit.log")
+	l, err := Open(path, Options{RotateInterval: time.Hour, Clock: fc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	appendN(t, l, "a", 2)
+	if !fc.BlockUntil(context.Background(), 1) {
+		t.Fatal("the writer armed no timer")
+	}
+	fc.Add(59 * time.Minute)
+	appendN(t, l, "b", 1) // a round trip through the writer
+	if files := rotatedFiles(t, path); len(files) != 1 {
+		t.Fatalf("rotated before RotateInterval: %v", files)
+	}
+	fc.Add(time.Minute)
+	testwait.For(t, 0, "rotation of the idle log", func() bool { return len(rotatedFiles(t, path)) == 2 })
+}
+
 func TestRotationByTime(t *testing.T) {
 	t.Parallel()
 	var clk testClock
@@ -395,18 +422,21 @@ func TestReopenAfterExternalRotation(t *testing.T) {
 func TestCheckpointIntervalAndAppendRefusesCheckpoints(t *testing.T) {
 	t.Parallel()
 	k := testKeys(t, 8)
-	l, path := openTest(t, Options{Keys: k, CheckpointInterval: 10 * time.Millisecond})
+	fc := clock.NewFake(fixedTime)
+	l, path := openTest(t, Options{Keys: k, CheckpointInterval: time.Minute, Clock: fc})
 	appendN(t, l, "a", 1)
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		if bytes.Contains(bytes.Join(readLines(t, path), nil), []byte(`"reason":"interval"`)) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("no interval checkpoint written")
-		}
-		time.Sleep(10 * time.Millisecond)
+	interval := func() bool { return bytes.Contains(bytes.Join(readLines(t, path), nil), []byte(`"reason":"interval"`)) }
+	// The clock has not moved, so no timer can have fired: this can fail
+	// (a checkpoint written on another schedule would show here).
+	fc.Add(59 * time.Second)
+	if err := l.Append(context.Background(), &Event{EventName: "sync"}); err != nil {
+		t.Fatal(err)
 	}
+	if interval() {
+		t.Fatal("an interval checkpoint before the interval passed")
+	}
+	fc.Add(time.Second)
+	testwait.For(t, 0, "the interval checkpoint", interval)
 	if err := l.Append(context.Background(), &Event{EventType: EventTypeCheckpoint}); err == nil {
 		t.Error("a caller wrote a checkpoint line")
 	}

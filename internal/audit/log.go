@@ -15,6 +15,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/bulwarkd/bulwark/internal/clock"
+	"github.com/bulwarkd/bulwark/internal/ids"
 )
 
 // ErrClosed is returned by Append and Healthy after Close.
@@ -38,8 +41,13 @@ type Options struct {
 	// crash (of the machine, not the process) can lose events whose Append
 	// returned; the server turns it on. Group commit keeps it cheap.
 	Sync bool
-	// Now supplies EventTime for events that have none; nil means time.Now.
+	// Now supplies EventTime for events that have none and the age of the
+	// file for RotateInterval; nil means Clock.Now.
 	Now func() time.Time
+	// Clock makes the writer's timer for interval checkpoints and
+	// time-based rotation (and tells the time when Now is nil); nil means
+	// the real clock.
+	Clock clock.Clock
 	// Rand supplies the randomness of generated EventIDs and must be safe
 	// for concurrent use; nil means crypto/rand.
 	Rand io.Reader
@@ -214,8 +222,9 @@ func newLog(path string, f file, last string, size, truncated int64, opts Option
 		stopped:   make(chan struct{}),
 		hasher:    sha256.New(),
 	}
+	l.opts.Clock = clock.OrReal(opts.Clock)
 	if l.now == nil {
-		l.now = time.Now
+		l.now = l.opts.Clock.Now
 	}
 	if l.rand == nil {
 		l.rand = rand.Reader
@@ -314,7 +323,7 @@ func (l *Log) fillDefaults(e *Event) error {
 	// monotonic reading, which JSON would ignore anyway.
 	e.EventTime = e.EventTime.UTC().Truncate(time.Second)
 	if e.EventID == "" {
-		id, err := NewUUID(l.rand)
+		id, err := ids.UUID(l.rand)
 		if err != nil {
 			return err
 		}
@@ -436,9 +445,11 @@ func (l *Log) run() {
 	defer close(l.stopped)
 	var tick <-chan time.Time
 	if every := l.tickEvery(); every > 0 {
-		t := time.NewTicker(every)
+		// A ticker rather than clock.Every: the writer also waits for
+		// requests, and only its own goroutine may touch the file.
+		t := l.opts.Clock.NewTicker(every)
 		defer t.Stop()
-		tick = t.C
+		tick = t.C()
 	}
 	batch := make([]*request, 0, maxBatch)
 	var pending *request
@@ -640,7 +651,7 @@ func (l *Log) write(buf []byte, head [hashLen]byte) error {
 // writeCheckpoint writes a checkpoint line, signed with Keys if set.
 func (l *Log) writeCheckpoint(reason string) error {
 	t := l.now().UTC().Truncate(time.Second)
-	id, err := NewUUID(l.rand)
+	id, err := ids.UUID(l.rand)
 	if err != nil {
 		return err
 	}

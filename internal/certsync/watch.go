@@ -8,6 +8,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
+	"github.com/bulwarkd/bulwark/internal/clock"
 )
 
 // DefaultWatchInterval is how often a Watcher polls when Interval is zero.
@@ -23,6 +25,8 @@ type Watcher struct {
 	Writer *Writer
 	// Interval between polls; zero means DefaultWatchInterval.
 	Interval time.Duration
+	// Clock makes the poll timer; nil means the real clock.
+	Clock clock.Clock
 	// Logger gets serials and version ids, never key material; nil
 	// discards.
 	Logger *slog.Logger
@@ -67,18 +71,12 @@ func (w *Watcher) Run(ctx context.Context) error {
 	if iv <= 0 {
 		iv = DefaultWatchInterval
 	}
-	t := time.NewTicker(iv)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-t.C:
-		}
+	clock.EveryAfter(ctx, w.Clock, iv, func(ctx context.Context) {
 		if _, err := w.Sync(ctx); err != nil && ctx.Err() == nil {
 			w.logger().Warn("certificate poll failed; keeping the current files", "prefix", w.Prefix, "err", err)
 		}
-	}
+	})
+	return ctx.Err()
 }
 
 func (w *Watcher) logger() *slog.Logger {

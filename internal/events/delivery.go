@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/bulwarkd/bulwark/internal/clock"
 	"github.com/bulwarkd/bulwark/internal/store"
 )
 
@@ -24,7 +25,7 @@ const (
 	// and deliveryWorkers how many of them are in flight at once.
 	deliveryBatch   = 64
 	deliveryWorkers = 8
-	// rescanEvery bounds how long (real time) the loop trusts its idea of
+	// rescanEvery bounds how long (Clock time) the loop trusts its idea of
 	// the next due delivery: another server sharing the store may have
 	// queued something.
 	rescanEvery = 30 * time.Second
@@ -33,25 +34,18 @@ const (
 
 // Run delivers queued events until ctx ends: at once when events are
 // published, and whenever the injected clock passes the next retry time
-// (checked every PollInterval). The server starts it through API().Run.
+// (checked every PollInterval of Clock). The server starts it through
+// API().Run.
 func (s *Service) Run(ctx context.Context) {
-	tick := time.NewTicker(s.cfg.PollInterval)
-	defer tick.Stop()
 	var lastScan time.Time
-	for {
-		if next := s.nextDue.Load(); next <= s.now().UnixNano() || time.Since(lastScan) > rescanEvery {
-			lastScan = time.Now()
+	clock.EveryOrWake(ctx, s.clock, s.cfg.PollInterval, s.wake, func(ctx context.Context) {
+		if next := s.nextDue.Load(); next <= s.now().UnixNano() || s.clock.Now().Sub(lastScan) > rescanEvery {
+			lastScan = s.clock.Now()
 			if _, err := s.DeliverDue(ctx); err != nil && ctx.Err() == nil {
 				s.log.Error("events: delivery pass failed", "err", err)
 			}
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-s.wake:
-		case <-tick.C:
-		}
-	}
+	})
 }
 
 // DeliverDue attempts every queued delivery that is due by the injected

@@ -65,18 +65,38 @@ func newTarget(t *testing.T, failures int) (*target, string) {
 	return tg, srv.URL
 }
 
-// waitFor polls cond (the server's delivery loop runs in the background)
-// for at most a few seconds; every poll moves the server clock a minute so
-// that retries come due without sleeping through their backoff.
-func waitFor(t *testing.T, srv *servertest.Server, what string, cond func() bool) {
+// deliverUntil drives delivery with the service's own hook instead of
+// waiting for the background loop: each round moves the server clock a
+// minute (so retries come due without sleeping through their backoff) and
+// runs DeliverDue, which also waits for any pass the loop had begun. When
+// it returns, every delivery due by the clock has been attempted, so a
+// count checked afterwards is final, not a race with the loop.
+func deliverUntil(t *testing.T, srv *servertest.Server, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
+	for range 60 {
+		if _, err := srv.Events().DeliverDue(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if cond() {
+			return
 		}
 		srv.Clock.Advance(time.Minute)
-		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("%s: not delivered within an hour of retries", what)
+}
+
+// drained moves the clock far past every backoff and runs one more
+// delivery pass, failing if it attempted anything: after it, "nothing
+// else arrived" is a fact, not the hope of a sleep.
+func drained(t *testing.T, srv *servertest.Server) {
+	t.Helper()
+	srv.Clock.Advance(time.Hour)
+	n, err := srv.Events().DeliverDue(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 0 {
+		t.Fatalf("%d more deliveries were still queued", n)
 	}
 }
 
@@ -136,9 +156,8 @@ func TestRuleReceivesOnlyMatchingEvents(t *testing.T) {
 	putEvent(t, ctx, c, "com.example.shop", "Order Cancelled", `{"total":250}`)
 	putEvent(t, ctx, c, "com.example.other", "Order Placed", `{"total":250}`)
 
-	waitFor(t, srv, "the matching event", func() bool { _, n := tg.counts(); return n >= 1 })
-	srv.Clock.Advance(time.Hour)
-	time.Sleep(300 * time.Millisecond) // one more loop tick: nothing else may arrive
+	deliverUntil(t, srv, "the matching event", func() bool { _, n := tg.counts(); return n >= 1 })
+	drained(t, srv)
 	evs := tg.events()
 	if len(evs) != 1 {
 		t.Fatalf("%d events arrived, want exactly 1: %v", len(evs), evs)
@@ -175,9 +194,8 @@ func TestFailingTargetIsRetriedUntilAccepted(t *testing.T) {
 	putRuleWithTarget(t, ctx, c, "retry", `{"source":["com.example.app"]}`, types.Target{Id: aws.String("url"), Arn: aws.String(url)})
 	id := putEvent(t, ctx, c, "com.example.app", "Thing Happened", `{"n":1}`)
 
-	waitFor(t, srv, "the retried event", func() bool { _, n := tg.counts(); return n >= 1 })
-	srv.Clock.Advance(time.Hour)
-	time.Sleep(300 * time.Millisecond)
+	deliverUntil(t, srv, "the retried event", func() bool { _, n := tg.counts(); return n >= 1 })
+	drained(t, srv)
 	attempts, accepted := tg.counts()
 	if attempts != failures+1 || accepted != 1 {
 		t.Fatalf("%d attempts, %d accepted; want %d and 1", attempts, accepted, failures+1)
@@ -204,8 +222,8 @@ func TestDisabledRuleDeliversNothing(t *testing.T) {
 	}
 	putEvent(t, ctx, c, "com.example.app", "x", `{}`)
 	// The enabled rule's delivery shows the event was processed.
-	waitFor(t, srv, "the enabled rule's delivery", func() bool { _, n := on.counts(); return n == 1 })
-	time.Sleep(300 * time.Millisecond)
+	deliverUntil(t, srv, "the enabled rule's delivery", func() bool { _, n := on.counts(); return n == 1 })
+	drained(t, srv)
 	if a, _ := off.counts(); a != 0 {
 		t.Fatalf("the disabled rule's target got %d requests", a)
 	}
@@ -213,7 +231,7 @@ func TestDisabledRuleDeliversNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	putEvent(t, ctx, c, "com.example.app", "x", `{}`)
-	waitFor(t, srv, "delivery after EnableRule", func() bool { _, n := off.counts(); return n == 1 })
+	deliverUntil(t, srv, "delivery after EnableRule", func() bool { _, n := off.counts(); return n == 1 })
 }
 
 func TestTestEventPattern(t *testing.T) {

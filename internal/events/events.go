@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/bulwarkd/bulwark/internal/clock"
 	"github.com/bulwarkd/bulwark/internal/ids"
 	"github.com/bulwarkd/bulwark/internal/store"
 )
@@ -27,15 +28,18 @@ type Config struct {
 	// 5-second timeout API destinations have and redirects not followed
 	// (a target must not bounce deliveries elsewhere).
 	HTTPClient *http.Client
-	// Now is the clock that schedules retries and ages events; nil means
-	// time.Now.
+	// Now is the time that schedules retries and ages events; nil means
+	// Clock.Now.
 	Now func() time.Time
+	// Clock makes the delivery loop's timers and, when Now is nil, tells
+	// the time; nil means the real clock. Tests pass a *clock.Fake.
+	Clock clock.Clock
 	// Rand is the randomness for event ids, resource ids and retry
 	// jitter; nil means crypto/rand.
 	Rand io.Reader
 	// Logger receives delivery failures; nil discards them.
 	Logger *slog.Logger
-	// PollInterval is how often (in real time) the background loop checks
+	// PollInterval is how often (on Clock) the background loop checks
 	// the injected clock for due retries; 0 means 250ms. The check is a
 	// clock comparison, not a store query, unless something is due.
 	PollInterval time.Duration
@@ -46,6 +50,7 @@ type Service struct {
 	cfg    Config
 	store  store.Store
 	now    func() time.Time
+	clock  clock.Clock
 	rand   io.Reader
 	log    *slog.Logger
 	client *http.Client
@@ -78,6 +83,7 @@ func New(cfg Config) *Service {
 		cfg:         cfg,
 		store:       cfg.Store,
 		now:         cfg.Now,
+		clock:       clock.OrReal(cfg.Clock),
 		rand:        cfg.Rand,
 		log:         cfg.Logger,
 		client:      cfg.HTTPClient,
@@ -88,7 +94,7 @@ func New(cfg Config) *Service {
 		lease:       time.Minute,
 	}
 	if s.now == nil {
-		s.now = time.Now
+		s.now = s.clock.Now
 	}
 	if s.rand == nil {
 		s.rand = rand.Reader

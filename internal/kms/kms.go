@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/bulwarkd/bulwark/internal/api"
+	"github.com/bulwarkd/bulwark/internal/clock"
 	"github.com/bulwarkd/bulwark/internal/ids"
 	"github.com/bulwarkd/bulwark/internal/policy"
 	"github.com/bulwarkd/bulwark/internal/store"
@@ -23,8 +24,11 @@ type Config struct {
 	// AccountID and Region build every ARN and the default key policy.
 	AccountID string
 	Region    string
-	// Now is the clock for deletion windows and rotation; nil = time.Now.
+	// Now is the time for deletion windows and rotation; nil = Clock.Now.
 	Now func() time.Time
+	// Clock makes the sweep loop's timers and, when Now is nil, tells
+	// the time; nil means the real clock. Tests pass a *clock.Fake.
+	Clock clock.Clock
 	// Rand is the source of key material, nonces and data keys; nil =
 	// crypto/rand. A weak source here makes every key guessable.
 	Rand io.Reader
@@ -54,8 +58,9 @@ type Service struct {
 
 // New returns a Service with cfg's nil members set to their defaults.
 func New(cfg Config) *Service {
+	cfg.Clock = clock.OrReal(cfg.Clock)
 	if cfg.Now == nil {
-		cfg.Now = time.Now
+		cfg.Now = cfg.Clock.Now
 	}
 	if cfg.Rand == nil {
 		cfg.Rand = rand.Reader
@@ -180,18 +185,10 @@ func (s *Service) sweep(ctx context.Context) {
 	}
 }
 
-// run is the background loop: a sweep every SweepInterval until ctx ends.
+// run is the background loop: a sweep at once and then every
+// SweepInterval of Clock until ctx ends.
 func (s *Service) run(ctx context.Context) {
-	t := time.NewTicker(s.cfg.SweepInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			s.sweep(ctx)
-		}
-	}
+	clock.Every(ctx, s.cfg.Clock, s.cfg.SweepInterval, s.sweep)
 }
 
 // authorize asks the policy engine whether c may perform action on the

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/bulwarkd/bulwark/internal/clock"
 	"github.com/bulwarkd/bulwark/internal/ids"
 	"github.com/bulwarkd/bulwark/internal/notify"
 	"github.com/bulwarkd/bulwark/internal/store"
@@ -33,8 +34,11 @@ type Config struct {
 	// "http://127.0.0.1:4566/ocsp". Empty means CRLBaseURL with its
 	// "/crl" replaced by "/ocsp" (the server serves both).
 	OCSPBaseURL string
-	// Now is the clock; nil means time.Now.
+	// Now is the time; nil means Clock.Now.
 	Now func() time.Time
+	// Clock makes the background loop's timers and, when Now is nil, tells
+	// the time; nil means the real clock. Tests pass a *clock.Fake.
+	Clock clock.Clock
 	// Rand supplies keys, serials and IDs; nil means crypto/rand.
 	Rand io.Reader
 	// Logger receives background failures; nil discards them.
@@ -53,8 +57,9 @@ type Service struct {
 
 // New returns a Service.
 func New(cfg Config) *Service {
+	cfg.Clock = clock.OrReal(cfg.Clock)
 	if cfg.Now == nil {
-		cfg.Now = time.Now
+		cfg.Now = cfg.Clock.Now
 	}
 	if cfg.Rand == nil {
 		cfg.Rand = rand.Reader
@@ -116,22 +121,11 @@ func (s *Service) parseCertARN(arn string) (caID, serialHex string, err error) {
 // Run does the CA's background work until ctx ends: it purges CAs whose
 // restore window has passed and refreshes CRLs that are due.
 func (s *Service) Run(ctx context.Context) {
-	t := time.NewTicker(time.Minute)
-	defer t.Stop()
-	for {
-		if err := s.Tick(ctx); err != nil && ctx.Err() == nil {
-			s.cfg.Logger.Warn("pca background work failed", "err", err)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
+	clock.EveryTick(ctx, s.cfg.Clock, time.Minute, s.cfg.Logger, "pca background work failed", s.Tick)
 }
 
 // Tick does one round of background work at the injected clock's time;
-// Run calls it every minute and tests call it after moving the clock.
+// Run calls it every minute of Clock and tests call it after moving the clock.
 func (s *Service) Tick(ctx context.Context) error {
 	recs, err := s.cfg.Store.List(ctx, kindCA, store.ListOptions{})
 	if err != nil {

@@ -91,7 +91,7 @@ func (b *builder) listenerTLS(l *listener, t *spec.ListenerTLS) (*listenerTLS, e
 	b.subscribeCounters(owner, true, cert)
 	sc := tlsconf.ServerConfig{
 		Cert: cert, NextProtos: alpn(l.protocol, true), Now: p.cfg.Now,
-		TicketKeyRotation: p.cfg.TicketKeyRotation, SSL: stats.NewSSL(p.stats, owner),
+		TicketKeyRotation: p.cfg.TicketKeyRotation, SSL: stats.NewSSL(p.stats, owner), Clock: p.cfg.Clock,
 	}
 	if v := t.Validation; v != nil {
 		if sc.Trust, err = b.reloader(CertRef{Trust: v.Trust}); err != nil {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/bulwarkd/bulwark/internal/mesh/spec"
+	"github.com/bulwarkd/bulwark/internal/testwait"
 )
 
 // TestReplacedListenerDrainIsBounded: a listener replaced by an update
@@ -42,7 +43,7 @@ func TestReplacedListenerDrainIsBounded(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	ran := make(chan struct{})
 	go func() { _ = p.Run(ctx); close(ran) }()
-	waitFor(t, func() bool { return p.State() == "LIVE" })
+	testwait.For(t, 0, "the condition", func() bool { return p.State() == "LIVE" })
 	oldAddr := p.ListenerAddr(port)
 	answered := make(chan error, 1)
 	go func() {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/bulwarkd/bulwark/internal/mesh/spec"
 	"github.com/bulwarkd/bulwark/internal/proxy/stats"
+	"github.com/bulwarkd/bulwark/internal/testwait"
 )
 
 // upstream is a misbehaving app: script decides each request's fate by
@@ -267,7 +268,7 @@ func TestConnectionPoolLimit(t *testing.T) {
 		c = cl
 	}
 	p.mu.Unlock()
-	waitFor(t, func() bool { return len(c.prot.slots) == 2 && u.seen.Load() == 1 })
+	testwait.For(t, 0, "the condition", func() bool { return len(c.prot.slots) == 2 && u.seen.Load() == 1 })
 	code, _ := send(t, "GET", url+"/", "")
 	close(release)
 	wg.Wait()
@@ -324,7 +325,7 @@ func TestHealthCheck(t *testing.T) {
 		t.Fatalf("healthy app: %d", code)
 	}
 	sick.Store(true)
-	waitFor(t, func() bool { return healthy.Value() == 0 })
+	testwait.For(t, 0, "the condition", func() bool { return healthy.Value() == 0 })
 	if failures.Value() < 2 {
 		t.Errorf("unhealthy after %d failures, want unhealthyThreshold 2", failures.Value())
 	}
@@ -336,7 +337,7 @@ func TestHealthCheck(t *testing.T) {
 		t.Errorf("the request reached the unhealthy app")
 	}
 	sick.Store(false)
-	waitFor(t, func() bool { return healthy.Value() == 1 })
+	testwait.For(t, 0, "the condition", func() bool { return healthy.Value() == 1 })
 	if code, _ := send(t, "GET", url, ""); code != 200 {
 		t.Fatalf("recovered app: %d", code)
 	}

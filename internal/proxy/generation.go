@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/bulwarkd/bulwark/internal/clock"
 	"github.com/bulwarkd/bulwark/internal/mesh/spec"
 	"github.com/bulwarkd/bulwark/internal/proxy/certsource"
 	"github.com/bulwarkd/bulwark/internal/proxy/tlsconf"
@@ -197,7 +198,7 @@ func (p *Proxy) resolveSources(ctx context.Context, snap *spec.Snapshot) map[str
 		r := certsource.NewReloader(certsource.ReloaderConfig{
 			Name: name, Source: src, Stats: p.stats, Logger: p.log,
 			PollInterval: p.cfg.PollInterval, Policy: certsource.Policy{Now: p.cfg.Now},
-			Now: p.cfg.Now,
+			Now: p.cfg.Now, After: clock.OrReal(p.cfg.Clock).After,
 		})
 		rr := resolved{name: name, r: r}
 		if err := r.Reload(ctx); err != nil {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/bulwarkd/bulwark/internal/mesh/spec"
+	"github.com/bulwarkd/bulwark/internal/testwait"
 )
 
 // openFDs counts the process's open file descriptors, or -1 where
@@ -99,7 +100,7 @@ func TestUpdatesDoNotLeak(t *testing.T) {
 	done := make(chan struct{})
 	go func() { _ = p.Run(ctx); close(done) }()
 	defer func() { cancel(); <-done }()
-	waitFor(t, func() bool { return p.State() == "LIVE" })
+	testwait.For(t, 0, "the condition", func() bool { return p.State() == "LIVE" })
 	get := func() {
 		t.Helper()
 		c := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 5 * time.Second}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/bulwarkd/bulwark/internal/mesh/spec"
+	"github.com/bulwarkd/bulwark/internal/testwait"
 )
 
 // meshOpts describes one gateway → sidecar → app set-up.
@@ -179,18 +180,7 @@ func (m *testMesh) run(p *Proxy) {
 	done := make(chan struct{})
 	go func() { _ = p.Run(ctx); close(done) }()
 	m.t.Cleanup(func() { cancel(); <-done })
-	waitFor(m.t, func() bool { return p.State() == "LIVE" })
-}
-
-func waitFor(t testing.TB, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 5s")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testwait.For(m.t, 0, "the condition", func() bool { return p.State() == "LIVE" })
 }
 
 // get sends one request through the gateway on a fresh client.

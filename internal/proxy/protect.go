@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/bulwarkd/bulwark/internal/clock"
 	"github.com/bulwarkd/bulwark/internal/mesh/spec"
 	"github.com/bulwarkd/bulwark/internal/proxy/stats"
 )
@@ -159,18 +160,7 @@ func (pr *protection) start(ctx context.Context) {
 	if pr.c.p.cfg.healthInterval > 0 {
 		interval = pr.c.p.cfg.healthInterval
 	}
-	go func() {
-		t := time.NewTicker(interval)
-		defer t.Stop()
-		for {
-			pr.check(ctx)
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
-		}
-	}()
+	go clock.Every(ctx, pr.c.p.cfg.Clock, interval, pr.check)
 }
 
 func (pr *protection) stop() {

@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/bulwarkd/bulwark/internal/clock"
 	"github.com/bulwarkd/bulwark/internal/mesh/spec"
 	"github.com/bulwarkd/bulwark/internal/proxy/admin"
 	"github.com/bulwarkd/bulwark/internal/proxy/stats"
@@ -44,6 +45,9 @@ type Config struct {
 	// Now is the clock for certificate validity and drain deadlines; nil
 	// means time.Now.
 	Now func() time.Time
+	// Clock makes the timers of health checks, ticket key rotation and
+	// certificate polling; nil means the real clock.
+	Clock clock.Clock
 	// PollInterval is how often certificate sources are checked; zero
 	// means certsource.DefaultPollInterval.
 	PollInterval time.Duration

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/bulwarkd/bulwark/internal/proxy/stats"
+	"github.com/bulwarkd/bulwark/internal/testwait"
 )
 
 func TestBrokenReloadKeepsOldCertificate(t *testing.T) {
@@ -47,7 +48,7 @@ func TestBrokenReloadKeepsOldCertificate(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			waitFor(t, func() bool { return stat(t, m.sidecar, failed) >= 1 })
+			testwait.For(t, 0, "the condition", func() bool { return stat(t, m.sidecar, failed) >= 1 })
 			if code, body := m.get("/"); code != 200 || body != "yellow" {
 				t.Fatalf("after broken reload: %d %q", code, body)
 			}
@@ -122,7 +123,7 @@ func TestRotationUnderLoad(t *testing.T) {
 		writeAtomic(t, m.files["client.key"], lastClient.keyPEM)
 		writeAtomic(t, m.files["client.pem"], lastClient.certPEM)
 		serial := `"serial_number": "`
-		waitFor(t, func() bool {
+		testwait.For(t, 0, "the condition", func() bool {
 			return strings.Contains(adminGet(t, m.sidecar, "/certs"), serial+lastServer.cert.SerialNumber.Text(16)+`"`) &&
 				strings.Contains(adminGet(t, m.gateway, "/certs"), serial+lastClient.cert.SerialNumber.Text(16)+`"`)
 		})
@@ -135,19 +136,36 @@ func TestRotationUnderLoad(t *testing.T) {
 		m.gateway.mu.Unlock()
 		time.Sleep(30 * time.Millisecond)
 	}
-	setTrust := func(s, c []byte) {
+	// setTrust writes both trust bundles and waits until the proxies'
+	// /certs show every CA in trusted and none in gone (instead of
+	// sleeping and hoping a poll has run).
+	setTrust := func(s, c []byte, trusted, gone []*testCA) {
 		writeAtomic(t, m.files["server-trust.pem"], s)
 		writeAtomic(t, m.files["client-trust.pem"], c)
-		time.Sleep(100 * time.Millisecond)
+		serial := func(ca *testCA) string { return `"serial_number": "` + ca.cert.SerialNumber.Text(16) + `"` }
+		testwait.For(t, 0, "the new trust bundles in /certs", func() bool {
+			certs := adminGet(t, m.sidecar, "/certs") + adminGet(t, m.gateway, "/certs")
+			for _, ca := range trusted {
+				if !strings.Contains(certs, serial(ca)) {
+					return false
+				}
+			}
+			for _, ca := range gone {
+				if strings.Contains(certs, serial(ca)) {
+					return false
+				}
+			}
+			return true
+		})
 	}
 	for i := 0; i < 3; i++ {
 		rotate(oldServerCA, oldClientCA)
 	}
-	setTrust(cat(oldServerCA.pem, newServerCA.pem), cat(oldClientCA.pem, newClientCA.pem))
+	setTrust(cat(oldServerCA.pem, newServerCA.pem), cat(oldClientCA.pem, newClientCA.pem), []*testCA{oldServerCA, newServerCA, oldClientCA, newClientCA}, nil)
 	for i := 3; i < 10; i++ {
 		rotate(newServerCA, newClientCA)
 	}
-	setTrust(newServerCA.pem, newClientCA.pem)
+	setTrust(newServerCA.pem, newClientCA.pem, []*testCA{newServerCA, newClientCA}, []*testCA{oldServerCA, oldClientCA})
 	time.Sleep(200 * time.Millisecond)
 	close(stop)
 	wg.Wait()

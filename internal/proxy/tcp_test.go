@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/bulwarkd/bulwark/internal/mesh/spec"
+	"github.com/bulwarkd/bulwark/internal/testwait"
 )
 
 // startEcho runs a line-echo TCP server, a stand-in for a non-HTTP app.
@@ -120,5 +121,5 @@ func TestTCPListenerWithMTLS(t *testing.T) {
 	}
 	// The echo app saw the client's end of stream through the splice and
 	// closed its side, so no spliced connection is left open.
-	waitFor(t, func() bool { return p.Stats().Gauge(prefix+"downstream_cx_active").Value() == 0 })
+	testwait.For(t, 0, "the condition", func() bool { return p.Stats().Gauge(prefix+"downstream_cx_active").Value() == 0 })
 }

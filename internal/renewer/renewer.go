@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/acm"
 
 	"github.com/bulwarkd/bulwark/internal/certsync"
+	"github.com/bulwarkd/bulwark/internal/clock"
 )
 
 // ACMAPI is the part of the ACM client the renewer uses
@@ -82,8 +83,11 @@ type Config struct {
 	// Auth is required of every delivery (see Auth). The zero value
 	// refuses every request, so New fails.
 	Auth Auth
-	// Now is the clock (nil means time.Now); renewal decisions use it.
+	// Now is the time renewal decisions use; nil means Clock.Now.
 	Now func() time.Time
+	// Clock makes the timers of Run and of the wait for a renewed serial
+	// (and tells the time when Now is nil); nil means the real clock.
+	Clock clock.Clock
 	// Logger gets what the renewer did; nil discards.
 	Logger *slog.Logger
 	// PollInitial, PollMax and PollTimeout shape the backoff while waiting
@@ -128,8 +132,9 @@ func New(cfg Config) (*Renewer, error) {
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = DefaultConcurrency
 	}
+	cfg.Clock = clock.OrReal(cfg.Clock)
 	if cfg.Now == nil {
-		cfg.Now = time.Now
+		cfg.Now = cfg.Clock.Now
 	}
 	if cfg.MaxRenewalsPerMinute <= 0 {
 		cfg.MaxRenewalsPerMinute = DefaultMaxRenewalsPerMinute
@@ -365,7 +370,7 @@ func (r *Renewer) awaitNewSerial(ctx context.Context, arn, old string) (*certInf
 		select {
 		case <-ctx.Done():
 			return nil, fmt.Errorf("renewal of %s: no new serial after %s (last error: %v)", arn, r.cfg.PollTimeout, err)
-		case <-time.After(wait):
+		case <-r.cfg.Clock.After(wait):
 		}
 		wait = min(wait*2, r.cfg.PollMax)
 	}
@@ -393,11 +398,18 @@ func (r *Renewer) Reconcile(ctx context.Context) ([]*Result, error) {
 	return results, errors.Join(errs...)
 }
 
-// Run reconciles at once and then every ReconcileInterval (real time)
-// until ctx ends. A pass the rate limit cut short is followed by another
-// within a minute, when the bucket has refilled.
+// Run reconciles at once and then every ReconcileInterval (of Clock)
+// until ctx ends, and returns ctx's error. A pass the rate limit cut short
+// is followed by another within a minute, when the bucket has refilled.
 func (r *Renewer) Run(ctx context.Context) error {
-	for {
+	// The loop wakes at least every minute and reconciles when due, so
+	// the shorter retry after a rate-limited pass needs no second timer.
+	var due time.Time
+	clock.Every(ctx, r.cfg.Clock, min(r.cfg.ReconcileInterval, time.Minute), func(ctx context.Context) {
+		now := r.cfg.Clock.Now()
+		if now.Before(due) {
+			return
+		}
 		next := r.cfg.ReconcileInterval
 		if _, err := r.Reconcile(ctx); err != nil && ctx.Err() == nil {
 			if errors.Is(err, ErrRateLimited) {
@@ -405,14 +417,9 @@ func (r *Renewer) Run(ctx context.Context) error {
 			}
 			r.log.Warn("renewer: reconciliation incomplete; retried next interval", "err", err, "next", next)
 		}
-		t := time.NewTimer(next)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-t.C:
-		}
-	}
+		due = now.Add(next)
+	})
+	return ctx.Err()
 }
 
 func (r *Renewer) lockFor(arn string) *sync.Mutex {

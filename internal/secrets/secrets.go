@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/bulwarkd/bulwark/internal/api"
+	"github.com/bulwarkd/bulwark/internal/clock"
 	"github.com/bulwarkd/bulwark/internal/store"
 )
 
@@ -38,8 +39,12 @@ type Config struct {
 	// AccountID and Region form every ARN.
 	AccountID string
 	Region    string
-	// Now is the clock (deletion windows, rotation schedules); nil = time.Now.
+	// Now is the time (deletion windows, rotation schedules); nil =
+	// Clock.Now.
 	Now func() time.Time
+	// Clock makes the background loop's timers and, when Now is nil, tells
+	// the time; nil means the real clock. Tests pass a *clock.Fake.
+	Clock clock.Clock
 	// Rand is the randomness for ARN suffixes, version ids, passwords and
 	// nonces; nil = crypto/rand. A predictable reader makes passwords
 	// predictable.
@@ -59,7 +64,7 @@ type Config struct {
 	// Redirects are never followed: a supplied *http.Client is copied
 	// with its CheckRedirect replaced.
 	HTTPClient HTTPDoer
-	// LoopInterval is how often (in real time) the background loop looks
+	// LoopInterval is how often (on Clock) the background loop looks
 	// for due rotations and purges; 0 means one minute. Due times come
 	// from Now.
 	LoopInterval time.Duration
@@ -92,8 +97,9 @@ type Service struct {
 // New returns a Service. Nil fields of cfg get the defaults documented on
 // Config.
 func New(cfg Config) *Service {
+	cfg.Clock = clock.OrReal(cfg.Clock)
 	if cfg.Now == nil {
-		cfg.Now = time.Now
+		cfg.Now = cfg.Clock.Now
 	}
 	if cfg.Rand == nil {
 		cfg.Rand = rand.Reader
@@ -147,20 +153,12 @@ func (s *Service) viaService() string { return "secretsmanager." + s.cfg.Region 
 // passed and runs due rotations, checking every LoopInterval (or when a
 // write asks for it) against the injected clock.
 func (s *Service) Run(ctx context.Context) {
-	t := time.NewTicker(s.cfg.LoopInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		case <-s.kick:
-		}
+	clock.EveryOrWake(ctx, s.cfg.Clock, s.cfg.LoopInterval, s.kick, func(ctx context.Context) {
 		if _, err := s.PurgeDue(ctx); err != nil && ctx.Err() == nil {
 			s.log.Warn("secretsmanager: purge", "err", err)
 		}
 		if _, err := s.RotateDue(ctx); err != nil && ctx.Err() == nil {
 			s.log.Warn("secretsmanager: scheduled rotation", "err", err)
 		}
-	}
+	})
 }

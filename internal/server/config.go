@@ -4,6 +4,7 @@ import (
 	"io"
 
 	"github.com/bulwarkd/bulwark/internal/api"
+	"github.com/bulwarkd/bulwark/internal/clock"
 	"log/slog"
 	"time"
 )
@@ -71,9 +72,14 @@ type Config struct {
 	MaxUnauthenticatedBodyBytes int64
 	// Logger receives structured logs; nil discards them.
 	Logger *slog.Logger
-	// Now is the clock (SigV4 skew, timestamps, expiry); nil means
-	// time.Now.
+	// Now is the time (SigV4 skew, timestamps, expiry); nil means
+	// Clock.Now.
 	Now func() time.Time
+	// Clock makes the timers of every background loop (expiry events,
+	// CRL refresh, key and secret rotation, event delivery, audit
+	// rotation) and, when Now is nil, tells the time; nil means the real
+	// clock.
+	Clock clock.Clock
 	// Rand is the randomness for ids and keys; nil means crypto/rand.
 	Rand io.Reader
 	// XDSAllowUnsigned accepts xDS streams without a SigV4 signature,
@@ -128,8 +134,9 @@ func (c *Config) withDefaults() Config {
 	if out.Logger == nil {
 		out.Logger = slog.New(slog.DiscardHandler)
 	}
+	out.Clock = clock.OrReal(out.Clock)
 	if out.Now == nil {
-		out.Now = time.Now
+		out.Now = out.Clock.Now
 	}
 	return out
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/bulwarkd/bulwark/internal/awsproto"
 	"github.com/bulwarkd/bulwark/internal/console"
 	"github.com/bulwarkd/bulwark/internal/iam"
+	"github.com/bulwarkd/bulwark/internal/ids"
 	"github.com/bulwarkd/bulwark/internal/sigv4"
 	"github.com/bulwarkd/bulwark/internal/store"
 )
@@ -518,7 +519,7 @@ func (s *Server) appendAudit(ev *audit.Event) error {
 
 // newRequestID makes an AWS-style request id (a random UUID).
 func newRequestID() string {
-	id, err := audit.NewUUID(rand.Reader)
+	id, err := ids.UUID(rand.Reader)
 	if err != nil {
 		// crypto/rand does not fail on supported platforms; an id is
 		// still needed to answer.

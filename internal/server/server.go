@@ -163,7 +163,7 @@ func New(cfg Config) (*Server, error) {
 	s.auditKeys = append([]*audit.Keys{auditKeys}, prevAuditKeys...)
 	s.audit, err = audit.Open(auditPath, audit.Options{
 		Sync: !c.AuditNoSync, Keys: auditKeys, PreviousKeys: prevAuditKeys, Logger: c.Logger,
-		RotateBytes: c.AuditRotateBytes, RotateInterval: c.AuditRotateInterval,
+		RotateBytes: c.AuditRotateBytes, RotateInterval: c.AuditRotateInterval, Clock: c.Clock,
 		OnError: func(err error) {
 			// Counted per lost event by appendAudit.
 			c.Logger.Error("audit log write failed; refusing requests until it recovers", "err", err)

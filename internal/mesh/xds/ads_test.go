@@ -18,6 +18,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/anypb"
+
+	"github.com/bulwarkd/bulwark/internal/testwait"
 )
 
 const (
@@ -204,7 +206,7 @@ func TestADSNackKeepsLastAndIsCounted(t *testing.T) {
 	// Once the server has seen the NACK, the refused version is not sent
 	// again: the next response is the next change. A resend would arrive
 	// here first.
-	waitFor(t, func() bool { s := f.srv.Status(); return len(s) == 1 && s[0].LastNACK != nil })
+	testwait.For(t, 0, "the condition", func() bool { s := f.srv.Status(); return len(s) == 1 && s[0].LastNACK != nil })
 	f.setPort(t, 9082)
 	r3, err := st.Recv()
 	if err != nil {
@@ -445,17 +447,4 @@ func FuzzParseNodeID(f *testing.F) {
 			t.Fatalf("ARN outside the account: %s", ref.ARN)
 		}
 	})
-}
-
-// waitFor polls cond: the server's handling of a client message has no
-// other observable end.
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not reached in 10s")
-		}
-		time.Sleep(time.Millisecond)
-	}
 }

@@ -12,6 +12,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/bulwarkd/bulwark/internal/testwait"
 )
 
 // manualTimers records the authentication deadlines the server arms, so a
@@ -190,12 +192,12 @@ func TestStreamCap(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = silent
-	waitFor(t, func() bool { return f.srv.openStreams.Load() == 2 })
+	testwait.For(t, 10*time.Second, "the stream count", func() bool { return f.srv.openStreams.Load() == 2 })
 	if _, err := open(testCtx(t)); status.Code(err) != codes.ResourceExhausted {
 		t.Fatalf("third stream: got %v, want ResourceExhausted", err)
 	}
 	cancel1()
-	waitFor(t, func() bool { return f.srv.openStreams.Load() == 1 })
+	testwait.For(t, 10*time.Second, "the stream count", func() bool { return f.srv.openStreams.Load() == 1 })
 	if _, err := open(testCtx(t)); err != nil {
 		t.Fatalf("after a stream closed: %v", err)
 	}

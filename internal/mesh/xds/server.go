@@ -26,6 +26,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/bulwarkd/bulwark/internal/clock"
 	"github.com/bulwarkd/bulwark/internal/mesh/spec"
 )
 
@@ -160,6 +161,8 @@ type Config struct {
 	// afterFunc replaces time.AfterFunc for the authentication deadline
 	// (tests fire it by hand).
 	afterFunc func(time.Duration, func()) (stop func() bool)
+	// Clock makes the resync timer; nil means the real clock.
+	Clock clock.Clock
 }
 
 // Server is the xDS management server.

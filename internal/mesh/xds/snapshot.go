@@ -19,6 +19,8 @@ import (
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/bulwarkd/bulwark/internal/clock"
 )
 
 // buildTimeout bounds one node's snapshot build (store reads and
@@ -309,9 +311,11 @@ func (s *Server) rebuildLoop() {
 	defer s.wg.Done()
 	var resync <-chan time.Time
 	if s.cfg.ResyncInterval > 0 {
-		t := time.NewTicker(s.cfg.ResyncInterval)
+		// A ticker in this select rather than clock.Every: a kick and a
+		// resync share one rebuild loop but mark different nodes dirty.
+		t := clock.OrReal(s.cfg.Clock).NewTicker(s.cfg.ResyncInterval)
 		defer t.Stop()
-		resync = t.C
+		resync = t.C()
 	}
 	for {
 		select {

@@ -20,6 +20,7 @@ import (
 	"github.com/bulwarkd/bulwark/internal/proxy"
 	"github.com/bulwarkd/bulwark/internal/proxy/awssource"
 	"github.com/bulwarkd/bulwark/internal/proxy/stats"
+	"github.com/bulwarkd/bulwark/internal/testwait"
 	"github.com/bulwarkd/bulwark/internal/x509util"
 )
 
@@ -161,7 +162,7 @@ func TestACMRenewalReloads(t *testing.T) {
 		t.Fatal(err)
 	}
 	newSerial := strings.ReplaceAll(aws.ToString(desc.Certificate.Serial), ":", "")
-	waitFor(t, 3*time.Second, func() bool { return certSerials(t, m.sidecar)[source] != before })
+	testwait.For(t, 3*time.Second, "the condition", func() bool { return certSerials(t, m.sidecar)[source] != before })
 	if got := strings.TrimLeft(certSerials(t, m.sidecar)[source], "0"); got != strings.TrimLeft(newSerial, "0") {
 		t.Errorf("/certs serial = %s, want the renewed %s", got, newSerial)
 	}

@@ -31,6 +31,7 @@ import (
 	"github.com/bulwarkd/bulwark/internal/proxy/admin"
 	"github.com/bulwarkd/bulwark/internal/proxy/awssource"
 	"github.com/bulwarkd/bulwark/internal/server/servertest"
+	"github.com/bulwarkd/bulwark/internal/testwait"
 )
 
 func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -176,18 +177,7 @@ func run(t *testing.T, p *proxy.Proxy) {
 	done := make(chan struct{})
 	go func() { _ = p.Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
-	waitFor(t, 5*time.Second, func() bool { return p.State() == "LIVE" })
-}
-
-func waitFor(t *testing.T, d time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %s", d)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testwait.For(t, 5*time.Second, "the condition", func() bool { return p.State() == "LIVE" })
 }
 
 func adminGet(t *testing.T, p *proxy.Proxy, path string) string {

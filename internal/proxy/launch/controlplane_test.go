@@ -24,6 +24,7 @@ import (
 	"github.com/bulwarkd/bulwark/internal/proxy/stats"
 	"github.com/bulwarkd/bulwark/internal/proxy/xdsclient"
 	"github.com/bulwarkd/bulwark/internal/server/servertest"
+	"github.com/bulwarkd/bulwark/internal/testwait"
 )
 
 // rootCA creates and activates an EC root CA and returns its ARN.
@@ -267,7 +268,7 @@ func colorAppOverXDS(t *testing.T, mtls bool) {
 
 	// A spec change is pushed and applied without a restart.
 	must(am.UpdateGatewayRoute(ctx, &appmesh.UpdateGatewayRouteInput{MeshName: mesh, VirtualGatewayName: aws.String("colorgateway"), GatewayRouteName: aws.String("colorteller-route"), Spec: gwRoute("/color")}))
-	waitFor(t, 10*time.Second, func() bool { code, _ := get("/"); return code == 404 })
+	testwait.For(t, 10*time.Second, "the condition", func() bool { code, _ := get("/"); return code == 404 })
 	if code, body := get("/color"); code != 200 || body != "yellow" {
 		t.Errorf("GET /color after the route update = %d %q", code, body)
 	}
@@ -286,13 +287,13 @@ func colorAppOverXDS(t *testing.T, mtls bool) {
 	if !mtls {
 		before := serial()
 		must(acmc.RenewCertificate(ctx, &awsacm.RenewCertificateInput{CertificateArn: req.CertificateArn}))
-		waitFor(t, 10*time.Second, func() bool { s := serial(); return s != "" && s != before })
+		testwait.For(t, 10*time.Second, "the condition", func() bool { s := serial(); return s != "" && s != before })
 	}
 
 	// The stream is cut: both proxies keep serving the last configuration,
 	// report it, and reconnect when the server is back.
 	cut.cut()
-	waitFor(t, 10*time.Second, func() bool { return !scClient.Status().Connected && !gwClient.Status().Connected })
+	testwait.For(t, 10*time.Second, "the condition", func() bool { return !scClient.Status().Connected && !gwClient.Status().Connected })
 	if got := gw.Stats().Gauge(stats.ControlPlaneConnected).Value(); got != 0 {
 		t.Errorf("control_plane.connected_state while cut = %d, want 0", got)
 	}
@@ -300,7 +301,7 @@ func colorAppOverXDS(t *testing.T, mtls bool) {
 		t.Errorf("GET /color with the stream cut = %d %q", code, body)
 	}
 	cut.restore()
-	waitFor(t, 10*time.Second, func() bool { return scClient.Status().Connected && gwClient.Status().Connected })
+	testwait.For(t, 10*time.Second, "the condition", func() bool { return scClient.Status().Connected && gwClient.Status().Connected })
 
 	// A setting the proxy does not enforce (an idle timeout) is NACKed
 	// with the reason; the running configuration stays.
@@ -309,11 +310,11 @@ func colorAppOverXDS(t *testing.T, mtls bool) {
 		node.Listeners[0].Timeout = &amtypes.ListenerTimeoutMemberHttp{Value: amtypes.HttpTimeout{Idle: &amtypes.Duration{Unit: amtypes.DurationUnitS, Value: aws.Int64(60)}}}
 		rejected := sc.Stats().Counter(stats.XDSUpdateRejected).Value()
 		must(am.UpdateVirtualNode(ctx, &appmesh.UpdateVirtualNodeInput{MeshName: mesh, VirtualNodeName: aws.String("colorteller"), Spec: node}))
-		waitFor(t, 10*time.Second, func() bool { return sc.Stats().Counter(stats.XDSUpdateRejected).Value() > rejected })
+		testwait.For(t, 10*time.Second, "the condition", func() bool { return sc.Stats().Counter(stats.XDSUpdateRejected).Value() > rejected })
 		if r := scClient.Status().LastRejectReason; !strings.Contains(r, "idle timeout") {
 			t.Errorf("NACK reason = %q, want the idle timeout named", r)
 		}
-		waitFor(t, 10*time.Second, func() bool {
+		testwait.For(t, 10*time.Second, "the condition", func() bool {
 			for _, n := range srv.XDS().Status() {
 				if strings.HasSuffix(n.ARN, "virtualNode/colorteller") && n.LastNACK != nil && strings.Contains(n.LastNACK.Message, "idle timeout") {
 					return true

@@ -22,6 +22,7 @@ import (
 
 	"github.com/bulwarkd/bulwark/internal/proxy"
 	"github.com/bulwarkd/bulwark/internal/proxy/launch"
+	"github.com/bulwarkd/bulwark/internal/testwait"
 )
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -120,7 +121,7 @@ func start(t *testing.T, o launch.Options) *proxy.Proxy {
 	t.Cleanup(func() { cancel(); <-done })
 	select {
 	case p := <-got:
-		waitFor(t, 5*time.Second, func() bool { return p.State() == "LIVE" })
+		testwait.For(t, 5*time.Second, "the condition", func() bool { return p.State() == "LIVE" })
 		return p
 	case err := <-done:
 		t.Fatalf("launch.Run: %v", err)
@@ -128,15 +129,4 @@ func start(t *testing.T, o launch.Options) *proxy.Proxy {
 		t.Fatal("proxy did not start")
 	}
 	return nil
-}
-
-func waitFor(t *testing.T, d time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %s", d)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }

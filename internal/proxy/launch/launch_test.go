@@ -15,6 +15,7 @@ import (
 
 	"github.com/bulwarkd/bulwark/internal/proxy/launch"
 	"github.com/bulwarkd/bulwark/internal/proxy/xdsclient"
+	"github.com/bulwarkd/bulwark/internal/testwait"
 )
 
 const sidecarYAML = `
@@ -141,7 +142,7 @@ func TestConfigFileHTTP2(t *testing.T) {
 
 	// The access log is written after the response; wait for both lines.
 	var lines []string
-	waitFor(t, 3*time.Second, func() bool {
+	testwait.For(t, 3*time.Second, "the condition", func() bool {
 		b, _ := os.ReadFile(filepath.Join(dir, "access.log"))
 		lines = nil
 		sc := bufio.NewScanner(strings.NewReader(string(b)))

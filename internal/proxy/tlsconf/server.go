@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/bulwarkd/bulwark/internal/clock"
 	"github.com/bulwarkd/bulwark/internal/proxy/certsource"
 	"github.com/bulwarkd/bulwark/internal/proxy/stats"
 )
@@ -39,6 +40,8 @@ type ServerConfig struct {
 	// TicketKeyRotation is the ticket key lifetime; zero means
 	// DefaultTicketKeyRotation. A ticket stays usable for two periods.
 	TicketKeyRotation time.Duration
+	// Clock makes Run's rotation timer; nil means the real clock.
+	Clock clock.Clock
 }
 
 // Server is a listener's TLS state: one shared *tls.Config, replaced only
@@ -48,6 +51,7 @@ type Server struct {
 	inner  atomic.Pointer[tls.Config]
 	rand   io.Reader
 	period time.Duration
+	clock  clock.Clock
 
 	mu   sync.Mutex // guards keys
 	keys [][32]byte
@@ -66,7 +70,7 @@ func NewServer(c ServerConfig) (*Server, error) {
 	if c.Trust != nil && (c.Trust.Current() == nil || c.Trust.Current().Pool == nil) {
 		return nil, errors.New("tlsconf: trust bundle not loaded")
 	}
-	s := &Server{rand: c.Rand, period: c.TicketKeyRotation, done: make(chan struct{})}
+	s := &Server{rand: c.Rand, period: c.TicketKeyRotation, clock: c.Clock, done: make(chan struct{})}
 	if s.rand == nil {
 		s.rand = rand.Reader
 	}
@@ -191,16 +195,14 @@ func (s *Server) install() {
 // Run rotates ticket keys every TicketKeyRotation until ctx ends or
 // Close is called.
 func (s *Server) Run(ctx context.Context) {
-	t := time.NewTicker(s.period)
-	defer t.Stop()
-	for {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
 		select {
-		case <-ctx.Done():
-			return
 		case <-s.done:
-			return
-		case <-t.C:
-			_ = s.RotateTicketKeys()
+			cancel()
+		case <-ctx.Done():
 		}
-	}
+	}()
+	clock.EveryAfter(ctx, s.clock, s.period, func(context.Context) { _ = s.RotateTicketKeys() })
 }

@@ -1,7 +1,6 @@
-package controlplane_test
+package e2e
 
 import (
-	"bytes"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -11,44 +10,35 @@ import (
 	"testing"
 
 	"github.com/bulwarkd/bulwark/internal/mesh/spec"
-	"github.com/bulwarkd/bulwark/internal/server/servertest"
 )
 
-// awsCLI runs the AWS CLI against srv as root and decodes its JSON output.
-func awsCLI(t *testing.T, srv *servertest.Server, args ...string) map[string]any {
+// meshCLI runs `aws appmesh ARGS` against p as root and decodes its JSON
+// output, failing the test if the CLI fails.
+func meshCLI(t *testing.T, p *proc, args ...string) map[string]any {
 	t.Helper()
-	out, stderr, err := runCLI(srv, args...)
+	out, stderr, err := runMeshCLI(t, p, args...)
 	if err != nil {
 		t.Fatalf("aws appmesh %v: %v\n%s", args, err, stderr)
 	}
 	return out
 }
 
-func runCLI(srv *servertest.Server, args ...string) (map[string]any, string, error) {
-	cmd := exec.Command("aws", append([]string{"appmesh"}, append(args, "--output", "json")...)...)
-	cmd.Env = append(os.Environ(),
-		"AWS_ENDPOINT_URL="+srv.URL,
-		"AWS_DEFAULT_REGION="+servertest.Region,
-		"AWS_ACCESS_KEY_ID="+servertest.RootAccessKeyID,
-		"AWS_SECRET_ACCESS_KEY="+servertest.RootSecretAccessKey,
-		"AWS_CONFIG_FILE=/dev/null",
-		"AWS_SHARED_CREDENTIALS_FILE=/dev/null",
-		"AWS_PAGER=",
-		"AWS_MAX_ATTEMPTS=1",
-	)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		return nil, stderr.String(), err
+// runMeshCLI runs `aws appmesh ARGS` and returns its decoded output, or
+// what it printed and the error.
+func runMeshCLI(t *testing.T, p *proc, args ...string) (map[string]any, string, error) {
+	t.Helper()
+	text, err := awsCLI(t, p, append([]string{"appmesh"}, args...)...)
+	if err != nil {
+		return nil, text, err
 	}
 	out := map[string]any{}
-	if err := json.Unmarshal(stdout.Bytes(), &out); err != nil {
-		return nil, stdout.String(), err
+	if err := json.Unmarshal([]byte(text), &out); err != nil {
+		return nil, text, err
 	}
 	return out, "", nil
 }
 
-func readJSON(t *testing.T, path string) any {
+func readJSONFile(t *testing.T, path string) any {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -66,24 +56,31 @@ func readJSON(t *testing.T, path string) any {
 // AWS CLI and its --spec file:// arguments, reads every spec back
 // unchanged, and checks that what a proxy would load from it validates
 // as the data plane's snapshot.
+//
+// It lives here rather than beside the control plane because every CLI
+// call starts a Python interpreter (some 4 s each on a loaded machine,
+// 87 s in all), which `go test ./internal/...` should not pay.
 func TestWalkthroughSpecsWithCLI(t *testing.T) {
 	if _, err := exec.LookPath("aws"); err != nil {
 		t.Skip("the AWS CLI is not installed")
 	}
-	srv := servertest.Start(t)
+	if os.Getenv("BULWARK_SLOW_TESTS") != "1" {
+		t.Skip("about twenty AWS CLI runs (over a minute): set BULWARK_SLOW_TESTS=1 to run it")
+	}
+	srv := startDev(t, t.TempDir())
 	for _, set := range []string{"one-way", "mtls"} {
 		t.Run(set, func(t *testing.T) {
-			dir, err := filepath.Abs(filepath.Join("..", "..", "..", "examples", "colorapp", "mesh", set))
+			dir, err := filepath.Abs(filepath.Join("..", "examples", "colorapp", "mesh", set))
 			if err != nil {
 				t.Fatal(err)
 			}
 			file := func(name string) string { return "file://" + filepath.Join(dir, name) }
 			mesh := "color-mesh-" + set
-			awsCLI(t, srv, "create-mesh", "--mesh-name", mesh, "--spec", file("mesh.json"))
-			node := awsCLI(t, srv, "create-virtual-node", "--mesh-name", mesh, "--virtual-node-name", "colorteller", "--spec", file("colorteller-node.json"))
-			awsCLI(t, srv, "create-virtual-service", "--mesh-name", mesh, "--virtual-service-name", "colorteller.mesh.local", "--spec", file("colorteller-service.json"))
-			gw := awsCLI(t, srv, "create-virtual-gateway", "--mesh-name", mesh, "--virtual-gateway-name", "colorgateway", "--spec", file("colorgateway-gateway.json"))
-			route := awsCLI(t, srv, "create-gateway-route", "--mesh-name", mesh, "--virtual-gateway-name", "colorgateway", "--gateway-route-name", "colorteller-route", "--spec", file("colorgateway-route.json"))
+			meshCLI(t, srv, "create-mesh", "--mesh-name", mesh, "--spec", file("mesh.json"))
+			node := meshCLI(t, srv, "create-virtual-node", "--mesh-name", mesh, "--virtual-node-name", "colorteller", "--spec", file("colorteller-node.json"))
+			meshCLI(t, srv, "create-virtual-service", "--mesh-name", mesh, "--virtual-service-name", "colorteller.mesh.local", "--spec", file("colorteller-service.json"))
+			gw := meshCLI(t, srv, "create-virtual-gateway", "--mesh-name", mesh, "--virtual-gateway-name", "colorgateway", "--spec", file("colorgateway-gateway.json"))
+			route := meshCLI(t, srv, "create-gateway-route", "--mesh-name", mesh, "--virtual-gateway-name", "colorgateway", "--gateway-route-name", "colorteller-route", "--spec", file("colorgateway-route.json"))
 
 			for _, c := range []struct {
 				out    map[string]any
@@ -91,17 +88,17 @@ func TestWalkthroughSpecsWithCLI(t *testing.T) {
 				file   string
 			}{{node, "virtualNode", "colorteller-node.json"}, {gw, "virtualGateway", "colorgateway-gateway.json"}, {route, "gatewayRoute", "colorgateway-route.json"}} {
 				got := c.out[c.member].(map[string]any)["spec"]
-				if want := readJSON(t, filepath.Join(dir, c.file)); !reflect.DeepEqual(got, want) {
+				if want := readJSONFile(t, filepath.Join(dir, c.file)); !reflect.DeepEqual(got, want) {
 					t.Errorf("%s spec read back as\n%v\nwant\n%v", c.member, got, want)
 				}
 			}
 
 			// An update through the CLI moves the version the proxies poll.
-			upd := awsCLI(t, srv, "update-virtual-node", "--mesh-name", mesh, "--virtual-node-name", "colorteller", "--spec", file("colorteller-node.json"))
+			upd := meshCLI(t, srv, "update-virtual-node", "--mesh-name", mesh, "--virtual-node-name", "colorteller", "--spec", file("colorteller-node.json"))
 			if v := upd["virtualNode"].(map[string]any)["metadata"].(map[string]any)["version"]; v != float64(2) {
 				t.Errorf("version after update-virtual-node: %v", v)
 			}
-			list := awsCLI(t, srv, "list-virtual-nodes", "--mesh-name", mesh)
+			list := meshCLI(t, srv, "list-virtual-nodes", "--mesh-name", mesh)
 			if n := len(list["virtualNodes"].([]any)); n != 1 {
 				t.Errorf("list-virtual-nodes: %d nodes", n)
 			}
@@ -120,7 +117,7 @@ func TestWalkthroughSpecsWithCLI(t *testing.T) {
 			gr := spec.NamedGatewayRoute{Name: "colorteller-route"}
 			decode(route, "gatewayRoute", &gr.Spec)
 			snap.GatewayRoutes = []spec.NamedGatewayRoute{gr}
-			vs := awsCLI(t, srv, "describe-virtual-service", "--mesh-name", mesh, "--virtual-service-name", "colorteller.mesh.local")
+			vs := meshCLI(t, srv, "describe-virtual-service", "--mesh-name", mesh, "--virtual-service-name", "colorteller.mesh.local")
 			nvs := spec.NamedVirtualService{Name: "colorteller.mesh.local"}
 			decode(vs, "virtualService", &nvs.Spec)
 			snap.VirtualServices = []spec.NamedVirtualService{nvs}
@@ -133,7 +130,7 @@ func TestWalkthroughSpecsWithCLI(t *testing.T) {
 		})
 	}
 	t.Run("bad spec", func(t *testing.T) {
-		_, stderr, err := runCLI(srv, "create-virtual-node", "--mesh-name", "color-mesh-mtls", "--virtual-node-name", "bad",
+		_, stderr, err := runMeshCLI(t, srv, "create-virtual-node", "--mesh-name", "color-mesh-mtls", "--virtual-node-name", "bad",
 			"--spec", `{"listeners":[{"portMapping":{"port":9080,"protocol":"http"},"tls":{"mode":"SOMETIMES","certificate":{"sds":{"secretName":"x"}}}}]}`)
 		if err == nil || !strings.Contains(stderr, "BadRequestException") || !strings.Contains(stderr, "spec.listeners[0].tls.mode") {
 			t.Errorf("CLI with a bad spec: err %v, stderr %q", err, stderr)
