@@ -10,6 +10,7 @@ import (
 	"github.com/bulwarkd/bulwark/internal/api"
 	"github.com/bulwarkd/bulwark/internal/policy"
 	"github.com/bulwarkd/bulwark/internal/store"
+	"github.com/bulwarkd/bulwark/internal/tagging"
 )
 
 // Rotation and deletion limits from the AWS KMS API reference.
@@ -20,7 +21,6 @@ const (
 	minPendingDays      = 7
 	maxPendingDays      = 30
 	maxRotations        = 25 // on-demand rotations per key (AWS quota: 10)
-	maxTags             = 50
 )
 
 // createParams are CreateKey's inputs.
@@ -292,20 +292,16 @@ func (s *Service) putPolicy(ctx context.Context, c *api.Call, keyID, name, doc s
 	return err
 }
 
+// checkTags applies AWS's tag rules (internal/tagging) with KMS's error,
+// TagException.
 func checkTags(tags []tag) error {
-	if len(tags) > maxTags {
-		return fail(errTag, "A key may have at most %d tags.", maxTags)
-	}
-	for _, t := range tags {
-		if t.Key == "" || len(t.Key) > 128 || len(t.Value) > 256 {
-			return fail(errTag, "Tag keys must be 1 to 128 characters and values at most 256.")
-		}
-		if strings.HasPrefix(t.Key, "aws:") {
-			return fail(errTag, "Tag keys beginning with aws: are reserved.")
-		}
+	if err := tagging.Check(tags, kvTag); err != nil {
+		return fail(errTag, "%s", err.(*tagging.Error).Message())
 	}
 	return nil
 }
+
+func kvTag(t tag) tagging.Tag { return tagging.Tag(t) }
 
 func (s *Service) tagKey(ctx context.Context, c *api.Call, keyID string, add []tag, remove []string) error {
 	action := "kms:TagResource"

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/bulwarkd/bulwark/internal/tagging"
 	"regexp"
 	"strings"
 	"time"
@@ -83,20 +84,16 @@ func checkValue(v *Value) error {
 	return nil
 }
 
+// checkTags applies AWS's tag rules (internal/tagging) with Secrets
+// Manager's error, InvalidParameterException.
 func checkTags(tags []Tag) error {
-	if len(tags) > 50 {
-		return fail(errInvalidParameter, "A secret can have at most 50 tags.")
-	}
-	for _, t := range tags {
-		if len(t.Key) < 1 || len(t.Key) > 128 || len(t.Value) > 256 {
-			return fail(errInvalidParameter, "Tag keys must be 1 to 128 characters and values at most 256.")
-		}
-		if strings.HasPrefix(strings.ToLower(t.Key), "aws:") {
-			return fail(errInvalidParameter, "Tag keys may not start with aws:.")
-		}
+	if err := tagging.Check(tags, kvTag); err != nil {
+		return fail(errInvalidParameter, "%s", err.(*tagging.Error).Message())
 	}
 	return nil
 }
+
+func kvTag(t Tag) tagging.Tag { return tagging.Tag(t) }
 
 // CreateInput is CreateSecret's input.
 type CreateInput struct {
