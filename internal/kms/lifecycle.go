@@ -66,17 +66,21 @@ func (s *Service) createKey(ctx context.Context, c *api.Call, p createParams) (*
 // on first use.
 func (s *Service) managedKey(ctx context.Context, service string) (string, error) {
 	alias := "alias/aws/" + service
-	for attempt := 0; attempt < 3; attempt++ {
+	var keyID string
+	// Another request (or replica) may create it first: the loser's Create
+	// fails with ErrExists and the retry finds the alias.
+	err := store.Retry(ctx, func() error {
 		ar, err := s.getAlias(ctx, alias)
 		if err == nil {
-			return ar.TargetKeyID, nil
+			keyID = ar.TargetKeyID
+			return nil
 		}
 		if !isKind(err, errNotFound) {
-			return "", err
+			return err
 		}
 		id, err := s.newKeyID()
 		if err != nil {
-			return "", err
+			return err
 		}
 		m := &keyMeta{KeyID: id, ARN: s.keyARN(id), AccountID: s.cfg.AccountID, Created: s.now(),
 			Description: "Default key that protects my " + service + " data when no other key is defined",
@@ -86,18 +90,18 @@ func (s *Service) managedKey(ctx context.Context, service string) (string, error
 		m.RotationEnabled, m.RotationPeriodDays, m.NextRotation = true, defaultRotationDays, &next
 		sec, err := newSecret(specSymmetric, s.cfg.Rand)
 		if err != nil {
-			return "", err
+			return err
 		}
-		err = s.putNewKey(ctx, m, sec, alias)
-		if errors.Is(err, store.ErrExists) {
-			continue // another request created it first
+		if err := s.putNewKey(ctx, m, sec, alias); err != nil {
+			return err
 		}
-		if err != nil {
-			return "", err
-		}
-		return id, nil
+		keyID = id
+		return nil
+	}, store.AlsoRetryOn(store.ErrExists))
+	if errors.Is(err, store.ErrExists) {
+		return "", errors.New("kms: could not create the managed key " + alias)
 	}
-	return "", errors.New("kms: could not create the managed key " + alias)
+	return keyID, err
 }
 
 // adminKey loads a key and authorizes an administrative action on it.

@@ -130,39 +130,31 @@ func decodeKey(rec *store.Record) (*loadedKey, error) {
 // retrying when another writer got there first. fn may run more than once.
 func (s *Service) updateKey(ctx context.Context, id string, fn func(m *keyMeta, sec *keySecret) error) (*keyMeta, error) {
 	var out keyMeta
-	for attempt := 0; ; attempt++ {
-		err := s.cfg.Store.Tx(ctx, func(tx store.Tx) error {
-			rec, err := tx.Get(ctx, kindKey, id)
-			if errors.Is(err, store.ErrNotFound) {
-				return fail(errNotFound, "Key '%s' does not exist", s.keyARN(id))
-			}
-			if err != nil {
-				return err
-			}
-			var m keyMeta
-			if err := json.Unmarshal(rec.Data, &m); err != nil {
-				return err
-			}
-			var sec keySecret
-			if err := json.Unmarshal(rec.Secret, &sec); err != nil {
-				return err
-			}
-			if err := fn(&m, &sec); err != nil {
-				return err
-			}
-			if rec.Data, err = json.Marshal(&m); err != nil {
-				return err
-			}
-			rec.Secret = sec.marshal()
-			out = m
-			return tx.Update(ctx, rec)
-		})
-		if errors.Is(err, store.ErrConflict) && attempt < 5 {
-			continue
+	_, err := store.Update(ctx, s.cfg.Store, kindKey, id, func(_ store.Tx, rec *store.Record) error {
+		var m keyMeta
+		if err := json.Unmarshal(rec.Data, &m); err != nil {
+			return err
 		}
-		s.forget(id)
-		return &out, err
+		var sec keySecret
+		if err := json.Unmarshal(rec.Secret, &sec); err != nil {
+			return err
+		}
+		if err := fn(&m, &sec); err != nil {
+			return err
+		}
+		var err error
+		if rec.Data, err = json.Marshal(&m); err != nil {
+			return err
+		}
+		rec.Secret = sec.marshal()
+		out = m
+		return nil
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		err = fail(errNotFound, "Key '%s' does not exist", s.keyARN(id))
 	}
+	s.forget(id)
+	return &out, err
 }
 
 // putNewKey stores a new key and, when alias is set, the alias naming it,
