@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/bulwarkd/bulwark/internal/tagging"
+	"github.com/bulwarkd/bulwark/internal/ttlcache"
 	"io"
 	"net/http"
 	"regexp"
@@ -72,7 +73,7 @@ func New(cfg Config) *Service {
 	if ttl == 0 {
 		ttl = DefaultCacheTTL
 	}
-	s.cache = caches{credentials: newTTLCache[*Credential](ttl, s.now), policies: newTTLCache[[]*policy.Policy](ttl, s.now)}
+	s.cache = caches{credentials: ttlcache.New[*Credential](maxCacheEntries, 0, ttl, s.now, nil, nil), policies: ttlcache.New[[]*policy.Policy](maxCacheEntries, 0, ttl, s.now, nil, nil)}
 	return s
 }
 

@@ -79,11 +79,10 @@ type loadedKey struct {
 // getKey reads the key with the given id (already resolved from an alias
 // or ARN), reusing the parsed form when the record has not changed.
 func (s *Service) getKey(ctx context.Context, id string) (*loadedKey, error) {
-	now := s.now()
-	s.mu.RLock()
-	lk := s.cache[id]
-	s.mu.RUnlock()
-	if lk != nil && now.Sub(lk.fetched) < s.cfg.KeyCacheTTL && !now.Before(lk.fetched) {
+	// The cache is bounded and its entries expire after KeyCacheTTL, so a
+	// key disabled or deleted through another server is refused here
+	// within the TTL, and keys deleted elsewhere do not pile up.
+	if lk, ok := s.cache.Get(id); ok {
 		return lk, nil
 	}
 	rec, err := s.cfg.Store.Get(ctx, kindKey, id)
@@ -93,21 +92,12 @@ func (s *Service) getKey(ctx context.Context, id string) (*loadedKey, error) {
 	if err != nil {
 		return nil, err
 	}
-	if lk != nil && lk.version == rec.Version && lk.updated.Equal(rec.Updated) {
-		// Unchanged: keep the parsed key, refresh its age. A copy, since
-		// other requests may be reading lk.
-		fresh := *lk
-		lk = &fresh
-	} else if lk, err = decodeKey(rec); err != nil {
+	lk, err := decodeKey(rec)
+	if err != nil {
 		return nil, err
 	}
-	lk.fetched = now
-	if s.cfg.KeyCacheTTL < 0 {
-		return lk, nil
-	}
-	s.mu.Lock()
-	s.cache[id] = lk
-	s.mu.Unlock()
+	lk.fetched = s.now()
+	s.cache.Put(id, lk, 0)
 	return lk, nil
 }
 
@@ -203,11 +193,7 @@ func (s *Service) purgeKey(ctx context.Context, id string) error {
 
 // forget drops a key from the cache after this Service changed it, so the
 // change is visible to the next call at once.
-func (s *Service) forget(id string) {
-	s.mu.Lock()
-	delete(s.cache, id)
-	s.mu.Unlock()
-}
+func (s *Service) forget(id string) { s.cache.Drop(id) }
 
 func (s *Service) getAlias(ctx context.Context, name string) (*aliasRec, error) {
 	rec, err := s.cfg.Store.Get(ctx, kindAlias, name)

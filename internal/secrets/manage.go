@@ -52,7 +52,7 @@ func (s *Service) DeleteSecret(ctx context.Context, c *api.Call, id string, wind
 			return purgeRecords(ctx, tx, cur)
 		})
 		for vid := range m.Versions {
-			s.versions.drop(versionKey(m.ARN, vid))
+			s.versions.Drop(versionKey(m.ARN, vid))
 		}
 		return m, now, err
 	}
