@@ -152,7 +152,9 @@ func TestUpdateMissingAndAbort(t *testing.T) {
 	if _, err := store.Update(ctx, st, "test/x", "none", func(store.Tx, *store.Record) error { t.Fatal("fn called"); return nil }); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("missing record: %v", err)
 	}
-	if err := st.Tx(ctx, func(tx store.Tx) error { return tx.Create(ctx, &store.Record{Kind: "test/x", ID: "a", Data: []byte("1")}) }); err != nil {
+	if err := st.Tx(ctx, func(tx store.Tx) error {
+		return tx.Create(ctx, &store.Record{Kind: "test/x", ID: "a", Data: []byte("1")})
+	}); err != nil {
 		t.Fatal(err)
 	}
 	boom := errors.New("boom")
