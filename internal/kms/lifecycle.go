@@ -330,6 +330,11 @@ func (s *Service) tagKey(ctx context.Context, c *api.Call, keyID string, add []t
 			}
 		}
 		m.Tags = append(kept, add...)
+		if add == nil {
+			// Removing is always allowed, so a tag stored before the
+			// shared rules (say "AWS:x") can still be removed.
+			return nil
+		}
 		return checkTags(m.Tags)
 	})
 	return err
