@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"fmt"
+	"github.com/bulwarkd/bulwark/internal/tagging"
 	"slices"
 	"strings"
 
@@ -380,11 +381,7 @@ func (s *Service) apiListTags(ctx context.Context, c *api.Call, in *arnInput) (*
 	if err != nil {
 		return nil, err
 	}
-	tags := cr.Tags
-	if tags == nil {
-		tags = []Tag{}
-	}
-	return &listTagsOutput{Tags: tags}, nil
+	return &listTagsOutput{Tags: tagging.List(cr.Tags)}, nil
 }
 
 type expiryEvents struct {

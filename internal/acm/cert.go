@@ -12,6 +12,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"github.com/bulwarkd/bulwark/internal/tagging"
 	"slices"
 	"strings"
 	"time"
@@ -166,17 +167,19 @@ func validateDomain(d string) error {
 	return nil
 }
 
+// validateTags applies AWS's tag rules (internal/tagging) with ACM's
+// errors: TooManyTagsException over the limit, InvalidTagException else.
 func validateTags(tags []Tag) error {
-	for _, t := range tags {
-		if t.Key == "" || len(t.Key) > 128 || len(t.Value) > 256 || strings.HasPrefix(t.Key, "aws:") {
-			return fmt.Errorf("%w: tag key %q", ErrInvalidTag, t.Key)
-		}
+	var te *tagging.Error
+	if err := tagging.Check(tags, kvTag); !errors.As(err, &te) {
+		return err
+	} else if te.Reason == tagging.TooMany {
+		return fmt.Errorf("%w: %s", ErrTooManyTags, te.Message())
 	}
-	if len(tags) > 50 {
-		return fmt.Errorf("%w: more than 50 tags", ErrTooManyTags)
-	}
-	return nil
+	return fmt.Errorf("%w: %s", ErrInvalidTag, te.Message())
 }
+
+func kvTag(t Tag) tagging.Tag { return tagging.Tag(t) }
 
 func dedupe(in []string) []string {
 	var out []string
@@ -415,18 +418,10 @@ func (s *Service) tag(ctx context.Context, id string, tags []Tag, remove bool) e
 	}
 	_, err := s.updateCert(ctx, id, func(c *certRecord) error {
 		if remove {
-			c.Tags = slices.DeleteFunc(c.Tags, func(h Tag) bool {
-				return slices.ContainsFunc(tags, func(r Tag) bool { return r.Key == h.Key && (r.Value == "" || r.Value == h.Value) })
-			})
+			c.Tags = tagging.Remove(c.Tags, tags, kvTag)
 			return nil
 		}
-		for _, a := range tags {
-			if i := slices.IndexFunc(c.Tags, func(h Tag) bool { return h.Key == a.Key }); i >= 0 {
-				c.Tags[i].Value = a.Value
-			} else {
-				c.Tags = append(c.Tags, a)
-			}
-		}
+		c.Tags = tagging.Merge(c.Tags, tags, kvTag)
 		return validateTags(c.Tags)
 	})
 	return err

@@ -100,32 +100,36 @@ func (s *Service) getCert(ctx context.Context, id string) (*certRecord, error) {
 // updateCert applies fn to the stored certificate with the version check,
 // retrying when another writer got there first.
 func (s *Service) updateCert(ctx context.Context, id string, fn func(c *certRecord) error) (*certRecord, error) {
-	for attempt := 0; ; attempt++ {
+	// Optimistic: fn may call the CA, which writes through its own
+	// transaction, so it runs outside ours; the version check catches a
+	// writer in between and Retry re-reads.
+	var out *certRecord
+	err := store.Retry(ctx, func() error {
 		c, err := s.getCert(ctx, id)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if err := fn(c); err != nil {
-			return nil, err
+			return err
 		}
 		r, err := c.record()
 		if err != nil {
-			return nil, err
+			return err
 		}
-		err = s.cfg.Store.Tx(ctx, func(tx store.Tx) error { return tx.Update(ctx, r) })
-		if errors.Is(err, store.ErrConflict) && attempt < 5 {
-			continue
+		if err := s.cfg.Store.Tx(ctx, func(tx store.Tx) error { return tx.Update(ctx, r) }); err != nil {
+			return err
 		}
-		if errors.Is(err, store.ErrConflict) {
-			return nil, fmt.Errorf("%w: certificate %s changed concurrently; retry", ErrConflict, c.ARN)
-		}
-		if err != nil {
-			return nil, err
-		}
-		c.version = r.Version
-		s.changed(c.ARN)
-		return c, nil
+		c.version, out = r.Version, c
+		return nil
+	})
+	if errors.Is(err, store.ErrConflict) {
+		return nil, fmt.Errorf("%w: certificate %s changed concurrently; retry", ErrConflict, s.certARN(id))
 	}
+	if err != nil {
+		return nil, err
+	}
+	s.changed(out.ARN)
+	return out, nil
 }
 
 // accountConfig is Get/PutAccountConfiguration's document.

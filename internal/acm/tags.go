@@ -3,6 +3,7 @@ package acm
 import (
 	"context"
 	"errors"
+	"github.com/bulwarkd/bulwark/internal/tagging"
 	"strings"
 
 	"github.com/bulwarkd/bulwark/internal/store"
@@ -23,9 +24,5 @@ func (s *Service) resourceTags(ctx context.Context, arn string) (map[string]stri
 	if err != nil {
 		return nil, err
 	}
-	m := make(map[string]string, len(c.Tags))
-	for _, t := range c.Tags {
-		m[t.Key] = t.Value
-	}
-	return m, nil
+	return tagging.Map(c.Tags, kvTag), nil
 }

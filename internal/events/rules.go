@@ -76,8 +76,8 @@ func (s *Service) PutRule(ctx context.Context, in RuleInput) (string, error) {
 	if err := checkTags(in.Tags); err != nil {
 		return "", err
 	}
-	for attempt := 0; ; attempt++ {
-		err := s.store.Tx(ctx, func(tx store.Tx) error {
+	err := store.Retry(ctx, func() error {
+		return s.store.Tx(ctx, func(tx store.Tx) error {
 			rule, rec, err := s.getRule(ctx, tx, in.Name)
 			var nf *Error
 			if errors.As(err, &nf) && nf.kind == kindNotFound {
@@ -103,14 +103,11 @@ func (s *Service) PutRule(ctx context.Context, in RuleInput) (string, error) {
 			}
 			return tx.Update(ctx, rec)
 		})
-		if (errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrExists)) && attempt < 5 {
-			continue
-		}
-		if err != nil {
-			return "", err
-		}
-		return s.ruleARN(in.Name), nil
+	}, store.AlsoRetryOn(store.ErrExists))
+	if err != nil {
+		return "", err
 	}
+	return s.ruleARN(in.Name), nil
 }
 
 // DescribeRule returns a rule.

@@ -98,9 +98,9 @@ func (s *Service) getRule(ctx context.Context, r store.Reader, name string) (*Ru
 // updateRule applies fn to the stored rule and writes it back, retrying
 // when another writer got there first.
 func (s *Service) updateRule(ctx context.Context, name string, fn func(*Rule) error) (*Rule, error) {
-	for attempt := 0; ; attempt++ {
-		var out *Rule
-		err := s.store.Tx(ctx, func(tx store.Tx) error {
+	var out *Rule
+	err := store.Retry(ctx, func() error {
+		return s.store.Tx(ctx, func(tx store.Tx) error {
 			rule, rec, err := s.getRule(ctx, tx, name)
 			if err != nil {
 				return err
@@ -116,11 +116,11 @@ func (s *Service) updateRule(ctx context.Context, name string, fn func(*Rule) er
 			out = rule
 			return tx.Update(ctx, rec)
 		})
-		if errors.Is(err, store.ErrConflict) && attempt < 5 {
-			continue
-		}
-		return out, err
+	})
+	if err != nil {
+		return nil, err
 	}
+	return out, nil
 }
 
 // delivery is one queued (event, target) pair.

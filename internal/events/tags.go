@@ -3,29 +3,20 @@ package events
 import (
 	"context"
 	"errors"
+	"github.com/bulwarkd/bulwark/internal/tagging"
 	"strings"
 )
 
-// checkTags applies EventBridge's tag limits.
+// checkTags applies AWS's tag rules (internal/tagging) with EventBridge's
+// error, ValidationException.
 func checkTags(tags []Tag) error {
-	if len(tags) > 50 {
-		return invalid("A rule can have at most 50 tags.")
-	}
-	seen := make(map[string]bool, len(tags))
-	for _, t := range tags {
-		if len(t.Key) < 1 || len(t.Key) > 128 || len(t.Value) > 256 {
-			return invalid("Tag keys must be 1 to 128 characters and values at most 256.")
-		}
-		if strings.HasPrefix(strings.ToLower(t.Key), "aws:") {
-			return invalid("Tag keys may not start with aws:.")
-		}
-		if seen[t.Key] {
-			return invalid("Tag key %q is given twice.", t.Key)
-		}
-		seen[t.Key] = true
+	if err := tagging.Check(tags, kvTag); err != nil {
+		return invalid("%s", err.(*tagging.Error).Message())
 	}
 	return nil
 }
+
+func kvTag(t Tag) tagging.Tag { return tagging.Tag(t) }
 
 // resourceTags is api.Service.ResourceTags: the tags of the rule a rule
 // ARN names, for the server's aws:ResourceTag/* condition keys. Other
@@ -43,9 +34,5 @@ func (s *Service) resourceTags(ctx context.Context, arn string) (map[string]stri
 	if err != nil {
 		return nil, err
 	}
-	m := make(map[string]string, len(rule.Tags))
-	for _, t := range rule.Tags {
-		m[t.Key] = t.Value
-	}
-	return m, nil
+	return tagging.Map(rule.Tags, kvTag), nil
 }

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/bulwarkd/bulwark/internal/tagging"
+	"github.com/bulwarkd/bulwark/internal/ttlcache"
 	"io"
 	"net/http"
 	"regexp"
@@ -71,7 +73,7 @@ func New(cfg Config) *Service {
 	if ttl == 0 {
 		ttl = DefaultCacheTTL
 	}
-	s.cache = caches{credentials: newTTLCache[*Credential](ttl, s.now), policies: newTTLCache[[]*policy.Policy](ttl, s.now)}
+	s.cache = caches{credentials: ttlcache.New[*Credential](maxCacheEntries, 0, ttl, s.now, nil, nil), policies: ttlcache.New[[]*policy.Policy](maxCacheEntries, 0, ttl, s.now, nil, nil)}
 	return s
 }
 
@@ -112,6 +114,18 @@ func conflict(code, format string, args ...any) *awsproto.Error {
 	return &awsproto.Error{Code: code, Message: fmt.Sprintf(format, args...), Status: http.StatusConflict}
 }
 
+// checkTags applies AWS's tag rules (internal/tagging) with IAM's errors:
+// LimitExceeded over the limit, InvalidInput else.
+func checkTags(tags []Tag) error {
+	var te *tagging.Error
+	if err := tagging.Check(tags, func(t Tag) tagging.Tag { return tagging.Tag(t) }); !errors.As(err, &te) {
+		return err
+	} else if te.Reason == tagging.TooMany {
+		return conflict("LimitExceeded", "%s", te.Message())
+	}
+	return awsproto.Errorf("InvalidInput", "%s", te.Message())
+}
+
 func validation(format string, args ...any) *awsproto.Error {
 	return awsproto.Errorf("ValidationError", format, args...)
 }
@@ -139,6 +153,9 @@ func (s *Service) CreateUser(ctx context.Context, name, path string, tags []Tag)
 	}
 	if !pathRE.MatchString(path) || len(path) > 512 {
 		return nil, validation("The specified value for path is invalid. It must begin and end with / and contain only printable ASCII characters.")
+	}
+	if err := checkTags(tags); err != nil {
+		return nil, err
 	}
 	id, err := s.randomID("AIDA")
 	if err != nil {

@@ -45,12 +45,12 @@ func getAccessKey(ctx context.Context, r store.Reader, id string) (*AccessKey, e
 // the path of every request, so answers are cached for CacheTTL (see
 // DefaultCacheTTL for what that means across servers).
 func (s *Service) LookupAccessKey(ctx context.Context, id string) (*Credential, error) {
-	if c, ok := s.cache.credentials.get(id); ok {
+	if c, ok := s.cache.credentials.Get(id); ok {
 		return c, nil
 	}
 	c, err := s.lookupAccessKey(ctx, id)
 	if err == nil {
-		s.cache.credentials.put(id, c)
+		s.cache.credentials.Put(id, c, 0)
 	}
 	return c, err
 }

@@ -102,7 +102,7 @@ func (s *Service) IdentityPolicies(ctx context.Context, p api.Principal) ([]*pol
 		return []*policy.Policy{rootPolicy}, nil
 	}
 	key := userKey(p.UserName)
-	if pols, ok := s.cache.policies.get(key); ok {
+	if pols, ok := s.cache.policies.Get(key); ok {
 		return pols, nil
 	}
 	recs, err := s.store.List(ctx, kindUserPolicy, store.ListOptions{Prefix: key + "/"})
@@ -117,7 +117,7 @@ func (s *Service) IdentityPolicies(ctx context.Context, p api.Principal) ([]*pol
 		}
 		out = append(out, pol)
 	}
-	s.cache.policies.put(key, out)
+	s.cache.policies.Put(key, out, 0)
 	return out, nil
 }
 

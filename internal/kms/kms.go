@@ -3,10 +3,10 @@ package kms
 import (
 	"context"
 	"crypto/rand"
+	"github.com/bulwarkd/bulwark/internal/ttlcache"
 	"io"
 	"log/slog"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/bulwarkd/bulwark/internal/api"
@@ -52,8 +52,7 @@ type Config struct {
 type Service struct {
 	cfg Config
 
-	mu    sync.RWMutex
-	cache map[string]*loadedKey // by key id; see getKey
+	cache *ttlcache.Cache[*loadedKey] // by key id; see getKey
 }
 
 // New returns a Service with cfg's nil members set to their defaults.
@@ -74,8 +73,12 @@ func New(cfg Config) *Service {
 	if cfg.SweepInterval <= 0 {
 		cfg.SweepInterval = time.Minute
 	}
-	return &Service{cfg: cfg, cache: map[string]*loadedKey{}}
+	return &Service{cfg: cfg, cache: ttlcache.New[*loadedKey](keyCacheEntries, 0, cfg.KeyCacheTTL, cfg.Now, nil, nil)}
 }
+
+// keyCacheEntries bounds the key cache; beyond it the least recently used
+// key is read from the store again.
+const keyCacheEntries = 10000
 
 func (s *Service) now() time.Time { return s.cfg.Now().UTC() }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/bulwarkd/bulwark/internal/api"
 	"github.com/bulwarkd/bulwark/internal/policy"
 	"github.com/bulwarkd/bulwark/internal/store"
+	"github.com/bulwarkd/bulwark/internal/tagging"
 )
 
 // Rotation and deletion limits from the AWS KMS API reference.
@@ -20,7 +21,6 @@ const (
 	minPendingDays      = 7
 	maxPendingDays      = 30
 	maxRotations        = 25 // on-demand rotations per key (AWS quota: 10)
-	maxTags             = 50
 )
 
 // createParams are CreateKey's inputs.
@@ -66,17 +66,21 @@ func (s *Service) createKey(ctx context.Context, c *api.Call, p createParams) (*
 // on first use.
 func (s *Service) managedKey(ctx context.Context, service string) (string, error) {
 	alias := "alias/aws/" + service
-	for attempt := 0; attempt < 3; attempt++ {
+	var keyID string
+	// Another request (or replica) may create it first: the loser's Create
+	// fails with ErrExists and the retry finds the alias.
+	err := store.Retry(ctx, func() error {
 		ar, err := s.getAlias(ctx, alias)
 		if err == nil {
-			return ar.TargetKeyID, nil
+			keyID = ar.TargetKeyID
+			return nil
 		}
 		if !isKind(err, errNotFound) {
-			return "", err
+			return err
 		}
 		id, err := s.newKeyID()
 		if err != nil {
-			return "", err
+			return err
 		}
 		m := &keyMeta{KeyID: id, ARN: s.keyARN(id), AccountID: s.cfg.AccountID, Created: s.now(),
 			Description: "Default key that protects my " + service + " data when no other key is defined",
@@ -86,18 +90,18 @@ func (s *Service) managedKey(ctx context.Context, service string) (string, error
 		m.RotationEnabled, m.RotationPeriodDays, m.NextRotation = true, defaultRotationDays, &next
 		sec, err := newSecret(specSymmetric, s.cfg.Rand)
 		if err != nil {
-			return "", err
+			return err
 		}
-		err = s.putNewKey(ctx, m, sec, alias)
-		if errors.Is(err, store.ErrExists) {
-			continue // another request created it first
+		if err := s.putNewKey(ctx, m, sec, alias); err != nil {
+			return err
 		}
-		if err != nil {
-			return "", err
-		}
-		return id, nil
+		keyID = id
+		return nil
+	}, store.AlsoRetryOn(store.ErrExists))
+	if errors.Is(err, store.ErrExists) {
+		return "", errors.New("kms: could not create the managed key " + alias)
 	}
-	return "", errors.New("kms: could not create the managed key " + alias)
+	return keyID, err
 }
 
 // adminKey loads a key and authorizes an administrative action on it.
@@ -292,20 +296,16 @@ func (s *Service) putPolicy(ctx context.Context, c *api.Call, keyID, name, doc s
 	return err
 }
 
+// checkTags applies AWS's tag rules (internal/tagging) with KMS's error,
+// TagException.
 func checkTags(tags []tag) error {
-	if len(tags) > maxTags {
-		return fail(errTag, "A key may have at most %d tags.", maxTags)
-	}
-	for _, t := range tags {
-		if t.Key == "" || len(t.Key) > 128 || len(t.Value) > 256 {
-			return fail(errTag, "Tag keys must be 1 to 128 characters and values at most 256.")
-		}
-		if strings.HasPrefix(t.Key, "aws:") {
-			return fail(errTag, "Tag keys beginning with aws: are reserved.")
-		}
+	if err := tagging.Check(tags, kvTag); err != nil {
+		return fail(errTag, "%s", err.(*tagging.Error).Message())
 	}
 	return nil
 }
+
+func kvTag(t tag) tagging.Tag { return tagging.Tag(t) }
 
 func (s *Service) tagKey(ctx context.Context, c *api.Call, keyID string, add []tag, remove []string) error {
 	action := "kms:TagResource"
@@ -330,6 +330,11 @@ func (s *Service) tagKey(ctx context.Context, c *api.Call, keyID string, add []t
 			}
 		}
 		m.Tags = append(kept, add...)
+		if add == nil {
+			// Removing is always allowed, so a tag stored before the
+			// shared rules (say "AWS:x") can still be removed.
+			return nil
+		}
 		return checkTags(m.Tags)
 	})
 	return err

@@ -79,11 +79,10 @@ type loadedKey struct {
 // getKey reads the key with the given id (already resolved from an alias
 // or ARN), reusing the parsed form when the record has not changed.
 func (s *Service) getKey(ctx context.Context, id string) (*loadedKey, error) {
-	now := s.now()
-	s.mu.RLock()
-	lk := s.cache[id]
-	s.mu.RUnlock()
-	if lk != nil && now.Sub(lk.fetched) < s.cfg.KeyCacheTTL && !now.Before(lk.fetched) {
+	// The cache is bounded and its entries expire after KeyCacheTTL, so a
+	// key disabled or deleted through another server is refused here
+	// within the TTL, and keys deleted elsewhere do not pile up.
+	if lk, ok := s.cache.Get(id); ok {
 		return lk, nil
 	}
 	rec, err := s.cfg.Store.Get(ctx, kindKey, id)
@@ -93,21 +92,12 @@ func (s *Service) getKey(ctx context.Context, id string) (*loadedKey, error) {
 	if err != nil {
 		return nil, err
 	}
-	if lk != nil && lk.version == rec.Version && lk.updated.Equal(rec.Updated) {
-		// Unchanged: keep the parsed key, refresh its age. A copy, since
-		// other requests may be reading lk.
-		fresh := *lk
-		lk = &fresh
-	} else if lk, err = decodeKey(rec); err != nil {
+	lk, err := decodeKey(rec)
+	if err != nil {
 		return nil, err
 	}
-	lk.fetched = now
-	if s.cfg.KeyCacheTTL < 0 {
-		return lk, nil
-	}
-	s.mu.Lock()
-	s.cache[id] = lk
-	s.mu.Unlock()
+	lk.fetched = s.now()
+	s.cache.Put(id, lk, 0)
 	return lk, nil
 }
 
@@ -130,39 +120,31 @@ func decodeKey(rec *store.Record) (*loadedKey, error) {
 // retrying when another writer got there first. fn may run more than once.
 func (s *Service) updateKey(ctx context.Context, id string, fn func(m *keyMeta, sec *keySecret) error) (*keyMeta, error) {
 	var out keyMeta
-	for attempt := 0; ; attempt++ {
-		err := s.cfg.Store.Tx(ctx, func(tx store.Tx) error {
-			rec, err := tx.Get(ctx, kindKey, id)
-			if errors.Is(err, store.ErrNotFound) {
-				return fail(errNotFound, "Key '%s' does not exist", s.keyARN(id))
-			}
-			if err != nil {
-				return err
-			}
-			var m keyMeta
-			if err := json.Unmarshal(rec.Data, &m); err != nil {
-				return err
-			}
-			var sec keySecret
-			if err := json.Unmarshal(rec.Secret, &sec); err != nil {
-				return err
-			}
-			if err := fn(&m, &sec); err != nil {
-				return err
-			}
-			if rec.Data, err = json.Marshal(&m); err != nil {
-				return err
-			}
-			rec.Secret = sec.marshal()
-			out = m
-			return tx.Update(ctx, rec)
-		})
-		if errors.Is(err, store.ErrConflict) && attempt < 5 {
-			continue
+	_, err := store.Update(ctx, s.cfg.Store, kindKey, id, func(_ store.Tx, rec *store.Record) error {
+		var m keyMeta
+		if err := json.Unmarshal(rec.Data, &m); err != nil {
+			return err
 		}
-		s.forget(id)
-		return &out, err
+		var sec keySecret
+		if err := json.Unmarshal(rec.Secret, &sec); err != nil {
+			return err
+		}
+		if err := fn(&m, &sec); err != nil {
+			return err
+		}
+		var err error
+		if rec.Data, err = json.Marshal(&m); err != nil {
+			return err
+		}
+		rec.Secret = sec.marshal()
+		out = m
+		return nil
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		err = fail(errNotFound, "Key '%s' does not exist", s.keyARN(id))
 	}
+	s.forget(id)
+	return &out, err
 }
 
 // putNewKey stores a new key and, when alias is set, the alias naming it,
@@ -211,11 +193,7 @@ func (s *Service) purgeKey(ctx context.Context, id string) error {
 
 // forget drops a key from the cache after this Service changed it, so the
 // change is visible to the next call at once.
-func (s *Service) forget(id string) {
-	s.mu.Lock()
-	delete(s.cache, id)
-	s.mu.Unlock()
-}
+func (s *Service) forget(id string) { s.cache.Drop(id) }
 
 func (s *Service) getAlias(ctx context.Context, name string) (*aliasRec, error) {
 	rec, err := s.cfg.Store.Get(ctx, kindAlias, name)

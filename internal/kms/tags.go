@@ -2,18 +2,13 @@ package kms
 
 import (
 	"context"
+	"github.com/bulwarkd/bulwark/internal/tagging"
 	"strings"
 )
 
 // tagMap is a key's tags as the server's aws:ResourceTag/* condition keys
 // want them; never nil, so an untagged key is "no tags", not "look up".
-func tagMap(tags []tag) map[string]string {
-	m := make(map[string]string, len(tags))
-	for _, t := range tags {
-		m[t.Key] = t.Value
-	}
-	return m
-}
+func tagMap(tags []tag) map[string]string { return tagging.Map(tags, kvTag) }
 
 // resourceTags is api.Service.ResourceTags: the tags of the key a key ARN
 // names. Aliases have no tags, and an ARN of no key (not yet created, or

@@ -5,6 +5,7 @@ import (
 	"encoding/asn1"
 	"encoding/base64"
 	"fmt"
+	"github.com/bulwarkd/bulwark/internal/tagging"
 	"net"
 	"net/http"
 	"net/url"
@@ -420,11 +421,7 @@ func (s *Service) apiListTags(ctx context.Context, c *api.Call, in *listTagsInpu
 	if err != nil {
 		return nil, err
 	}
-	tags := ca.Tags
-	if tags == nil {
-		tags = []Tag{}
-	}
-	return &listTagsOutput{Tags: tags}, nil
+	return &listTagsOutput{Tags: tagging.List(ca.Tags)}, nil
 }
 
 type putPolicyInput struct {

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"github.com/bulwarkd/bulwark/internal/tagging"
 	"time"
 
 	"github.com/bulwarkd/bulwark/internal/policy"
@@ -349,10 +350,10 @@ func (s *Service) tag(ctx context.Context, id string, tags []Tag, remove bool) e
 	}
 	_, err := s.updateCA(ctx, id, func(c *caRecord) error {
 		if remove {
-			c.Tags = removeTags(c.Tags, tags)
+			c.Tags = tagging.Remove(c.Tags, tags, kvTag)
 			return nil
 		}
-		c.Tags = mergeTags(c.Tags, tags)
+		c.Tags = tagging.Merge(c.Tags, tags, kvTag)
 		return validateTags(c.Tags)
 	})
 	return err

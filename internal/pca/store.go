@@ -198,48 +198,37 @@ func (s *Service) loadCA(ctx context.Context, id string) (*loadedCA, error) {
 // updateCA re-reads a CA, applies fn and writes it back with the version
 // check, retrying on conflicts.
 func (s *Service) updateCA(ctx context.Context, id string, fn func(c *caRecord) error) (*caRecord, error) {
-	for attempt := 0; ; attempt++ {
-		var out *caRecord
-		err := s.cfg.Store.Tx(ctx, func(tx store.Tx) error {
-			r, err := tx.Get(ctx, kindCA, id)
-			if errors.Is(err, store.ErrNotFound) {
-				return fmt.Errorf("%w: certificate authority %s", ErrNotFound, s.caARN(id))
-			}
-			if err != nil {
-				return err
-			}
-			c, err := decodeCA(r)
-			if err != nil {
-				return err
-			}
-			if c.Status == StatusDeleted && s.now().After(c.RestorableUntil) {
-				return fmt.Errorf("%w: certificate authority %s", ErrNotFound, c.ARN)
-			}
-			if err := fn(c); err != nil {
-				return err
-			}
-			nr, err := c.record(r.Secret)
-			if err != nil {
-				return err
-			}
-			if err := tx.Update(ctx, nr); err != nil {
-				return err
-			}
-			c.version = nr.Version
-			out = c
-			return nil
-		})
-		if errors.Is(err, store.ErrConflict) && attempt < 5 {
-			continue
+	var out *caRecord
+	r, err := store.Update(ctx, s.cfg.Store, kindCA, id, func(_ store.Tx, r *store.Record) error {
+		c, err := decodeCA(r)
+		if err != nil {
+			return err
 		}
-		if errors.Is(err, store.ErrConflict) {
-			return nil, fmt.Errorf("%w: certificate authority %s changed; retry", ErrConcurrent, s.caARN(id))
+		if c.Status == StatusDeleted && s.now().After(c.RestorableUntil) {
+			return fmt.Errorf("%w: certificate authority %s", ErrNotFound, c.ARN)
 		}
-		if err == nil {
-			s.changed(s.caARN(id))
+		if err := fn(c); err != nil {
+			return err
 		}
-		return out, err
+		nr, err := c.record(r.Secret)
+		if err != nil {
+			return err
+		}
+		*r = *nr
+		out = c
+		return nil
+	})
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil, fmt.Errorf("%w: certificate authority %s", ErrNotFound, s.caARN(id))
+	case errors.Is(err, store.ErrConflict):
+		return nil, fmt.Errorf("%w: certificate authority %s changed; retry", ErrConcurrent, s.caARN(id))
+	case err != nil:
+		return nil, err
 	}
+	out.version = r.Version
+	s.changed(s.caARN(id))
+	return out, nil
 }
 
 // purge removes a deleted CA and everything it issued.

@@ -3,6 +3,7 @@ package pca
 import (
 	"context"
 	"errors"
+	"github.com/bulwarkd/bulwark/internal/tagging"
 	"strings"
 
 	"github.com/bulwarkd/bulwark/internal/store"
@@ -23,9 +24,5 @@ func (s *Service) resourceTags(ctx context.Context, arn string) (map[string]stri
 	if err != nil {
 		return nil, err
 	}
-	m := make(map[string]string, len(l.rec.Tags))
-	for _, t := range l.rec.Tags {
-		m[t.Key] = t.Value
-	}
-	return m, nil
+	return tagging.Map(l.rec.Tags, kvTag), nil
 }

@@ -3,7 +3,9 @@ package pca
 import (
 	"crypto/x509/pkix"
 	"encoding/asn1"
+	"errors"
 	"fmt"
+	"github.com/bulwarkd/bulwark/internal/tagging"
 )
 
 // The CA's configuration documents keep AWS's shapes (and JSON names)
@@ -182,47 +184,16 @@ type Tag struct {
 	Value string `json:"Value,omitempty"`
 }
 
-// validateTags checks AWS's tag limits.
+// validateTags applies AWS's tag rules (internal/tagging) with ACM PCA's
+// errors: TooManyTagsException over the limit, InvalidTagException else.
 func validateTags(tags []Tag) error {
-	for _, t := range tags {
-		if t.Key == "" || len(t.Key) > 128 || len(t.Value) > 256 || len(t.Key) >= 4 && t.Key[:4] == "aws:" {
-			return fmt.Errorf("%w: tag key %q", ErrInvalidTag, t.Key)
-		}
+	var te *tagging.Error
+	if err := tagging.Check(tags, kvTag); !errors.As(err, &te) {
+		return err
+	} else if te.Reason == tagging.TooMany {
+		return fmt.Errorf("%w: %s", ErrTooManyTags, te.Message())
 	}
-	if len(tags) > 50 {
-		return fmt.Errorf("%w: more than 50 tags", ErrTooManyTags)
-	}
-	return nil
+	return fmt.Errorf("%w: %s", ErrInvalidTag, te.Message())
 }
 
-// mergeTags adds or replaces tags by key.
-func mergeTags(have, add []Tag) []Tag {
-	out := append([]Tag(nil), have...)
-	for _, a := range add {
-		replaced := false
-		for i := range out {
-			if out[i].Key == a.Key {
-				out[i].Value, replaced = a.Value, true
-			}
-		}
-		if !replaced {
-			out = append(out, a)
-		}
-	}
-	return out
-}
-
-// removeTags drops tags by key (and value, when the request gives one).
-func removeTags(have, rm []Tag) []Tag {
-	var out []Tag
-next:
-	for _, h := range have {
-		for _, r := range rm {
-			if h.Key == r.Key && (r.Value == "" || r.Value == h.Value) {
-				continue next
-			}
-		}
-		out = append(out, h)
-	}
-	return out
-}
+func kvTag(t Tag) tagging.Tag { return tagging.Tag(t) }

@@ -142,34 +142,6 @@ func TestDataKeyCache(t *testing.T) {
 	}
 }
 
-func TestTTLCacheBounds(t *testing.T) {
-	t.Parallel()
-	clock := &fakeClock{t: time.Unix(0, 0)}
-	var evicted []int
-	c := newTTLCache[int](3, 10, time.Minute, clock.Now, func(v int) { evicted = append(evicted, v) }, nil)
-	for i := 1; i <= 4; i++ {
-		c.put(fmt.Sprint(i), i, 1)
-	}
-	if _, ok := c.get("1"); ok || c.len() != 3 {
-		t.Fatalf("count bound: len %d", c.len())
-	}
-	c.put("big", 99, 8) // over the byte bound: evicts the oldest
-	if c.bytes > 10 {
-		t.Fatalf("bytes %d over bound", c.bytes)
-	}
-	c.put("huge", 100, 11)
-	if _, ok := c.get("huge"); ok {
-		t.Fatal("a value over the byte bound was cached")
-	}
-	clock.Advance(time.Minute)
-	if _, ok := c.get("big"); ok {
-		t.Fatal("expired entry served")
-	}
-	if len(evicted) < 4 {
-		t.Fatalf("evictions not reported: %v", evicted)
-	}
-}
-
 func TestListSecretsFiltersSortAndPages(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)

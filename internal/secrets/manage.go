@@ -3,6 +3,7 @@ package secrets
 import (
 	"context"
 	"encoding/json"
+	"github.com/bulwarkd/bulwark/internal/tagging"
 	"time"
 
 	"github.com/bulwarkd/bulwark/internal/api"
@@ -51,7 +52,7 @@ func (s *Service) DeleteSecret(ctx context.Context, c *api.Call, id string, wind
 			return purgeRecords(ctx, tx, cur)
 		})
 		for vid := range m.Versions {
-			s.versions.drop(versionKey(m.ARN, vid))
+			s.versions.Drop(versionKey(m.ARN, vid))
 		}
 		return m, now, err
 	}
@@ -101,16 +102,7 @@ func (s *Service) TagResource(ctx context.Context, c *api.Call, id string, tags 
 		if m.deleted() {
 			return markedForDeletion()
 		}
-	next:
-		for _, t := range tags {
-			for i := range m.Tags {
-				if m.Tags[i].Key == t.Key {
-					m.Tags[i].Value = t.Value
-					continue next
-				}
-			}
-			m.Tags = append(m.Tags, t)
-		}
+		m.Tags = tagging.Merge(m.Tags, tags, kvTag)
 		return checkTags(m.Tags)
 	})
 	return err

@@ -3,6 +3,7 @@ package secrets
 import (
 	"context"
 	"crypto/rand"
+	"github.com/bulwarkd/bulwark/internal/ttlcache"
 	"io"
 	"log/slog"
 	"net/http"
@@ -85,8 +86,8 @@ const (
 type Service struct {
 	cfg      Config
 	log      *slog.Logger
-	keys     *ttlCache[dataKey]
-	versions *ttlCache[*sealedValue]
+	keys     *ttlcache.Cache[dataKey]
+	versions *ttlcache.Cache[*sealedValue]
 	policies *policyCache
 	randMu   sync.Mutex
 	rotMu    sync.Mutex
@@ -126,12 +127,12 @@ func New(cfg Config) *Service {
 		cfg.LoopInterval = time.Minute
 	}
 	s := &Service{cfg: cfg, log: cfg.Logger, policies: newPolicyCache(256), kick: make(chan struct{}, 1)}
-	s.keys = newTTLCache[dataKey](cfg.KeyCacheSize, 0, cfg.KeyCacheTTL, cfg.Now,
+	s.keys = ttlcache.New[dataKey](cfg.KeyCacheSize, 0, cfg.KeyCacheTTL, cfg.Now,
 		func(k dataKey) { clear(k.key) },
 		func(k dataKey) dataKey { return dataKey{keyARN: k.keyARN, key: append([]byte(nil), k.key...)} })
 	// Version ciphertexts are immutable and useless without a data key,
 	// so they are cached longer and bounded by bytes.
-	s.versions = newTTLCache[*sealedValue](cfg.KeyCacheSize, 32<<20, 10*time.Minute, cfg.Now, nil, nil)
+	s.versions = ttlcache.New[*sealedValue](cfg.KeyCacheSize, 32<<20, 10*time.Minute, cfg.Now, nil, nil)
 	return s
 }
 

@@ -236,9 +236,8 @@ func (s *Service) load(ctx context.Context, r store.Reader, id string) (*Secret,
 // on write conflicts. fn may also write other records through tx.
 func (s *Service) update(ctx context.Context, id string, fn func(tx store.Tx, m *Secret) error) (*Secret, error) {
 	var out *Secret
-	var err error
-	for attempt := 0; attempt < 5; attempt++ {
-		err = s.cfg.Store.Tx(ctx, func(tx store.Tx) error {
+	err := store.Retry(ctx, func() error {
+		return s.cfg.Store.Tx(ctx, func(tx store.Tx) error {
 			m, err := s.load(ctx, tx, id)
 			if err != nil {
 				return err
@@ -254,11 +253,11 @@ func (s *Service) update(ctx context.Context, id string, fn func(tx store.Tx, m 
 			out = m
 			return nil
 		})
-		if !errors.Is(err, store.ErrConflict) {
-			break
-		}
+	})
+	if err != nil {
+		return nil, err
 	}
-	return out, err
+	return out, nil
 }
 
 // purgeRecords deletes a secret and all its version records inside tx.

@@ -3,18 +3,13 @@ package secrets
 import (
 	"context"
 	"errors"
+	"github.com/bulwarkd/bulwark/internal/tagging"
 )
 
 // tagMap is a secret's tags as the server's aws:ResourceTag/* condition
 // keys want them; never nil, so an untagged secret is "no tags", not
 // "look up".
-func tagMap(tags []Tag) map[string]string {
-	m := make(map[string]string, len(tags))
-	for _, t := range tags {
-		m[t.Key] = t.Value
-	}
-	return m
-}
+func tagMap(tags []Tag) map[string]string { return tagging.Map(tags, kvTag) }
 
 // resourceTags is api.Service.ResourceTags: the tags of the secret a full
 // secret ARN names. Anything else (a partial ARN, a pattern, a secret not

@@ -127,7 +127,7 @@ func (s *Service) open(ctx context.Context, c *api.Call, m *Secret, versionID st
 	if !shared {
 		ck = c.Principal.ARN + "\x00" + ck
 	}
-	dk, hit := s.keys.get(ck)
+	dk, hit := s.keys.Get(ck)
 	if hit && shared {
 		if err := authz.AuthorizeDecryptFor(ctx, c, dk.keyARN, ec, s.viaService()); err != nil {
 			clear(dk.key)
@@ -140,7 +140,7 @@ func (s *Service) open(ctx context.Context, c *api.Call, m *Secret, versionID st
 			return Value{}, kmsError(err, errDecryption)
 		}
 		dk = dataKey{keyARN: keyARN, key: key}
-		s.keys.put(ck, dataKey{keyARN: keyARN, key: append([]byte(nil), key...)}, 0)
+		s.keys.Put(ck, dataKey{keyARN: keyARN, key: append([]byte(nil), key...)}, 0)
 	}
 	defer clear(dk.key)
 	aead, err := newGCM(dk.key)
@@ -163,7 +163,7 @@ func (s *Service) open(ctx context.Context, c *api.Call, m *Secret, versionID st
 // written, so the sealed form is cached (it is useless without a data key).
 func (s *Service) loadValue(ctx context.Context, r store.Reader, m *Secret, versionID string) (*sealedValue, error) {
 	k := versionKey(m.ARN, versionID)
-	if sv, ok := s.versions.get(k); ok {
+	if sv, ok := s.versions.Get(k); ok {
 		return sv, nil
 	}
 	rec, err := r.Get(ctx, kindVersion, k)
@@ -174,7 +174,7 @@ func (s *Service) loadValue(ctx context.Context, r store.Reader, m *Secret, vers
 	if err := json.Unmarshal(rec.Secret, sv); err != nil {
 		return nil, fmt.Errorf("secretsmanager: decode version %s: %w", versionID, err)
 	}
-	s.versions.put(k, sv, len(sv.Blob)+len(sv.Ciphertext)+len(sv.Digest)+len(k))
+	s.versions.Put(k, sv, len(sv.Blob)+len(sv.Ciphertext)+len(sv.Digest)+len(k))
 	return sv, nil
 }
 

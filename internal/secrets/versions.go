@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/bulwarkd/bulwark/internal/tagging"
 	"regexp"
 	"strings"
 	"time"
@@ -83,20 +84,16 @@ func checkValue(v *Value) error {
 	return nil
 }
 
+// checkTags applies AWS's tag rules (internal/tagging) with Secrets
+// Manager's error, InvalidParameterException.
 func checkTags(tags []Tag) error {
-	if len(tags) > 50 {
-		return fail(errInvalidParameter, "A secret can have at most 50 tags.")
-	}
-	for _, t := range tags {
-		if len(t.Key) < 1 || len(t.Key) > 128 || len(t.Value) > 256 {
-			return fail(errInvalidParameter, "Tag keys must be 1 to 128 characters and values at most 256.")
-		}
-		if strings.HasPrefix(strings.ToLower(t.Key), "aws:") {
-			return fail(errInvalidParameter, "Tag keys may not start with aws:.")
-		}
+	if err := tagging.Check(tags, kvTag); err != nil {
+		return fail(errInvalidParameter, "%s", err.(*tagging.Error).Message())
 	}
 	return nil
 }
+
+func kvTag(t Tag) tagging.Tag { return tagging.Tag(t) }
 
 // CreateInput is CreateSecret's input.
 type CreateInput struct {
@@ -226,7 +223,7 @@ func (s *Service) PutSecretValue(ctx context.Context, c *api.Call, id, token str
 	if err := s.authorize(ctx, c, "PutSecretValue", m, nil); err != nil {
 		return nil, "", nil, err
 	}
-	return s.putVersion(ctx, c, m, token, v, stages)
+	return s.putVersion(ctx, c, m, token, v, stages, nil)
 }
 
 func checkStages(stages []string) error {
@@ -241,9 +238,15 @@ func checkStages(stages []string) error {
 	return nil
 }
 
-func (s *Service) putVersion(ctx context.Context, c *api.Call, m *Secret, token string, v Value, stages []string) (*Secret, string, []string, error) {
+// meta, when not nil, changes the secret's metadata in the same
+// transaction as the new version (UpdateSecret), and before the value is
+// sealed, so a new KmsKeyId seals it.
+func (s *Service) putVersion(ctx context.Context, c *api.Call, m *Secret, token string, v Value, stages []string, meta func(*Secret)) (*Secret, string, []string, error) {
 	if m.deleted() {
 		return nil, "", nil, markedForDeletion()
+	}
+	if meta != nil {
+		meta(m)
 	}
 	if stages == nil {
 		stages = []string{stageCurrent}
@@ -259,7 +262,14 @@ func (s *Service) putVersion(ctx context.Context, c *api.Call, m *Secret, token 
 		if err != nil {
 			return nil, "", nil, err
 		}
-		return m, token, m.Versions[token].Stages, nil
+		if meta == nil {
+			return m, token, m.Versions[token].Stages, nil
+		}
+		out, err := s.update(ctx, m.ARN, func(_ store.Tx, m *Secret) error { meta(m); return nil })
+		if err != nil {
+			return nil, "", nil, err
+		}
+		return out, token, out.Versions[token].Stages, nil
 	}
 	sv, err := s.seal(ctx, c, m, token, v)
 	if err != nil {
@@ -270,10 +280,16 @@ func (s *Service) putVersion(ctx context.Context, c *api.Call, m *Secret, token 
 		if m.deleted() {
 			return markedForDeletion()
 		}
+		if meta != nil {
+			meta(m)
+		}
 		// Another request with this token (perhaps on another server
 		// sharing the store) got here first: the same value is the
 		// idempotent retry AWS allows, another value is an error.
 		if same, err := s.sameVersion(ctx, tx, m, token, &v); err != nil || same {
+			if same && meta != nil {
+				return nil // keep the metadata change; the version is there
+			}
 			if same {
 				return errSameVersion
 			}
@@ -329,8 +345,9 @@ func (s *Service) UpdateSecret(ctx context.Context, c *api.Call, id, token strin
 	if m.deleted() {
 		return nil, "", markedForDeletion()
 	}
+	var meta func(*Secret)
 	if desc != nil || kmsKeyID != nil {
-		m, err = s.update(ctx, m.ARN, func(_ store.Tx, m *Secret) error {
+		meta = func(m *Secret) {
 			if desc != nil {
 				m.Description = *desc
 			}
@@ -338,16 +355,22 @@ func (s *Service) UpdateSecret(ctx context.Context, c *api.Call, id, token strin
 				m.KmsKeyID = *kmsKeyID
 			}
 			m.LastChanged = s.now()
-			return nil
-		})
-		if err != nil {
-			return nil, "", err
 		}
 	}
 	if v == nil {
+		if meta == nil {
+			return m, "", nil
+		}
+		m, err = s.update(ctx, m.ARN, func(_ store.Tx, m *Secret) error { meta(m); return nil })
+		if err != nil {
+			return nil, "", err
+		}
 		return m, "", nil
 	}
-	m, ver, _, err := s.putVersion(ctx, c, m, token, *v, nil)
+	// Metadata and the new version commit in one transaction: a value
+	// that cannot be sealed (say, under a KmsKeyId that does not exist)
+	// leaves the description and key as they were.
+	m, ver, _, err := s.putVersion(ctx, c, m, token, *v, nil, meta)
 	return m, ver, err
 }
 

@@ -1,0 +1,92 @@
+package kms
+
+import (
+	"context"
+	"crypto/rand"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/bulwarkd/bulwark/internal/seal"
+	"github.com/bulwarkd/bulwark/internal/store"
+	"github.com/bulwarkd/bulwark/internal/store/sqlite"
+)
+
+type replicaClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *replicaClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *replicaClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// TestKeyDisabledOnOneReplicaRefusedOnAnotherWithinTTL: two KMS services
+// (two servers) share one database. A key B has cached is disabled
+// through A; B must refuse it once KeyCacheTTL has passed, and a key
+// deleted through A must not stay in B's cache.
+func TestKeyDisabledOnOneReplicaRefusedOnAnotherWithinTTL(t *testing.T) {
+	b, err := sqlite.Open(filepath.Join(t.TempDir(), "db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mk := make([]byte, 32)
+	if _, err := rand.Read(mk); err != nil {
+		t.Fatal(err)
+	}
+	keys, err := seal.NewKeyring(mk, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := store.New(b, keys)
+	t.Cleanup(func() { _ = st.Close() })
+	clock := &replicaClock{t: time.Unix(1_800_000_000, 0)}
+	const ttl = time.Second
+	cfg := Config{Store: st, AccountID: "111122223333", Region: "us-east-1", Now: clock.Now, KeyCacheTTL: ttl}
+	a, rb := New(cfg), New(cfg)
+	ctx := context.Background()
+
+	id := "1234abcd-12ab-34cd-56ef-1234567890ab"
+	sec, err := newSecret(specSymmetric, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &keyMeta{KeyID: id, ARN: a.keyARN(id), AccountID: cfg.AccountID, Created: clock.Now(), KeySpec: specSymmetric,
+		KeyUsage: usageEncrypt, KeyState: stateEnabled, KeyManager: "CUSTOMER", Policy: a.defaultPolicy()}
+	if err := a.putNewKey(ctx, m, sec, ""); err != nil {
+		t.Fatal(err)
+	}
+	lk, err := rb.getKey(ctx, id) // B caches it enabled
+	if err != nil || usable(lk) != nil {
+		t.Fatalf("B before disable: %v / %v", err, usable(lk))
+	}
+	if _, err := a.updateKey(ctx, id, func(m *keyMeta, _ *keySecret) error { m.KeyState = stateDisabled; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if lk, err := a.getKey(ctx, id); err != nil || usable(lk) == nil {
+		t.Fatalf("A serves its own change at once: %v", err)
+	}
+	clock.Advance(ttl)
+	lk, err = rb.getKey(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if usable(lk) == nil {
+		t.Fatal("B still uses a key disabled on A after the cache TTL")
+	}
+	// Deleted through A: B forgets it within the TTL too.
+	if err := st.Tx(ctx, func(tx store.Tx) error { return tx.Delete(ctx, kindKey, id) }); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(ttl)
+	if _, err := rb.getKey(ctx, id); !isKind(err, errNotFound) {
+		t.Fatalf("B after delete on A: %v, want NotFound", err)
+	}
+	if n := rb.cache.Len(); n != 0 {
+		t.Fatalf("B's cache still holds %d entries of deleted keys", n)
+	}
+}
