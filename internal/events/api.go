@@ -6,9 +6,9 @@ import (
 	"encoding/json"
 
 	"github.com/bulwarkd/bulwark/internal/api"
-	"github.com/bulwarkd/bulwark/internal/audit"
 	"github.com/bulwarkd/bulwark/internal/awsproto"
 	"github.com/bulwarkd/bulwark/internal/policy"
+	"github.com/bulwarkd/bulwark/internal/redact"
 )
 
 // API describes the events service for the server. This file is the only
@@ -445,7 +445,7 @@ func (s *Service) apiTestEventPattern(ctx context.Context, c *api.Call, in *test
 type secretString string
 
 // MarshalJSON hides the value.
-func (secretString) MarshalJSON() ([]byte, error) { return json.Marshal(audit.Hidden) }
+func (secretString) MarshalJSON() ([]byte, error) { return json.Marshal(redact.Hidden) }
 
 // hiddenJSON is an unsupported member that carries credentials in places
 // the audit log cannot name (OAuthParameters: ClientSecret, and HTTP
@@ -461,4 +461,4 @@ func (h *hiddenJSON) UnmarshalJSON(b []byte) error {
 }
 
 // MarshalJSON hides the value.
-func (hiddenJSON) MarshalJSON() ([]byte, error) { return json.Marshal(audit.Hidden) }
+func (hiddenJSON) MarshalJSON() ([]byte, error) { return json.Marshal(redact.Hidden) }

@@ -6,8 +6,8 @@ import (
 	"fmt"
 
 	"github.com/bulwarkd/bulwark/internal/api"
-	"github.com/bulwarkd/bulwark/internal/audit"
 	"github.com/bulwarkd/bulwark/internal/awsproto"
+	"github.com/bulwarkd/bulwark/internal/redact"
 )
 
 // Wire shapes and handlers of connections and API destinations.
@@ -22,7 +22,7 @@ type connectionParameter struct {
 func (p connectionParameter) MarshalJSON() ([]byte, error) {
 	type plain connectionParameter
 	if p.IsValueSecret && p.Value != "" {
-		p.Value = audit.Hidden
+		p.Value = redact.Hidden
 	}
 	return json.Marshal(plain(p))
 }
