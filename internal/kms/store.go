@@ -88,7 +88,7 @@ func (s *Service) getKey(ctx context.Context, id string) (*loadedKey, error) {
 	}
 	rec, err := s.cfg.Store.Get(ctx, kindKey, id)
 	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrInvalid) {
-		return nil, fail(errNotFound, "Key '%s' does not exist", s.keyARN(id))
+		return nil, fmt.Errorf("%w: Key '%s' does not exist", ErrNotFound, s.keyARN(id))
 	}
 	if err != nil {
 		return nil, err
@@ -134,7 +134,7 @@ func (s *Service) updateKey(ctx context.Context, id string, fn func(m *keyMeta, 
 		err := s.cfg.Store.Tx(ctx, func(tx store.Tx) error {
 			rec, err := tx.Get(ctx, kindKey, id)
 			if errors.Is(err, store.ErrNotFound) {
-				return fail(errNotFound, "Key '%s' does not exist", s.keyARN(id))
+				return fmt.Errorf("%w: Key '%s' does not exist", ErrNotFound, s.keyARN(id))
 			}
 			if err != nil {
 				return err
@@ -220,7 +220,7 @@ func (s *Service) forget(id string) {
 func (s *Service) getAlias(ctx context.Context, name string) (*aliasRec, error) {
 	rec, err := s.cfg.Store.Get(ctx, kindAlias, name)
 	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrInvalid) {
-		return nil, fail(errNotFound, "Alias %s is not found.", s.aliasARN(name))
+		return nil, fmt.Errorf("%w: Alias %s is not found.", ErrNotFound, s.aliasARN(name))
 	}
 	if err != nil {
 		return nil, err

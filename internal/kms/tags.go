@@ -2,6 +2,7 @@ package kms
 
 import (
 	"context"
+	"errors"
 	"strings"
 )
 
@@ -24,7 +25,7 @@ func (s *Service) resourceTags(ctx context.Context, arn string) (map[string]stri
 		return nil, nil
 	}
 	lk, err := s.getKey(ctx, id)
-	if isKind(err, errNotFound) {
+	if errors.Is(err, ErrNotFound) {
 		return nil, nil
 	}
 	if err != nil {
