@@ -3,24 +3,25 @@ package events
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 )
 
 // checkTags applies EventBridge's tag limits.
 func checkTags(tags []Tag) error {
 	if len(tags) > 50 {
-		return invalid("A rule can have at most 50 tags.")
+		return fmt.Errorf("%w: A rule can have at most 50 tags.", ErrValidation)
 	}
 	seen := make(map[string]bool, len(tags))
 	for _, t := range tags {
 		if len(t.Key) < 1 || len(t.Key) > 128 || len(t.Value) > 256 {
-			return invalid("Tag keys must be 1 to 128 characters and values at most 256.")
+			return fmt.Errorf("%w: Tag keys must be 1 to 128 characters and values at most 256.", ErrValidation)
 		}
 		if strings.HasPrefix(strings.ToLower(t.Key), "aws:") {
-			return invalid("Tag keys may not start with aws:.")
+			return fmt.Errorf("%w: Tag keys may not start with aws:.", ErrValidation)
 		}
 		if seen[t.Key] {
-			return invalid("Tag key %q is given twice.", t.Key)
+			return fmt.Errorf("%w: Tag key %q is given twice.", ErrValidation, t.Key)
 		}
 		seen[t.Key] = true
 	}
@@ -36,8 +37,7 @@ func (s *Service) resourceTags(ctx context.Context, arn string) (map[string]stri
 		return nil, nil
 	}
 	rule, _, err := s.getRule(ctx, s.store, name)
-	var e *Error
-	if errors.As(err, &e) && e.kind == kindNotFound {
+	if errors.Is(err, ErrNotFound) {
 		return nil, nil
 	}
 	if err != nil {
