@@ -7,14 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"regexp"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/bulwarkd/bulwark/internal/awsproto"
 	"github.com/bulwarkd/bulwark/internal/policy"
 	"github.com/bulwarkd/bulwark/internal/store"
 )
@@ -103,19 +101,6 @@ type AccessKey struct {
 	Bootstrap bool `json:",omitempty"`
 }
 
-// Errors in IAM's own codes; status codes as the IAM API returns them.
-func noSuchEntity(format string, args ...any) *awsproto.Error {
-	return &awsproto.Error{Code: "NoSuchEntity", Message: fmt.Sprintf(format, args...), Status: http.StatusNotFound}
-}
-
-func conflict(code, format string, args ...any) *awsproto.Error {
-	return &awsproto.Error{Code: code, Message: fmt.Sprintf(format, args...), Status: http.StatusConflict}
-}
-
-func validation(format string, args ...any) *awsproto.Error {
-	return awsproto.Errorf("ValidationError", format, args...)
-}
-
 var (
 	userNameRE   = regexp.MustCompile(`^[\w+=,.@-]{1,64}$`)
 	policyNameRE = regexp.MustCompile(`^[\w+=,.@-]{1,128}$`)
@@ -132,13 +117,13 @@ func (s *Service) RootARN() string { return "arn:aws:iam::" + s.accountID + ":ro
 // CreateUser creates a user.
 func (s *Service) CreateUser(ctx context.Context, name, path string, tags []Tag) (*User, error) {
 	if !userNameRE.MatchString(name) {
-		return nil, validation("The specified value for userName is invalid. It must contain only alphanumeric characters and/or the following: +=,.@_-")
+		return nil, fmt.Errorf("%w: The specified value for userName is invalid. It must contain only alphanumeric characters and/or the following: +=,.@_-", ErrValidation)
 	}
 	if path == "" {
 		path = "/"
 	}
 	if !pathRE.MatchString(path) || len(path) > 512 {
-		return nil, validation("The specified value for path is invalid. It must begin and end with / and contain only printable ASCII characters.")
+		return nil, fmt.Errorf("%w: The specified value for path is invalid. It must begin and end with / and contain only printable ASCII characters.", ErrValidation)
 	}
 	id, err := s.randomID("AIDA")
 	if err != nil {
@@ -150,7 +135,7 @@ func (s *Service) CreateUser(ctx context.Context, name, path string, tags []Tag)
 		return tx.Create(ctx, &store.Record{Kind: kindUser, ID: userKey(name), Data: data})
 	})
 	if errors.Is(err, store.ErrExists) {
-		return nil, conflict("EntityAlreadyExists", "User with name %s already exists.", name)
+		return nil, fmt.Errorf("%w: User with name %s already exists.", ErrEntityAlreadyExists, name)
 	}
 	if err != nil {
 		return nil, err
@@ -170,7 +155,7 @@ func (s *Service) GetUser(ctx context.Context, name string) (*User, error) {
 func getUser(ctx context.Context, r store.Reader, name string) (*User, error) {
 	rec, err := r.Get(ctx, kindUser, userKey(name))
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, noSuchEntity("The user with name %s cannot be found.", name)
+		return nil, fmt.Errorf("%w: The user with name %s cannot be found.", ErrNoSuchEntity, name)
 	}
 	if err != nil {
 		return nil, err
@@ -235,7 +220,7 @@ func (s *Service) DeleteUser(ctx context.Context, name string) error {
 			return err
 		}
 		if len(keys) > 0 || len(pols) > 0 {
-			return conflict("DeleteConflict", "Cannot delete entity, must delete access keys and policies first.")
+			return fmt.Errorf("%w: Cannot delete entity, must delete access keys and policies first.", ErrDeleteConflict)
 		}
 		return tx.Delete(ctx, kindUser, userKey(name))
 	})
