@@ -19,33 +19,23 @@ import (
 // background loop (expiry events and managed renewal).
 func (s *Service) API() *api.Service {
 	ops := map[string]api.Operation{
-		"RequestCertificate":        {Handler: wrap(s.apiRequest)},
-		"DescribeCertificate":       {Handler: wrap(s.apiDescribe), ReadOnly: true},
-		"GetCertificate":            {Handler: wrap(s.apiGet), ReadOnly: true},
-		"ListCertificates":          {Handler: wrap(s.apiList), ReadOnly: true},
-		"DeleteCertificate":         {Handler: wrap(s.apiDelete)},
-		"ImportCertificate":         {Handler: wrap(s.apiImport)},
-		"AddTagsToCertificate":      {Handler: wrap(s.apiAddTags)},
-		"RemoveTagsFromCertificate": {Handler: wrap(s.apiRemoveTags)},
-		"ListTagsForCertificate":    {Handler: wrap(s.apiListTags), ReadOnly: true},
-		"GetAccountConfiguration":   {Handler: wrap(s.apiGetAccount), ReadOnly: true},
-		"PutAccountConfiguration":   {Handler: wrap(s.apiPutAccount)},
-		"ExportCertificate":         {Handler: wrap(s.apiExport)},
-		"RenewCertificate":          {Handler: wrap(s.apiRenew)},
-		"RevokeCertificate":         {Handler: wrap(s.apiRevoke)},
+		"RequestCertificate":        {Handler: api.JSON(s.apiRequest)},
+		"DescribeCertificate":       {Handler: api.JSON(s.apiDescribe), ReadOnly: true},
+		"GetCertificate":            {Handler: api.JSON(s.apiGet), ReadOnly: true},
+		"ListCertificates":          {Handler: api.JSON(s.apiList), ReadOnly: true},
+		"DeleteCertificate":         {Handler: api.JSON(s.apiDelete)},
+		"ImportCertificate":         {Handler: api.JSON(s.apiImport)},
+		"AddTagsToCertificate":      {Handler: api.JSON(s.apiAddTags)},
+		"RemoveTagsFromCertificate": {Handler: api.JSON(s.apiRemoveTags)},
+		"ListTagsForCertificate":    {Handler: api.JSON(s.apiListTags), ReadOnly: true},
+		"GetAccountConfiguration":   {Handler: api.JSON(s.apiGetAccount), ReadOnly: true},
+		"PutAccountConfiguration":   {Handler: api.JSON(s.apiPutAccount)},
+		"ExportCertificate":         {Handler: api.JSON(s.apiExport)},
+		"RenewCertificate":          {Handler: api.JSON(s.apiRenew)},
+		"RevokeCertificate":         {Handler: api.JSON(s.apiRevoke)},
 	}
 	return &api.Service{Name: "acm", EventSource: "acm.amazonaws.com", Protocol: api.JSON11, TargetPrefix: "CertificateManager",
-		Operations: ops, Run: s.Run, ResourceTags: s.resourceTags}
-}
-
-func wrap[In, Out any](fn func(context.Context, *api.Call, *In) (*Out, error)) api.Handler {
-	return api.JSON(func(ctx context.Context, c *api.Call, in *In) (*Out, error) {
-		out, err := fn(ctx, c, in)
-		if err != nil {
-			return nil, toAWS(err)
-		}
-		return out, nil
-	})
+		Operations: ops, Errors: errorTable, Run: s.Run, ResourceTags: s.resourceTags}
 }
 
 // auth authorizes action on a certificate ARN and returns its id.

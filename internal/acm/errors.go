@@ -6,7 +6,8 @@ import (
 	"github.com/bulwarkd/bulwark/internal/awsproto"
 )
 
-// Domain errors, wrapped with detail; toAWS maps them to the wire.
+// Domain errors, wrapped with detail
+// (fmt.Errorf("%w: …")); errorTable maps them to the wire.
 var (
 	ErrNotFound         = errors.New("not found")
 	ErrInvalidArn       = errors.New("invalid ARN")
@@ -21,6 +22,7 @@ var (
 	ErrInvalidDomain    = errors.New("invalid domain validation options")
 )
 
+// errorTable is the one place domain errors become AWS error codes.
 var errorTable = awsproto.ErrorTable{
 	{Err: ErrNotFound, Code: "ResourceNotFoundException"},
 	{Err: ErrInvalidArn, Code: "InvalidArnException"},
@@ -34,7 +36,3 @@ var errorTable = awsproto.ErrorTable{
 	{Err: ErrConflict, Code: "ConflictException"},
 	{Err: ErrInvalidDomain, Code: "InvalidDomainValidationOptionsException"},
 }
-
-// toAWS converts a domain error to its wire form; unknown errors pass
-// through to become InternalFailure.
-func toAWS(err error) error { return errorTable.Convert(err) }

@@ -48,8 +48,15 @@ type Service struct {
 	TargetPrefix string
 	// XMLNamespace is the Query protocol's response namespace.
 	XMLNamespace string
-	// Operations maps the operation name ("Decrypt") to its handler.
+	// Operations maps the operation name ("Decrypt") to its handler, built
+	// with one of the typed adapters (JSON, REST, Form).
 	Operations map[string]Operation
+	// Errors is the service's one table of domain errors and their wire
+	// codes and statuses; the typed adapters convert every error a handler
+	// returns through it. nil converts nothing: only *awsproto.Error and
+	// *awsproto.AccessDenied then reach the caller, anything else is an
+	// InternalFailure.
+	Errors awsproto.ErrorTable
 	// REST routes requests to Operations for RESTJSON services.
 	REST []RESTRoute
 	// Routes are extra, unauthenticated HTTP endpoints by path prefix
@@ -88,7 +95,9 @@ type Operation struct {
 // Handler runs one operation. It returns the output shape (rendered by the
 // server in the service's protocol) or an error: an *awsproto.Error or
 // *awsproto.AccessDenied reaches the caller as is; anything else is logged
-// and becomes InternalFailure.
+// and becomes InternalFailure. Services build handlers with the typed
+// adapters (JSON, REST, Query), which convert domain errors through
+// Service.Errors first.
 type Handler func(ctx context.Context, c *Call) (any, error)
 
 // PrincipalType is the audit log's userIdentity.type.
@@ -172,8 +181,8 @@ type Call struct {
 	authz      Authorizer
 	authorized bool
 
-	// The handler's contribution to the audit event. JSON handlers built
-	// with JSON fill the first two for you, redacted.
+	// The handler's contribution to the audit event. The typed adapters
+	// fill the first two for you, redacted.
 	RequestParameters any
 	ResponseElements  any
 	Resources         []Resource

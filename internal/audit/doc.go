@@ -84,7 +84,8 @@
 //
 // # Redaction
 //
-// Callers pass request parameters and response elements through [Redact]
-// before logging them: every member named in the sensitive set (see
-// [IsSensitive]) is replaced by [Hidden], CloudTrail's own marker.
+// Callers pass request parameters and response elements through
+// redact.Value before logging them (the api package's typed adapters do it
+// for every call): every member named in the sensitive set
+// (redact.IsSensitive) is replaced by redact.Hidden, CloudTrail's own marker.
 package audit

@@ -66,10 +66,10 @@ type Event struct {
 	UserAgent string `json:"userAgent"`
 	// UserIdentity is who made the call.
 	UserIdentity UserIdentity `json:"userIdentity"`
-	// RequestParameters are the call's inputs, already passed through Redact
+	// RequestParameters are the call's inputs, already passed through redact.Value
 	// by the caller; nil is written as null.
 	RequestParameters any `json:"requestParameters"`
-	// ResponseElements are the call's outputs, already passed through Redact;
+	// ResponseElements are the call's outputs, already passed through redact.Value;
 	// nil is written as null.
 	ResponseElements any `json:"responseElements"`
 	// ErrorCode is the AWS error code when the call failed.

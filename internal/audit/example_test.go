@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/bulwarkd/bulwark/internal/audit"
+	"github.com/bulwarkd/bulwark/internal/redact"
 )
 
 func Example() {
@@ -26,8 +27,8 @@ func Example() {
 		EventName:         "GetSecretValue",
 		AWSRegion:         "us-east-1",
 		UserIdentity:      audit.UserIdentity{Type: audit.IdentityIAMUser, UserName: "alice"},
-		RequestParameters: audit.Redact(map[string]string{"SecretId": "prod/db"}),
-		ResponseElements:  audit.Redact(map[string]string{"ARN": "arn:...", "SecretString": "hunter2"}),
+		RequestParameters: redact.Value(map[string]string{"SecretId": "prod/db"}),
+		ResponseElements:  redact.Value(map[string]string{"ARN": "arn:...", "SecretString": "hunter2"}),
 		RequestID:         "req-1",
 		ReadOnly:          true,
 	})

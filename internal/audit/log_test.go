@@ -18,6 +18,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/bulwarkd/bulwark/internal/redact"
 )
 
 var fixedTime = time.Date(2026, 11, 27, 18, 5, 45, 123456789, time.FixedZone("CET", 3600))
@@ -34,7 +36,7 @@ func testEvent(tag string) *Event {
 			Type: IdentityIAMUser, PrincipalID: "AIDAEXAMPLE", ARN: "arn:aws:iam::111122223333:user/alice",
 			AccountID: "111122223333", AccessKeyID: "AKIAEXAMPLE", UserName: "alice",
 		},
-		RequestParameters:  Redact(map[string]any{"KeyId": "alias/app", "Plaintext": "c2VjcmV0"}),
+		RequestParameters:  redact.Value(map[string]any{"KeyId": "alias/app", "Plaintext": "c2VjcmV0"}),
 		RequestID:          tag,
 		ReadOnly:           true,
 		Resources:          []Resource{{ARN: "arn:aws:kms:us-east-1:111122223333:key/1234", Type: "AWS::KMS::Key"}},
@@ -137,7 +139,7 @@ func TestLineFormat(t *testing.T) {
 		if id, _ := generic["eventID"].(string); !regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`).MatchString(id) {
 			t.Errorf("eventID %q is not a UUID v4", id)
 		}
-		if got := generic["requestParameters"].(map[string]any)["Plaintext"]; got != Hidden {
+		if got := generic["requestParameters"].(map[string]any)["Plaintext"]; got != redact.Hidden {
 			t.Errorf("Plaintext logged as %v", got)
 		}
 		if _, ok := generic["errorCode"]; ok {

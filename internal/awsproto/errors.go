@@ -100,44 +100,133 @@ func As(err error, accessDeniedCode, requestID string) *Error {
 	return Internal(requestID)
 }
 
-// ErrorMapping maps a service's domain sentinel error to its AWS code.
+// Framework errors. The framework's own failures (a body that does not
+// decode, a missing required member, a policy refusal) match these with
+// errors.Is, so a service whose API answers them with other codes re-codes
+// them in its ErrorTable (App Mesh answers BadRequestException where the
+// JSON services answer ValidationException).
+var (
+	// ErrValidation matches every *Error with CodeValidation.
+	ErrValidation error = codeSentinel(CodeValidation)
+	// ErrSerialization matches every *Error with CodeSerialization.
+	ErrSerialization error = codeSentinel(CodeSerialization)
+	// ErrAccessDenied matches every *AccessDenied.
+	ErrAccessDenied error = codeSentinel("AccessDenied")
+)
+
+type codeSentinel string
+
+func (c codeSentinel) Error() string { return string(c) }
+
+// Is lets errors.Is(err, ErrValidation) find a ValidationException.
+func (e *Error) Is(target error) bool {
+	c, ok := target.(codeSentinel)
+	return ok && string(c) == e.Code
+}
+
+// Is lets errors.Is(err, ErrAccessDenied) find a refusal.
+func (e *AccessDenied) Is(target error) bool { return target == ErrAccessDenied }
+
+// ErrorMapping maps one domain error of a service to its AWS error shape.
 type ErrorMapping struct {
-	Err  error
+	// Err is the service's sentinel error (matched with errors.Is), or one
+	// of the framework's (ErrValidation, ErrSerialization, ErrAccessDenied).
+	Err error
+	// Code is the wire code: the JSON "__type", the Query <Code>.
 	Code string
 	// Status is the HTTP status; 0 means 400.
 	Status int
+	// Message is the message of a bare sentinel, returned without detail;
+	// "" means the sentinel's own text.
+	Message string
 }
 
-// ErrorTable is a service's one table of domain errors and wire codes.
+// ErrorTable is a service's one table of domain errors and wire shapes.
+// The service's domain code returns its sentinels wrapped with the
+// message the caller should read,
+//
+//	fmt.Errorf("%w: Key '%s' does not exist", ErrNotFound, arn)
+//
+// and the typed adapters of package api convert every handler error through
+// the table of the service (api.Service.Errors) at one exit point.
 type ErrorTable []ErrorMapping
 
-// Convert turns a domain error into its wire form: *Error and
-// *AccessDenied pass through, an error wrapping a sentinel of the table
-// becomes that code with the detail after the sentinel's own text as the
-// message ("not found: certificate X" → "certificate X"), and anything
-// else passes through unchanged to become InternalFailure.
+// Convert turns a domain error into its wire form. The first mapping whose
+// Err the error matches decides the code and status; the message is the
+// detail that follows the sentinel ("not found: Key 'x' does not exist"
+// gives "Key 'x' does not exist", whatever context was wrapped around it),
+// the mapping's Message for a bare sentinel, or the framework error's own
+// message. An error the table does not know passes through unchanged: an
+// *Error or *AccessDenied reaches the caller as is, anything else becomes
+// InternalFailure (the cause is logged, never serialised).
 func (t ErrorTable) Convert(err error) error {
 	if err == nil {
 		return nil
-	}
-	var ae *Error
-	var ad *AccessDenied
-	if errors.As(err, &ae) || errors.As(err, &ad) {
-		return err
 	}
 	for _, m := range t {
 		if !errors.Is(err, m.Err) {
 			continue
 		}
-		msg := err.Error()
-		if i := strings.Index(msg, m.Err.Error()+": "); i >= 0 {
-			msg = msg[i+len(m.Err.Error())+2:]
+		msg, ok := detail(err, m.Err)
+		if !ok {
+			msg = m.Message
+			if msg == "" {
+				msg = m.Err.Error()
+			}
 		}
 		status := m.Status
 		if status == 0 {
 			status = http.StatusBadRequest
 		}
-		return &Error{Code: m.Code, Message: msg, Status: status}
+		return &Error{Code: m.Code, Message: msg, Status: status, Receiver: status >= 500}
 	}
 	return err
+}
+
+// Lookup returns the mapping err converts through, if any.
+func (t ErrorTable) Lookup(err error) (ErrorMapping, bool) {
+	for _, m := range t {
+		if errors.Is(err, m.Err) {
+			return m, true
+		}
+	}
+	return ErrorMapping{}, false
+}
+
+// detail finds the message err carries for sentinel: the text after
+// "<sentinel>: " of the error that wraps the sentinel directly, or the
+// message of a framework error that matches it. ok is false for a bare
+// sentinel.
+func detail(err, sentinel error) (msg string, ok bool) {
+	if err == nil || err == sentinel {
+		return "", false
+	}
+	switch e := err.(type) {
+	case *Error:
+		if e.Is(sentinel) {
+			return e.Message, true
+		}
+	case *AccessDenied:
+		if e.Is(sentinel) {
+			return e.Error(), true
+		}
+	}
+	var next []error
+	switch u := err.(type) {
+	case interface{ Unwrap() error }:
+		next = []error{u.Unwrap()}
+	case interface{ Unwrap() []error }:
+		next = u.Unwrap()
+	}
+	for _, n := range next {
+		if n == sentinel {
+			return strings.TrimPrefix(err.Error(), sentinel.Error()+": "), true
+		}
+	}
+	for _, n := range next {
+		if errors.Is(n, sentinel) {
+			return detail(n, sentinel)
+		}
+	}
+	return "", false
 }

@@ -3,9 +3,12 @@ package awsproto
 import (
 	"bytes"
 	"encoding/xml"
+	"fmt"
 	"net/http"
 	"net/url"
+	"reflect"
 	"strconv"
+	"strings"
 )
 
 // QueryContentType is the content type of Query protocol responses.
@@ -95,4 +98,111 @@ func QueryMembers(form url.Values, prefix string) []url.Values {
 		}
 		out = append(out, item)
 	}
+}
+
+// DecodeQuery decodes Query protocol form parameters into the members of
+// the struct v points to that carry a `query:"Name"` tag:
+//
+//   - string: the parameter Name;
+//   - []string: the list Name.member.1, Name.member.2, …;
+//   - []struct: the list Name.member.N.<Sub>, each element's string
+//     members tagged `query:"Sub"`.
+//
+// Lists stop at the first missing index, as AWS reads them; an index that
+// is not a decimal number of at most six digits is ignored. Parameters
+// without a member are ignored, as the AWS services do. The form is read in
+// one pass, so a large form costs time linear in its size.
+func DecodeQuery(form url.Values, v any) error {
+	rv := reflect.ValueOf(v)
+	if rv.Kind() != reflect.Pointer || rv.IsNil() || rv.Elem().Kind() != reflect.Struct {
+		return fmt.Errorf("awsproto: DecodeQuery needs a pointer to a struct, got %T", v)
+	}
+	rv = rv.Elem()
+	rt := rv.Type()
+	lists := map[string]int{} // list name → field index
+	for i := 0; i < rt.NumField(); i++ {
+		f := rt.Field(i)
+		name, ok := f.Tag.Lookup("query")
+		if !ok || name == "" {
+			continue
+		}
+		switch {
+		case f.Type.Kind() == reflect.String:
+			rv.Field(i).SetString(form.Get(name))
+		case f.Type.Kind() == reflect.Slice && (f.Type.Elem().Kind() == reflect.String || f.Type.Elem().Kind() == reflect.Struct):
+			lists[name] = i
+		default:
+			return fmt.Errorf("awsproto: DecodeQuery: member %s has unsupported type %s", f.Name, f.Type)
+		}
+	}
+	if len(lists) == 0 {
+		return nil
+	}
+	// items[list][index][sub] = value, "" sub for scalar lists.
+	items := map[string]map[int]map[string]string{}
+	for k, vals := range form {
+		if len(vals) == 0 {
+			continue
+		}
+		list, rest, ok := strings.Cut(k, ".member.")
+		if !ok {
+			continue
+		}
+		if _, wanted := lists[list]; !wanted {
+			continue
+		}
+		idx, sub, _ := strings.Cut(rest, ".")
+		n, ok := listIndex(idx)
+		if !ok {
+			continue
+		}
+		if items[list] == nil {
+			items[list] = map[int]map[string]string{}
+		}
+		if items[list][n] == nil {
+			items[list][n] = map[string]string{}
+		}
+		items[list][n][sub] = vals[0]
+	}
+	for list, i := range lists {
+		fv := rv.Field(i)
+		elem := fv.Type().Elem()
+		out := reflect.MakeSlice(fv.Type(), 0, len(items[list]))
+		for n := 1; ; n++ {
+			item, ok := items[list][n]
+			if !ok {
+				break
+			}
+			e := reflect.New(elem).Elem()
+			if elem.Kind() == reflect.String {
+				e.SetString(item[""])
+			} else {
+				for j := 0; j < elem.NumField(); j++ {
+					if sub, ok := elem.Field(j).Tag.Lookup("query"); ok && elem.Field(j).Type.Kind() == reflect.String {
+						e.Field(j).SetString(item[sub])
+					}
+				}
+			}
+			out = reflect.Append(out, e)
+		}
+		if out.Len() > 0 {
+			fv.Set(out)
+		}
+	}
+	return nil
+}
+
+// listIndex parses a list index: 1 to 999999, decimal digits only.
+func listIndex(s string) (int, bool) {
+	if s == "" || len(s) > 6 || s[0] == '0' {
+		return 0, false
+	}
+	n := 0
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return 0, false
+		}
+		n = n*10 + int(r-'0')
+	}
+	return n, true
 }

@@ -6,9 +6,9 @@ import (
 	"encoding/json"
 
 	"github.com/bulwarkd/bulwark/internal/api"
-	"github.com/bulwarkd/bulwark/internal/audit"
 	"github.com/bulwarkd/bulwark/internal/awsproto"
 	"github.com/bulwarkd/bulwark/internal/policy"
+	"github.com/bulwarkd/bulwark/internal/redact"
 )
 
 // API describes the events service for the server. This file is the only
@@ -17,7 +17,7 @@ func (s *Service) API() *api.Service {
 	op := func(h api.Handler) api.Operation { return api.Operation{Handler: h} }
 	ro := func(h api.Handler) api.Operation { return api.Operation{Handler: h, ReadOnly: true} }
 	return &api.Service{
-		Name: "events", EventSource: "events.amazonaws.com", Protocol: api.JSON11, TargetPrefix: "AWSEvents",
+		Name: "events", EventSource: "events.amazonaws.com", Protocol: api.JSON11, TargetPrefix: "AWSEvents", Errors: errorTable,
 		Operations: map[string]api.Operation{
 			"PutRule":                op(api.JSON(s.apiPutRule)),
 			"DescribeRule":           ro(api.JSON(s.apiDescribeRule)),
@@ -99,7 +99,7 @@ func (s *Service) apiPutRule(ctx context.Context, c *api.Call, in *putRuleInput)
 	}
 	arn, err := s.PutRule(ctx, RuleInput{Name: in.Name, EventPattern: in.EventPattern, State: in.State, Description: in.Description, EventBusName: in.EventBusName, Tags: in.Tags})
 	if err != nil {
-		return nil, toAPI(err)
+		return nil, err
 	}
 	return &putRuleOutput{RuleArn: arn}, nil
 }
@@ -130,7 +130,7 @@ func (s *Service) apiDescribeRule(ctx context.Context, c *api.Call, in *ruleName
 	}
 	r, err := s.DescribeRule(ctx, in.EventBusName, in.Name)
 	if err != nil {
-		return nil, toAPI(err)
+		return nil, err
 	}
 	out := s.ruleOut(r)
 	return &out, nil
@@ -158,7 +158,7 @@ func (s *Service) apiListRules(ctx context.Context, c *api.Call, in *listRulesIn
 	}
 	rules, next, err := s.ListRules(ctx, in.EventBusName, in.NamePrefix, after, in.Limit)
 	if err != nil {
-		return nil, toAPI(err)
+		return nil, err
 	}
 	out := &listRulesOutput{Rules: []ruleOutput{}, NextToken: encodeToken(next)}
 	for _, r := range rules {
@@ -173,7 +173,7 @@ func (s *Service) apiDeleteRule(ctx context.Context, c *api.Call, in *ruleNameIn
 	if err := s.authorize(ctx, c, "events:DeleteRule", s.ruleARN(in.Name), nil); err != nil {
 		return nil, err
 	}
-	return &empty{}, toAPI(s.DeleteRule(ctx, in.EventBusName, in.Name))
+	return &empty{}, s.DeleteRule(ctx, in.EventBusName, in.Name)
 }
 
 func (s *Service) stateHandler(action, state string) func(context.Context, *api.Call, *ruleNameInput) (*empty, error) {
@@ -181,7 +181,7 @@ func (s *Service) stateHandler(action, state string) func(context.Context, *api.
 		if err := s.authorize(ctx, c, action, s.ruleARN(in.Name), nil); err != nil {
 			return nil, err
 		}
-		return &empty{}, toAPI(s.SetRuleState(ctx, in.EventBusName, in.Name, state))
+		return &empty{}, s.SetRuleState(ctx, in.EventBusName, in.Name, state)
 	}
 }
 
@@ -300,7 +300,7 @@ func (s *Service) apiPutTargets(ctx context.Context, c *api.Call, in *putTargets
 	}
 	failed, err := s.PutTargets(ctx, in.EventBusName, in.Rule, targets)
 	if err != nil {
-		return nil, toAPI(err)
+		return nil, err
 	}
 	for _, f := range failed {
 		out.FailedEntries = append(out.FailedEntries, failedTargetEntry{TargetId: f.TargetID, ErrorCode: f.ErrorCode, ErrorMessage: f.ErrorMessage})
@@ -321,7 +321,7 @@ func (s *Service) apiRemoveTargets(ctx context.Context, c *api.Call, in *removeT
 		return nil, err
 	}
 	if err := s.RemoveTargets(ctx, in.EventBusName, in.Rule, in.Ids); err != nil {
-		return nil, toAPI(err)
+		return nil, err
 	}
 	return &targetsResultOutput{FailedEntries: []failedTargetEntry{}}, nil
 }
@@ -345,7 +345,7 @@ func (s *Service) apiListTargetsByRule(ctx context.Context, c *api.Call, in *lis
 	// A rule has at most five targets: one page always holds them all.
 	targets, err := s.ListTargets(ctx, in.EventBusName, in.Rule)
 	if err != nil {
-		return nil, toAPI(err)
+		return nil, err
 	}
 	out := &listTargetsOutput{Targets: []wireTarget{}}
 	for _, t := range targets {
@@ -406,7 +406,7 @@ func (s *Service) apiPutEvents(ctx context.Context, c *api.Call, in *putEventsIn
 	}
 	res, err := s.PutEvents(ctx, entries)
 	if err != nil {
-		return nil, toAPI(err)
+		return nil, err
 	}
 	out := &putEventsOutput{Entries: make([]putEventsResultEntry, len(res))}
 	for i, r := range res {
@@ -433,7 +433,7 @@ func (s *Service) apiTestEventPattern(ctx context.Context, c *api.Call, in *test
 	}
 	ok, err := MatchesPattern(in.EventPattern, in.Event)
 	if err != nil {
-		return nil, toAPI(err)
+		return nil, err
 	}
 	return &testEventPatternOutput{Result: ok}, nil
 }
@@ -445,7 +445,7 @@ func (s *Service) apiTestEventPattern(ctx context.Context, c *api.Call, in *test
 type secretString string
 
 // MarshalJSON hides the value.
-func (secretString) MarshalJSON() ([]byte, error) { return json.Marshal(audit.Hidden) }
+func (secretString) MarshalJSON() ([]byte, error) { return json.Marshal(redact.Hidden) }
 
 // hiddenJSON is an unsupported member that carries credentials in places
 // the audit log cannot name (OAuthParameters: ClientSecret, and HTTP
@@ -461,4 +461,4 @@ func (h *hiddenJSON) UnmarshalJSON(b []byte) error {
 }
 
 // MarshalJSON hides the value.
-func (hiddenJSON) MarshalJSON() ([]byte, error) { return json.Marshal(audit.Hidden) }
+func (hiddenJSON) MarshalJSON() ([]byte, error) { return json.Marshal(redact.Hidden) }

@@ -6,8 +6,8 @@ import (
 	"fmt"
 
 	"github.com/bulwarkd/bulwark/internal/api"
-	"github.com/bulwarkd/bulwark/internal/audit"
 	"github.com/bulwarkd/bulwark/internal/awsproto"
+	"github.com/bulwarkd/bulwark/internal/redact"
 )
 
 // Wire shapes and handlers of connections and API destinations.
@@ -22,7 +22,7 @@ type connectionParameter struct {
 func (p connectionParameter) MarshalJSON() ([]byte, error) {
 	type plain connectionParameter
 	if p.IsValueSecret && p.Value != "" {
-		p.Value = audit.Hidden
+		p.Value = redact.Hidden
 	}
 	return json.Marshal(plain(p))
 }
@@ -100,7 +100,7 @@ func (s *Service) apiCreateConnection(ctx context.Context, c *api.Call, in *crea
 	}
 	conn, err := s.CreateConnection(ctx, ci)
 	if err != nil {
-		return nil, toAPI(err)
+		return nil, err
 	}
 	return connStateOut(conn), nil
 }
@@ -144,7 +144,7 @@ func (s *Service) apiDescribeConnection(ctx context.Context, c *api.Call, in *na
 		return nil, aerr
 	}
 	if err != nil {
-		return nil, toAPI(err)
+		return nil, err
 	}
 	out := &describeConnectionOutput{ConnectionArn: conn.ARN, Name: conn.Name, Description: conn.Description,
 		ConnectionState: connectionState, AuthorizationType: conn.AuthorizationType,
@@ -209,7 +209,7 @@ func (s *Service) apiListConnections(ctx context.Context, c *api.Call, in *listC
 	}
 	conns, next, err := s.ListConnections(ctx, in.NamePrefix, after, pageLimit(in.Limit))
 	if err != nil {
-		return nil, toAPI(err)
+		return nil, err
 	}
 	for _, conn := range conns {
 		out.Connections = append(out.Connections, connectionSummary{ConnectionArn: conn.ARN, Name: conn.Name, ConnectionState: connectionState,
@@ -236,11 +236,11 @@ func (s *Service) apiDeleteConnection(ctx context.Context, c *api.Call, in *name
 		return nil, aerr
 	}
 	if err != nil {
-		return nil, toAPI(err)
+		return nil, err
 	}
 	conn, err = s.DeleteConnection(ctx, in.Name)
 	if err != nil {
-		return nil, toAPI(err)
+		return nil, err
 	}
 	out := connStateOut(conn)
 	out.ConnectionState = "DELETING"
@@ -276,7 +276,7 @@ func (s *Service) apiCreateAPIDestination(ctx context.Context, c *api.Call, in *
 	d, err := s.CreateAPIDestination(ctx, APIDestination{Name: in.Name, Description: in.Description, ConnectionARN: in.ConnectionArn,
 		Endpoint: in.InvocationEndpoint, Method: in.HttpMethod, RateLimit: in.InvocationRateLimitPerSecond})
 	if err != nil {
-		return nil, toAPI(err)
+		return nil, err
 	}
 	return &apiDestinationStateOutput{ApiDestinationArn: d.ARN, ApiDestinationState: "ACTIVE",
 		CreationTime: awsproto.NewTime(d.Created), LastModifiedTime: awsproto.NewTime(d.Modified)}, nil
@@ -311,7 +311,7 @@ func (s *Service) apiDescribeAPIDestination(ctx context.Context, c *api.Call, in
 		return nil, aerr
 	}
 	if err != nil {
-		return nil, toAPI(err)
+		return nil, err
 	}
 	out := destOut(d)
 	return &out, nil
@@ -339,7 +339,7 @@ func (s *Service) apiListAPIDestinations(ctx context.Context, c *api.Call, in *l
 	}
 	ds, next, err := s.ListAPIDestinations(ctx, in.NamePrefix, in.ConnectionArn, after, pageLimit(in.Limit))
 	if err != nil {
-		return nil, toAPI(err)
+		return nil, err
 	}
 	out := &listAPIDestinationsOutput{ApiDestinations: []apiDestinationOutput{}, NextToken: encodeToken(next)}
 	for _, d := range ds {
@@ -358,7 +358,7 @@ func (s *Service) apiDeleteAPIDestination(ctx context.Context, c *api.Call, in *
 		return nil, aerr
 	}
 	if err != nil {
-		return nil, toAPI(err)
+		return nil, err
 	}
-	return &empty{}, toAPI(s.DeleteAPIDestination(ctx, in.Name))
+	return &empty{}, s.DeleteAPIDestination(ctx, in.Name)
 }

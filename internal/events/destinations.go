@@ -67,14 +67,14 @@ func (s *Service) CreateConnection(ctx context.Context, in ConnectionInput) (*Co
 	case AuthNone:
 	case AuthBasic:
 		if in.Username == "" || in.Password == "" {
-			return nil, invalid("BASIC authorization needs BasicAuthParameters with Username and Password.")
+			return nil, fmt.Errorf("%w: BASIC authorization needs BasicAuthParameters with Username and Password.", ErrValidation)
 		}
 	case AuthAPIKey:
 		if in.APIKeyName == "" || in.APIKeyValue == "" {
-			return nil, invalid("API_KEY authorization needs ApiKeyAuthParameters with ApiKeyName and ApiKeyValue.")
+			return nil, fmt.Errorf("%w: API_KEY authorization needs ApiKeyAuthParameters with ApiKeyName and ApiKeyValue.", ErrValidation)
 		}
 	default:
-		return nil, invalid("AuthorizationType %q is not supported: use BASIC, API_KEY or NONE.", in.AuthorizationType)
+		return nil, fmt.Errorf("%w: AuthorizationType %q is not supported: use BASIC, API_KEY or NONE.", ErrValidation, in.AuthorizationType)
 	}
 	id, err := s.newUUID()
 	if err != nil {
@@ -111,7 +111,7 @@ func (s *Service) CreateConnection(ctx context.Context, in ConnectionInput) (*Co
 		return tx.Create(ctx, &store.Record{Kind: kindConnection, ID: in.Name, Data: data, Secret: secret})
 	})
 	if errors.Is(err, store.ErrExists) {
-		return nil, exists("Connection %s already exists.", in.Name)
+		return nil, fmt.Errorf("%w: Connection %s already exists.", ErrExists, in.Name)
 	}
 	return c, err
 }
@@ -126,7 +126,7 @@ func (s *Service) getConnection(ctx context.Context, name string) (*Connection, 
 	var c Connection
 	rec, err := getJSON(ctx, s.store, kindConnection, name, &c)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, nil, notFound("Connection %s does not exist.", name)
+		return nil, nil, fmt.Errorf("%w: Connection %s does not exist.", ErrNotFound, name)
 	}
 	if err != nil {
 		return nil, nil, err
@@ -159,7 +159,7 @@ func (s *Service) DeleteConnection(ctx context.Context, name string) (*Connectio
 		return tx.Delete(ctx, kindConnection, name)
 	})
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, notFound("Connection %s does not exist.", name)
+		return nil, fmt.Errorf("%w: Connection %s does not exist.", ErrNotFound, name)
 	}
 	return c, err
 }
@@ -187,22 +187,22 @@ func (s *Service) CreateAPIDestination(ctx context.Context, d APIDestination) (*
 		return nil, err
 	}
 	if !httpMethods[d.Method] {
-		return nil, invalid("HttpMethod %q is not valid.", d.Method)
+		return nil, fmt.Errorf("%w: HttpMethod %q is not valid.", ErrValidation, d.Method)
 	}
 	u, err := url.Parse(d.Endpoint)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return nil, invalid("InvocationEndpoint %q is not an http(s) URL.", d.Endpoint)
+		return nil, fmt.Errorf("%w: InvocationEndpoint %q is not an http(s) URL.", ErrValidation, d.Endpoint)
 	}
 	connName, ok := s.connectionNameFromARN(d.ConnectionARN)
 	if !ok {
-		return nil, notFound("Connection %s does not exist.", d.ConnectionARN)
+		return nil, fmt.Errorf("%w: Connection %s does not exist.", ErrNotFound, d.ConnectionARN)
 	}
 	conn, err := s.DescribeConnection(ctx, connName)
 	if err != nil {
 		return nil, err
 	}
 	if conn.ARN != d.ConnectionARN {
-		return nil, notFound("Connection %s does not exist.", d.ConnectionARN)
+		return nil, fmt.Errorf("%w: Connection %s does not exist.", ErrNotFound, d.ConnectionARN)
 	}
 	id, err := s.newUUID()
 	if err != nil {
@@ -219,7 +219,7 @@ func (s *Service) CreateAPIDestination(ctx context.Context, d APIDestination) (*
 		return tx.Create(ctx, &store.Record{Kind: kindDestination, ID: d.Name, Data: data})
 	})
 	if errors.Is(err, store.ErrExists) {
-		return nil, exists("An api-destination %s already exists.", d.Name)
+		return nil, fmt.Errorf("%w: An api-destination %s already exists.", ErrExists, d.Name)
 	}
 	return &d, err
 }
@@ -229,7 +229,7 @@ func (s *Service) DescribeAPIDestination(ctx context.Context, name string) (*API
 	var d APIDestination
 	_, err := getJSON(ctx, s.store, kindDestination, name, &d)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, notFound("An api-destination '%s' does not exist.", name)
+		return nil, fmt.Errorf("%w: An api-destination '%s' does not exist.", ErrNotFound, name)
 	}
 	return &d, err
 }
@@ -262,7 +262,7 @@ func (s *Service) ListAPIDestinations(ctx context.Context, prefix, connectionARN
 func (s *Service) DeleteAPIDestination(ctx context.Context, name string) error {
 	err := s.store.Tx(ctx, func(tx store.Tx) error { return tx.Delete(ctx, kindDestination, name) })
 	if errors.Is(err, store.ErrNotFound) {
-		return notFound("An api-destination '%s' does not exist.", name)
+		return fmt.Errorf("%w: An api-destination '%s' does not exist.", ErrNotFound, name)
 	}
 	return err
 }

@@ -22,12 +22,10 @@ const (
 	maxPatternDepth = 32
 )
 
-// errPattern marks every pattern compilation failure; the API maps it to
-// InvalidEventPatternException with the message.
-var errPattern = errors.New("invalid event pattern")
-
+// patternErr is a pattern compilation failure, in the words of AWS's
+// InvalidEventPatternException.
 func patternErr(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", errPattern, fmt.Sprintf(format, args...))
+	return fmt.Errorf("%w: Event pattern is not valid. Reason: %s", ErrInvalidPattern, fmt.Sprintf(format, args...))
 }
 
 // pattern is a compiled event pattern: every field must match (AND), and

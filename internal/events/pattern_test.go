@@ -119,8 +119,8 @@ func TestPatternInvalid(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			if _, err := compilePattern(tc.pattern); !errors.Is(err, errPattern) {
-				t.Fatalf("compile = %v, want an errPattern error", err)
+			if _, err := compilePattern(tc.pattern); !errors.Is(err, ErrInvalidPattern) {
+				t.Fatalf("compile = %v, want an ErrInvalidPattern error", err)
 			}
 		})
 	}
@@ -162,8 +162,8 @@ func FuzzPattern(f *testing.F) {
 	f.Fuzz(func(t *testing.T, pat, event string) {
 		p, err := compilePattern(pat)
 		if err != nil {
-			if !errors.Is(err, errPattern) {
-				t.Fatalf("error %v is not an errPattern", err)
+			if !errors.Is(err, ErrInvalidPattern) {
+				t.Fatalf("error %v is not an ErrInvalidPattern", err)
 			}
 			return
 		}

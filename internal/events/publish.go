@@ -3,6 +3,7 @@ package events
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"time"
 
@@ -204,7 +205,7 @@ func MatchesPattern(pattern, event string) (bool, error) {
 	}
 	ev, err := validateTestEvent(event)
 	if err != nil {
-		return false, invalid("Parameter Event is not valid: %v.", err)
+		return false, fmt.Errorf("%w: Parameter Event is not valid: %v.", ErrValidation, err)
 	}
 	return p.match(ev), nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/url"
 	"regexp"
 	"strings"
@@ -27,7 +28,7 @@ var nameRE = regexp.MustCompile(`^[.\-_A-Za-z0-9]{1,64}$`)
 
 func checkName(what, name string) error {
 	if !nameRE.MatchString(name) {
-		return invalid("%s %q must be 1 to 64 characters of letters, digits, '.', '-' and '_'.", what, name)
+		return fmt.Errorf("%w: %s %q must be 1 to 64 characters of letters, digits, '.', '-' and '_'.", ErrValidation, what, name)
 	}
 	return nil
 }
@@ -38,7 +39,7 @@ func (s *Service) checkBus(name string) error {
 	if name == "" || name == "default" || name == s.busARN() {
 		return nil
 	}
-	return notFound("Event bus %s does not exist.", name)
+	return fmt.Errorf("%w: Event bus %s does not exist.", ErrNotFound, name)
 }
 
 // RuleInput is what PutRule sets.
@@ -58,7 +59,7 @@ func (s *Service) PutRule(ctx context.Context, in RuleInput) (string, error) {
 		return "", err
 	}
 	if in.EventPattern == "" {
-		return "", invalid("Parameter EventPattern is required: Bulwark does not run scheduled rules.")
+		return "", fmt.Errorf("%w: Parameter EventPattern is required: Bulwark does not run scheduled rules.", ErrValidation)
 	}
 	if _, err := compilePattern(in.EventPattern); err != nil {
 		return "", err
@@ -68,10 +69,10 @@ func (s *Service) PutRule(ctx context.Context, in RuleInput) (string, error) {
 		in.State = StateEnabled
 	case StateEnabled, StateDisabled:
 	default:
-		return "", invalid("State %q is not ENABLED or DISABLED.", in.State)
+		return "", fmt.Errorf("%w: State %q is not ENABLED or DISABLED.", ErrValidation, in.State)
 	}
 	if len(in.Description) > maxDescriptionSize {
-		return "", invalid("Description is longer than %d characters.", maxDescriptionSize)
+		return "", fmt.Errorf("%w: Description is longer than %d characters.", ErrValidation, maxDescriptionSize)
 	}
 	if err := checkTags(in.Tags); err != nil {
 		return "", err
@@ -79,14 +80,13 @@ func (s *Service) PutRule(ctx context.Context, in RuleInput) (string, error) {
 	err := store.Retry(ctx, func() error {
 		return s.store.Tx(ctx, func(tx store.Tx) error {
 			rule, rec, err := s.getRule(ctx, tx, in.Name)
-			var nf *Error
-			if errors.As(err, &nf) && nf.kind == kindNotFound {
+			if errors.Is(err, ErrNotFound) {
 				n, err := tx.List(ctx, kindRule, store.ListOptions{Limit: maxRulesPerBus})
 				if err != nil {
 					return err
 				}
 				if len(n) >= maxRulesPerBus {
-					return limit("The requested resource exceeds the maximum number allowed (%d rules).", maxRulesPerBus)
+					return fmt.Errorf("%w: The requested resource exceeds the maximum number allowed (%d rules).", ErrLimitExceeded, maxRulesPerBus)
 				}
 				rule = &Rule{Name: in.Name, Created: s.now().UTC(), Tags: in.Tags}
 				rec = &store.Record{Kind: kindRule, ID: in.Name}
@@ -157,15 +157,14 @@ func (s *Service) DeleteRule(ctx context.Context, bus, name string) error {
 	}
 	return s.store.Tx(ctx, func(tx store.Tx) error {
 		rule, _, err := s.getRule(ctx, tx, name)
-		var nf *Error
-		if errors.As(err, &nf) && nf.kind == kindNotFound {
+		if errors.Is(err, ErrNotFound) {
 			return nil // AWS: deleting a missing rule succeeds
 		}
 		if err != nil {
 			return err
 		}
 		if len(rule.Targets) > 0 {
-			return invalid("Rule can't be deleted since it has targets.")
+			return fmt.Errorf("%w: Rule can't be deleted since it has targets.", ErrValidation)
 		}
 		return tx.Delete(ctx, kindRule, name)
 	})
@@ -217,7 +216,7 @@ func (s *Service) PutTargets(ctx context.Context, bus, ruleName string, targets 
 			}
 		}
 		if len(r.Targets) > maxTargetsPerRule {
-			return limit("The requested resource exceeds the maximum number allowed (%d targets per rule).", maxTargetsPerRule)
+			return fmt.Errorf("%w: The requested resource exceeds the maximum number allowed (%d targets per rule).", ErrLimitExceeded, maxTargetsPerRule)
 		}
 		return nil
 	})
@@ -229,11 +228,11 @@ func (s *Service) checkTarget(ctx context.Context, t *Target) error {
 		return err
 	}
 	if t.Input != "" && t.InputPath != "" {
-		return invalid("Only one of Input and InputPath may be set.")
+		return fmt.Errorf("%w: Only one of Input and InputPath may be set.", ErrValidation)
 	}
 	if t.Input != "" {
 		if len(t.Input) > maxInputBytes || !json.Valid([]byte(t.Input)) {
-			return invalid("Input must be valid JSON of at most %d characters.", maxInputBytes)
+			return fmt.Errorf("%w: Input must be valid JSON of at most %d characters.", ErrValidation, maxInputBytes)
 		}
 	}
 	if t.InputPath != "" {
@@ -242,28 +241,28 @@ func (s *Service) checkTarget(ctx context.Context, t *Target) error {
 		}
 	}
 	if n := t.MaxRetryAttempts; n != nil && (*n < 0 || *n > defaultMaxRetries) {
-		return invalid("MaximumRetryAttempts must be between 0 and %d.", defaultMaxRetries)
+		return fmt.Errorf("%w: MaximumRetryAttempts must be between 0 and %d.", ErrValidation, defaultMaxRetries)
 	}
 	if n := t.MaxEventAgeSeconds; n != nil && (*n < minMaxAgeSecs || *n > defaultMaxAgeSecs) {
-		return invalid("MaximumEventAgeInSeconds must be between %d and %d.", minMaxAgeSecs, defaultMaxAgeSecs)
+		return fmt.Errorf("%w: MaximumEventAgeInSeconds must be between %d and %d.", ErrValidation, minMaxAgeSecs, defaultMaxAgeSecs)
 	}
 	if isURLTarget(t.Arn) {
 		u, err := url.Parse(t.Arn)
 		if err != nil || u.Host == "" {
-			return invalid("Target Arn %q is not a valid http(s) URL.", t.Arn)
+			return fmt.Errorf("%w: Target Arn %q is not a valid http(s) URL.", ErrValidation, t.Arn)
 		}
 		return nil
 	}
 	name, ok := s.destinationNameFromARN(t.Arn)
 	if !ok {
-		return invalid("Target Arn %q is not supported: Bulwark delivers to API destinations and http(s) URLs only.", t.Arn)
+		return fmt.Errorf("%w: Target Arn %q is not supported: Bulwark delivers to API destinations and http(s) URLs only.", ErrValidation, t.Arn)
 	}
 	d, err := s.DescribeAPIDestination(ctx, name)
 	if err != nil {
 		return err
 	}
 	if d.ARN != t.Arn {
-		return notFound("API destination %s does not exist.", t.Arn)
+		return fmt.Errorf("%w: API destination %s does not exist.", ErrNotFound, t.Arn)
 	}
 	return nil
 }
@@ -311,12 +310,12 @@ func parseInputPath(p string) ([]string, error) {
 	}
 	rest, ok := strings.CutPrefix(p, "$.")
 	if !ok || rest == "" {
-		return nil, invalid("InputPath %q is not supported: use $ or $.field.field.", p)
+		return nil, fmt.Errorf("%w: InputPath %q is not supported: use $ or $.field.field.", ErrValidation, p)
 	}
 	parts := strings.Split(rest, ".")
 	for _, part := range parts {
 		if part == "" || strings.ContainsAny(part, "[]*") {
-			return nil, invalid("InputPath %q is not supported: use $ or $.field.field.", p)
+			return nil, fmt.Errorf("%w: InputPath %q is not supported: use $ or $.field.field.", ErrValidation, p)
 		}
 	}
 	return parts, nil

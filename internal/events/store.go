@@ -87,7 +87,7 @@ func (s *Service) getRule(ctx context.Context, r store.Reader, name string) (*Ru
 	var rule Rule
 	rec, err := getJSON(ctx, r, kindRule, name, &rule)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, nil, notFound("Rule %s does not exist on EventBus default.", name)
+		return nil, nil, fmt.Errorf("%w: Rule %s does not exist on EventBus default.", ErrNotFound, name)
 	}
 	if err != nil {
 		return nil, nil, err

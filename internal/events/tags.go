@@ -3,6 +3,7 @@ package events
 import (
 	"context"
 	"errors"
+	"fmt"
 	"github.com/bulwarkd/bulwark/internal/tagging"
 	"strings"
 )
@@ -11,7 +12,7 @@ import (
 // error, ValidationException.
 func checkTags(tags []Tag) error {
 	if err := tagging.Check(tags, kvTag); err != nil {
-		return invalid("%s", err.(*tagging.Error).Message())
+		return fmt.Errorf("%w: %s", ErrValidation, err.(*tagging.Error).Message())
 	}
 	return nil
 }
@@ -27,8 +28,7 @@ func (s *Service) resourceTags(ctx context.Context, arn string) (map[string]stri
 		return nil, nil
 	}
 	rule, _, err := s.getRule(ctx, s.store, name)
-	var e *Error
-	if errors.As(err, &e) && e.kind == kindNotFound {
+	if errors.Is(err, ErrNotFound) {
 		return nil, nil
 	}
 	if err != nil {

@@ -2,6 +2,7 @@ package iam
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/bulwarkd/bulwark/internal/api"
@@ -18,27 +19,27 @@ const (
 // API returns the iam service description for the server.
 func (s *Service) API() *api.Service {
 	ops := map[string]api.Operation{
-		"CreateUser":       {Handler: s.handleCreateUser},
-		"GetUser":          {Handler: s.handleGetUser, ReadOnly: true},
-		"ListUsers":        {Handler: s.handleListUsers, ReadOnly: true},
-		"DeleteUser":       {Handler: s.handleDeleteUser},
-		"CreateAccessKey":  {Handler: s.handleCreateAccessKey},
-		"ListAccessKeys":   {Handler: s.handleListAccessKeys, ReadOnly: true},
-		"UpdateAccessKey":  {Handler: s.handleUpdateAccessKey},
-		"DeleteAccessKey":  {Handler: s.handleDeleteAccessKey},
-		"PutUserPolicy":    {Handler: s.handlePutUserPolicy},
-		"GetUserPolicy":    {Handler: s.handleGetUserPolicy, ReadOnly: true},
-		"ListUserPolicies": {Handler: s.handleListUserPolicies, ReadOnly: true},
-		"DeleteUserPolicy": {Handler: s.handleDeleteUserPolicy},
+		"CreateUser":       {Handler: api.Raw(s.handleCreateUser)},
+		"GetUser":          {Handler: api.Raw(s.handleGetUser), ReadOnly: true},
+		"ListUsers":        {Handler: api.Raw(s.handleListUsers), ReadOnly: true},
+		"DeleteUser":       {Handler: api.Raw(s.handleDeleteUser)},
+		"CreateAccessKey":  {Handler: api.Raw(s.handleCreateAccessKey)},
+		"ListAccessKeys":   {Handler: api.Raw(s.handleListAccessKeys), ReadOnly: true},
+		"UpdateAccessKey":  {Handler: api.Raw(s.handleUpdateAccessKey)},
+		"DeleteAccessKey":  {Handler: api.Raw(s.handleDeleteAccessKey)},
+		"PutUserPolicy":    {Handler: api.Raw(s.handlePutUserPolicy)},
+		"GetUserPolicy":    {Handler: api.Raw(s.handleGetUserPolicy), ReadOnly: true},
+		"ListUserPolicies": {Handler: api.Raw(s.handleListUserPolicies), ReadOnly: true},
+		"DeleteUserPolicy": {Handler: api.Raw(s.handleDeleteUserPolicy)},
 	}
-	return &api.Service{Name: "iam", EventSource: "iam.amazonaws.com", Protocol: api.Query, XMLNamespace: iamNamespace, Operations: ops}
+	return &api.Service{Name: "iam", EventSource: "iam.amazonaws.com", Protocol: api.Query, XMLNamespace: iamNamespace, Operations: ops, Errors: errorTable}
 }
 
 // STSAPI returns the sts service description for the server.
 func (s *Service) STSAPI() *api.Service {
 	return &api.Service{Name: "sts", EventSource: "sts.amazonaws.com", Protocol: api.Query, XMLNamespace: stsNamespace,
 		Operations: map[string]api.Operation{
-			"GetCallerIdentity": {Handler: s.handleGetCallerIdentity, ReadOnly: true, NoAuthz: true},
+			"GetCallerIdentity": {Handler: api.Raw(s.handleGetCallerIdentity), ReadOnly: true, NoAuthz: true},
 		}}
 }
 
@@ -71,7 +72,7 @@ func param(c *api.Call, name string) (string, error) {
 	v := c.Form.Get(name)
 	if v == "" {
 		lower := string(name[0]+'a'-'A') + name[1:]
-		return "", validation("1 validation error detected: Value null at '%s' failed to satisfy constraint: Member must not be null", lower)
+		return "", fmt.Errorf("%w: 1 validation error detected: Value null at '%s' failed to satisfy constraint: Member must not be null", ErrValidation, lower)
 	}
 	return v, nil
 }
@@ -213,12 +214,12 @@ func maxItemsParam(c *api.Call) (int, error) {
 	n := 0
 	for _, r := range v {
 		if r < '0' || r > '9' || n > 1000 {
-			return 0, validation("1 validation error detected: Value '%s' at 'maxItems' failed to satisfy constraint: Member must have value between 1 and 1000", v)
+			return 0, fmt.Errorf("%w: 1 validation error detected: Value '%s' at 'maxItems' failed to satisfy constraint: Member must have value between 1 and 1000", ErrValidation, v)
 		}
 		n = n*10 + int(r-'0')
 	}
 	if n < 1 || n > 1000 {
-		return 0, validation("1 validation error detected: Value '%s' at 'maxItems' failed to satisfy constraint: Member must have value between 1 and 1000", v)
+		return 0, fmt.Errorf("%w: 1 validation error detected: Value '%s' at 'maxItems' failed to satisfy constraint: Member must have value between 1 and 1000", ErrValidation, v)
 	}
 	return n, nil
 }
@@ -274,7 +275,7 @@ func (s *Service) handleListAccessKeys(ctx context.Context, c *api.Call) (any, e
 	recordParams(c, "UserName")
 	user := targetUser(c)
 	if user == "" {
-		return nil, validation("The root's access keys are listed by the server operator, not through ListAccessKeys: pass UserName.")
+		return nil, fmt.Errorf("%w: The root's access keys are listed by the server operator, not through ListAccessKeys: pass UserName.", ErrValidation)
 	}
 	u, err := s.authorizeExisting(ctx, c, "ListAccessKeys", user)
 	if err != nil {

@@ -9,14 +9,12 @@ import (
 	"github.com/bulwarkd/bulwark/internal/tagging"
 	"github.com/bulwarkd/bulwark/internal/ttlcache"
 	"io"
-	"net/http"
 	"regexp"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/bulwarkd/bulwark/internal/awsproto"
 	"github.com/bulwarkd/bulwark/internal/policy"
 	"github.com/bulwarkd/bulwark/internal/store"
 )
@@ -105,15 +103,6 @@ type AccessKey struct {
 	Bootstrap bool `json:",omitempty"`
 }
 
-// Errors in IAM's own codes; status codes as the IAM API returns them.
-func noSuchEntity(format string, args ...any) *awsproto.Error {
-	return &awsproto.Error{Code: "NoSuchEntity", Message: fmt.Sprintf(format, args...), Status: http.StatusNotFound}
-}
-
-func conflict(code, format string, args ...any) *awsproto.Error {
-	return &awsproto.Error{Code: code, Message: fmt.Sprintf(format, args...), Status: http.StatusConflict}
-}
-
 // checkTags applies AWS's tag rules (internal/tagging) with IAM's errors:
 // LimitExceeded over the limit, InvalidInput else.
 func checkTags(tags []Tag) error {
@@ -121,13 +110,9 @@ func checkTags(tags []Tag) error {
 	if err := tagging.Check(tags, func(t Tag) tagging.Tag { return tagging.Tag(t) }); !errors.As(err, &te) {
 		return err
 	} else if te.Reason == tagging.TooMany {
-		return conflict("LimitExceeded", "%s", te.Message())
+		return fmt.Errorf("%w: %s", ErrLimitExceeded, te.Message())
 	}
-	return awsproto.Errorf("InvalidInput", "%s", te.Message())
-}
-
-func validation(format string, args ...any) *awsproto.Error {
-	return awsproto.Errorf("ValidationError", format, args...)
+	return fmt.Errorf("%w: %s", ErrInvalidInput, te.Message())
 }
 
 var (
@@ -146,13 +131,13 @@ func (s *Service) RootARN() string { return "arn:aws:iam::" + s.accountID + ":ro
 // CreateUser creates a user.
 func (s *Service) CreateUser(ctx context.Context, name, path string, tags []Tag) (*User, error) {
 	if !userNameRE.MatchString(name) {
-		return nil, validation("The specified value for userName is invalid. It must contain only alphanumeric characters and/or the following: +=,.@_-")
+		return nil, fmt.Errorf("%w: The specified value for userName is invalid. It must contain only alphanumeric characters and/or the following: +=,.@_-", ErrValidation)
 	}
 	if path == "" {
 		path = "/"
 	}
 	if !pathRE.MatchString(path) || len(path) > 512 {
-		return nil, validation("The specified value for path is invalid. It must begin and end with / and contain only printable ASCII characters.")
+		return nil, fmt.Errorf("%w: The specified value for path is invalid. It must begin and end with / and contain only printable ASCII characters.", ErrValidation)
 	}
 	if err := checkTags(tags); err != nil {
 		return nil, err
@@ -167,7 +152,7 @@ func (s *Service) CreateUser(ctx context.Context, name, path string, tags []Tag)
 		return tx.Create(ctx, &store.Record{Kind: kindUser, ID: userKey(name), Data: data})
 	})
 	if errors.Is(err, store.ErrExists) {
-		return nil, conflict("EntityAlreadyExists", "User with name %s already exists.", name)
+		return nil, fmt.Errorf("%w: User with name %s already exists.", ErrEntityAlreadyExists, name)
 	}
 	if err != nil {
 		return nil, err
@@ -187,7 +172,7 @@ func (s *Service) GetUser(ctx context.Context, name string) (*User, error) {
 func getUser(ctx context.Context, r store.Reader, name string) (*User, error) {
 	rec, err := r.Get(ctx, kindUser, userKey(name))
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, noSuchEntity("The user with name %s cannot be found.", name)
+		return nil, fmt.Errorf("%w: The user with name %s cannot be found.", ErrNoSuchEntity, name)
 	}
 	if err != nil {
 		return nil, err
@@ -252,7 +237,7 @@ func (s *Service) DeleteUser(ctx context.Context, name string) error {
 			return err
 		}
 		if len(keys) > 0 || len(pols) > 0 {
-			return conflict("DeleteConflict", "Cannot delete entity, must delete access keys and policies first.")
+			return fmt.Errorf("%w: Cannot delete entity, must delete access keys and policies first.", ErrDeleteConflict)
 		}
 		return tx.Delete(ctx, kindUser, userKey(name))
 	})

@@ -29,7 +29,7 @@ var ErrUnknownAccessKey = errors.New("iam: unknown access key id")
 func getAccessKey(ctx context.Context, r store.Reader, id string) (*AccessKey, error) {
 	rec, err := r.Get(ctx, kindAccessKey, id)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, noSuchEntity("The Access Key with id %s cannot be found.", id)
+		return nil, fmt.Errorf("%w: The Access Key with id %s cannot be found.", ErrNoSuchEntity, id)
 	}
 	if err != nil {
 		return nil, err
@@ -144,7 +144,7 @@ func (s *Service) putAccessKey(ctx context.Context, user, id, secret string) (*A
 				return err
 			}
 			if len(existing) >= MaxAccessKeysPerUser {
-				return conflict("LimitExceeded", "Cannot exceed quota for AccessKeysPerUser: %d", MaxAccessKeysPerUser)
+				return fmt.Errorf("%w: Cannot exceed quota for AccessKeysPerUser: %d", ErrLimitExceeded, MaxAccessKeysPerUser)
 			}
 			if err := tx.Create(ctx, &store.Record{Kind: kindUserKey, ID: userKey(user) + "/" + id}); err != nil {
 				return err
@@ -170,7 +170,7 @@ func (s *Service) ListAccessKeys(ctx context.Context, user string) ([]*AccessKey
 // UpdateAccessKey sets a key's status to Active or Inactive.
 func (s *Service) UpdateAccessKey(ctx context.Context, user, id, status string) error {
 	if status != statusActive && status != statusInactive {
-		return validation("1 validation error detected: Value '%s' at 'status' failed to satisfy constraint: Member must satisfy enum value set: [Active, Inactive]", status)
+		return fmt.Errorf("%w: 1 validation error detected: Value '%s' at 'status' failed to satisfy constraint: Member must satisfy enum value set: [Active, Inactive]", ErrValidation, status)
 	}
 	return s.write(ctx, func(tx store.Tx) error {
 		rec, k, err := s.ownedKey(ctx, tx, user, id)
@@ -204,7 +204,7 @@ func (s *Service) DeleteAccessKey(ctx context.Context, user, id string) error {
 func (s *Service) ownedKey(ctx context.Context, tx store.Tx, user, id string) (*store.Record, *AccessKey, error) {
 	rec, err := tx.Get(ctx, kindAccessKey, id)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, nil, noSuchEntity("The Access Key with id %s cannot be found.", id)
+		return nil, nil, fmt.Errorf("%w: The Access Key with id %s cannot be found.", ErrNoSuchEntity, id)
 	}
 	if err != nil {
 		return nil, nil, err
@@ -214,7 +214,7 @@ func (s *Service) ownedKey(ctx context.Context, tx store.Tx, user, id string) (*
 		return nil, nil, err
 	}
 	if !strings.EqualFold(k.UserName, user) {
-		return nil, nil, noSuchEntity("The Access Key with id %s cannot be found.", id)
+		return nil, nil, fmt.Errorf("%w: The Access Key with id %s cannot be found.", ErrNoSuchEntity, id)
 	}
 	return rec, &k, nil
 }

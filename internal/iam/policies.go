@@ -4,11 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/url"
 	"strings"
 
 	"github.com/bulwarkd/bulwark/internal/api"
-	"github.com/bulwarkd/bulwark/internal/awsproto"
 	"github.com/bulwarkd/bulwark/internal/policy"
 	"github.com/bulwarkd/bulwark/internal/store"
 )
@@ -26,13 +26,13 @@ const MaxPolicySize = 2048 * 5
 // PutUserPolicy validates and stores an inline policy (create or replace).
 func (s *Service) PutUserPolicy(ctx context.Context, user, name, doc string) error {
 	if !policyNameRE.MatchString(name) {
-		return validation("The specified value for policyName is invalid. It must contain only alphanumeric characters and/or the following: +=,.@_-")
+		return fmt.Errorf("%w: The specified value for policyName is invalid. It must contain only alphanumeric characters and/or the following: +=,.@_-", ErrValidation)
 	}
 	if len(doc) > MaxPolicySize {
-		return conflict("LimitExceeded", "Maximum policy size of %d bytes exceeded for user %s", MaxPolicySize, user)
+		return fmt.Errorf("%w: Maximum policy size of %d bytes exceeded for user %s", ErrLimitExceeded, MaxPolicySize, user)
 	}
 	if _, err := policy.ParseIdentity([]byte(doc)); err != nil {
-		return awsproto.Errorf("MalformedPolicyDocument", "%s", err.Error())
+		return fmt.Errorf("%w: %s", ErrMalformedPolicy, err.Error())
 	}
 	return s.write(ctx, func(tx store.Tx) error {
 		u, err := getUser(ctx, tx, user)
@@ -51,7 +51,7 @@ func (s *Service) GetUserPolicy(ctx context.Context, user, name string) (*UserPo
 	}
 	rec, err := s.store.Get(ctx, kindUserPolicy, userKey(user)+"/"+name)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, noSuchEntity("The user policy with name %s cannot be found.", name)
+		return nil, fmt.Errorf("%w: The user policy with name %s cannot be found.", ErrNoSuchEntity, name)
 	}
 	if err != nil {
 		return nil, err
@@ -88,7 +88,7 @@ func (s *Service) DeleteUserPolicy(ctx context.Context, user, name string) error
 		}
 		err := tx.Delete(ctx, kindUserPolicy, userKey(user)+"/"+name)
 		if errors.Is(err, store.ErrNotFound) {
-			return noSuchEntity("The user policy with name %s cannot be found.", name)
+			return fmt.Errorf("%w: The user policy with name %s cannot be found.", ErrNoSuchEntity, name)
 		}
 		return err
 	})

@@ -2,6 +2,7 @@ package kms
 
 import (
 	"context"
+	"fmt"
 	"io"
 
 	"github.com/bulwarkd/bulwark/internal/api"
@@ -52,7 +53,7 @@ func (s *Service) API() *api.Service {
 		"UntagResource":                       {Handler: api.JSON(s.apiUntagResource)},
 		"ListResourceTags":                    {Handler: api.JSON(s.apiListResourceTags), ReadOnly: true},
 	}
-	return &api.Service{Name: "kms", EventSource: "kms.amazonaws.com", Protocol: api.JSON11, TargetPrefix: "TrentService", Operations: ops, Run: s.run, ResourceTags: s.resourceTags}
+	return &api.Service{Name: "kms", EventSource: "kms.amazonaws.com", Protocol: api.JSON11, TargetPrefix: "TrentService", Operations: ops, Errors: errorTable, Run: s.run, ResourceTags: s.resourceTags}
 }
 
 // Wire shapes (botocore kms 2014-11-01).
@@ -122,15 +123,15 @@ type createKeyInput struct {
 func (in *createKeyInput) Validate() error {
 	switch {
 	case in.Origin != "" && in.Origin != "AWS_KMS":
-		return fail(errUnsupported, "Origin %s is not supported; only AWS_KMS.", in.Origin)
+		return fmt.Errorf("%w: Origin %s is not supported; only AWS_KMS.", ErrUnsupported, in.Origin)
 	case in.CustomKeyStoreID != "":
-		return fail(errUnsupported, "Custom key stores are not supported.")
+		return fmt.Errorf("%w: Custom key stores are not supported.", ErrUnsupported)
 	case in.MultiRegion:
-		return fail(errUnsupported, "Multi-Region keys are not supported.")
+		return fmt.Errorf("%w: Multi-Region keys are not supported.", ErrUnsupported)
 	case in.KeySpec != "" && in.CustomerMasterKeySpec != "" && in.KeySpec != in.CustomerMasterKeySpec:
-		return fail(errValidation, "KeySpec and CustomerMasterKeySpec differ.")
+		return fmt.Errorf("%w: KeySpec and CustomerMasterKeySpec differ.", ErrValidation)
 	case len(in.Description) > 8192:
-		return fail(errValidation, "Description must be at most 8192 characters.")
+		return fmt.Errorf("%w: Description must be at most 8192 characters.", ErrValidation)
 	}
 	return nil
 }
@@ -166,7 +167,7 @@ func (in *listInput) limit() (int, error) {
 	case in.Limit == 0:
 		return 100, nil
 	case in.Limit < 1 || in.Limit > 1000:
-		return 0, fail(errValidation, "Limit must be between 1 and 1000.")
+		return 0, fmt.Errorf("%w: Limit must be between 1 and 1000.", ErrValidation)
 	}
 	return in.Limit, nil
 }
@@ -301,7 +302,7 @@ type encryptInput struct {
 // keys have smaller limits, checked with the key.
 func (in *encryptInput) Validate() error {
 	if len(in.Plaintext) == 0 || len(in.Plaintext) > maxSymPlaintext {
-		return fail(errValidation, "Plaintext must be 1 to %d bytes.", maxSymPlaintext)
+		return fmt.Errorf("%w: Plaintext must be 1 to %d bytes.", ErrValidation, maxSymPlaintext)
 	}
 	return nil
 }
@@ -383,15 +384,15 @@ type generateDataKeyInput struct {
 func (in *generateDataKeyInput) size() (int, error) {
 	switch {
 	case in.KeySpec != "" && in.NumberOfBytes != 0:
-		return 0, fail(errValidation, "Specify either KeySpec or NumberOfBytes, not both.")
+		return 0, fmt.Errorf("%w: Specify either KeySpec or NumberOfBytes, not both.", ErrValidation)
 	case in.KeySpec == "AES_256":
 		return 32, nil
 	case in.KeySpec == "AES_128":
 		return 16, nil
 	case in.KeySpec != "":
-		return 0, fail(errValidation, "KeySpec must be AES_256 or AES_128.")
+		return 0, fmt.Errorf("%w: KeySpec must be AES_256 or AES_128.", ErrValidation)
 	case in.NumberOfBytes < 1 || in.NumberOfBytes > maxRandomBytes:
-		return 0, fail(errValidation, "Specify KeySpec, or NumberOfBytes between 1 and %d.", maxRandomBytes)
+		return 0, fmt.Errorf("%w: Specify KeySpec, or NumberOfBytes between 1 and %d.", ErrValidation, maxRandomBytes)
 	}
 	return in.NumberOfBytes, nil
 }
@@ -474,10 +475,10 @@ func (s *Service) apiGenerateRandom(ctx context.Context, c *api.Call, in *genera
 		return nil, err
 	}
 	if in.NumberOfBytes < 1 || in.NumberOfBytes > maxRandomBytes {
-		return nil, fail(errValidation, "NumberOfBytes must be between 1 and %d.", maxRandomBytes)
+		return nil, fmt.Errorf("%w: NumberOfBytes must be between 1 and %d.", ErrValidation, maxRandomBytes)
 	}
 	if in.CustomKeyStoreID != "" {
-		return nil, fail(errUnsupported, "Custom key stores are not supported.")
+		return nil, fmt.Errorf("%w: Custom key stores are not supported.", ErrUnsupported)
 	}
 	b := make([]byte, in.NumberOfBytes)
 	if _, err := io.ReadFull(s.cfg.Rand, b); err != nil {
@@ -568,7 +569,7 @@ func (s *Service) apiVerifyMac(ctx context.Context, c *api.Call, in *verifyMacIn
 		return nil, err
 	}
 	if !hmacEqual(mac, in.Mac) {
-		return nil, fail(errInvalidMac, "The MAC is not valid for this key, message and algorithm.")
+		return nil, fmt.Errorf("%w: The MAC is not valid for this key, message and algorithm.", ErrInvalidMac)
 	}
 	return &verifyMacOutput{lk.meta.ARN, true, in.MacAlgorithm}, nil
 }
@@ -636,7 +637,7 @@ func (s *Service) apiGetKeyRotationStatus(ctx context.Context, c *api.Call, in *
 	}
 	m := &lk.meta
 	if m.KeySpec != specSymmetric {
-		return nil, fail(errUnsupported, "%s is not a symmetric encryption key; only those rotate.", m.ARN)
+		return nil, fmt.Errorf("%w: %s is not a symmetric encryption key; only those rotate.", ErrUnsupported, m.ARN)
 	}
 	out := &rotationStatusOutput{KeyRotationEnabled: m.RotationEnabled, KeyID: m.ARN, RotationPeriodInDays: m.RotationPeriodDays}
 	if m.NextRotation != nil {
@@ -693,7 +694,7 @@ type getKeyPolicyOutput struct {
 
 func (s *Service) apiGetKeyPolicy(ctx context.Context, c *api.Call, in *getKeyPolicyInput) (*getKeyPolicyOutput, error) {
 	if in.PolicyName != "" && in.PolicyName != "default" {
-		return nil, fail(errNotFound, "No such policy exists: %s", in.PolicyName)
+		return nil, fmt.Errorf("%w: No such policy exists: %s", ErrNotFound, in.PolicyName)
 	}
 	lk, err := s.adminKey(ctx, c, "kms:GetKeyPolicy", in.KeyID)
 	if err != nil {

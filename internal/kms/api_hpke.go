@@ -36,9 +36,9 @@ func (in *hpkeOpenInput) Validate() error {
 func validateHPKEOpen(member string, info []byte, kem, kdf, aead int) error {
 	switch {
 	case len(info) > maxHPKEInfo:
-		return fail(errValidation, "%sInfo must be at most %d bytes.", member, maxHPKEInfo)
+		return fmt.Errorf("%w: %sInfo must be at most %d bytes.", ErrValidation, member, maxHPKEInfo)
 	case kem < 0 || kem > 0xffff, kdf < 0 || kdf > 0xffff, aead < 0 || aead > 0xffff:
-		return fail(errValidation, "%sKemId, KdfId and AeadId must be 16-bit HPKE identifiers.", member)
+		return fmt.Errorf("%w: %sKemId, KdfId and AeadId must be 16-bit HPKE identifiers.", ErrValidation, member)
 	}
 	return nil
 }
@@ -81,15 +81,15 @@ type hpkeOpenBatchInput struct {
 // an item that does not open.
 func (in *hpkeOpenBatchInput) Validate() error {
 	if len(in.Items) == 0 || len(in.Items) > maxHPKEBatch {
-		return fail(errValidation, "Items must hold 1 to %d items, not %d.", maxHPKEBatch, len(in.Items))
+		return fmt.Errorf("%w: Items must hold 1 to %d items, not %d.", ErrValidation, maxHPKEBatch, len(in.Items))
 	}
 	for i := range in.Items {
 		it := &in.Items[i]
 		if len(it.Ciphertext) == 0 {
-			return fail(errValidation, "Items.%d.Ciphertext is required.", i)
+			return fmt.Errorf("%w: Items.%d.Ciphertext is required.", ErrValidation, i)
 		}
 		if it.KeyID != "" {
-			return fail(errValidation, "Items.%d.KeyId is not allowed: the batch names its key once.", i)
+			return fmt.Errorf("%w: Items.%d.KeyId is not allowed: the batch names its key once.", ErrValidation, i)
 		}
 		if err := validateHPKEOpen(fmt.Sprintf("Items.%d.", i), it.Info, it.KemID, it.KdfID, it.AeadID); err != nil {
 			return err
@@ -99,7 +99,7 @@ func (in *hpkeOpenBatchInput) Validate() error {
 }
 
 // hpkeOpenResult is one item's outcome: Plaintext, or ErrorCode and
-// ErrorMessage. Plaintext is a member name audit.IsSensitive hides.
+// ErrorMessage. Plaintext is a member name redact.IsSensitive hides.
 type hpkeOpenResult struct {
 	Plaintext    []byte `json:"Plaintext,omitempty"`
 	ErrorCode    string `json:"ErrorCode,omitempty"`
@@ -127,7 +127,7 @@ func (s *Service) apiHPKEOpenBatch(ctx context.Context, c *api.Call, in *hpkeOpe
 		switch {
 		case err == nil:
 			out.Results[i].Plaintext = pt
-		case errors.As(err, &ae):
+		case errors.As(errorTable.Convert(err), &ae):
 			out.Results[i].ErrorCode, out.Results[i].ErrorMessage = ae.Code, ae.Message
 		default:
 			return nil, err

@@ -2,6 +2,7 @@ package kms
 
 import (
 	"context"
+	"fmt"
 	"strings"
 
 	"github.com/bulwarkd/bulwark/internal/api"
@@ -14,13 +15,15 @@ import (
 // key policy that lets principals of the account use it through that
 // service. c is authorized for kms:GenerateDataKey on the key with the
 // condition key kms:ViaService = viaService (for example
-// "secretsmanager.us-east-1.amazonaws.com"). Errors are *awsproto.Error or
-// *awsproto.AccessDenied, ready to pass to the caller.
+// "secretsmanager.us-east-1.amazonaws.com"). Errors are in their wire form
+// (*awsproto.Error or *awsproto.AccessDenied, converted through the error
+// table as KMS's own API would answer), ready to pass to the caller.
 func (s *Service) GenerateDataKeyFor(ctx context.Context, c *api.Call, keyID string, encCtx map[string]string, viaService string) (keyARN string, plaintext, blob []byte, err error) {
+	defer func() { err = errorTable.Convert(err) }()
 	if keyID == "" {
 		service, _, _ := strings.Cut(viaService, ".")
 		if service == "" {
-			return "", nil, nil, fail(errValidation, "A KeyId or the calling service is required.")
+			return "", nil, nil, fmt.Errorf("%w: A KeyId or the calling service is required.", ErrValidation)
 		}
 		if keyID, err = s.managedKey(ctx, service); err != nil {
 			return "", nil, nil, err
@@ -37,6 +40,7 @@ func (s *Service) GenerateDataKeyFor(ctx context.Context, c *api.Call, keyID str
 // authorizing kms:Decrypt with the kms:ViaService and
 // kms:EncryptionContext:* condition keys. Errors are as GenerateDataKeyFor's.
 func (s *Service) DecryptFor(ctx context.Context, c *api.Call, blob []byte, encCtx map[string]string, viaService string) (keyARN string, plaintext []byte, err error) {
+	defer func() { err = errorTable.Convert(err) }()
 	lk, pt, _, err := s.decrypt(ctx, c, "kms:Decrypt", blob, "", encCtx, algSymmetric, viaCondition(viaService))
 	if err != nil {
 		return "", nil, err
@@ -57,7 +61,8 @@ func viaCondition(viaService string) map[string][]string {
 // and policy checks as DecryptFor. Secrets Manager calls it on every hit
 // of its data-key cache, so a revoked kms:Decrypt or a disabled key takes
 // effect at once, not when the cache entry expires.
-func (s *Service) AuthorizeDecryptFor(ctx context.Context, c *api.Call, keyARN string, encCtx map[string]string, viaService string) error {
+func (s *Service) AuthorizeDecryptFor(ctx context.Context, c *api.Call, keyARN string, encCtx map[string]string, viaService string) (err error) {
+	defer func() { err = errorTable.Convert(err) }()
 	lk, err := s.loadKey(ctx, keyARN)
 	if err != nil {
 		return err

@@ -52,7 +52,7 @@ func (s *Service) encrypt(ctx context.Context, c *api.Call, action, keyID string
 		return nil, err
 	}
 	if !slices.Contains(specs[lk.meta.KeySpec].encAlgs, alg) {
-		return nil, fail(errInvalidKeyUsage, "Encryption algorithm %s is not supported by %s.", alg, lk.meta.ARN)
+		return nil, fmt.Errorf("%w: Encryption algorithm %s is not supported by %s.", ErrInvalidKeyUsage, alg, lk.meta.ARN)
 	}
 	if alg == algHPKE {
 		return nil, errHPKEOnly(lk)
@@ -65,12 +65,12 @@ func (s *Service) encrypt(ctx context.Context, c *api.Call, action, keyID string
 		return &encryptResult{lk, ct, alg}, nil
 	}
 	if len(encCtx) > 0 {
-		return nil, fail(errValidation, "EncryptionContext is not supported with asymmetric keys.")
+		return nil, fmt.Errorf("%w: EncryptionContext is not supported with asymmetric keys.", ErrValidation)
 	}
 	pub := lk.mat.priv.Public().(*rsa.PublicKey)
 	h := oaepHash(alg)
 	if max := pub.Size() - 2*h.Size() - 2; len(plaintext) > max {
-		return nil, fail(errValidation, "Plaintext is too long for %s with %s: at most %d bytes.", lk.meta.KeySpec, alg, max)
+		return nil, fmt.Errorf("%w: Plaintext is too long for %s with %s: at most %d bytes.", ErrValidation, lk.meta.KeySpec, alg, max)
 	}
 	ct, err := rsa.EncryptOAEP(h, s.cfg.Rand, pub, plaintext, nil)
 	if err != nil {
@@ -98,7 +98,7 @@ func oaepHash(alg string) hash.Hash {
 func (s *Service) sealSym(lk *loadedKey, plaintext []byte, encCtx map[string]string) ([]byte, error) {
 	ver := len(lk.mat.aeads) - 1
 	if ver < 0 {
-		return nil, fail(errInvalidKeyUsage, "%s cannot encrypt.", lk.meta.ARN)
+		return nil, fmt.Errorf("%w: %s cannot encrypt.", ErrInvalidKeyUsage, lk.meta.ARN)
 	}
 	out := blobHeader(lk.meta.KeyID, uint32(ver), nonceSize+len(plaintext)+tagSize)
 	hdrLen := len(out)
@@ -113,12 +113,12 @@ func (s *Service) sealSym(lk *loadedKey, plaintext []byte, encCtx map[string]str
 // openSym decrypts a parsed blob with the material version it names.
 func openSym(lk *loadedKey, b *blob, encCtx map[string]string) ([]byte, error) {
 	if int(b.matVersion) >= len(lk.mat.aeads) {
-		return nil, errCiphertext()
+		return nil, ErrInvalidCiphertext
 	}
 	aad := appendContext(append(make([]byte, 0, 128), b.header...), encCtx)
 	pt, err := lk.mat.aeads[b.matVersion].Open(nil, b.nonce, b.sealed, aad)
 	if err != nil {
-		return nil, errCiphertext()
+		return nil, ErrInvalidCiphertext
 	}
 	return pt, nil
 }
@@ -131,7 +131,7 @@ func (s *Service) decrypt(ctx context.Context, c *api.Call, action string, ciphe
 		alg = algSymmetric
 	}
 	if len(ciphertext) == 0 {
-		return nil, nil, "", fail(errValidation, "CiphertextBlob must not be empty.")
+		return nil, nil, "", fmt.Errorf("%w: CiphertextBlob must not be empty.", ErrValidation)
 	}
 	var lk *loadedKey
 	var b *blob
@@ -143,17 +143,17 @@ func (s *Service) decrypt(ctx context.Context, c *api.Call, action string, ciphe
 	}
 	if alg == algSymmetric && (lk == nil || lk.meta.KeySpec == specSymmetric) {
 		if b, err = parseBlob(ciphertext); err != nil {
-			return nil, nil, "", errCiphertext()
+			return nil, nil, "", ErrInvalidCiphertext
 		}
 		if lk == nil {
 			if lk, err = s.loadKey(ctx, b.keyID); err != nil {
 				return nil, nil, "", err
 			}
 		} else if lk.meta.KeyID != b.keyID {
-			return nil, nil, "", fail(errIncorrectKey, "The key ID in the request does not identify the KMS key that encrypted the ciphertext.")
+			return nil, nil, "", fmt.Errorf("%w: The key ID in the request does not identify the KMS key that encrypted the ciphertext.", ErrIncorrectKey)
 		}
 	} else if lk == nil {
-		return nil, nil, "", fail(errValidation, "KeyId is required to decrypt with %s.", alg)
+		return nil, nil, "", fmt.Errorf("%w: KeyId is required to decrypt with %s.", ErrValidation, alg)
 	}
 	extra = contextKeys(extra, encCtx)
 	extra["kms:encryptionalgorithm"] = []string{alg}
@@ -164,7 +164,7 @@ func (s *Service) decrypt(ctx context.Context, c *api.Call, action string, ciphe
 		return nil, nil, "", err
 	}
 	if !slices.Contains(specs[lk.meta.KeySpec].encAlgs, alg) {
-		return nil, nil, "", fail(errInvalidKeyUsage, "Encryption algorithm %s is not supported by %s.", alg, lk.meta.ARN)
+		return nil, nil, "", fmt.Errorf("%w: Encryption algorithm %s is not supported by %s.", ErrInvalidKeyUsage, alg, lk.meta.ARN)
 	}
 	if alg == algHPKE {
 		return nil, nil, "", errHPKEOnly(lk)
@@ -174,12 +174,12 @@ func (s *Service) decrypt(ctx context.Context, c *api.Call, action string, ciphe
 		return lk, pt, alg, err
 	}
 	if len(encCtx) > 0 {
-		return nil, nil, "", fail(errValidation, "EncryptionContext is not supported with asymmetric keys.")
+		return nil, nil, "", fmt.Errorf("%w: EncryptionContext is not supported with asymmetric keys.", ErrValidation)
 	}
 	priv := lk.mat.priv.(*rsa.PrivateKey)
 	pt, err := rsa.DecryptOAEP(oaepHash(alg), nil, priv, ciphertext, nil)
 	if err != nil {
-		return nil, nil, "", errCiphertext()
+		return nil, nil, "", ErrInvalidCiphertext
 	}
 	return lk, pt, alg, nil
 }
@@ -195,7 +195,7 @@ func (s *Service) dataKey(ctx context.Context, c *api.Call, action, keyID string
 		return nil, nil, err
 	}
 	if res.key.meta.KeySpec != specSymmetric {
-		return nil, nil, fail(errInvalidKeyUsage, "%s is not a symmetric encryption key.", res.key.meta.ARN)
+		return nil, nil, fmt.Errorf("%w: %s is not a symmetric encryption key.", ErrInvalidKeyUsage, res.key.meta.ARN)
 	}
 	return pt, res, nil
 }
@@ -204,7 +204,7 @@ func (s *Service) dataKey(ctx context.Context, c *api.Call, action, keyID string
 // under keyID (and in plaintext for GenerateDataKeyPair).
 func (s *Service) dataKeyPair(ctx context.Context, c *api.Call, action, keyID, pairSpec string, encCtx map[string]string) (privDER, pubDER []byte, res *encryptResult, err error) {
 	if !slices.Contains(dataKeyPairSpecs, pairSpec) {
-		return nil, nil, nil, fail(errValidation, "KeyPairSpec %q is not supported.", pairSpec)
+		return nil, nil, nil, fmt.Errorf("%w: KeyPairSpec %q is not supported.", ErrValidation, pairSpec)
 	}
 	// Authorize before the (slow) key generation.
 	lk, err := s.loadKey(ctx, keyID)
@@ -220,7 +220,7 @@ func (s *Service) dataKeyPair(ctx context.Context, c *api.Call, action, keyID, p
 		return nil, nil, nil, err
 	}
 	if lk.meta.KeySpec != specSymmetric {
-		return nil, nil, nil, fail(errInvalidKeyUsage, "%s is not a symmetric encryption key.", lk.meta.ARN)
+		return nil, nil, nil, fmt.Errorf("%w: %s is not a symmetric encryption key.", ErrInvalidKeyUsage, lk.meta.ARN)
 	}
 	if privDER, err = generatePrivateKey(pairSpec, s.cfg.Rand); err != nil {
 		return nil, nil, nil, err
@@ -256,18 +256,18 @@ func digestFor(alg, msgType string, msg []byte) ([]byte, error) {
 	switch msgType {
 	case "", "RAW":
 		if len(msg) == 0 || len(msg) > maxMessage {
-			return nil, fail(errValidation, "Message must be 1 to %d bytes.", maxMessage)
+			return nil, fmt.Errorf("%w: Message must be 1 to %d bytes.", ErrValidation, maxMessage)
 		}
 		hh := h.New()
 		hh.Write(msg)
 		return hh.Sum(nil), nil
 	case "DIGEST":
 		if len(msg) != h.Size() {
-			return nil, fail(errValidation, "Digest is invalid length for algorithm %s.", alg)
+			return nil, fmt.Errorf("%w: Digest is invalid length for algorithm %s.", ErrValidation, alg)
 		}
 		return msg, nil
 	}
-	return nil, fail(errValidation, "MessageType %q is not RAW or DIGEST.", msgType)
+	return nil, fmt.Errorf("%w: MessageType %q is not RAW or DIGEST.", ErrValidation, msgType)
 }
 
 // signingKey loads, authorizes and checks a key for Sign or Verify.
@@ -287,7 +287,7 @@ func (s *Service) signingKey(ctx context.Context, c *api.Call, action, keyID, al
 		return nil, err
 	}
 	if !slices.Contains(specs[lk.meta.KeySpec].signAlgs, alg) {
-		return nil, fail(errInvalidKeyUsage, "Signing algorithm %s is not supported by %s.", alg, lk.meta.ARN)
+		return nil, fmt.Errorf("%w: Signing algorithm %s is not supported by %s.", ErrInvalidKeyUsage, alg, lk.meta.ARN)
 	}
 	return lk, nil
 }
@@ -384,7 +384,7 @@ func (s *Service) verify(ctx context.Context, c *api.Call, keyID string, msg []b
 		return nil, err
 	}
 	if !ok {
-		return nil, fail(errInvalidSignature, "The signature is not valid for this key, message and algorithm.")
+		return nil, fmt.Errorf("%w: The signature is not valid for this key, message and algorithm.", ErrInvalidSignature)
 	}
 	return lk, nil
 }
@@ -402,10 +402,10 @@ func (s *Service) mac(ctx context.Context, c *api.Call, action, keyID string, ms
 		return nil, nil, err
 	}
 	if !slices.Contains(specs[lk.meta.KeySpec].macAlgs, alg) {
-		return nil, nil, fail(errInvalidKeyUsage, "MAC algorithm %s is not supported by %s.", alg, lk.meta.ARN)
+		return nil, nil, fmt.Errorf("%w: MAC algorithm %s is not supported by %s.", ErrInvalidKeyUsage, alg, lk.meta.ARN)
 	}
 	if len(msg) == 0 || len(msg) > maxMessage {
-		return nil, nil, fail(errValidation, "Message must be 1 to %d bytes.", maxMessage)
+		return nil, nil, fmt.Errorf("%w: Message must be 1 to %d bytes.", ErrValidation, maxMessage)
 	}
 	var newHash func() hash.Hash
 	switch signHash(alg) {
@@ -436,7 +436,7 @@ func (s *Service) publicKey(ctx context.Context, c *api.Call, keyID string) (*lo
 		return nil, err
 	}
 	if lk.mat.pubDER == nil {
-		return nil, fail(errUnsupported, "%s is not an asymmetric key.", lk.meta.ARN)
+		return nil, fmt.Errorf("%w: %s is not an asymmetric key.", ErrUnsupported, lk.meta.ARN)
 	}
 	return lk, nil
 }

@@ -2,71 +2,54 @@ package kms
 
 import (
 	"errors"
-	"fmt"
-	"net/http"
 
 	"github.com/bulwarkd/bulwark/internal/awsproto"
 )
 
-// errKind is a domain failure; errorTable maps each to its AWS __type.
-// Every error this package returns to a caller is built by fail, so the
-// table is the single place wire codes are chosen.
-type errKind int
-
-const (
-	errNotFound errKind = iota
-	errAlreadyExists
-	errDisabled
-	errInvalidState
-	errInvalidCiphertext
-	errIncorrectKey
-	errInvalidKeyUsage
-	errValidation
-	errUnsupported
-	errLimitExceeded
-	errMalformedPolicy
-	errInvalidAliasName
-	errInvalidArn
-	errInvalidSignature
-	errInvalidMac
-	errTag
-	errInvalidMarker
+// Domain errors. The service wraps them with the message the caller reads
+// (fmt.Errorf("%w: Key '%s' does not exist", ErrNotFound, arn));
+// errorTable maps them to the wire. Messages must never contain key
+// material or plaintext: they reach the caller and the audit log.
+var (
+	ErrNotFound          = errors.New("not found")
+	ErrAlreadyExists     = errors.New("already exists")
+	ErrDisabled          = errors.New("disabled")
+	ErrInvalidState      = errors.New("invalid state")
+	ErrInvalidCiphertext = errors.New("invalid ciphertext")
+	ErrIncorrectKey      = errors.New("incorrect key")
+	ErrInvalidKeyUsage   = errors.New("invalid key usage")
+	ErrValidation        = errors.New("validation")
+	ErrUnsupported       = errors.New("unsupported operation")
+	ErrLimitExceeded     = errors.New("limit exceeded")
+	ErrMalformedPolicy   = errors.New("malformed policy document")
+	ErrInvalidAliasName  = errors.New("invalid alias name")
+	ErrInvalidArn        = errors.New("invalid ARN")
+	ErrInvalidSignature  = errors.New("invalid signature")
+	ErrInvalidMac        = errors.New("invalid MAC")
+	ErrTag               = errors.New("tag")
+	ErrInvalidMarker     = errors.New("invalid marker")
 )
 
-var errorTable = map[errKind]string{
-	errNotFound:          "NotFoundException",
-	errAlreadyExists:     "AlreadyExistsException",
-	errDisabled:          "DisabledException",
-	errInvalidState:      "KMSInvalidStateException",
-	errInvalidCiphertext: "InvalidCiphertextException",
-	errIncorrectKey:      "IncorrectKeyException",
-	errInvalidKeyUsage:   "InvalidKeyUsageException",
-	errValidation:        awsproto.CodeValidation,
-	errUnsupported:       "UnsupportedOperationException",
-	errLimitExceeded:     "LimitExceededException",
-	errMalformedPolicy:   "MalformedPolicyDocumentException",
-	errInvalidAliasName:  "InvalidAliasNameException",
-	errInvalidArn:        "InvalidArnException",
-	errInvalidSignature:  "KMSInvalidSignatureException",
-	errInvalidMac:        "KMSInvalidMacException",
-	errTag:               "TagException",
-	errInvalidMarker:     "InvalidMarkerException",
-}
-
-// fail builds the wire error for a domain failure. Messages must never
-// contain key material or plaintext: they reach the caller and the audit log.
-func fail(k errKind, format string, args ...any) *awsproto.Error {
-	return &awsproto.Error{Code: errorTable[k], Message: fmt.Sprintf(format, args...), Status: http.StatusBadRequest}
-}
-
-// errCiphertext is the one message for every undecryptable blob, so a
-// caller learns nothing about which check failed.
-func errCiphertext() *awsproto.Error {
-	return fail(errInvalidCiphertext, "The ciphertext is invalid or was not made with this key, algorithm or encryption context.")
-}
-
-// isKind reports whether err is the wire error of domain failure k.
-func isKind(err error, k errKind) bool {
-	var e *awsproto.Error
-	return errors.As(err, &e) && e.Code == errorTable[k]
+// errorTable is the one place domain errors become AWS error codes.
+var errorTable = awsproto.ErrorTable{
+	{Err: ErrNotFound, Code: "NotFoundException"},
+	{Err: ErrAlreadyExists, Code: "AlreadyExistsException"},
+	{Err: ErrDisabled, Code: "DisabledException"},
+	{Err: ErrInvalidState, Code: "KMSInvalidStateException"},
+	// Returned bare for every undecryptable blob, so a caller learns
+	// nothing about which check failed.
+	{Err: ErrInvalidCiphertext, Code: "InvalidCiphertextException",
+		Message: "The ciphertext is invalid or was not made with this key, algorithm or encryption context."},
+	{Err: ErrIncorrectKey, Code: "IncorrectKeyException"},
+	{Err: ErrInvalidKeyUsage, Code: "InvalidKeyUsageException"},
+	{Err: ErrValidation, Code: awsproto.CodeValidation},
+	{Err: ErrUnsupported, Code: "UnsupportedOperationException"},
+	{Err: ErrLimitExceeded, Code: "LimitExceededException"},
+	{Err: ErrMalformedPolicy, Code: "MalformedPolicyDocumentException"},
+	{Err: ErrInvalidAliasName, Code: "InvalidAliasNameException"},
+	{Err: ErrInvalidArn, Code: "InvalidArnException"},
+	{Err: ErrInvalidSignature, Code: "KMSInvalidSignatureException"},
+	{Err: ErrInvalidMac, Code: "KMSInvalidMacException"},
+	{Err: ErrTag, Code: "TagException"},
+	{Err: ErrInvalidMarker, Code: "InvalidMarkerException"},
 }

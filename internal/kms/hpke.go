@@ -113,7 +113,7 @@ func hpkePublicDER(pub hpke.PublicKey) ([]byte, error) {
 // errHPKEOnly refuses Encrypt/Decrypt/ReEncrypt on an HPKE key: senders
 // seal with the public key, recipients open with HPKEOpen.
 func errHPKEOnly(lk *loadedKey) error {
-	return fail(errInvalidKeyUsage, "%s is an HPKE key: seal with its public key (GetPublicKey) and open with HPKEOpen.", lk.meta.ARN)
+	return fmt.Errorf("%w: %s is an HPKE key: seal with its public key (GetPublicKey) and open with HPKEOpen.", ErrInvalidKeyUsage, lk.meta.ARN)
 }
 
 // hpkeOpenParams is one ciphertext to open, in domain terms: an HPKEOpen
@@ -156,7 +156,7 @@ func (s *Service) hpkeKey(ctx context.Context, c *api.Call, keyID, op string) (*
 		return nil, err
 	}
 	if lk.mat.hpke == nil {
-		return nil, fail(errInvalidKeyUsage, "%s is not an HPKE key (KeySpec %s).", lk.meta.ARN, lk.meta.KeySpec)
+		return nil, fmt.Errorf("%w: %s is not an HPKE key (KeySpec %s).", ErrInvalidKeyUsage, lk.meta.ARN, lk.meta.KeySpec)
 	}
 	return lk, nil
 }
@@ -165,15 +165,15 @@ func (s *Service) hpkeKey(ctx context.Context, c *api.Call, keyID, op string) (*
 // crypto/hpke.Seal's output) with the private key of lk, which hpkeKey
 // has vetted, and returns p with its defaults filled in. Every
 // authentication failure gets the one InvalidCiphertextException message,
-// whatever the cause (wrong info, wrong key, tampering). Every error is an
-// *awsproto.Error about this ciphertext alone, never about the key or the
+// whatever the cause (wrong info, wrong key, tampering). Every error is a
+// domain error about this ciphertext alone, never about the key or the
 // caller, so a batch can report it in the item's slot.
 func openHPKE(lk *loadedKey, p hpkeOpenParams) ([]byte, hpkeOpenParams, error) {
 	priv := lk.mat.hpke
 	if p.kem == 0 {
 		p.kem = priv.KEM().ID()
 	} else if p.kem != priv.KEM().ID() {
-		return nil, p, fail(errIncorrectKey, "KemId %d does not match %s (KeySpec %s).", p.kem, lk.meta.ARN, lk.meta.KeySpec)
+		return nil, p, fmt.Errorf("%w: KemId %d does not match %s (KeySpec %s).", ErrIncorrectKey, p.kem, lk.meta.ARN, lk.meta.KeySpec)
 	}
 	if p.kdf == 0 {
 		p.kdf = hpke.HKDFSHA256().ID()
@@ -183,15 +183,15 @@ func openHPKE(lk *loadedKey, p hpkeOpenParams) ([]byte, hpkeOpenParams, error) {
 	}
 	kdf, err := hpke.NewKDF(p.kdf)
 	if err != nil {
-		return nil, p, fail(errValidation, "KdfId %d is not supported.", p.kdf)
+		return nil, p, fmt.Errorf("%w: KdfId %d is not supported.", ErrValidation, p.kdf)
 	}
 	aead, err := hpke.NewAEAD(p.aead)
 	if err != nil || p.aead == hpke.ExportOnly().ID() {
-		return nil, p, fail(errValidation, "AeadId %d is not supported.", p.aead)
+		return nil, p, fmt.Errorf("%w: AeadId %d is not supported.", ErrValidation, p.aead)
 	}
 	pt, err := hpke.Open(priv, kdf, aead, p.info, p.ciphertext)
 	if err != nil {
-		return nil, p, errCiphertext()
+		return nil, p, ErrInvalidCiphertext
 	}
 	return pt, p, nil
 }

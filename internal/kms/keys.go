@@ -82,7 +82,7 @@ func checkSpecUsage(spec, usage string) (string, string, error) {
 	}
 	si, ok := specs[spec]
 	if !ok {
-		return "", "", fail(errValidation, "KeySpec %q is not supported.", spec)
+		return "", "", fmt.Errorf("%w: KeySpec %q is not supported.", ErrValidation, spec)
 	}
 	if usage == "" {
 		// AWS defaults to ENCRYPT_DECRYPT; for specs that cannot encrypt we
@@ -93,7 +93,7 @@ func checkSpecUsage(spec, usage string) (string, string, error) {
 		}
 	}
 	if !slices.Contains(si.usages, usage) {
-		return "", "", fail(errValidation, "KeyUsage %s is not compatible with KeySpec %s.", usage, spec)
+		return "", "", fmt.Errorf("%w: KeyUsage %s is not compatible with KeySpec %s.", ErrValidation, usage, spec)
 	}
 	return spec, usage, nil
 }

@@ -3,6 +3,8 @@ package kms
 import (
 	"context"
 	"crypto/rand"
+	"errors"
+	"fmt"
 	"github.com/bulwarkd/bulwark/internal/ttlcache"
 	"io"
 	"log/slog"
@@ -97,20 +99,20 @@ func (s *Service) newKeyID() (string, error) { return ids.UUID(s.cfg.Rand) }
 // ARN) into a key id.
 func (s *Service) resolveKeyID(ctx context.Context, keyID string) (string, error) {
 	if keyID == "" {
-		return "", fail(errValidation, "KeyId must not be empty.")
+		return "", fmt.Errorf("%w: KeyId must not be empty.", ErrValidation)
 	}
 	name := keyID
 	if strings.HasPrefix(keyID, "arn:") {
 		prefix := "arn:aws:kms:" + s.cfg.Region + ":" + s.cfg.AccountID + ":"
 		rest, ok := strings.CutPrefix(keyID, prefix)
 		if !ok {
-			return "", fail(errNotFound, "Invalid arn %s", keyID)
+			return "", fmt.Errorf("%w: Invalid arn %s", ErrNotFound, keyID)
 		}
 		if id, ok := strings.CutPrefix(rest, "key/"); ok {
 			return id, nil
 		}
 		if !strings.HasPrefix(rest, "alias/") {
-			return "", fail(errNotFound, "Invalid arn %s", keyID)
+			return "", fmt.Errorf("%w: Invalid arn %s", ErrNotFound, keyID)
 		}
 		name = rest
 	}
@@ -151,7 +153,7 @@ func (s *Service) maintain(ctx context.Context, lk *loadedKey) (*loadedKey, erro
 			return nil, err
 		}
 		s.cfg.Logger.Info("kms: deleted key after its pending window", "key", m.ARN)
-		return nil, fail(errNotFound, "Key '%s' does not exist", m.ARN)
+		return nil, fmt.Errorf("%w: Key '%s' does not exist", ErrNotFound, m.ARN)
 	case m.RotationEnabled && m.KeyState == stateEnabled && m.NextRotation != nil && !now.Before(*m.NextRotation):
 		if _, err := s.rotate(ctx, m.KeyID, "AUTOMATIC"); err != nil {
 			return nil, err
@@ -177,7 +179,7 @@ func (s *Service) sweep(ctx context.Context) {
 				_, err = s.maintain(ctx, lk)
 			}
 			if err != nil && ctx.Err() == nil {
-				if !isKind(err, errNotFound) {
+				if !errors.Is(err, ErrNotFound) {
 					s.cfg.Logger.Warn("kms: sweep", "key", rec.ID, "err", err)
 				}
 			}
@@ -231,15 +233,15 @@ func usable(lk *loadedKey) error {
 	case stateEnabled:
 		return nil
 	case stateDisabled:
-		return fail(errDisabled, "%s is disabled.", lk.meta.ARN)
+		return fmt.Errorf("%w: %s is disabled.", ErrDisabled, lk.meta.ARN)
 	}
-	return fail(errInvalidState, "%s is pending deletion.", lk.meta.ARN)
+	return fmt.Errorf("%w: %s is pending deletion.", ErrInvalidState, lk.meta.ARN)
 }
 
 // requireUsage refuses a key whose KeyUsage is not want.
 func requireUsage(lk *loadedKey, want, op string) error {
 	if lk.meta.KeyUsage != want {
-		return fail(errInvalidKeyUsage, "%s key usage is %s which is not valid for %s.", lk.meta.ARN, lk.meta.KeyUsage, op)
+		return fmt.Errorf("%w: %s key usage is %s which is not valid for %s.", ErrInvalidKeyUsage, lk.meta.ARN, lk.meta.KeyUsage, op)
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -75,7 +76,7 @@ func (s *Service) managedKey(ctx context.Context, service string) (string, error
 			keyID = ar.TargetKeyID
 			return nil
 		}
-		if !isKind(err, errNotFound) {
+		if !errors.Is(err, ErrNotFound) {
 			return err
 		}
 		id, err := s.newKeyID()
@@ -119,7 +120,7 @@ func (s *Service) adminKey(ctx context.Context, c *api.Call, action, keyID strin
 // customerOnly refuses changes AWS does not allow on AWS-managed keys.
 func customerOnly(m *keyMeta, op string) error {
 	if m.KeyManager == "AWS" {
-		return fail(errUnsupported, "%s is not supported on AWS managed key %s.", op, m.ARN)
+		return fmt.Errorf("%w: %s is not supported on AWS managed key %s.", ErrUnsupported, op, m.ARN)
 	}
 	return nil
 }
@@ -135,7 +136,7 @@ func (s *Service) modify(ctx context.Context, c *api.Call, action, keyID string,
 
 func notPending(m *keyMeta) error {
 	if m.KeyState == statePendingDeletion {
-		return fail(errInvalidState, "%s is pending deletion.", m.ARN)
+		return fmt.Errorf("%w: %s is pending deletion.", ErrInvalidState, m.ARN)
 	}
 	return nil
 }
@@ -163,7 +164,7 @@ func (s *Service) scheduleDeletion(ctx context.Context, c *api.Call, keyID strin
 		days = maxPendingDays
 	}
 	if days < minPendingDays || days > maxPendingDays {
-		return nil, fail(errValidation, "PendingWindowInDays must be between %d and %d.", minPendingDays, maxPendingDays)
+		return nil, fmt.Errorf("%w: PendingWindowInDays must be between %d and %d.", ErrValidation, minPendingDays, maxPendingDays)
 	}
 	return s.modify(ctx, c, "kms:ScheduleKeyDeletion", keyID, func(m *keyMeta, _ *keySecret) error {
 		if err := customerOnly(m, "ScheduleKeyDeletion"); err != nil {
@@ -181,7 +182,7 @@ func (s *Service) scheduleDeletion(ctx context.Context, c *api.Call, keyID strin
 func (s *Service) cancelDeletion(ctx context.Context, c *api.Call, keyID string) (*keyMeta, error) {
 	return s.modify(ctx, c, "kms:CancelKeyDeletion", keyID, func(m *keyMeta, _ *keySecret) error {
 		if m.KeyState != statePendingDeletion {
-			return fail(errInvalidState, "%s is not pending deletion.", m.ARN)
+			return fmt.Errorf("%w: %s is not pending deletion.", ErrInvalidState, m.ARN)
 		}
 		// AWS leaves a cancelled key disabled.
 		m.KeyState, m.DeletionDate, m.PendingWindowInDays = stateDisabled, nil, 0
@@ -192,7 +193,7 @@ func (s *Service) cancelDeletion(ctx context.Context, c *api.Call, keyID string)
 // symmetricRotatable refuses rotation changes on keys that cannot rotate.
 func symmetricRotatable(m *keyMeta) error {
 	if m.KeySpec != specSymmetric {
-		return fail(errUnsupported, "%s is not a symmetric encryption key; only those rotate.", m.ARN)
+		return fmt.Errorf("%w: %s is not a symmetric encryption key; only those rotate.", ErrUnsupported, m.ARN)
 	}
 	return notPending(m)
 }
@@ -205,7 +206,7 @@ func (s *Service) setRotation(ctx context.Context, c *api.Call, keyID string, en
 			days = defaultRotationDays
 		}
 		if days < minRotationDays || days > maxRotationDays {
-			return fail(errValidation, "RotationPeriodInDays must be between %d and %d.", minRotationDays, maxRotationDays)
+			return fmt.Errorf("%w: RotationPeriodInDays must be between %d and %d.", ErrValidation, minRotationDays, maxRotationDays)
 		}
 	}
 	_, err := s.modify(ctx, c, action, keyID, func(m *keyMeta, _ *keySecret) error {
@@ -216,7 +217,7 @@ func (s *Service) setRotation(ctx context.Context, c *api.Call, keyID string, en
 			return err
 		}
 		if m.KeyState == stateDisabled {
-			return fail(errDisabled, "%s is disabled.", m.ARN)
+			return fmt.Errorf("%w: %s is disabled.", ErrDisabled, m.ARN)
 		}
 		m.RotationEnabled = enable
 		if !enable {
@@ -238,14 +239,14 @@ func (s *Service) rotate(ctx context.Context, id, kind string) (*keyMeta, error)
 			return err
 		}
 		if m.KeyState == stateDisabled {
-			return fail(errDisabled, "%s is disabled.", m.ARN)
+			return fmt.Errorf("%w: %s is disabled.", ErrDisabled, m.ARN)
 		}
 		now := s.now()
 		if kind == "AUTOMATIC" && (m.NextRotation == nil || now.Before(*m.NextRotation)) {
 			return nil // someone else rotated it already
 		}
 		if kind == "ON_DEMAND" && len(m.Rotations) >= maxRotations {
-			return fail(errLimitExceeded, "%s has reached the limit of %d on-demand rotations.", m.ARN, maxRotations)
+			return fmt.Errorf("%w: %s has reached the limit of %d on-demand rotations.", ErrLimitExceeded, m.ARN, maxRotations)
 		}
 		fresh, err := newSecret(specSymmetric, s.cfg.Rand)
 		if err != nil {
@@ -274,7 +275,7 @@ func (s *Service) rotateOnDemand(ctx context.Context, c *api.Call, keyID string)
 
 func (s *Service) putPolicy(ctx context.Context, c *api.Call, keyID, name, doc string, bypass bool) error {
 	if name != "" && name != "default" {
-		return fail(errValidation, "PolicyName must be default.")
+		return fmt.Errorf("%w: PolicyName must be default.", ErrValidation)
 	}
 	lk, err := s.adminKey(ctx, c, "kms:PutKeyPolicy", keyID)
 	if err != nil {
@@ -300,7 +301,7 @@ func (s *Service) putPolicy(ctx context.Context, c *api.Call, keyID, name, doc s
 // TagException.
 func checkTags(tags []tag) error {
 	if err := tagging.Check(tags, kvTag); err != nil {
-		return fail(errTag, "%s", err.(*tagging.Error).Message())
+		return fmt.Errorf("%w: %s", ErrTag, err.(*tagging.Error).Message())
 	}
 	return nil
 }
@@ -358,7 +359,7 @@ func (s *Service) listKeys(ctx context.Context, c *api.Call, limit int, marker s
 		if err == nil {
 			_, err = s.maintain(ctx, lk)
 		}
-		if isKind(err, errNotFound) {
+		if errors.Is(err, ErrNotFound) {
 			continue
 		}
 		if err != nil {
@@ -373,15 +374,15 @@ func (s *Service) listKeys(ctx context.Context, c *api.Call, limit int, marker s
 
 func (s *Service) checkAliasName(name string) error {
 	if !strings.HasPrefix(name, "alias/") || len(name) <= len("alias/") || len(name) > 256 {
-		return fail(errValidation, "Alias name must begin with alias/ and be at most 256 characters.")
+		return fmt.Errorf("%w: Alias name must begin with alias/ and be at most 256 characters.", ErrValidation)
 	}
 	for _, r := range name[len("alias/"):] {
 		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("/_-", r)) {
-			return fail(errValidation, "Alias name %s contains characters other than letters, digits, /, _ and -.", name)
+			return fmt.Errorf("%w: Alias name %s contains characters other than letters, digits, /, _ and -.", ErrValidation, name)
 		}
 	}
 	if strings.HasPrefix(name, "alias/aws/") {
-		return fail(errInvalidAliasName, "Alias names beginning with alias/aws/ are reserved for AWS managed keys.")
+		return fmt.Errorf("%w: Alias names beginning with alias/aws/ are reserved for AWS managed keys.", ErrInvalidAliasName)
 	}
 	return nil
 }
@@ -393,7 +394,7 @@ func (s *Service) aliasTarget(ctx context.Context, c *api.Call, action, alias, k
 		return nil, err
 	}
 	if strings.HasPrefix(keyID, "alias/") || strings.Contains(keyID, ":alias/") {
-		return nil, fail(errValidation, "TargetKeyId must be a key id or key ARN, not an alias.")
+		return nil, fmt.Errorf("%w: TargetKeyId must be a key id or key ARN, not an alias.", ErrValidation)
 	}
 	return s.adminKey(ctx, c, action, keyID)
 }
@@ -415,7 +416,7 @@ func (s *Service) createAlias(ctx context.Context, c *api.Call, name, keyID stri
 		return tx.Create(ctx, &store.Record{Kind: kindAlias, ID: name, Data: data})
 	})
 	if errors.Is(err, store.ErrExists) {
-		return fail(errAlreadyExists, "An alias with the name %s already exists", s.aliasARN(name))
+		return fmt.Errorf("%w: An alias with the name %s already exists", ErrAlreadyExists, s.aliasARN(name))
 	}
 	return err
 }
@@ -440,7 +441,7 @@ func (s *Service) updateAlias(ctx context.Context, c *api.Call, name, keyID stri
 	}
 	oldKey, _ := s.getKey(ctx, old.TargetKeyID)
 	if oldKey != nil && (oldKey.meta.KeySpec != lk.meta.KeySpec || oldKey.meta.KeyUsage != lk.meta.KeyUsage) {
-		return fail(errValidation, "The new target key must have the same key spec and key usage as the current one.")
+		return fmt.Errorf("%w: The new target key must have the same key spec and key usage as the current one.", ErrValidation)
 	}
 	return s.cfg.Store.Tx(ctx, func(tx store.Tx) error {
 		rec, err := tx.Get(ctx, kindAlias, name)
@@ -459,7 +460,7 @@ func (s *Service) updateAlias(ctx context.Context, c *api.Call, name, keyID stri
 
 func (s *Service) deleteAlias(ctx context.Context, c *api.Call, name string) error {
 	if strings.HasPrefix(name, "alias/aws/") {
-		return fail(errInvalidAliasName, "Alias names beginning with alias/aws/ are reserved for AWS managed keys.")
+		return fmt.Errorf("%w: Alias names beginning with alias/aws/ are reserved for AWS managed keys.", ErrInvalidAliasName)
 	}
 	ar, err := s.getAlias(ctx, name)
 	if err != nil {
@@ -468,12 +469,12 @@ func (s *Service) deleteAlias(ctx context.Context, c *api.Call, name string) err
 	if err := c.Authorize(ctx, api.AuthzRequest{Action: "kms:DeleteAlias", Resource: s.aliasARN(name), Mode: policy.Standard}); err != nil {
 		return err
 	}
-	if _, err := s.adminKey(ctx, c, "kms:DeleteAlias", ar.TargetKeyID); err != nil && !isKind(err, errNotFound) {
+	if _, err := s.adminKey(ctx, c, "kms:DeleteAlias", ar.TargetKeyID); err != nil && !errors.Is(err, ErrNotFound) {
 		return err
 	}
 	err = s.cfg.Store.Tx(ctx, func(tx store.Tx) error { return tx.Delete(ctx, kindAlias, name) })
 	if errors.Is(err, store.ErrNotFound) {
-		return fail(errNotFound, "Alias %s is not found.", s.aliasARN(name))
+		return fmt.Errorf("%w: Alias %s is not found.", ErrNotFound, s.aliasARN(name))
 	}
 	return err
 }

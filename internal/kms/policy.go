@@ -62,15 +62,15 @@ func (s *Service) managedPolicy(service string) string {
 // PutKeyPolicy call on the key, so nobody locks the key away by accident.
 func (s *Service) checkPolicy(ctx context.Context, c *api.Call, doc, keyARN string, bypass bool) (*policy.Policy, error) {
 	if len(doc) == 0 || len(doc) > maxPolicyBytes {
-		return nil, fail(errMalformedPolicy, "The key policy must be 1 to %d characters.", maxPolicyBytes)
+		return nil, fmt.Errorf("%w: The key policy must be 1 to %d characters.", ErrMalformedPolicy, maxPolicyBytes)
 	}
 	p, err := policy.ParseResource([]byte(doc))
 	if err != nil {
 		var pe *policy.ParseError
 		if errors.As(err, &pe) {
-			return nil, fail(errMalformedPolicy, "%s", pe.Msg)
+			return nil, fmt.Errorf("%w: %s", ErrMalformedPolicy, pe.Msg)
 		}
-		return nil, fail(errMalformedPolicy, "The key policy is not valid.")
+		return nil, fmt.Errorf("%w: The key policy is not valid.", ErrMalformedPolicy)
 	}
 	if bypass {
 		return p, nil
@@ -79,7 +79,7 @@ func (s *Service) checkPolicy(ctx context.Context, c *api.Call, doc, keyARN stri
 		Context: map[string][]string{"kms:calleraccount": {c.Principal.AccountID}}})
 	var denied *awsproto.AccessDenied
 	if errors.As(err, &denied) {
-		return nil, fail(errMalformedPolicy, "The new key policy will not allow you to update the key policy in the future.")
+		return nil, fmt.Errorf("%w: The new key policy will not allow you to update the key policy in the future.", ErrMalformedPolicy)
 	}
 	if err != nil {
 		return nil, err

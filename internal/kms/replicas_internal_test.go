@@ -3,6 +3,7 @@ package kms
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -83,7 +84,7 @@ func TestKeyDisabledOnOneReplicaRefusedOnAnotherWithinTTL(t *testing.T) {
 		t.Fatal(err)
 	}
 	clock.Advance(ttl)
-	if _, err := rb.getKey(ctx, id); !isKind(err, errNotFound) {
+	if _, err := rb.getKey(ctx, id); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("B after delete on A: %v, want NotFound", err)
 	}
 	if n := rb.cache.Len(); n != 0 {

@@ -87,7 +87,7 @@ func (s *Service) getKey(ctx context.Context, id string) (*loadedKey, error) {
 	}
 	rec, err := s.cfg.Store.Get(ctx, kindKey, id)
 	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrInvalid) {
-		return nil, fail(errNotFound, "Key '%s' does not exist", s.keyARN(id))
+		return nil, fmt.Errorf("%w: Key '%s' does not exist", ErrNotFound, s.keyARN(id))
 	}
 	if err != nil {
 		return nil, err
@@ -141,7 +141,7 @@ func (s *Service) updateKey(ctx context.Context, id string, fn func(m *keyMeta, 
 		return nil
 	})
 	if errors.Is(err, store.ErrNotFound) {
-		err = fail(errNotFound, "Key '%s' does not exist", s.keyARN(id))
+		err = fmt.Errorf("%w: Key '%s' does not exist", ErrNotFound, s.keyARN(id))
 	}
 	s.forget(id)
 	return &out, err
@@ -198,7 +198,7 @@ func (s *Service) forget(id string) { s.cache.Drop(id) }
 func (s *Service) getAlias(ctx context.Context, name string) (*aliasRec, error) {
 	rec, err := s.cfg.Store.Get(ctx, kindAlias, name)
 	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrInvalid) {
-		return nil, fail(errNotFound, "Alias %s is not found.", s.aliasARN(name))
+		return nil, fmt.Errorf("%w: Alias %s is not found.", ErrNotFound, s.aliasARN(name))
 	}
 	if err != nil {
 		return nil, err

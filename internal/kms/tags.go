@@ -2,6 +2,7 @@ package kms
 
 import (
 	"context"
+	"errors"
 	"github.com/bulwarkd/bulwark/internal/tagging"
 	"strings"
 )
@@ -19,7 +20,7 @@ func (s *Service) resourceTags(ctx context.Context, arn string) (map[string]stri
 		return nil, nil
 	}
 	lk, err := s.getKey(ctx, id)
-	if isKind(err, errNotFound) {
+	if errors.Is(err, ErrNotFound) {
 		return nil, nil
 	}
 	if err != nil {

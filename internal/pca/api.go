@@ -22,44 +22,34 @@ import (
 // background loop.
 func (s *Service) API() *api.Service {
 	ops := map[string]api.Operation{
-		"CreateCertificateAuthority":            {Handler: wrap(s.apiCreate)},
-		"DescribeCertificateAuthority":          {Handler: wrap(s.apiDescribe), ReadOnly: true},
-		"ListCertificateAuthorities":            {Handler: wrap(s.apiList), ReadOnly: true},
-		"UpdateCertificateAuthority":            {Handler: wrap(s.apiUpdate)},
-		"DeleteCertificateAuthority":            {Handler: wrap(s.apiDelete)},
-		"RestoreCertificateAuthority":           {Handler: wrap(s.apiRestore)},
-		"GetCertificateAuthorityCsr":            {Handler: wrap(s.apiGetCSR), ReadOnly: true},
-		"ImportCertificateAuthorityCertificate": {Handler: wrap(s.apiImport)},
-		"GetCertificateAuthorityCertificate":    {Handler: wrap(s.apiGetCACert), ReadOnly: true},
-		"IssueCertificate":                      {Handler: wrap(s.apiIssue)},
-		"GetCertificate":                        {Handler: wrap(s.apiGetCert), ReadOnly: true},
-		"RevokeCertificate":                     {Handler: wrap(s.apiRevoke)},
-		"TagCertificateAuthority":               {Handler: wrap(s.apiTag)},
-		"UntagCertificateAuthority":             {Handler: wrap(s.apiUntag)},
-		"ListTags":                              {Handler: wrap(s.apiListTags), ReadOnly: true},
-		"PutPolicy":                             {Handler: wrap(s.apiPutPolicy)},
-		"GetPolicy":                             {Handler: wrap(s.apiGetPolicy), ReadOnly: true},
-		"DeletePolicy":                          {Handler: wrap(s.apiDeletePolicy)},
+		"CreateCertificateAuthority":            {Handler: api.JSON(s.apiCreate)},
+		"DescribeCertificateAuthority":          {Handler: api.JSON(s.apiDescribe), ReadOnly: true},
+		"ListCertificateAuthorities":            {Handler: api.JSON(s.apiList), ReadOnly: true},
+		"UpdateCertificateAuthority":            {Handler: api.JSON(s.apiUpdate)},
+		"DeleteCertificateAuthority":            {Handler: api.JSON(s.apiDelete)},
+		"RestoreCertificateAuthority":           {Handler: api.JSON(s.apiRestore)},
+		"GetCertificateAuthorityCsr":            {Handler: api.JSON(s.apiGetCSR), ReadOnly: true},
+		"ImportCertificateAuthorityCertificate": {Handler: api.JSON(s.apiImport)},
+		"GetCertificateAuthorityCertificate":    {Handler: api.JSON(s.apiGetCACert), ReadOnly: true},
+		"IssueCertificate":                      {Handler: api.JSON(s.apiIssue)},
+		"GetCertificate":                        {Handler: api.JSON(s.apiGetCert), ReadOnly: true},
+		"RevokeCertificate":                     {Handler: api.JSON(s.apiRevoke)},
+		"TagCertificateAuthority":               {Handler: api.JSON(s.apiTag)},
+		"UntagCertificateAuthority":             {Handler: api.JSON(s.apiUntag)},
+		"ListTags":                              {Handler: api.JSON(s.apiListTags), ReadOnly: true},
+		"PutPolicy":                             {Handler: api.JSON(s.apiPutPolicy)},
+		"GetPolicy":                             {Handler: api.JSON(s.apiGetPolicy), ReadOnly: true},
+		"DeletePolicy":                          {Handler: api.JSON(s.apiDeletePolicy)},
 	}
 	return &api.Service{
 		Name: "acm-pca", EventSource: "acm-pca.amazonaws.com", Protocol: api.JSON11, TargetPrefix: "ACMPrivateCA",
 		Operations: ops,
+		Errors:     errorTable,
 		Routes:     map[string]http.Handler{"/crl/": s.crlHandler(), "/ocsp/": s.ocspHandler()},
 		Run:        s.Run,
 		// One line here so the server supplies aws:ResourceTag/* for CAs.
 		ResourceTags: s.resourceTags,
 	}
-}
-
-// wrap adapts a typed operation and maps its domain errors to the wire.
-func wrap[In, Out any](fn func(context.Context, *api.Call, *In) (*Out, error)) api.Handler {
-	return api.JSON(func(ctx context.Context, c *api.Call, in *In) (*Out, error) {
-		out, err := fn(ctx, c, in)
-		if err != nil {
-			return nil, toAWS(err)
-		}
-		return out, nil
-	})
 }
 
 // authCA authorizes action on a CA ARN with the CA's resource policy and

@@ -7,7 +7,7 @@ import (
 )
 
 // Domain errors. The service wraps them with detail (fmt.Errorf("%w: …"));
-// toAWS maps them to the wire.
+// errorTable maps them to the wire.
 var (
 	ErrNotFound             = errors.New("not found")
 	ErrInvalidArn           = errors.New("invalid ARN")
@@ -42,7 +42,3 @@ var errorTable = awsproto.ErrorTable{
 	{Err: ErrInvalidNextToken, Code: "InvalidNextTokenException"},
 	{Err: ErrConcurrent, Code: "ConcurrentModificationException"},
 }
-
-// toAWS converts a domain error to its wire form; errors it does not know
-// (store failures, bugs) pass through to become InternalFailure.
-func toAWS(err error) error { return errorTable.Convert(err) }

@@ -61,10 +61,10 @@ func TestPolicyValidation(t *testing.T) {
 		checks     int
 		validateOK bool
 	}{
-		{"public blocked", public, true, codePublicPolicy, 1, false},
+		{"public blocked", public, true, "PublicPolicyException", 1, false},
 		{"public allowed when not blocking", public, false, "", 1, false},
-		{"no principal", noPrincipal, false, codeMalformedPolicy, 1, false},
-		{"not json", `{"Version":`, false, codeMalformedPolicy, -1, false},
+		{"no principal", noPrincipal, false, "MalformedPolicyDocumentException", 1, false},
+		{"not json", `{"Version":`, false, "MalformedPolicyDocumentException", -1, false},
 		{"fine", fmt.Sprintf(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":%q},"Action":"secretsmanager:*","Resource":"*"}]}`, alice), true, "", 0, true},
 	}
 	for _, tc := range cases {
@@ -75,7 +75,7 @@ func TestPolicyValidation(t *testing.T) {
 			}
 			errs, err := e.svc.ValidateResourcePolicy(ctx, e.root(), "p", tc.doc)
 			if tc.checks < 0 {
-				if codeOf(err) != codeMalformedPolicy {
+				if codeOf(err) != "MalformedPolicyDocumentException" {
 					t.Fatalf("validate: %v", err)
 				}
 				return
@@ -174,8 +174,8 @@ func TestListSecretsFiltersSortAndPages(t *testing.T) {
 		{"description ci", ListInput{Filters: []Filter{{Key: "description", Values: []string{"the dev"}}}}, []string{"dev/db", "dev/api"}, ""},
 		{"all words", ListInput{Filters: []Filter{{Key: "all", Values: []string{"API"}}}}, []string{"prod/api", "dev/api"}, ""},
 		{"by name desc", ListInput{SortBy: "name", SortOrder: "desc"}, []string{"prod/db", "prod/api", "other", "dev/db", "dev/api"}, ""},
-		{"bad key", ListInput{Filters: []Filter{{Key: "color", Values: []string{"x"}}}}, nil, codeInvalidParameter},
-		{"bad token", ListInput{NextToken: "garbage"}, nil, codeInvalidNextToken},
+		{"bad key", ListInput{Filters: []Filter{{Key: "color", Values: []string{"x"}}}}, nil, "InvalidParameterException"},
+		{"bad token", ListInput{NextToken: "garbage"}, nil, "InvalidNextTokenException"},
 	}
 	for _, tc := range cases {
 		got, _, err := e.svc.ListSecrets(ctx, e.root(), tc.in)
@@ -222,14 +222,14 @@ func TestBatchGetSecretValue(t *testing.T) {
 	mustCreate(t, e, "c/three", "3")
 	_, _, _ = e.svc.CreateSecret(ctx, e.root(), CreateInput{Name: "b/empty"})
 	vals, errs, _, err := e.svc.BatchGetSecretValue(ctx, e.root(), []string{"b/one", "c/three", "missing"}, nil, 0, "")
-	if err != nil || len(vals) != 2 || len(errs) != 1 || errs[0].Code != codeNotFound {
+	if err != nil || len(vals) != 2 || len(errs) != 1 || errs[0].Code != "ResourceNotFoundException" {
 		t.Fatalf("by ids: %v %v %v", vals, errs, err)
 	}
 	vals, errs, _, err = e.svc.BatchGetSecretValue(ctx, e.root(), nil, []Filter{{Key: "name", Values: []string{"b/"}}}, 0, "")
 	if err != nil || len(vals) != 2 || len(errs) != 1 {
 		t.Fatalf("by filter: %d values %v %v", len(vals), errs, err)
 	}
-	if _, _, _, err := e.svc.BatchGetSecretValue(ctx, e.root(), []string{"x"}, []Filter{{Key: "name", Values: []string{"b"}}}, 0, ""); codeOf(err) != codeInvalidParameter {
+	if _, _, _, err := e.svc.BatchGetSecretValue(ctx, e.root(), []string{"x"}, []Filter{{Key: "name", Values: []string{"b"}}}, 0, ""); codeOf(err) != "InvalidParameterException" {
 		t.Fatalf("both: %v", err)
 	}
 }
@@ -252,7 +252,7 @@ func TestTags(t *testing.T) {
 	if fmt.Sprint(m.Tags) != "[{a 3}]" {
 		t.Fatalf("tags %v", m.Tags)
 	}
-	if err := e.svc.TagResource(ctx, e.root(), "t", []Tag{{"aws:x", "1"}}); codeOf(err) != codeInvalidParameter {
+	if err := e.svc.TagResource(ctx, e.root(), "t", []Tag{{"aws:x", "1"}}); codeOf(err) != "InvalidParameterException" {
 		t.Fatalf("aws: prefix: %v", err)
 	}
 }

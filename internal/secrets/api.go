@@ -3,6 +3,7 @@ package secrets
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"time"
 
 	"github.com/bulwarkd/bulwark/internal/api"
@@ -34,7 +35,7 @@ func (s *Service) API() *api.Service {
 		"CancelRotateSecret":       {Handler: api.JSON(s.apiCancelRotateSecret)},
 		"ReplicateSecretToRegions": {Handler: api.JSON(s.apiReplicate)},
 	}
-	return &api.Service{Name: "secretsmanager", EventSource: "secretsmanager.amazonaws.com", Protocol: api.JSON11, TargetPrefix: "secretsmanager", Operations: ops, Run: s.Run, ResourceTags: s.resourceTags}
+	return &api.Service{Name: "secretsmanager", EventSource: "secretsmanager.amazonaws.com", Protocol: api.JSON11, TargetPrefix: "secretsmanager", Operations: ops, Errors: errorTable, Run: s.Run, ResourceTags: s.resourceTags}
 }
 
 func wireTime(tm time.Time) *awsproto.Time { return awsproto.NewTime(tm) }
@@ -74,21 +75,21 @@ type createSecretOutput struct {
 	VersionId string `json:"VersionId,omitempty"`
 }
 
-var errNoReplicas = fail(errInvalidRequest, "Replication to other regions is not supported: this server serves one region.")
+var errNoReplicas = fmt.Errorf("%w: Replication to other regions is not supported: this server serves one region.", ErrInvalidRequest)
 
 func (s *Service) apiCreateSecret(ctx context.Context, c *api.Call, in *createSecretInput) (*createSecretOutput, error) {
 	if len(in.AddReplicaRegions) > 0 {
-		return nil, toWire(errNoReplicas)
+		return nil, errNoReplicas
 	}
 	m, vid, err := s.CreateSecret(ctx, c, CreateInput{Name: in.Name, Description: in.Description, KmsKeyID: in.KmsKeyId, Token: in.ClientRequestToken, Tags: in.Tags, Value: wireValue(in.SecretString, in.SecretBinary)})
 	if err != nil {
-		return nil, toWire(err)
+		return nil, err
 	}
 	return &createSecretOutput{ARN: m.ARN, Name: m.Name, VersionId: vid}, nil
 }
 
 func (s *Service) apiReplicate(ctx context.Context, c *api.Call, in *secretIDInput) (*arnNameOutput, error) {
-	return nil, toWire(errNoReplicas)
+	return nil, errNoReplicas
 }
 
 type getSecretValueInput struct {
@@ -114,7 +115,7 @@ func valueOutput(r *GetResult) secretValueOutput {
 func (s *Service) apiGetSecretValue(ctx context.Context, c *api.Call, in *getSecretValueInput) (*secretValueOutput, error) {
 	r, err := s.GetSecretValue(ctx, c, in.SecretId, in.VersionId, in.VersionStage)
 	if err != nil {
-		return nil, toWire(err)
+		return nil, err
 	}
 	out := valueOutput(r)
 	return &out, nil
@@ -155,7 +156,7 @@ type batchGetOutput struct {
 func (s *Service) apiBatchGetSecretValue(ctx context.Context, c *api.Call, in *batchGetInput) (*batchGetOutput, error) {
 	vals, errs, next, err := s.BatchGetSecretValue(ctx, c, in.SecretIdList, filters(in.Filters), in.MaxResults, in.NextToken)
 	if err != nil {
-		return nil, toWire(err)
+		return nil, err
 	}
 	out := &batchGetOutput{SecretValues: []secretValueOutput{}, NextToken: next}
 	for _, r := range vals {
@@ -186,11 +187,11 @@ type putSecretValueOutput struct {
 func (s *Service) apiPutSecretValue(ctx context.Context, c *api.Call, in *putSecretValueInput) (*putSecretValueOutput, error) {
 	v := wireValue(in.SecretString, in.SecretBinary)
 	if v == nil {
-		return nil, toWire(fail(errInvalidParameter, "You must provide either SecretString or SecretBinary."))
+		return nil, fmt.Errorf("%w: You must provide either SecretString or SecretBinary.", ErrInvalidParameter)
 	}
 	m, vid, stages, err := s.PutSecretValue(ctx, c, in.SecretId, in.ClientRequestToken, *v, in.VersionStages)
 	if err != nil {
-		return nil, toWire(err)
+		return nil, err
 	}
 	return &putSecretValueOutput{ARN: m.ARN, Name: m.Name, VersionId: vid, VersionStages: stages}, nil
 }
@@ -207,7 +208,7 @@ type updateSecretInput struct {
 func (s *Service) apiUpdateSecret(ctx context.Context, c *api.Call, in *updateSecretInput) (*createSecretOutput, error) {
 	m, vid, err := s.UpdateSecret(ctx, c, in.SecretId, in.ClientRequestToken, in.Description, in.KmsKeyId, wireValue(in.SecretString, in.SecretBinary))
 	if err != nil {
-		return nil, toWire(err)
+		return nil, err
 	}
 	return &createSecretOutput{ARN: m.ARN, Name: m.Name, VersionId: vid}, nil
 }
@@ -222,7 +223,7 @@ type updateStageInput struct {
 func (s *Service) apiUpdateSecretVersionStage(ctx context.Context, c *api.Call, in *updateStageInput) (*arnNameOutput, error) {
 	m, err := s.UpdateSecretVersionStage(ctx, c, in.SecretId, in.VersionStage, in.RemoveFromVersionId, in.MoveToVersionId)
 	if err != nil {
-		return nil, toWire(err)
+		return nil, err
 	}
 	return &arnNameOutput{ARN: m.ARN, Name: m.Name}, nil
 }
@@ -252,7 +253,7 @@ type listVersionsOutput struct {
 func (s *Service) apiListSecretVersionIds(ctx context.Context, c *api.Call, in *listVersionsInput) (*listVersionsOutput, error) {
 	m, vs, next, err := s.ListSecretVersionIds(ctx, c, in.SecretId, in.IncludeDeprecated, in.MaxResults, in.NextToken)
 	if err != nil {
-		return nil, toWire(err)
+		return nil, err
 	}
 	out := &listVersionsOutput{Versions: []versionWire{}, NextToken: next, ARN: m.ARN, Name: m.Name}
 	for _, v := range vs {
@@ -316,7 +317,7 @@ func describe(m *Secret, region string) *describeOutput {
 func (s *Service) apiDescribeSecret(ctx context.Context, c *api.Call, in *secretIDInput) (*describeOutput, error) {
 	m, err := s.DescribeSecret(ctx, c, in.SecretId)
 	if err != nil {
-		return nil, toWire(err)
+		return nil, err
 	}
 	return describe(m, s.cfg.Region), nil
 }
@@ -338,7 +339,7 @@ type listSecretsOutput struct {
 func (s *Service) apiListSecrets(ctx context.Context, c *api.Call, in *listSecretsInput) (*listSecretsOutput, error) {
 	list, next, err := s.ListSecrets(ctx, c, ListInput{Filters: filters(in.Filters), IncludePlannedDeletion: in.IncludePlannedDeletion, SortBy: in.SortBy, SortOrder: in.SortOrder, MaxResults: in.MaxResults, NextToken: in.NextToken})
 	if err != nil {
-		return nil, toWire(err)
+		return nil, err
 	}
 	out := &listSecretsOutput{SecretList: []*describeOutput{}, NextToken: next}
 	for _, m := range list {
@@ -364,7 +365,7 @@ type deleteSecretOutput struct {
 func (s *Service) apiDeleteSecret(ctx context.Context, c *api.Call, in *deleteSecretInput) (*deleteSecretOutput, error) {
 	m, when, err := s.DeleteSecret(ctx, c, in.SecretId, in.RecoveryWindowInDays, in.ForceDeleteWithoutRecovery)
 	if err != nil {
-		return nil, toWire(err)
+		return nil, err
 	}
 	return &deleteSecretOutput{ARN: m.ARN, Name: m.Name, DeletionDate: wireTime(when)}, nil
 }
@@ -372,7 +373,7 @@ func (s *Service) apiDeleteSecret(ctx context.Context, c *api.Call, in *deleteSe
 func (s *Service) apiRestoreSecret(ctx context.Context, c *api.Call, in *secretIDInput) (*arnNameOutput, error) {
 	m, err := s.RestoreSecret(ctx, c, in.SecretId)
 	if err != nil {
-		return nil, toWire(err)
+		return nil, err
 	}
 	return &arnNameOutput{ARN: m.ARN, Name: m.Name}, nil
 }
@@ -383,7 +384,7 @@ type tagInput struct {
 }
 
 func (s *Service) apiTagResource(ctx context.Context, c *api.Call, in *tagInput) (*struct{}, error) {
-	return nil, toWire(s.TagResource(ctx, c, in.SecretId, in.Tags))
+	return nil, s.TagResource(ctx, c, in.SecretId, in.Tags)
 }
 
 type untagInput struct {
@@ -392,7 +393,7 @@ type untagInput struct {
 }
 
 func (s *Service) apiUntagResource(ctx context.Context, c *api.Call, in *untagInput) (*struct{}, error) {
-	return nil, toWire(s.UntagResource(ctx, c, in.SecretId, in.TagKeys))
+	return nil, s.UntagResource(ctx, c, in.SecretId, in.TagKeys)
 }
 
 type policyOutput struct {
@@ -404,7 +405,7 @@ type policyOutput struct {
 func (s *Service) apiGetResourcePolicy(ctx context.Context, c *api.Call, in *secretIDInput) (*policyOutput, error) {
 	m, err := s.GetResourcePolicy(ctx, c, in.SecretId)
 	if err != nil {
-		return nil, toWire(err)
+		return nil, err
 	}
 	return &policyOutput{ARN: m.ARN, Name: m.Name, ResourcePolicy: m.Policy}, nil
 }
@@ -418,7 +419,7 @@ type putPolicyInput struct {
 func (s *Service) apiPutResourcePolicy(ctx context.Context, c *api.Call, in *putPolicyInput) (*arnNameOutput, error) {
 	m, err := s.PutResourcePolicy(ctx, c, in.SecretId, in.ResourcePolicy, in.BlockPublicPolicy)
 	if err != nil {
-		return nil, toWire(err)
+		return nil, err
 	}
 	return &arnNameOutput{ARN: m.ARN, Name: m.Name}, nil
 }
@@ -426,7 +427,7 @@ func (s *Service) apiPutResourcePolicy(ctx context.Context, c *api.Call, in *put
 func (s *Service) apiDeleteResourcePolicy(ctx context.Context, c *api.Call, in *secretIDInput) (*arnNameOutput, error) {
 	m, err := s.DeleteResourcePolicy(ctx, c, in.SecretId)
 	if err != nil {
-		return nil, toWire(err)
+		return nil, err
 	}
 	return &arnNameOutput{ARN: m.ARN, Name: m.Name}, nil
 }
@@ -449,7 +450,7 @@ type validatePolicyOutput struct {
 func (s *Service) apiValidateResourcePolicy(ctx context.Context, c *api.Call, in *validatePolicyInput) (*validatePolicyOutput, error) {
 	errs, err := s.ValidateResourcePolicy(ctx, c, in.SecretId, in.ResourcePolicy)
 	if err != nil {
-		return nil, toWire(err)
+		return nil, err
 	}
 	out := &validatePolicyOutput{PolicyValidationPassed: len(errs) == 0, ValidationErrors: []validationErrorWire{}}
 	for _, e := range errs {
@@ -478,7 +479,7 @@ func (s *Service) apiGetRandomPassword(ctx context.Context, c *api.Call, in *ran
 		ExcludeNumbers: in.ExcludeNumbers, ExcludePunctuation: in.ExcludePunctuation, ExcludeUppercase: in.ExcludeUppercase,
 		ExcludeLowercase: in.ExcludeLowercase, IncludeSpace: in.IncludeSpace, RequireEachIncludedType: in.RequireEachIncludedType})
 	if err != nil {
-		return nil, toWire(err)
+		return nil, err
 	}
 	return &randomPasswordOutput{RandomPassword: pw}, nil
 }
@@ -494,7 +495,7 @@ type rotateInput struct {
 func (s *Service) apiRotateSecret(ctx context.Context, c *api.Call, in *rotateInput) (*createSecretOutput, error) {
 	m, vid, err := s.RotateSecret(ctx, c, RotateInput{SecretID: in.SecretId, Token: in.ClientRequestToken, Endpoint: in.RotationLambdaARN, Rules: in.RotationRules, RotateImmediately: in.RotateImmediately})
 	if err != nil {
-		return nil, toWire(err)
+		return nil, err
 	}
 	return &createSecretOutput{ARN: m.ARN, Name: m.Name, VersionId: vid}, nil
 }
@@ -502,7 +503,7 @@ func (s *Service) apiRotateSecret(ctx context.Context, c *api.Call, in *rotateIn
 func (s *Service) apiCancelRotateSecret(ctx context.Context, c *api.Call, in *secretIDInput) (*createSecretOutput, error) {
 	m, vid, err := s.CancelRotateSecret(ctx, c, in.SecretId)
 	if err != nil {
-		return nil, toWire(err)
+		return nil, err
 	}
 	return &createSecretOutput{ARN: m.ARN, Name: m.Name, VersionId: vid}, nil
 }

@@ -3,100 +3,50 @@ package secrets
 import (
 	"errors"
 	"fmt"
-	"net/http"
 
 	"github.com/bulwarkd/bulwark/internal/awsproto"
 )
 
-// Error codes of the secretsmanager model.
-const (
-	codeNotFound         = "ResourceNotFoundException"
-	codeInvalidParameter = "InvalidParameterException"
-	codeInvalidRequest   = "InvalidRequestException"
-	codeExists           = "ResourceExistsException"
-	codeMalformedPolicy  = "MalformedPolicyDocumentException"
-	codePublicPolicy     = "PublicPolicyException"
-	codeInvalidNextToken = "InvalidNextTokenException"
-	codeLimitExceeded    = "LimitExceededException"
-	codeEncryption       = "EncryptionFailure"
-	codeDecryption       = "DecryptionFailure"
+// Domain errors. The service wraps them with the message the caller reads
+// (fmt.Errorf("%w: …", ErrInvalidParameter)); errorTable maps them to the
+// wire. Messages never carry a secret value.
+var (
+	ErrNotFound         = errors.New("not found")
+	ErrInvalidParameter = errors.New("invalid parameter")
+	ErrInvalidRequest   = errors.New("invalid request")
+	ErrExists           = errors.New("resource exists")
+	ErrMalformedPolicy  = errors.New("malformed policy document")
+	ErrPublicPolicy     = errors.New("public policy")
+	ErrInvalidNextToken = errors.New("invalid next token")
+	ErrLimitExceeded    = errors.New("limit exceeded")
+	ErrEncryption       = errors.New("encryption failure")
+	ErrDecryption       = errors.New("decryption failure")
 )
 
-// kind classifies a domain error; the table below turns it into the wire
-// error. Domain code never builds *awsproto.Error itself.
-type kind int
-
-const (
-	errNotFound kind = iota + 1
-	errInvalidParameter
-	errInvalidRequest
-	errExists
-	errMalformedPolicy
-	errPublicPolicy
-	errInvalidNextToken
-	errLimitExceeded
-	errEncryption
-	errDecryption
-)
-
-// errorTable is the one place domain errors meet AWS codes.
-var errorTable = map[kind]struct {
-	code   string
-	status int
-}{
-	errNotFound:         {codeNotFound, http.StatusBadRequest},
-	errInvalidParameter: {codeInvalidParameter, http.StatusBadRequest},
-	errInvalidRequest:   {codeInvalidRequest, http.StatusBadRequest},
-	errExists:           {codeExists, http.StatusBadRequest},
-	errMalformedPolicy:  {codeMalformedPolicy, http.StatusBadRequest},
-	errPublicPolicy:     {codePublicPolicy, http.StatusBadRequest},
-	errInvalidNextToken: {codeInvalidNextToken, http.StatusBadRequest},
-	errLimitExceeded:    {codeLimitExceeded, http.StatusBadRequest},
-	errEncryption:       {codeEncryption, http.StatusBadRequest},
-	errDecryption:       {codeDecryption, http.StatusBadRequest},
-}
-
-// Error is a domain error with a message that is safe to show the caller.
-type Error struct {
-	Kind kind
-	Msg  string
-}
-
-// Error implements the error interface.
-func (e *Error) Error() string { return e.Msg }
-
-// Code returns the AWS error code ("ResourceNotFoundException").
-func (e *Error) Code() string { return errorTable[e.Kind].code }
-
-func fail(k kind, format string, args ...any) error {
-	return &Error{Kind: k, Msg: fmt.Sprintf(format, args...)}
-}
-
-func notFound() error {
-	return fail(errNotFound, "Secrets Manager can't find the specified secret.")
+// errorTable is the one place domain errors meet the secretsmanager
+// model's codes.
+var errorTable = awsproto.ErrorTable{
+	{Err: ErrNotFound, Code: "ResourceNotFoundException", Message: "Secrets Manager can't find the specified secret."},
+	{Err: ErrInvalidParameter, Code: "InvalidParameterException"},
+	{Err: ErrInvalidRequest, Code: "InvalidRequestException"},
+	{Err: ErrExists, Code: "ResourceExistsException"},
+	{Err: ErrMalformedPolicy, Code: "MalformedPolicyDocumentException"},
+	{Err: ErrPublicPolicy, Code: "PublicPolicyException"},
+	{Err: ErrInvalidNextToken, Code: "InvalidNextTokenException"},
+	{Err: ErrLimitExceeded, Code: "LimitExceededException"},
+	{Err: ErrEncryption, Code: "EncryptionFailure"},
+	{Err: ErrDecryption, Code: "DecryptionFailure"},
 }
 
 func markedForDeletion() error {
-	return fail(errInvalidRequest, "You can't perform this operation on the secret because it was marked for deletion.")
-}
-
-// toWire renders a domain error for the server. AWS errors (including
-// *awsproto.AccessDenied from authorization or KMS) pass through; anything
-// else is returned as is and becomes InternalFailure, logged by the server.
-func toWire(err error) error {
-	var e *Error
-	if errors.As(err, &e) {
-		t := errorTable[e.Kind]
-		return &awsproto.Error{Code: t.code, Message: e.Msg, Status: t.status}
-	}
-	return err
+	return fmt.Errorf("%w: You can't perform this operation on the secret because it was marked for deletion.", ErrInvalidRequest)
 }
 
 // kmsError maps a KMS failure: access denials pass through (the caller
-// must see that KMS refused), other KMS API errors become EncryptionFailure
-// or DecryptionFailure with KMS's message, and unexpected errors stay
-// internal.
-func kmsError(err error, k kind) error {
+// must see that KMS refused), other KMS API errors become sentinel
+// (EncryptionFailure or DecryptionFailure) with KMS's message, and
+// unexpected errors stay internal.
+func kmsError(err error, sentinel error) error {
 	var ad *awsproto.AccessDenied
 	if errors.As(err, &ad) {
 		return err
@@ -106,7 +56,7 @@ func kmsError(err error, k kind) error {
 		if ae.Code == awsproto.CodeAccessDenied || ae.Status >= 500 {
 			return err
 		}
-		return fail(k, "KMS: %s: %s", ae.Code, ae.Message)
+		return fmt.Errorf("%w: KMS: %s: %s", sentinel, ae.Code, ae.Message)
 	}
 	return fmt.Errorf("secretsmanager: kms: %w", err)
 }

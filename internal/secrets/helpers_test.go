@@ -178,12 +178,13 @@ func codeOf(err error) string {
 	if err == nil {
 		return ""
 	}
+	err = errorTable.Convert(err)
 	var ad *awsproto.AccessDenied
 	if errors.As(err, &ad) {
 		return awsproto.CodeAccessDenied
 	}
 	var ae *awsproto.Error
-	if errors.As(toWire(err), &ae) {
+	if errors.As(err, &ae) {
 		return ae.Code
 	}
 	return "internal: " + err.Error()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"sort"
 	"strconv"
 	"strings"
@@ -32,16 +33,16 @@ type ListInput struct {
 
 func validateFilters(fs []Filter) error {
 	if len(fs) > 10 {
-		return fail(errInvalidParameter, "You can specify at most 10 filters.")
+		return fmt.Errorf("%w: You can specify at most 10 filters.", ErrInvalidParameter)
 	}
 	for _, f := range fs {
 		switch f.Key {
 		case "description", "name", "tag-key", "tag-value", "primary-region", "owning-service", "all":
 		default:
-			return fail(errInvalidParameter, "Invalid filter key %q.", f.Key)
+			return fmt.Errorf("%w: Invalid filter key %q.", ErrInvalidParameter, f.Key)
 		}
 		if len(f.Values) == 0 || len(f.Values) > 10 {
-			return fail(errInvalidParameter, "Each filter needs 1 to 10 values.")
+			return fmt.Errorf("%w: Each filter needs 1 to 10 values.", ErrInvalidParameter)
 		}
 	}
 	return nil
@@ -174,7 +175,7 @@ func sortSecrets(list []*Secret, by, order string) error {
 		key = func(m *Secret) time.Time { return m.LastChanged }
 	case "name":
 	default:
-		return fail(errInvalidParameter, "Invalid SortBy %q.", by)
+		return fmt.Errorf("%w: Invalid SortBy %q.", ErrInvalidParameter, by)
 	}
 	desc := false
 	switch order {
@@ -182,7 +183,7 @@ func sortSecrets(list []*Secret, by, order string) error {
 	case "desc":
 		desc = true
 	default:
-		return fail(errInvalidParameter, "Invalid SortOrder %q.", order)
+		return fmt.Errorf("%w: Invalid SortOrder %q.", ErrInvalidParameter, order)
 	}
 	sort.SliceStable(list, func(i, j int) bool {
 		a, b := list[i], list[j]
@@ -204,14 +205,14 @@ func page[T any](all []T, max, limit int, token string) ([]T, string, error) {
 		max = limit
 	}
 	if max < 1 || max > limit {
-		return nil, "", fail(errInvalidParameter, "MaxResults must be between 1 and %d.", limit)
+		return nil, "", fmt.Errorf("%w: MaxResults must be between 1 and %d.", ErrInvalidParameter, limit)
 	}
 	start := 0
 	if token != "" {
 		b, err := base64.RawURLEncoding.DecodeString(token)
 		n, err2 := strconv.Atoi(strings.TrimPrefix(string(b), "o:"))
 		if err != nil || err2 != nil || !strings.HasPrefix(string(b), "o:") || n < 0 || n > len(all) {
-			return nil, "", fail(errInvalidNextToken, "The NextToken value is invalid.")
+			return nil, "", fmt.Errorf("%w: The NextToken value is invalid.", ErrInvalidNextToken)
 		}
 		start = n
 	}
@@ -265,10 +266,10 @@ type BatchError struct {
 // read are reported in the errors, not fatal.
 func (s *Service) BatchGetSecretValue(ctx context.Context, c *api.Call, ids []string, fs []Filter, max int, token string) ([]*GetResult, []BatchError, string, error) {
 	if (len(ids) == 0) == (len(fs) == 0) {
-		return nil, nil, "", fail(errInvalidParameter, "Either 'SecretIdList' or 'Filters' must be provided, but not both.")
+		return nil, nil, "", fmt.Errorf("%w: Either 'SecretIdList' or 'Filters' must be provided, but not both.", ErrInvalidParameter)
 	}
 	if len(ids) > 20 {
-		return nil, nil, "", fail(errInvalidParameter, "SecretIdList can have at most 20 entries.")
+		return nil, nil, "", fmt.Errorf("%w: SecretIdList can have at most 20 entries.", ErrInvalidParameter)
 	}
 	if err := validateFilters(fs); err != nil {
 		return nil, nil, "", err
@@ -303,7 +304,7 @@ func (s *Service) BatchGetSecretValue(ctx context.Context, c *api.Call, ids []st
 		if err != nil {
 			var ae *awsproto.Error
 			var ad *awsproto.AccessDenied
-			switch w := toWire(err); {
+			switch w := errorTable.Convert(err); {
 			case errors.As(w, &ae):
 				errs = append(errs, BatchError{SecretID: id, Code: ae.Code, Message: ae.Message})
 			case errors.As(w, &ad):

@@ -3,6 +3,7 @@ package secrets
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"github.com/bulwarkd/bulwark/internal/tagging"
 	"time"
 
@@ -26,13 +27,13 @@ func (s *Service) DescribeSecret(ctx context.Context, c *api.Call, id string) (*
 // returns the secret and when it will be (or was) removed.
 func (s *Service) DeleteSecret(ctx context.Context, c *api.Call, id string, windowDays *int64, force bool) (*Secret, time.Time, error) {
 	if force && windowDays != nil {
-		return nil, time.Time{}, fail(errInvalidParameter, "You can't use ForceDeleteWithoutRecovery in conjunction with RecoveryWindowInDays.")
+		return nil, time.Time{}, fmt.Errorf("%w: You can't use ForceDeleteWithoutRecovery in conjunction with RecoveryWindowInDays.", ErrInvalidParameter)
 	}
 	days := int64(30)
 	if windowDays != nil {
 		days = *windowDays
 		if days < 7 || days > 30 {
-			return nil, time.Time{}, fail(errInvalidParameter, "The RecoveryWindowInDays value must be between 7 and 30 days (inclusive).")
+			return nil, time.Time{}, fmt.Errorf("%w: The RecoveryWindowInDays value must be between 7 and 30 days (inclusive).", ErrInvalidParameter)
 		}
 	}
 	m, err := s.load(ctx, s.cfg.Store, id)
@@ -58,7 +59,7 @@ func (s *Service) DeleteSecret(ctx context.Context, c *api.Call, id string, wind
 	}
 	out, err := s.update(ctx, m.ARN, func(_ store.Tx, m *Secret) error {
 		if m.deleted() {
-			return fail(errInvalidRequest, "You can't delete secret %s that is already scheduled for deletion.", m.Name)
+			return fmt.Errorf("%w: You can't delete secret %s that is already scheduled for deletion.", ErrInvalidRequest, m.Name)
 		}
 		m.Deleted = now
 		m.PurgeAt = now.Add(time.Duration(days) * 24 * time.Hour)
@@ -155,7 +156,7 @@ func (s *Service) PutResourcePolicy(ctx context.Context, c *api.Call, id, doc st
 		return nil, err
 	}
 	if blockPublic && isPublic(p) {
-		return nil, fail(errPublicPolicy, "This resource policy contains a statement that grants public access to the secret.")
+		return nil, fmt.Errorf("%w: This resource policy contains a statement that grants public access to the secret.", ErrPublicPolicy)
 	}
 	m, err := s.load(ctx, s.cfg.Store, id)
 	if err != nil {
@@ -209,7 +210,7 @@ func (s *Service) ValidateResourcePolicy(ctx context.Context, c *api.Call, id, d
 		return nil, err
 	}
 	if !json.Valid([]byte(doc)) {
-		return nil, fail(errMalformedPolicy, "The resource policy isn't valid JSON.")
+		return nil, fmt.Errorf("%w: The resource policy isn't valid JSON.", ErrMalformedPolicy)
 	}
 	p, err := policy.ParseResource([]byte(doc))
 	if err != nil {
@@ -223,11 +224,11 @@ func (s *Service) ValidateResourcePolicy(ctx context.Context, c *api.Call, id, d
 
 func parsePolicy(doc string) (*policy.Policy, error) {
 	if len(doc) > 20480 {
-		return nil, fail(errMalformedPolicy, "The resource policy is larger than 20,480 characters.")
+		return nil, fmt.Errorf("%w: The resource policy is larger than 20,480 characters.", ErrMalformedPolicy)
 	}
 	p, err := policy.ParseResource([]byte(doc))
 	if err != nil {
-		return nil, fail(errMalformedPolicy, "This resource policy contains an unsupported or malformed statement: %s", err.Error())
+		return nil, fmt.Errorf("%w: This resource policy contains an unsupported or malformed statement: %s", ErrMalformedPolicy, err.Error())
 	}
 	return p, nil
 }

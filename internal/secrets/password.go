@@ -3,6 +3,7 @@ package secrets
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 	"strings"
 
 	"github.com/bulwarkd/bulwark/internal/api"
@@ -47,10 +48,10 @@ func (s *Service) RandomPassword(in PasswordInput) (string, error) {
 		n = *in.Length
 	}
 	if n < 1 || n > 4096 {
-		return "", fail(errInvalidParameter, "PasswordLength must be between 1 and 4096.")
+		return "", fmt.Errorf("%w: PasswordLength must be between 1 and 4096.", ErrInvalidParameter)
 	}
 	if len(in.ExcludeCharacters) > 4096 {
-		return "", fail(errInvalidParameter, "ExcludeCharacters is longer than 4096 characters.")
+		return "", fmt.Errorf("%w: ExcludeCharacters is longer than 4096 characters.", ErrInvalidParameter)
 	}
 	require := in.RequireEachIncludedType == nil || *in.RequireEachIncludedType
 	keep := func(set string) string {
@@ -79,7 +80,7 @@ func (s *Service) RandomPassword(in PasswordInput) (string, error) {
 	}
 	all := strings.Join(classes, "") + space
 	if all == "" {
-		return "", fail(errInvalidParameter, "The password can't be generated: every character type is excluded.")
+		return "", fmt.Errorf("%w: The password can't be generated: every character type is excluded.", ErrInvalidParameter)
 	}
 	if !require {
 		return s.draw(int(n), all)
@@ -88,7 +89,7 @@ func (s *Service) RandomPassword(in PasswordInput) (string, error) {
 		classes = append(classes, space)
 	}
 	if int64(len(classes)) > n {
-		return "", fail(errInvalidParameter, "PasswordLength %d is too short to include one character of each of the %d required character types.", n, len(classes))
+		return "", fmt.Errorf("%w: PasswordLength %d is too short to include one character of each of the %d required character types.", ErrInvalidParameter, n, len(classes))
 	}
 	out := make([]byte, 0, n)
 	for _, cl := range classes {

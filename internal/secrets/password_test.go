@@ -60,7 +60,7 @@ func TestRandomPasswordProperties(t *testing.T) {
 		pw, err := e.svc.RandomPassword(in)
 		impossible := allowed == "" || (req && int64(len(want)) > n)
 		if impossible {
-			if codeOf(err) != codeInvalidParameter {
+			if codeOf(err) != "InvalidParameterException" {
 				t.Fatalf("case %d %+v: got %q, %v; want InvalidParameterException", i, in, pw, err)
 			}
 			continue
@@ -103,13 +103,13 @@ func TestRandomPasswordDefaultsAndErrors(t *testing.T) {
 	}{
 		{name: "default length 32", in: PasswordInput{}, wantLen: 32},
 		{name: "max length", in: PasswordInput{Length: i64(4096)}, wantLen: 4096},
-		{name: "zero length", in: PasswordInput{Length: i64(0)}, code: codeInvalidParameter},
-		{name: "too long", in: PasswordInput{Length: i64(4097)}, code: codeInvalidParameter},
-		{name: "everything excluded", in: PasswordInput{ExcludeLowercase: true, ExcludeUppercase: true, ExcludeNumbers: true, ExcludePunctuation: true}, code: codeInvalidParameter},
+		{name: "zero length", in: PasswordInput{Length: i64(0)}, code: "InvalidParameterException"},
+		{name: "too long", in: PasswordInput{Length: i64(4097)}, code: "InvalidParameterException"},
+		{name: "everything excluded", in: PasswordInput{ExcludeLowercase: true, ExcludeUppercase: true, ExcludeNumbers: true, ExcludePunctuation: true}, code: "InvalidParameterException"},
 		{name: "only space", in: PasswordInput{ExcludeLowercase: true, ExcludeUppercase: true, ExcludeNumbers: true, ExcludePunctuation: true, IncludeSpace: true}, wantLen: 32},
-		{name: "too short for four classes", in: PasswordInput{Length: i64(3)}, code: codeInvalidParameter},
+		{name: "too short for four classes", in: PasswordInput{Length: i64(3)}, code: "InvalidParameterException"},
 		{name: "short without requirement", in: PasswordInput{Length: i64(1), RequireEachIncludedType: &f}, wantLen: 1},
-		{name: "exclusions empty every class", in: PasswordInput{ExcludeCharacters: lowerChars + upperChars + digitChars + punctChars}, code: codeInvalidParameter},
+		{name: "exclusions empty every class", in: PasswordInput{ExcludeCharacters: lowerChars + upperChars + digitChars + punctChars}, code: "InvalidParameterException"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -45,23 +45,23 @@ func (r *RotationRules) interval() (time.Duration, error) {
 	if r.ScheduleExpression != "" {
 		m := rateRE.FindStringSubmatch(r.ScheduleExpression)
 		if m == nil {
-			return 0, fail(errInvalidParameter, "ScheduleExpression must be rate(N days) or rate(N hours); cron() schedules are not supported.")
+			return 0, fmt.Errorf("%w: ScheduleExpression must be rate(N days) or rate(N hours); cron() schedules are not supported.", ErrInvalidParameter)
 		}
 		n, _ := strconv.Atoi(m[1])
 		unit := 24 * time.Hour
 		if m[2][0] == 'h' {
 			unit = time.Hour
 			if n < 4 || n > 23 {
-				return 0, fail(errInvalidParameter, "A rate in hours must be between 4 and 23.")
+				return 0, fmt.Errorf("%w: A rate in hours must be between 4 and 23.", ErrInvalidParameter)
 			}
 		}
 		if n < 1 || n > 1000 {
-			return 0, fail(errInvalidParameter, "A rate in days must be between 1 and 1000.")
+			return 0, fmt.Errorf("%w: A rate in days must be between 1 and 1000.", ErrInvalidParameter)
 		}
 		return time.Duration(n) * unit, nil
 	}
 	if r.AutomaticallyAfterDays < 1 || r.AutomaticallyAfterDays > 1000 {
-		return 0, fail(errInvalidParameter, "AutomaticallyAfterDays must be between 1 and 1000.")
+		return 0, fmt.Errorf("%w: AutomaticallyAfterDays must be between 1 and 1000.", ErrInvalidParameter)
 	}
 	return time.Duration(r.AutomaticallyAfterDays) * 24 * time.Hour, nil
 }
@@ -72,10 +72,10 @@ func (r *RotationRules) interval() (time.Duration, error) {
 func checkEndpoint(ctx context.Context, raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fail(errInvalidParameter, "RotationLambdaARN must be the http(s) URL of a rotation endpoint; Lambda functions are not available here.")
+		return fmt.Errorf("%w: RotationLambdaARN must be the http(s) URL of a rotation endpoint; Lambda functions are not available here.", ErrInvalidParameter)
 	}
 	if err := checkHost(ctx, u.Hostname()); errors.Is(err, errLinkLocal) {
-		return fail(errInvalidParameter, "RotationLambdaARN %s: %s", u.Host, err.Error())
+		return fmt.Errorf("%w: RotationLambdaARN %s: %s", ErrInvalidParameter, u.Host, err.Error())
 	}
 	return nil
 }
@@ -173,7 +173,7 @@ func (s *Service) RotateSecret(ctx context.Context, c *api.Call, in RotateInput)
 		return nil, "", markedForDeletion()
 	}
 	if in.Endpoint == "" && m.RotationURL == "" {
-		return nil, "", fail(errInvalidRequest, "No rotation endpoint is associated with this secret; set RotationLambdaARN to its http(s) URL.")
+		return nil, "", fmt.Errorf("%w: No rotation endpoint is associated with this secret; set RotationLambdaARN to its http(s) URL.", ErrInvalidRequest)
 	}
 	token := in.Token
 	if token != "" {
@@ -248,7 +248,7 @@ func (s *Service) CancelRotateSecret(ctx context.Context, c *api.Call, id string
 // next rotation.
 func (s *Service) rotate(ctx context.Context, arn, token string) (string, error) {
 	if !s.beginRotation(arn) {
-		return "", fail(errInvalidRequest, "A previous rotation isn't complete. That rotation will be reattempted.")
+		return "", fmt.Errorf("%w: A previous rotation isn't complete. That rotation will be reattempted.", ErrInvalidRequest)
 	}
 	defer s.endRotation(arn)
 	m, err := s.load(ctx, s.cfg.Store, arn)
@@ -266,7 +266,7 @@ func (s *Service) rotate(ctx context.Context, arn, token string) (string, error)
 	for _, step := range rotationSteps {
 		if err := s.callStep(ctx, m.RotationURL, RotationEvent{Step: step, SecretID: m.ARN, ClientRequestToken: token, RotationToken: token}); err != nil {
 			s.postpone(ctx, arn)
-			return "", fail(errInvalidRequest, "Rotation of %s failed at step %s: %s", m.Name, step, err.Error())
+			return "", fmt.Errorf("%w: Rotation of %s failed at step %s: %s", ErrInvalidRequest, m.Name, step, err.Error())
 		}
 		cur, err := s.load(ctx, s.cfg.Store, arn)
 		if err != nil {
@@ -281,7 +281,7 @@ func (s *Service) rotate(ctx context.Context, arn, token string) (string, error)
 		}
 		if bad != "" {
 			s.postpone(ctx, arn)
-			return "", fail(errInvalidRequest, "Rotation of %s failed at step %s: %s", m.Name, step, bad)
+			return "", fmt.Errorf("%w: Rotation of %s failed at step %s: %s", ErrInvalidRequest, m.Name, step, bad)
 		}
 	}
 	now := s.now()

@@ -62,7 +62,7 @@ func TestRotationFailureAndResume(t *testing.T) {
 	defer ts.Close()
 	mustCreate(t, e, "r", "orig")
 	_, _, err := e.svc.RotateSecret(ctx, e.root(), RotateInput{SecretID: "r", Endpoint: ts.URL, Rules: &RotationRules{ScheduleExpression: "rate(5 days)"}})
-	if codeOf(err) != codeInvalidRequest || !strings.Contains(err.Error(), "testSecret") {
+	if codeOf(err) != "InvalidRequestException" || !strings.Contains(err.Error(), "testSecret") {
 		t.Fatalf("failing step: %v", err)
 	}
 	if got := *mustGet(t, e, e.root(), "r", "", "").Value.String; got != "orig" {

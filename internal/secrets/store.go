@@ -206,7 +206,7 @@ func (s *Service) candidates(id string) (names []string, fullARN []string) {
 // ended is reported as not found.
 func (s *Service) load(ctx context.Context, r store.Reader, id string) (*Secret, error) {
 	if id == "" {
-		return nil, fail(errInvalidParameter, "You must provide a SecretId.")
+		return nil, fmt.Errorf("%w: You must provide a SecretId.", ErrInvalidParameter)
 	}
 	names, arns := s.candidates(id)
 	for i, name := range names {
@@ -225,11 +225,11 @@ func (s *Service) load(ctx context.Context, r store.Reader, id string) (*Secret,
 			continue
 		}
 		if m.deleted() && !s.now().Before(m.PurgeAt) {
-			return nil, notFound()
+			return nil, ErrNotFound
 		}
 		return m, nil
 	}
-	return nil, notFound()
+	return nil, ErrNotFound
 }
 
 // update runs a read-modify-write of one secret in a transaction, retrying

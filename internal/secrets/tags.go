@@ -20,8 +20,7 @@ func (s *Service) resourceTags(ctx context.Context, arn string) (map[string]stri
 		return nil, nil
 	}
 	m, err := s.load(ctx, s.cfg.Store, arn)
-	var e *Error
-	if errors.As(err, &e) && e.Kind == errNotFound {
+	if errors.Is(err, ErrNotFound) {
 		return nil, nil
 	}
 	if err != nil {

@@ -84,7 +84,7 @@ func (s *Service) seal(ctx context.Context, c *api.Call, m *Secret, versionID st
 	}
 	keyARN, key, blob, err := s.cfg.Keys.GenerateDataKeyFor(ctx, c, m.KmsKeyID, encContext(m.ARN, versionID), s.viaService())
 	if err != nil {
-		return nil, kmsError(err, errEncryption)
+		return nil, kmsError(err, ErrEncryption)
 	}
 	defer clear(key)
 	aead, err := newGCM(key)
@@ -131,13 +131,13 @@ func (s *Service) open(ctx context.Context, c *api.Call, m *Secret, versionID st
 	if hit && shared {
 		if err := authz.AuthorizeDecryptFor(ctx, c, dk.keyARN, ec, s.viaService()); err != nil {
 			clear(dk.key)
-			return Value{}, kmsError(err, errDecryption)
+			return Value{}, kmsError(err, ErrDecryption)
 		}
 	}
 	if !hit {
 		keyARN, key, err := s.cfg.Keys.DecryptFor(ctx, c, sv.Blob, ec, s.viaService())
 		if err != nil {
-			return Value{}, kmsError(err, errDecryption)
+			return Value{}, kmsError(err, ErrDecryption)
 		}
 		dk = dataKey{keyARN: keyARN, key: key}
 		s.keys.Put(ck, dataKey{keyARN: keyARN, key: append([]byte(nil), key...)}, 0)
@@ -149,11 +149,11 @@ func (s *Service) open(ctx context.Context, c *api.Call, m *Secret, versionID st
 	}
 	ns := aead.NonceSize()
 	if len(sv.Ciphertext) < ns {
-		return Value{}, fail(errDecryption, "Secrets Manager can't decrypt the protected secret text using the provided KMS key.")
+		return Value{}, fmt.Errorf("%w: Secrets Manager can't decrypt the protected secret text using the provided KMS key.", ErrDecryption)
 	}
 	pt, err := aead.Open(nil, sv.Ciphertext[:ns], sv.Ciphertext[ns:], aad(m.ARN, versionID))
 	if err != nil {
-		return Value{}, fail(errDecryption, "Secrets Manager can't decrypt the protected secret text using the provided KMS key.")
+		return Value{}, fmt.Errorf("%w: Secrets Manager can't decrypt the protected secret text using the provided KMS key.", ErrDecryption)
 	}
 	defer clear(pt)
 	return decodeValue(pt)

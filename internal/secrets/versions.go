@@ -55,7 +55,7 @@ func (s *Service) tokenOrNew(token string) (string, error) {
 		return s.newToken()
 	}
 	if !tokenRE.MatchString(token) {
-		return "", fail(errInvalidParameter, "ClientRequestToken must be 32 to 64 characters of letters, digits, hyphens and underscores.")
+		return "", fmt.Errorf("%w: ClientRequestToken must be 32 to 64 characters of letters, digits, hyphens and underscores.", ErrInvalidParameter)
 	}
 	return token, nil
 }
@@ -76,10 +76,10 @@ func checkValue(v *Value) error {
 		return nil
 	}
 	if v.String != nil && v.Binary != nil {
-		return fail(errInvalidParameter, "You can't specify both a binary secret value and a string secret value in the same secret.")
+		return fmt.Errorf("%w: You can't specify both a binary secret value and a string secret value in the same secret.", ErrInvalidParameter)
 	}
 	if v.size() > 65536 {
-		return fail(errInvalidParameter, "The secret value is larger than the 65,536 byte limit.")
+		return fmt.Errorf("%w: The secret value is larger than the 65,536 byte limit.", ErrInvalidParameter)
 	}
 	return nil
 }
@@ -88,7 +88,7 @@ func checkValue(v *Value) error {
 // Manager's error, InvalidParameterException.
 func checkTags(tags []Tag) error {
 	if err := tagging.Check(tags, kvTag); err != nil {
-		return fail(errInvalidParameter, "%s", err.(*tagging.Error).Message())
+		return fmt.Errorf("%w: %s", ErrInvalidParameter, err.(*tagging.Error).Message())
 	}
 	return nil
 }
@@ -107,7 +107,7 @@ type CreateInput struct {
 // same result.
 func (s *Service) CreateSecret(ctx context.Context, c *api.Call, in CreateInput) (*Secret, string, error) {
 	if !nameRE.MatchString(in.Name) {
-		return nil, "", fail(errInvalidParameter, "Invalid name. Must be a valid name containing alphanumeric characters, or any of the following: -/_+=.@!")
+		return nil, "", fmt.Errorf("%w: Invalid name. Must be a valid name containing alphanumeric characters, or any of the following: -/_+=.@!", ErrInvalidParameter)
 	}
 	if err := checkValue(in.Value); err != nil {
 		return nil, "", err
@@ -116,7 +116,7 @@ func (s *Service) CreateSecret(ctx context.Context, c *api.Call, in CreateInput)
 		return nil, "", err
 	}
 	if len(in.Description) > 2048 {
-		return nil, "", fail(errInvalidParameter, "Description is longer than 2048 characters.")
+		return nil, "", fmt.Errorf("%w: Description is longer than 2048 characters.", ErrInvalidParameter)
 	}
 	token, err := s.tokenOrNew(in.Token)
 	if err != nil {
@@ -124,7 +124,7 @@ func (s *Service) CreateSecret(ctx context.Context, c *api.Call, in CreateInput)
 	}
 	if old, err := s.load(ctx, s.cfg.Store, in.Name); err == nil {
 		if old.deleted() {
-			return nil, "", fail(errInvalidRequest, "You can't create this secret because a secret with this name is already scheduled for deletion.")
+			return nil, "", fmt.Errorf("%w: You can't create this secret because a secret with this name is already scheduled for deletion.", ErrInvalidRequest)
 		}
 		if err := s.authorize(ctx, c, "CreateSecret", old, nil); err != nil {
 			return nil, "", err
@@ -135,7 +135,7 @@ func (s *Service) CreateSecret(ctx context.Context, c *api.Call, in CreateInput)
 			}
 			return old, token, nil
 		}
-		return nil, "", fail(errExists, "The operation failed because the secret %s already exists.", in.Name)
+		return nil, "", fmt.Errorf("%w: The operation failed because the secret %s already exists.", ErrExists, in.Name)
 	}
 	arn, err := s.newARN(in.Name)
 	if err != nil {
@@ -160,7 +160,7 @@ func (s *Service) CreateSecret(ctx context.Context, c *api.Call, in CreateInput)
 				return err
 			}
 			if !old.deleted() || now.Before(old.PurgeAt) {
-				return fail(errExists, "The operation failed because the secret %s already exists.", in.Name)
+				return fmt.Errorf("%w: The operation failed because the secret %s already exists.", ErrExists, in.Name)
 			}
 			if err := purgeRecords(ctx, tx, old); err != nil {
 				return err
@@ -174,7 +174,7 @@ func (s *Service) CreateSecret(ctx context.Context, c *api.Call, in CreateInput)
 		rec := encodeSecret(m)
 		if err := tx.Create(ctx, rec); err != nil {
 			if errors.Is(err, store.ErrExists) {
-				return fail(errExists, "The operation failed because the secret %s already exists.", in.Name)
+				return fmt.Errorf("%w: The operation failed because the secret %s already exists.", ErrExists, in.Name)
 			}
 			return err
 		}
@@ -206,7 +206,7 @@ func (s *Service) sameVersion(ctx context.Context, r store.Reader, m *Secret, to
 			return true, nil
 		}
 	}
-	return false, fail(errExists, "You can't modify an existing version, you can only create a new version.")
+	return false, fmt.Errorf("%w: You can't modify an existing version, you can only create a new version.", ErrExists)
 }
 
 // PutSecretValue stores a new version of secret id carrying stages
@@ -228,11 +228,11 @@ func (s *Service) PutSecretValue(ctx context.Context, c *api.Call, id, token str
 
 func checkStages(stages []string) error {
 	if len(stages) > 20 {
-		return fail(errInvalidParameter, "A version can have at most 20 staging labels.")
+		return fmt.Errorf("%w: A version can have at most 20 staging labels.", ErrInvalidParameter)
 	}
 	for _, st := range stages {
 		if len(st) < 1 || len(st) > 256 {
-			return fail(errInvalidParameter, "Staging labels must be 1 to 256 characters.")
+			return fmt.Errorf("%w: Staging labels must be 1 to 256 characters.", ErrInvalidParameter)
 		}
 	}
 	return nil
@@ -333,7 +333,7 @@ func (s *Service) UpdateSecret(ctx context.Context, c *api.Call, id, token strin
 		return nil, "", err
 	}
 	if desc != nil && len(*desc) > 2048 {
-		return nil, "", fail(errInvalidParameter, "Description is longer than 2048 characters.")
+		return nil, "", fmt.Errorf("%w: Description is longer than 2048 characters.", ErrInvalidParameter)
 	}
 	m, err := s.load(ctx, s.cfg.Store, id)
 	if err != nil {
@@ -425,7 +425,7 @@ func pickVersion(m *Secret, versionID, stage string) (string, error) {
 	if versionID != "" {
 		v, ok := m.Versions[versionID]
 		if !ok || (stage != "" && !hasStage(v.Stages, stage)) {
-			return "", fail(errNotFound, "Secrets Manager can't find the specified secret value for VersionId: %s", versionID)
+			return "", fmt.Errorf("%w: Secrets Manager can't find the specified secret value for VersionId: %s", ErrNotFound, versionID)
 		}
 		return versionID, nil
 	}
@@ -434,7 +434,7 @@ func pickVersion(m *Secret, versionID, stage string) (string, error) {
 	}
 	vid := m.versionWith(stage)
 	if vid == "" {
-		return "", fail(errNotFound, "Secrets Manager can't find the specified secret value for staging label: %s", stage)
+		return "", fmt.Errorf("%w: Secrets Manager can't find the specified secret value for staging label: %s", ErrNotFound, stage)
 	}
 	return vid, nil
 }
@@ -482,28 +482,28 @@ func applyStageMove(m *Secret, stage, removeFrom, moveTo string, now time.Time) 
 	holder := m.versionWith(stage)
 	if removeFrom != "" {
 		if _, ok := m.Versions[removeFrom]; !ok {
-			return fail(errInvalidParameter, "The version %s doesn't exist.", removeFrom)
+			return fmt.Errorf("%w: The version %s doesn't exist.", ErrInvalidParameter, removeFrom)
 		}
 		if holder != removeFrom {
-			return fail(errInvalidParameter, "The staging label %s isn't attached to version %s.", stage, removeFrom)
+			return fmt.Errorf("%w: The staging label %s isn't attached to version %s.", ErrInvalidParameter, stage, removeFrom)
 		}
 	}
 	if moveTo == "" {
 		if removeFrom == "" {
-			return fail(errInvalidParameter, "You must specify RemoveFromVersionId, MoveToVersionId or both.")
+			return fmt.Errorf("%w: You must specify RemoveFromVersionId, MoveToVersionId or both.", ErrInvalidParameter)
 		}
 		if stage == stageCurrent {
-			return fail(errInvalidParameter, "You can't remove the staging label AWSCURRENT; move it to another version instead.")
+			return fmt.Errorf("%w: You can't remove the staging label AWSCURRENT; move it to another version instead.", ErrInvalidParameter)
 		}
 		m.Versions[removeFrom].Stages = removeStage(m.Versions[removeFrom].Stages, stage)
 		m.LastChanged = now
 		return nil
 	}
 	if _, ok := m.Versions[moveTo]; !ok {
-		return fail(errInvalidParameter, "The version %s doesn't exist.", moveTo)
+		return fmt.Errorf("%w: The version %s doesn't exist.", ErrInvalidParameter, moveTo)
 	}
 	if holder != "" && holder != moveTo && holder != removeFrom {
-		return fail(errInvalidParameter, "The staging label %s is currently attached to version %s, so you must explicitly reference that version in RemoveFromVersionId.", stage, holder)
+		return fmt.Errorf("%w: The staging label %s is currently attached to version %s, so you must explicitly reference that version in RemoveFromVersionId.", ErrInvalidParameter, stage, holder)
 	}
 	m.moveStage(stage, moveTo)
 	m.LastChanged = now

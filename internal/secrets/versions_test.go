@@ -108,11 +108,11 @@ func TestUpdateSecretVersionStageErrors(t *testing.T) {
 	cases := []struct {
 		name, stage, from, to, code string
 	}{
-		{"move current without naming holder", stageCurrent, "", v3, codeInvalidParameter},
-		{"remove from wrong version", "custom", v2, "", codeInvalidParameter},
-		{"remove current", stageCurrent, v2, "", codeInvalidParameter},
-		{"move to unknown version", "custom", v3, tok(9), codeInvalidParameter},
-		{"nothing to do", "custom", "", "", codeInvalidParameter},
+		{"move current without naming holder", stageCurrent, "", v3, "InvalidParameterException"},
+		{"remove from wrong version", "custom", v2, "", "InvalidParameterException"},
+		{"remove current", stageCurrent, v2, "", "InvalidParameterException"},
+		{"move to unknown version", "custom", v3, tok(9), "InvalidParameterException"},
+		{"nothing to do", "custom", "", "", "InvalidParameterException"},
 		{"remove custom", "custom", v3, "", ""},
 		{"attach fresh label", "green", "", v2, ""},
 	}
@@ -138,11 +138,11 @@ func TestIdempotencyTokens(t *testing.T) {
 		t.Fatalf("retried create: %v %v %v", err, m2, v2)
 	}
 	in.Value = strValue("other")
-	if _, _, err := e.svc.CreateSecret(ctx, e.root(), in); codeOf(err) != codeExists {
+	if _, _, err := e.svc.CreateSecret(ctx, e.root(), in); codeOf(err) != "ResourceExistsException" {
 		t.Fatalf("create same token other value: %v", err)
 	}
 	in.Token = tok(2)
-	if _, _, err := e.svc.CreateSecret(ctx, e.root(), in); codeOf(err) != codeExists {
+	if _, _, err := e.svc.CreateSecret(ctx, e.root(), in); codeOf(err) != "ResourceExistsException" {
 		t.Fatalf("create existing name: %v", err)
 	}
 	gen := e.keys.generated.Load()
@@ -155,13 +155,13 @@ func TestIdempotencyTokens(t *testing.T) {
 	if got := e.keys.generated.Load() - gen; got != 1 {
 		t.Fatalf("a retried put generated %d data keys, want 1", got)
 	}
-	if _, _, _, err := e.svc.PutSecretValue(ctx, e.root(), "idem", tok(3), Value{String: str("q")}, nil); codeOf(err) != codeExists {
+	if _, _, _, err := e.svc.PutSecretValue(ctx, e.root(), "idem", tok(3), Value{String: str("q")}, nil); codeOf(err) != "ResourceExistsException" {
 		t.Fatalf("same token other value: %v", err)
 	}
-	if _, _, _, err := e.svc.PutSecretValue(ctx, e.root(), "idem", tok(3), Value{Binary: []byte("p")}, nil); codeOf(err) != codeExists {
+	if _, _, _, err := e.svc.PutSecretValue(ctx, e.root(), "idem", tok(3), Value{Binary: []byte("p")}, nil); codeOf(err) != "ResourceExistsException" {
 		t.Fatalf("same token, binary with the same bytes: %v", err)
 	}
-	if _, _, _, err := e.svc.PutSecretValue(ctx, e.root(), "idem", "short", Value{String: str("q")}, nil); codeOf(err) != codeInvalidParameter {
+	if _, _, _, err := e.svc.PutSecretValue(ctx, e.root(), "idem", "short", Value{String: str("q")}, nil); codeOf(err) != "InvalidParameterException" {
 		t.Fatalf("short token: %v", err)
 	}
 }
@@ -180,9 +180,9 @@ func TestLookupByNameAndARN(t *testing.T) {
 		{"suffix-like name", "prod/db-abcdef", "B", ""},
 		{"suffix-like name full ARN", b.ARN, "B", ""},
 		{"partial ARN of suffix-like name", strings.TrimSuffix(b.ARN, b.ARN[len(b.ARN)-7:]), "B", ""},
-		{"wrong suffix", partial + "-zzzzzz", "", codeNotFound},
-		{"other account", strings.Replace(a.ARN, testAccount, "999999999999", 1), "", codeNotFound},
-		{"unknown", "nope", "", codeNotFound},
+		{"wrong suffix", partial + "-zzzzzz", "", "ResourceNotFoundException"},
+		{"other account", strings.Replace(a.ARN, testAccount, "999999999999", 1), "", "ResourceNotFoundException"},
+		{"unknown", "nope", "", "ResourceNotFoundException"},
 	}
 	for _, tc := range cases {
 		r, err := e.svc.GetSecretValue(context.Background(), e.root(), tc.id, "", "")
@@ -245,23 +245,23 @@ func TestDeletionWindow(t *testing.T) {
 	mustCreate(t, e, "del", "v")
 	seven := int64(7)
 	bad := int64(6)
-	if _, _, err := e.svc.DeleteSecret(ctx, e.root(), "del", &bad, false); codeOf(err) != codeInvalidParameter {
+	if _, _, err := e.svc.DeleteSecret(ctx, e.root(), "del", &bad, false); codeOf(err) != "InvalidParameterException" {
 		t.Fatalf("6-day window: %v", err)
 	}
-	if _, _, err := e.svc.DeleteSecret(ctx, e.root(), "del", &seven, true); codeOf(err) != codeInvalidParameter {
+	if _, _, err := e.svc.DeleteSecret(ctx, e.root(), "del", &seven, true); codeOf(err) != "InvalidParameterException" {
 		t.Fatalf("window and force: %v", err)
 	}
 	_, when, err := e.svc.DeleteSecret(ctx, e.root(), "del", &seven, false)
 	if err != nil || !when.Equal(e.clock.Now().Add(7*24*time.Hour)) {
 		t.Fatalf("delete: %v %v", when, err)
 	}
-	if _, err := e.svc.GetSecretValue(ctx, e.root(), "del", "", ""); codeOf(err) != codeInvalidRequest {
+	if _, err := e.svc.GetSecretValue(ctx, e.root(), "del", "", ""); codeOf(err) != "InvalidRequestException" {
 		t.Fatalf("read of deleted: %v", err)
 	}
-	if _, _, _, err := e.svc.PutSecretValue(ctx, e.root(), "del", "", Value{String: str("x")}, nil); codeOf(err) != codeInvalidRequest {
+	if _, _, _, err := e.svc.PutSecretValue(ctx, e.root(), "del", "", Value{String: str("x")}, nil); codeOf(err) != "InvalidRequestException" {
 		t.Fatalf("write to deleted: %v", err)
 	}
-	if _, _, err := e.svc.CreateSecret(ctx, e.root(), CreateInput{Name: "del"}); codeOf(err) != codeInvalidRequest {
+	if _, _, err := e.svc.CreateSecret(ctx, e.root(), CreateInput{Name: "del"}); codeOf(err) != "InvalidRequestException" {
 		t.Fatalf("recreate while scheduled: %v", err)
 	}
 	if m, err := e.svc.DescribeSecret(ctx, e.root(), "del"); err != nil || m.Deleted.IsZero() {
@@ -281,7 +281,7 @@ func TestDeletionWindow(t *testing.T) {
 		t.Fatal("purged before the window ended")
 	}
 	e.clock.Advance(time.Second)
-	if _, err := e.svc.DescribeSecret(ctx, e.root(), "del"); codeOf(err) != codeNotFound {
+	if _, err := e.svc.DescribeSecret(ctx, e.root(), "del"); codeOf(err) != "ResourceNotFoundException" {
 		t.Fatalf("after window: %v", err)
 	}
 	if n, err := e.svc.PurgeDue(ctx); n != 1 || err != nil {
@@ -295,7 +295,7 @@ func TestDeletionWindow(t *testing.T) {
 	if _, _, err := e.svc.DeleteSecret(ctx, e.root(), "del", nil, true); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.svc.DescribeSecret(ctx, e.root(), "del"); codeOf(err) != codeNotFound {
+	if _, err := e.svc.DescribeSecret(ctx, e.root(), "del"); codeOf(err) != "ResourceNotFoundException" {
 		t.Fatalf("after force delete: %v", err)
 	}
 }

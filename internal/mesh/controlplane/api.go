@@ -3,6 +3,7 @@ package controlplane
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 
@@ -19,6 +20,7 @@ func (s *Service) API() *api.Service {
 		EventSource: "appmesh.amazonaws.com",
 		Protocol:    api.RESTJSON,
 		Operations:  map[string]api.Operation{},
+		Errors:      errorTable,
 	}
 	add := func(method, path, op string, h api.Handler, readOnly bool) {
 		svc.REST = append(svc.REST, api.RESTRoute{Method: method, Path: path, Operation: op})
@@ -27,15 +29,15 @@ func (s *Service) API() *api.Service {
 	for _, kind := range []Kind{KindMesh, KindVirtualNode, KindVirtualService, KindVirtualRouter, KindRoute, KindVirtualGateway, KindGatewayRoute} {
 		coll, item := paths(kind)
 		name := upper(kind)
-		add(http.MethodPut, coll, "Create"+name, rest(s.createHandler(kind)), false)
-		add(http.MethodGet, coll, "List"+plural(kind), rest(s.listHandler(kind)), true)
-		add(http.MethodGet, item, "Describe"+name, rest(s.describeHandler(kind)), true)
-		add(http.MethodPut, item, "Update"+name, rest(s.updateHandler(kind)), false)
-		add(http.MethodDelete, item, "Delete"+name, rest(s.deleteHandler(kind)), false)
+		add(http.MethodPut, coll, "Create"+name, api.REST(s.createHandler(kind)), false)
+		add(http.MethodGet, coll, "List"+plural(kind), api.REST(s.listHandler(kind)), true)
+		add(http.MethodGet, item, "Describe"+name, api.REST(s.describeHandler(kind)), true)
+		add(http.MethodPut, item, "Update"+name, api.REST(s.updateHandler(kind)), false)
+		add(http.MethodDelete, item, "Delete"+name, api.REST(s.deleteHandler(kind)), false)
 	}
-	add(http.MethodPut, "/v20190125/tag", "TagResource", rest(s.tagResource), false)
-	add(http.MethodPut, "/v20190125/untag", "UntagResource", rest(s.untagResource), false)
-	add(http.MethodGet, "/v20190125/tags", "ListTagsForResource", rest(s.listTagsForResource), true)
+	add(http.MethodPut, "/v20190125/tag", "TagResource", api.REST(s.tagResource), false)
+	add(http.MethodPut, "/v20190125/untag", "UntagResource", api.REST(s.untagResource), false)
+	add(http.MethodGet, "/v20190125/tags", "ListTagsForResource", api.REST(s.listTagsForResource), true)
 	return svc
 }
 
@@ -74,7 +76,7 @@ type resourceInput struct {
 	VirtualGatewayName string          `json:"virtualGatewayName,omitempty" uri:"virtualGatewayName"`
 	GatewayRouteName   string          `json:"gatewayRouteName,omitempty" uri:"gatewayRouteName"`
 	MeshOwner          string          `json:"meshOwner,omitempty" query:"meshOwner"`
-	Limit              int             `json:"limit,omitempty" query:"limit"`
+	Limit              *int            `json:"limit,omitempty" query:"limit"`
 	NextToken          string          `json:"nextToken,omitempty" query:"nextToken"`
 	Spec               json.RawMessage `json:"spec,omitempty"`
 	Tags               []Tag           `json:"tags,omitempty"`
@@ -87,7 +89,7 @@ func (in *resourceInput) key(kind Kind, withName bool) (Key, error) {
 	names := map[Kind]string{KindVirtualNode: in.VirtualNodeName, KindVirtualService: in.VirtualServiceName, KindVirtualRouter: in.VirtualRouterName, KindRoute: in.RouteName, KindVirtualGateway: in.VirtualGatewayName, KindGatewayRoute: in.GatewayRouteName}
 	k := Key{Mesh: in.MeshName}
 	if k.Mesh == "" {
-		return k, badRequest("meshName: is required")
+		return k, fmt.Errorf("%w: meshName: is required", ErrBadRequest)
 	}
 	if info := kinds[kind]; info.hasParent {
 		k.Parent = names[info.parent]
@@ -95,7 +97,7 @@ func (in *resourceInput) key(kind Kind, withName bool) (Key, error) {
 	if withName && kind != KindMesh {
 		k.Name = names[kind]
 		if k.Name == "" {
-			return k, badRequest("%sName: is required", kind)
+			return k, fmt.Errorf("%w: %sName: is required", ErrBadRequest, kind)
 		}
 	}
 	return k, nil
@@ -228,9 +230,9 @@ func (s *Service) checkOwner(owner, mesh string) error {
 		return nil
 	}
 	if len(owner) != 12 {
-		return badRequest("meshOwner: must be a 12-digit account id")
+		return fmt.Errorf("%w: meshOwner: must be a 12-digit account id", ErrBadRequest)
 	}
-	return fail(errNotFound, "Mesh %s owned by %s does not exist.", mesh, owner)
+	return fmt.Errorf("%w: Mesh %s owned by %s does not exist.", ErrNotFound, mesh, owner)
 }
 
 func (s *Service) createHandler(kind Kind) func(context.Context, *api.Call, *resourceInput) (*Data, error) {
@@ -344,7 +346,11 @@ func (s *Service) listHandler(kind Kind) func(context.Context, *api.Call, *resou
 		if err := s.checkOwner(in.MeshOwner, parent.Mesh); err != nil {
 			return nil, err
 		}
-		page, err := s.List(ctx, kind, parent, in.Limit, in.NextToken)
+		limit, err := limitParam(in.Limit)
+		if err != nil {
+			return nil, err
+		}
+		page, err := s.List(ctx, kind, parent, limit, in.NextToken)
 		if err != nil {
 			return nil, err
 		}
@@ -358,13 +364,26 @@ func (s *Service) listHandler(kind Kind) func(context.Context, *api.Call, *resou
 	}
 }
 
+// limitParam reads a List call's limit: absent is 0, the domain's default
+// of 100; an explicit 0 is refused, since the domain cannot tell it from
+// none.
+func limitParam(limit *int) (int, error) {
+	if limit == nil {
+		return 0, nil
+	}
+	if *limit == 0 {
+		return 0, fmt.Errorf("%w: limit: must be between 1 and 100", ErrBadRequest)
+	}
+	return *limit, nil
+}
+
 // tagInput is TagResourceInput, UntagResourceInput and
 // ListTagsForResourceInput in one.
 type tagInput struct {
 	ResourceArn string   `json:"resourceArn,omitempty" query:"resourceArn"`
 	Tags        []Tag    `json:"tags,omitempty"`
 	TagKeys     []string `json:"tagKeys,omitempty"`
-	Limit       int      `json:"limit,omitempty" query:"limit"`
+	Limit       *int     `json:"limit,omitempty" query:"limit"`
 	NextToken   string   `json:"nextToken,omitempty" query:"nextToken"`
 }
 
@@ -378,7 +397,7 @@ type TagsOutput struct {
 
 func (s *Service) resolveForTags(ctx context.Context, c *api.Call, in *tagInput, tags []Tag, keys []string) (Kind, Key, error) {
 	if in.ResourceArn == "" {
-		return 0, Key{}, badRequest("resourceArn: is required")
+		return 0, Key{}, fmt.Errorf("%w: resourceArn: is required", ErrBadRequest)
 	}
 	kind, k, err := s.Resolve(in.ResourceArn)
 	if err != nil {
@@ -392,7 +411,7 @@ func (s *Service) resolveForTags(ctx context.Context, c *api.Call, in *tagInput,
 
 func (s *Service) tagResource(ctx context.Context, c *api.Call, in *tagInput) (*empty, error) {
 	if in.Tags == nil {
-		return nil, badRequest("tags: is required")
+		return nil, fmt.Errorf("%w: tags: is required", ErrBadRequest)
 	}
 	kind, k, err := s.resolveForTags(ctx, c, in, in.Tags, nil)
 	if err != nil {
@@ -406,7 +425,7 @@ func (s *Service) tagResource(ctx context.Context, c *api.Call, in *tagInput) (*
 
 func (s *Service) untagResource(ctx context.Context, c *api.Call, in *tagInput) (*empty, error) {
 	if in.TagKeys == nil {
-		return nil, badRequest("tagKeys: is required")
+		return nil, fmt.Errorf("%w: tagKeys: is required", ErrBadRequest)
 	}
 	kind, k, err := s.resolveForTags(ctx, c, in, nil, in.TagKeys)
 	if err != nil {
@@ -423,7 +442,11 @@ func (s *Service) listTagsForResource(ctx context.Context, c *api.Call, in *tagI
 	if err != nil {
 		return nil, err
 	}
-	tags, next, err := s.ListTags(ctx, kind, k, in.Limit, in.NextToken)
+	limit, err := limitParam(in.Limit)
+	if err != nil {
+		return nil, err
+	}
+	tags, next, err := s.ListTags(ctx, kind, k, limit, in.NextToken)
 	if err != nil {
 		return nil, err
 	}

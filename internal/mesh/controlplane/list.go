@@ -3,6 +3,7 @@ package controlplane
 import (
 	"context"
 	"encoding/base64"
+	"fmt"
 	"strconv"
 	"strings"
 
@@ -26,7 +27,7 @@ func (s *Service) List(ctx context.Context, kind Kind, parent Key, limit int, to
 		limit = 100
 	}
 	if limit < 1 || limit > 100 {
-		return nil, badRequest("limit: must be between 1 and 100")
+		return nil, fmt.Errorf("%w: limit: must be between 1 and 100", ErrBadRequest)
 	}
 	prefix := ""
 	if kind != KindMesh {
@@ -45,7 +46,7 @@ func (s *Service) List(ctx context.Context, kind Kind, parent Key, limit int, to
 	if token != "" {
 		b, err := base64.RawURLEncoding.DecodeString(token)
 		if err != nil || !strings.HasPrefix(string(b), prefix) {
-			return nil, badRequest("nextToken: is not a token this listing returned")
+			return nil, fmt.Errorf("%w: nextToken: is not a token this listing returned", ErrBadRequest)
 		}
 		after = string(b)
 	}
@@ -73,10 +74,10 @@ func (s *Service) List(ctx context.Context, kind Kind, parent Key, limit int, to
 func (s *Service) Resolve(arn string) (Kind, Key, error) {
 	kind, key, ok := s.parseARN(arn)
 	if !ok {
-		return 0, Key{}, badRequest("resourceArn: %s is not an App Mesh resource ARN of account %s in %s", arn, s.cfg.AccountID, s.cfg.Region)
+		return 0, Key{}, fmt.Errorf("%w: resourceArn: %s is not an App Mesh resource ARN of account %s in %s", ErrBadRequest, arn, s.cfg.AccountID, s.cfg.Region)
 	}
 	if err := checkKey(kind, key); err != nil {
-		return 0, Key{}, badRequest("resourceArn: %v", err)
+		return 0, Key{}, fmt.Errorf("%w: resourceArn: %v", ErrBadRequest, err)
 	}
 	return kind, key, nil
 }
@@ -105,7 +106,7 @@ func (s *Service) TagResource(ctx context.Context, kind Kind, k Key, tags []Tag)
 			}
 		}
 		if len(merged) > 50 {
-			return fail(errTooManyTags, "The resource would have %d tags; at most 50 are allowed. None of the tags were applied.", len(merged))
+			return fmt.Errorf("%w: The resource would have %d tags; at most 50 are allowed. None of the tags were applied.", ErrTooManyTags, len(merged))
 		}
 		res.Tags = merged
 		return saveTags(ctx, tx, res)
@@ -116,11 +117,11 @@ func (s *Service) TagResource(ctx context.Context, kind Kind, k Key, tags []Tag)
 func (s *Service) UntagResource(ctx context.Context, kind Kind, k Key, keys []string) error {
 	for i, key := range keys {
 		if len(key) < 1 || len(key) > 128 {
-			return badRequest("tagKeys[%d]: length must be between 1 and 128", i)
+			return fmt.Errorf("%w: tagKeys[%d]: length must be between 1 and 128", ErrBadRequest, i)
 		}
 	}
 	if len(keys) > 50 {
-		return badRequest("tagKeys: at most 50 keys are allowed")
+		return fmt.Errorf("%w: tagKeys: at most 50 keys are allowed", ErrBadRequest)
 	}
 	return s.cfg.Store.Tx(ctx, func(tx store.Tx) error {
 		res, err := get(ctx, tx, kind, k)
@@ -154,13 +155,13 @@ func (s *Service) ListTags(ctx context.Context, kind Kind, k Key, limit int, tok
 		limit = 100
 	}
 	if limit < 1 || limit > 100 {
-		return nil, "", badRequest("limit: must be between 1 and 100")
+		return nil, "", fmt.Errorf("%w: limit: must be between 1 and 100", ErrBadRequest)
 	}
 	start := 0
 	if token != "" {
 		n, err := strconv.Atoi(token)
 		if err != nil || n < 0 {
-			return nil, "", badRequest("nextToken: is not a token this listing returned")
+			return nil, "", fmt.Errorf("%w: nextToken: is not a token this listing returned", ErrBadRequest)
 		}
 		start = n
 	}

@@ -79,8 +79,7 @@ func (b *snapBuilder) read(kind Kind, key Key, v any) error {
 }
 
 func isNotFound(err error) bool {
-	var de *Error
-	return errors.As(err, &de) && de.Kind == errNotFound
+	return errors.Is(err, ErrNotFound)
 }
 
 func (b *snapBuilder) self(name string) error {

@@ -57,15 +57,14 @@ func (s *Service) Create(ctx context.Context, w WriteRequest) (*Resource, error)
 		if err == nil {
 			if w.ClientToken != "" && existing.CreateToken == w.ClientToken {
 				if existing.CreateHash != sum {
-					return fail(errConflict, "The clientToken %s was used for a different request.", w.ClientToken)
+					return fmt.Errorf("%w: The clientToken %s was used for a different request.", ErrConflict, w.ClientToken)
 				}
 				out = existing
 				return nil
 			}
-			return fail(errConflict, "%s %s already exists.", upper(w.Kind), displayName(w.Kind, w.Key))
+			return fmt.Errorf("%w: %s %s already exists.", ErrConflict, upper(w.Kind), displayName(w.Kind, w.Key))
 		}
-		var de *Error
-		if !errors.As(err, &de) || de.Kind != errNotFound {
+		if !errors.Is(err, ErrNotFound) {
 			return err
 		}
 		if err := s.checkParents(ctx, tx, w.Kind, w.Key); err != nil {
@@ -83,7 +82,7 @@ func (s *Service) Create(ctx context.Context, w WriteRequest) (*Resource, error)
 		}
 		if err := tx.Create(ctx, rec); err != nil {
 			if errors.Is(err, store.ErrExists) {
-				return fail(errConflict, "%s %s already exists.", upper(w.Kind), displayName(w.Kind, w.Key))
+				return fmt.Errorf("%w: %s %s already exists.", ErrConflict, upper(w.Kind), displayName(w.Kind, w.Key))
 			}
 			return err
 		}
@@ -104,8 +103,7 @@ func (s *Service) Describe(ctx context.Context, kind Kind, k Key) (*Resource, er
 	}
 	res, err := get(ctx, s.cfg.Store, kind, k)
 	if err != nil {
-		var de *Error
-		if errors.As(err, &de) && de.Kind == errNotFound && kind != KindMesh {
+		if errors.Is(err, ErrNotFound) && kind != KindMesh {
 			// Name the missing ancestor, which is what the caller got wrong.
 			if perr := s.checkParents(ctx, s.cfg.Store, kind, k); perr != nil {
 				return nil, perr
@@ -139,7 +137,7 @@ func (s *Service) Update(ctx context.Context, w WriteRequest) (*Resource, error)
 		}
 		if w.ClientToken != "" && res.UpdateToken == w.ClientToken {
 			if res.UpdateHash != sum {
-				return fail(errConflict, "The clientToken %s was used for a different request.", w.ClientToken)
+				return fmt.Errorf("%w: The clientToken %s was used for a different request.", ErrConflict, w.ClientToken)
 			}
 			out = res
 			return nil
@@ -157,7 +155,7 @@ func (s *Service) Update(ctx context.Context, w WriteRequest) (*Resource, error)
 		}
 		if err := tx.Update(ctx, rec); err != nil {
 			if errors.Is(err, store.ErrConflict) {
-				return fail(errConflict, "%s %s was changed concurrently; retry.", upper(w.Kind), displayName(w.Kind, w.Key))
+				return fmt.Errorf("%w: %s %s was changed concurrently; retry.", ErrConflict, upper(w.Kind), displayName(w.Kind, w.Key))
 			}
 			return err
 		}
@@ -244,9 +242,8 @@ type ref struct {
 func checkRefs(ctx context.Context, rd store.Reader, mesh string, refs []ref) error {
 	for _, r := range refs {
 		if _, err := get(ctx, rd, r.Kind, Key{Mesh: mesh, Name: r.Name}); err != nil {
-			var de *Error
-			if errors.As(err, &de) && de.Kind == errNotFound {
-				return fail(errNotFound, "%s: %s %s does not exist in mesh %s.", r.Field, upper(r.Kind), r.Name, mesh)
+			if errors.Is(err, ErrNotFound) {
+				return fmt.Errorf("%w: %s: %s %s does not exist in mesh %s.", ErrNotFound, r.Field, upper(r.Kind), r.Name, mesh)
 			}
 			return err
 		}
@@ -272,7 +269,7 @@ func checkUnused(ctx context.Context, rd store.Reader, kind Kind, k Key) error {
 				return err
 			}
 			if n > 0 {
-				return fail(errInUse, "Mesh %s still contains resources (%d %ss); delete them first.", k.Mesh, n, child)
+				return fmt.Errorf("%w: Mesh %s still contains resources (%d %ss); delete them first.", ErrInUse, k.Mesh, n, child)
 			}
 		}
 		return nil
@@ -286,7 +283,7 @@ func checkUnused(ctx context.Context, rd store.Reader, kind Kind, k Key) error {
 			return err
 		}
 		if n > 0 {
-			return fail(errInUse, "%s %s still has %d %ss; delete them first.", upper(kind), k.Name, n, child)
+			return fmt.Errorf("%w: %s %s still has %d %ss; delete them first.", ErrInUse, upper(kind), k.Name, n, child)
 		}
 	}
 	for _, rk := range referrers[kind] {
@@ -301,7 +298,7 @@ func checkUnused(ctx context.Context, rd store.Reader, kind Kind, k Key) error {
 			}
 			for _, r := range refs {
 				if r.Kind == kind && r.Name == k.Name {
-					return fail(errInUse, "%s %s is in use by %s %s (%s).", upper(kind), k.Name, other.Kind, displayName(other.Kind, other.Key), r.Field)
+					return fmt.Errorf("%w: %s %s is in use by %s %s (%s).", ErrInUse, upper(kind), k.Name, other.Kind, displayName(other.Kind, other.Key), r.Field)
 				}
 			}
 		}
@@ -338,7 +335,7 @@ func (s *Service) checkQuota(ctx context.Context, rd store.Reader, kind Kind, k 
 		return err
 	}
 	if n >= limit {
-		return fail(errLimitExceeded, "The limit of %d %ss in %s has been reached.", limit, kind, scope)
+		return fmt.Errorf("%w: The limit of %d %ss in %s has been reached.", ErrLimitExceeded, limit, kind, scope)
 	}
 	return nil
 }

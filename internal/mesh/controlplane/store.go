@@ -74,11 +74,11 @@ func get(ctx context.Context, rd store.Reader, kind Kind, k Key) (*Resource, err
 func notFound(kind Kind, k Key) error {
 	switch {
 	case kind == KindMesh:
-		return fail(errNotFound, "Mesh %s does not exist.", k.Mesh)
+		return fmt.Errorf("%w: Mesh %s does not exist.", ErrNotFound, k.Mesh)
 	case kinds[kind].hasParent:
-		return fail(errNotFound, "%s %s does not exist in %s %s of mesh %s.", upper(kind), k.Name, kinds[kind].parent, k.Parent, k.Mesh)
+		return fmt.Errorf("%w: %s %s does not exist in %s %s of mesh %s.", ErrNotFound, upper(kind), k.Name, kinds[kind].parent, k.Parent, k.Mesh)
 	default:
-		return fail(errNotFound, "%s %s does not exist in mesh %s.", upper(kind), k.Name, k.Mesh)
+		return fmt.Errorf("%w: %s %s does not exist in mesh %s.", ErrNotFound, upper(kind), k.Name, k.Mesh)
 	}
 }
 

@@ -34,10 +34,10 @@ var ipPreferences = []string{"IPv6_PREFERRED", "IPv4_PREFERRED", "IPv4_ONLY", "I
 // refused because it would make ARNs ambiguous.
 func checkName(field, name string) error {
 	if len(name) < 1 || len(name) > 255 {
-		return badRequest("%s: length must be between 1 and 255", field)
+		return fmt.Errorf("%w: %s: length must be between 1 and 255", ErrBadRequest, field)
 	}
 	if strings.ContainsAny(name, "/\x00") {
-		return badRequest("%s: must not contain '/'", field)
+		return fmt.Errorf("%w: %s: must not contain '/'", ErrBadRequest, field)
 	}
 	return nil
 }
@@ -61,18 +61,18 @@ func checkKey(kind Kind, k Key) error {
 // values up to 256, no key twice.
 func checkTags(tags []Tag, field string) error {
 	if len(tags) > 50 {
-		return badRequest("%s: at most 50 tags are allowed", field)
+		return fmt.Errorf("%w: %s: at most 50 tags are allowed", ErrBadRequest, field)
 	}
 	seen := map[string]bool{}
 	for i, t := range tags {
 		if len(t.Key) < 1 || len(t.Key) > 128 {
-			return badRequest("%s[%d].key: length must be between 1 and 128", field, i)
+			return fmt.Errorf("%w: %s[%d].key: length must be between 1 and 128", ErrBadRequest, field, i)
 		}
 		if len(t.Value) > 256 {
-			return badRequest("%s[%d].value: length must be at most 256", field, i)
+			return fmt.Errorf("%w: %s[%d].value: length must be at most 256", ErrBadRequest, field, i)
 		}
 		if seen[t.Key] {
-			return badRequest("%s[%d].key: duplicate key %s", field, i, t.Key)
+			return fmt.Errorf("%w: %s[%d].key: duplicate key %s", ErrBadRequest, field, i, t.Key)
 		}
 		seen[t.Key] = true
 	}
@@ -86,12 +86,12 @@ func decodeSpec(raw json.RawMessage, v any) error {
 	if err := dec.Decode(v); err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) && te.Field != "" {
-			return badRequest("spec.%s: expected %s, found JSON %s", te.Field, te.Type.Kind(), te.Value)
+			return fmt.Errorf("%w: spec.%s: expected %s, found JSON %s", ErrBadRequest, te.Field, te.Type.Kind(), te.Value)
 		}
-		return badRequest("spec: %v", err)
+		return fmt.Errorf("%w: spec: %v", ErrBadRequest, err)
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return badRequest("spec: unexpected content after the JSON document")
+		return fmt.Errorf("%w: spec: unexpected content after the JSON document", ErrBadRequest)
 	}
 	return nil
 }
@@ -111,7 +111,7 @@ func (s *Service) checkSpec(kind Kind, k Key, raw json.RawMessage) (json.RawMess
 	if isNull(raw) {
 		// Even the specs without a required member (virtual service,
 		// virtual router) are themselves required.
-		return nil, nil, badRequest("spec: is required")
+		return nil, nil, fmt.Errorf("%w: spec: is required", ErrBadRequest)
 	}
 	var v interface{ Validate() error }
 	switch kind {
@@ -132,14 +132,15 @@ func (s *Service) checkSpec(kind Kind, k Key, raw json.RawMessage) (json.RawMess
 		return nil, nil, err
 	}
 	if err := v.Validate(); err != nil {
-		return nil, nil, err
+		// A *spec.ValidationError names the member: "spec.x: reason".
+		return nil, nil, fmt.Errorf("%w: %w", ErrBadRequest, err)
 	}
 	if err := s.checkSpecLimits(v); err != nil {
 		return nil, nil, err
 	}
 	var buf bytes.Buffer
 	if err := json.Compact(&buf, raw); err != nil {
-		return nil, nil, badRequest("spec: %v", err)
+		return nil, nil, fmt.Errorf("%w: spec: %v", ErrBadRequest, err)
 	}
 	refs, err := specRefs(kind, buf.Bytes())
 	if err != nil {
@@ -160,10 +161,10 @@ func checkMeshSpec(raw json.RawMessage) (json.RawMessage, []ref, error) {
 		ms.EgressFilter = &EgressFilter{Type: "DROP_ALL"}
 	}
 	if t := ms.EgressFilter.Type; t != "ALLOW_ALL" && t != "DROP_ALL" {
-		return nil, nil, badRequest("spec.egressFilter.type: must be one of ALLOW_ALL, DROP_ALL")
+		return nil, nil, fmt.Errorf("%w: spec.egressFilter.type: must be one of ALLOW_ALL, DROP_ALL", ErrBadRequest)
 	}
 	if sd := ms.ServiceDiscovery; sd != nil && sd.IPPreference != "" && !contains(ipPreferences, sd.IPPreference) {
-		return nil, nil, badRequest("spec.serviceDiscovery.ipPreference: must be one of %s", strings.Join(ipPreferences, ", "))
+		return nil, nil, fmt.Errorf("%w: spec.serviceDiscovery.ipPreference: must be one of %s", ErrBadRequest, strings.Join(ipPreferences, ", "))
 	}
 	b, err := json.Marshal(ms)
 	return b, nil, err
@@ -176,7 +177,7 @@ func (s *Service) checkSpecLimits(v any) error {
 	switch sp := v.(type) {
 	case *spec.VirtualNodeSpec:
 		if l := s.limits.BackendsPerVirtualNode; l > 0 && len(sp.Backends) > l {
-			return fail(errLimitExceeded, "spec.backends: at most %d backends are allowed", l)
+			return fmt.Errorf("%w: spec.backends: at most %d backends are allowed", ErrLimitExceeded, l)
 		}
 		return checkListeners(sp.Listeners, s.limits.ListenersPerVirtualNode)
 	case *spec.VirtualGatewaySpec:
@@ -185,7 +186,7 @@ func (s *Service) checkSpecLimits(v any) error {
 		seen := map[int]int{}
 		for i, l := range sp.Listeners {
 			if j, ok := seen[l.PortMapping.Port]; ok {
-				return badRequest("spec.listeners[%d].portMapping.port: port %d is already used by spec.listeners[%d]", i, l.PortMapping.Port, j)
+				return fmt.Errorf("%w: spec.listeners[%d].portMapping.port: port %d is already used by spec.listeners[%d]", ErrBadRequest, i, l.PortMapping.Port, j)
 			}
 			seen[l.PortMapping.Port] = i
 		}
@@ -199,7 +200,7 @@ func (s *Service) checkSpecLimits(v any) error {
 				total += t.Weight
 			}
 			if total == 0 {
-				return badRequest("spec.%s.action.weightedTargets: the weights must not all be 0", name)
+				return fmt.Errorf("%w: spec.%s.action.weightedTargets: the weights must not all be 0", ErrBadRequest, name)
 			}
 		}
 	}
@@ -229,12 +230,12 @@ func tcpAction(r *spec.TCPRoute) *spec.RouteAction {
 
 func checkListeners(ls []spec.Listener, limit int) error {
 	if limit > 0 && len(ls) > limit {
-		return fail(errLimitExceeded, "spec.listeners: at most %d listeners are allowed", limit)
+		return fmt.Errorf("%w: spec.listeners: at most %d listeners are allowed", ErrLimitExceeded, limit)
 	}
 	seen := map[int]int{}
 	for i, l := range ls {
 		if j, ok := seen[l.PortMapping.Port]; ok {
-			return badRequest("spec.listeners[%d].portMapping.port: port %d is already used by spec.listeners[%d]", i, l.PortMapping.Port, j)
+			return fmt.Errorf("%w: spec.listeners[%d].portMapping.port: port %d is already used by spec.listeners[%d]", ErrBadRequest, i, l.PortMapping.Port, j)
 		}
 		seen[l.PortMapping.Port] = i
 	}

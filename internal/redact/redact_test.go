@@ -1,4 +1,4 @@
-package audit
+package redact
 
 import (
 	"encoding/json"
@@ -20,7 +20,7 @@ type nested struct {
 	Count    int64         `json:"count"`
 }
 
-func TestRedact(t *testing.T) {
+func TestValue(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name string
@@ -76,20 +76,20 @@ func TestRedact(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			if got := Redact(tt.in); !reflect.DeepEqual(got, tt.want) {
-				t.Errorf("Redact = %#v\nwant     %#v", got, tt.want)
+			if got := Value(tt.in); !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("Value = %#v\nwant     %#v", got, tt.want)
 			}
 		})
 	}
 }
 
-func TestRedactDoesNotModifyInput(t *testing.T) {
+func TestValueDoesNotModifyInput(t *testing.T) {
 	t.Parallel()
 	inner := map[string]any{"Plaintext": "secret"}
 	in := map[string]any{"Inner": inner, "Plaintext": "secret"}
-	Redact(in)
+	Value(in)
 	if in["Plaintext"] != "secret" || inner["Plaintext"] != "secret" {
-		t.Errorf("Redact modified its input: %v", in)
+		t.Errorf("Value modified its input: %v", in)
 	}
 }
 

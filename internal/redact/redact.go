@@ -1,4 +1,4 @@
-package audit
+package redact
 
 import (
 	"bytes"
@@ -36,13 +36,13 @@ func IsSensitive(name string) bool {
 	return false
 }
 
-// Redact returns a copy of v converted to JSON's generic shapes
+// Value returns a copy of v converted to JSON's generic shapes
 // (map[string]any, []any, string, json.Number, bool, nil) in which every
 // object member whose name IsSensitive is replaced by Hidden, at any depth.
 // Structs are converted through encoding/json, so their json tags give the
 // names. v itself is never modified. A value encoding/json cannot serialise
 // is replaced wholesale by Hidden rather than risk logging it.
-func Redact(v any) any {
+func Value(v any) any {
 	if v == nil {
 		return nil
 	}
