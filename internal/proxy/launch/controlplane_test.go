@@ -130,8 +130,10 @@ func (c *cutter) restore() {
 // TestColorAppOverXDS runs the Color App from Bulwark's App Mesh API with
 // both proxies fed by the server's xDS stream (SigV4-signed, each proxy
 // its own principal allowed only appmesh:StreamAggregatedResources on its
-// resource): the ColorTeller sidecar's certificate is an ACM certificate
-// delivered over SDS (no acm:ExportCertificate), the gateway trusts the
+// resource, and the sidecar acm:ExportCertificate on its own certificate,
+// which the server requires before it sends a key over SDS): the
+// ColorTeller sidecar's certificate is an ACM certificate delivered over
+// SDS, the gateway trusts the
 // ColorTeller CA through ACM PCA. One-way TLS and mTLS read as in the
 // seed (ssl.handshake / ssl.no_certificate). Then, without a restart: a
 // gateway route update is pushed and applied; a certificate renewal is
@@ -216,12 +218,14 @@ func colorAppOverXDS(t *testing.T, mtls bool) {
 	}
 	must(am.CreateGatewayRoute(ctx, &appmesh.CreateGatewayRouteInput{MeshName: mesh, VirtualGatewayName: aws.String("colorgateway"), GatewayRouteName: aws.String("colorteller-route"), Spec: gwRoute("/")}))
 
-	// Each proxy may stream its own resource and nothing else: no
-	// appmesh:Describe*, no acm:ExportCertificate, no acm-pca.
+	// Each proxy may stream its own resource and, for the sidecar, receive
+	// its own certificate's key over SDS: no appmesh:Describe*, no
+	// acm-pca, no other certificate.
 	stream := func(kind, name string) string {
 		return `{"Effect":"Allow","Action":"appmesh:StreamAggregatedResources","Resource":"arn:aws:appmesh:us-east-1:111122223333:mesh/color-mesh/` + kind + `/` + name + `"}`
 	}
-	scCfg := principal(t, srv, "colorteller-proxy", stream("virtualNode", "colorteller"))
+	scCfg := principal(t, srv, "colorteller-proxy", stream("virtualNode", "colorteller"),
+		`{"Effect":"Allow","Action":"acm:ExportCertificate","Resource":"`+aws.ToString(req.CertificateArn)+`"}`)
 	gwCfg := principal(t, srv, "colorgateway-proxy", stream("virtualGateway", "colorgateway"))
 	opts := func(c *aws.Config, o launch.Options) launch.Options {
 		o.XDS, o.AWS, o.AdminAddress = cut.addr(), c, "127.0.0.1:0"
