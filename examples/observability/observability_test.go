@@ -234,36 +234,6 @@ func TestAlertMetricsExist(t *testing.T) {
 	}
 }
 
-// TestPendingAlertMetrics: the rules on metrics still being added are well
-// formed; each is skipped, naming the metric, until the metric exists.
-func TestPendingAlertMetrics(t *testing.T) {
-	known := exposedMetrics(t)
-	main := map[string]bool{}
-	for _, r := range loadRules(t, "alerts.yaml") {
-		main[r.alert] = true
-	}
-	for _, r := range loadRules(t, "alerts-pending.yaml") {
-		t.Run(r.alert, func(t *testing.T) {
-			if main[r.alert] {
-				t.Errorf("%s is in alerts.yaml too: delete it here", r.alert)
-			}
-			for _, e := range lintRule(r) {
-				t.Error(e)
-			}
-			var missing []string
-			for _, m := range metricNames(r.expr) {
-				if !exposed(known, m) {
-					missing = append(missing, m)
-				}
-			}
-			if len(missing) > 0 {
-				t.Skipf("pending: %v not exposed yet; the rule moves to alerts.yaml when it is", missing)
-			}
-			t.Logf("%s: every metric now exists; move the rule to alerts.yaml", r.alert)
-		})
-	}
-}
-
 // TestPromtool runs promtool's own checks: syntax and templates of every
 // rule file, and the unit tests in alerts_test.yaml (each alert fires on
 // the series it is for).
@@ -276,7 +246,7 @@ func TestPromtool(t *testing.T) {
 		t.Skip("promtool is not installed (apt-get install prometheus)")
 	}
 	for _, args := range [][]string{
-		{"check", "rules", "alerts.yaml", "alerts-pending.yaml"},
+		{"check", "rules", "alerts.yaml"},
 		{"test", "rules", "alerts_test.yaml"},
 	} {
 		out, err := exec.Command(promtool, args...).CombinedOutput()
