@@ -18,6 +18,7 @@ import (
 	"github.com/bulwarkd/bulwark/internal/api"
 	"github.com/bulwarkd/bulwark/internal/audit"
 	"github.com/bulwarkd/bulwark/internal/awsproto"
+	"github.com/bulwarkd/bulwark/internal/iam"
 	"github.com/bulwarkd/bulwark/internal/mesh/xds"
 	"github.com/bulwarkd/bulwark/internal/pca"
 	"github.com/bulwarkd/bulwark/internal/sigv4"
@@ -222,13 +223,18 @@ type xdsPrincipal struct {
 	auth string
 }
 
-// Key names the principal: its ARN and access key for a signed stream
-// (temporary credentials of the same role may carry different session
-// policies), the authentication for the others (which are all decided
-// alike).
+// Key names the principal and everything its policy may test: ARN and
+// access key (temporary credentials of the same role may carry different
+// session policies) and the request context conditions read (aws:SourceIp,
+// aws:SecureTransport, aws:UserAgent). Streams share a snapshot, and so a
+// certificate decision, only when all of these match: a stolen key used
+// from outside an aws:SourceIp condition must not join the snapshot of the
+// data plane it was stolen from. Unsigned and client-certificate streams
+// are all decided alike (they get no ACM keys).
 func (p *xdsPrincipal) Key() string {
 	if p.auth == authSigV4 {
-		return "sigv4:" + p.call.Principal.ARN + "|" + p.call.Principal.AccessKeyID
+		return fmt.Sprintf("sigv4:%s|%s|ip=%s|tls=%t|ua=%s", p.call.Principal.ARN, p.call.Principal.AccessKeyID,
+			p.call.SourceIP, p.call.TLS, p.call.UserAgent)
 	}
 	return p.auth
 }
@@ -256,6 +262,13 @@ func (p *xdsPrincipal) AuthorizeCertificate(ctx context.Context, node xds.NodeRe
 	if p.auth != authSigV4 {
 		denied = &awsproto.AccessDenied{Principal: call.Principal.ARN, Action: "acm:ExportCertificate", Resource: arn,
 			Reason: "the stream is authenticated by " + p.auth + ", not by an IAM principal; sign it with SigV4 as a principal allowed acm:ExportCertificate, or use a file or sds certificate source"}
+	} else if cred, lerr := s.iam.LookupAccessKey(ctx, call.Principal.AccessKeyID); lerr != nil && !errors.Is(lerr, iam.ErrUnknownAccessKey) {
+		return fmt.Errorf("the stream's access key could not be read: %w", lerr)
+	} else if lerr != nil || !cred.Active {
+		// The stream was signed when it opened; a key deactivated or
+		// deleted since must not keep receiving (renewed) private keys.
+		denied = &awsproto.AccessDenied{Principal: call.Principal.ARN, Action: "acm:ExportCertificate", Resource: arn,
+			Reason: "the access key that signed the stream is no longer active; reconnect with an active key"}
 	} else if aerr := call.Authorize(ctx, api.AuthzRequest{Action: "acm:ExportCertificate", Resource: arn}); aerr != nil {
 		if !errors.As(aerr, &denied) {
 			// Not a decision (the store could not be read): the

@@ -15,6 +15,8 @@ import (
 	acmtypes "github.com/aws/aws-sdk-go-v2/service/acm/types"
 	"github.com/aws/aws-sdk-go-v2/service/appmesh"
 	meshtypes "github.com/aws/aws-sdk-go-v2/service/appmesh/types"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
@@ -248,32 +250,75 @@ func TestXDSRevokedOrDeletedCertificateIsWithdrawn(t *testing.T) {
 			if err := tc.change(ctx, e); err != nil {
 				t.Fatal(err)
 			}
-			gotLDS, gotSDS := false, false
-			for !gotLDS || !gotSDS {
-				r, err := st.Recv()
-				if err != nil {
-					t.Fatal(err)
-				}
-				switch r.TypeUrl {
-				case resourcev3.ListenerType:
-					if len(r.Resources) != 0 {
-						t.Fatalf("the push still carries %d listeners", len(r.Resources))
-					}
-					gotLDS = true
-				case resourcev3.SecretType:
-					if carriesKey(t, r) {
-						t.Fatal("the push still carries the key")
-					}
-					gotSDS = true
-				}
-				if err := st.Send(&discoveryv3.DiscoveryRequest{TypeUrl: r.TypeUrl, VersionInfo: r.VersionInfo, ResponseNonce: r.Nonce}); err != nil {
-					t.Fatal(err)
-				}
-			}
+			expectWithdrawn(t, st)
 			_, body := get(t, e.srv.URL+"/metrics")
 			if !strings.Contains(body, `bulwark_xds_certificates_withheld_total{reason="unavailable"} 1`) {
 				t.Error("the withdrawal was not counted")
 			}
 		})
+	}
+}
+
+// expectWithdrawn reads pushes (ACKing each) until both the listeners and
+// the secrets have been sent again, and fails if either still carries the
+// certificate's listener or its private key.
+func expectWithdrawn(t *testing.T, st discoveryv3.AggregatedDiscoveryService_StreamAggregatedResourcesClient) {
+	t.Helper()
+	gotLDS, gotSDS := false, false
+	for !gotLDS || !gotSDS {
+		r, err := st.Recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch r.TypeUrl {
+		case resourcev3.ListenerType:
+			if len(r.Resources) != 0 {
+				t.Fatalf("the push still carries %d listeners", len(r.Resources))
+			}
+			gotLDS = true
+		case resourcev3.SecretType:
+			if carriesKey(t, r) {
+				t.Fatal("the push still carries the key")
+			}
+			gotSDS = true
+		}
+		if err := st.Send(&discoveryv3.DiscoveryRequest{TypeUrl: r.TypeUrl, VersionInfo: r.VersionInfo, ResponseNonce: r.Nonce}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestXDSDeactivatedKeyGetsNoRenewedKeys: a stream stays open after the
+// access key that signed it is deactivated; the next rebuild (here, the
+// certificate's renewal) must not deliver the renewed private key to it.
+func TestXDSDeactivatedKeyGetsNoRenewedKeys(t *testing.T) {
+	t.Parallel()
+	e := startXDSEnv(t)
+	creds := e.user(t, "envoy", streamExportPolicy(e.nodeARN, e.certARN))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	st, err := e.dial(t, creds, "").StreamAggregatedResources(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lds := sotwFetch(t, st, &corev3.Node{Id: e.nodeARN}, resourcev3.ListenerType); len(lds.Resources) != 1 {
+		t.Fatalf("%d listeners before the change", len(lds.Resources))
+	}
+	if !carriesKey(t, sotwFetch(t, st, nil, resourcev3.SecretType)) {
+		t.Fatal("no key before the change")
+	}
+	c, err := creds.Retrieve(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.iam.UpdateAccessKey(ctx, &iam.UpdateAccessKeyInput{UserName: aws.String("envoy"), AccessKeyId: &c.AccessKeyID, Status: iamtypes.StatusTypeInactive}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.acm.RenewCertificate(ctx, &awsacm.RenewCertificateInput{CertificateArn: &e.certARN}); err != nil {
+		t.Fatal(err)
+	}
+	expectWithdrawn(t, st)
+	if n := countSecretEvents(t, e.srv, "AccessDeniedException"); n != 1 {
+		t.Errorf("%d denied StreamSecret audit events, want 1", n)
 	}
 }
