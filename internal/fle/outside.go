@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -95,6 +96,16 @@ func compileScan(rules []*compiledRule) (*compiledRule, []string, error) {
 // (YAML, CSV, a JSON or form body under another Content-Type).
 func (p *protector) scanBody(body []byte, contentType string) error {
 	mt, params := mediaType(contentType)
+	if contentType != "" && mt == "" {
+		// An origin with a lenient parser may still find a media type or a
+		// charset (say EBCDIC, where "ssn" is not the bytes s-s-n) in it.
+		return &Error{Kind: KindUnsupported, Err: fmt.Errorf("content type %q does not parse: the body cannot be shown free of protected names", contentType)}
+	}
+	for _, m := range anyCharset.FindAllStringSubmatch(contentType, -1) {
+		if !asciiCharset(m[1]) {
+			return &Error{Kind: KindUnsupported, Err: fmt.Errorf("charset %q: the body cannot be shown free of protected names", m[1])}
+		}
+	}
 	if structured(mt) {
 		_, err := p.content(body, contentType, "", 0, nestOpts{})
 		if err != nil {
@@ -113,6 +124,11 @@ func (p *protector) scanBody(body []byte, contentType string) error {
 	}
 	return nil
 }
+
+// anyCharset finds every charset parameter in a Content-Type as a lenient
+// parser would (a substring search), so a second, hidden charset cannot
+// make the origin decode what the scan read as ASCII.
+var anyCharset = regexp.MustCompile(`(?i)charset\s*=\s*"?([^;",\s]*)`)
 
 // mentionsName returns the first of names (folded, see foldPath) that s
 // holds as a word, in any of its decoded views, or "".
