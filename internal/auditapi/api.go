@@ -7,12 +7,12 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/bulwarkd/bulwark/internal/api"
@@ -39,12 +39,33 @@ type Config struct {
 
 // Service serves the API.
 type Service struct {
-	cfg    Config
-	verify sync.Mutex // one whole-log verification at a time
+	cfg Config
+	// Reading the log costs disk and CPU: one whole-log verification and
+	// a few lookups at a time; the rest wait, for as long as their
+	// request lasts, and are then told to retry.
+	verify  chan struct{}
+	lookups chan struct{}
 }
 
+// maxLookups bounds concurrent LookupEvents calls (each reads up to
+// maxScanBytes).
+const maxLookups = 2
+
 // New returns the service.
-func New(cfg Config) *Service { return &Service{cfg: cfg} }
+func New(cfg Config) *Service {
+	return &Service{cfg: cfg, verify: make(chan struct{}, 1), lookups: make(chan struct{}, maxLookups)}
+}
+
+// acquire takes a slot of sem, or gives up when ctx ends with AWS's
+// throttling error. The returned func releases the slot.
+func acquire(ctx context.Context, sem chan struct{}) (func(), error) {
+	select {
+	case sem <- struct{}{}:
+		return func() { <-sem }, nil
+	case <-ctx.Done():
+		return nil, &awsproto.Error{Code: "ThrottlingException", Message: "Other audit log reads are running; retry later.", Status: http.StatusBadRequest}
+	}
+}
 
 // API describes the service for the server.
 func (s *Service) API() *api.Service {
@@ -123,6 +144,11 @@ func (s *Service) apiLookup(ctx context.Context, c *api.Call, in *lookupInput) (
 	if err := c.Authorize(ctx, api.AuthzRequest{Action: "bulwark:LookupAuditEvents", Resource: s.arn(), Mode: policy.Standard, ResourceTags: map[string]string{}}); err != nil {
 		return nil, err
 	}
+	release, err := acquire(ctx, s.lookups)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	max := in.MaxResults
 	if max == 0 {
 		max = 50
@@ -333,9 +359,11 @@ func (s *Service) apiVerify(ctx context.Context, c *api.Call, _ *verifyInput) (*
 	if err := c.Authorize(ctx, api.AuthzRequest{Action: "bulwark:VerifyAuditLog", Resource: s.arn(), Mode: policy.Standard, ResourceTags: map[string]string{}}); err != nil {
 		return nil, err
 	}
-	// Reading the whole log costs; callers queue rather than run many.
-	s.verify.Lock()
-	defer s.verify.Unlock()
+	release, err := acquire(ctx, s.verify)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	files := s.files()
 	slices.Reverse(files) // oldest first
 	rep, err := audit.VerifyFiles(files, audit.VerifyOptions{Keys: s.cfg.Keys})
