@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"google.golang.org/grpc/peer"
+	"net"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -36,6 +39,10 @@ type guard struct {
 	// state moves once, from pending to authorized (the first request was
 	// allowed) or to timedOut (the deadline passed first).
 	state atomic.Int32
+	// leavePending gives back the stream's place among its peer's
+	// unauthenticated streams; it runs once, on authorization or at the
+	// end of the stream.
+	leavePending func()
 }
 
 const (
@@ -46,7 +53,54 @@ const (
 
 // authorize marks the stream authorized; false if its deadline passed.
 func (g *guard) authorize() bool {
-	return g.state.CompareAndSwap(guardPending, guardAuthorized) || g.state.Load() == guardAuthorized
+	if g.state.CompareAndSwap(guardPending, guardAuthorized) {
+		if g.leavePending != nil {
+			g.leavePending()
+		}
+		return true
+	}
+	return g.state.Load() == guardAuthorized
+}
+
+// DefaultMaxPendingPerPeer bounds the streams one source address may hold
+// before they are authorized. A data plane opens one ADS stream and
+// authorizes it at once, so a peer (or a NAT in front of a few hundred
+// Envoys reconnecting together) stays well below it; an attacker filling
+// the server-wide cap with streams that never authenticate is refused at
+// this many per address.
+const DefaultMaxPendingPerPeer = 64
+
+// enterPending takes a place among peer's unauthenticated streams; false
+// when it holds DefaultMaxPendingPerPeer already. leave gives it back
+// (idempotent).
+func (s *Server) enterPending(peerIP string) (leave func(), ok bool) {
+	s.pendingMu.Lock()
+	defer s.pendingMu.Unlock()
+	if s.pending[peerIP] >= s.maxPendingPerPeer {
+		return nil, false
+	}
+	s.pending[peerIP]++
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			s.pendingMu.Lock()
+			defer s.pendingMu.Unlock()
+			if s.pending[peerIP]--; s.pending[peerIP] <= 0 {
+				delete(s.pending, peerIP)
+			}
+		})
+	}, true
+}
+
+// peerIP is the stream's source address without the port ("" if unknown).
+func peerIP(ctx context.Context) string {
+	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
+		if host, _, err := net.SplitHostPort(p.Addr.String()); err == nil {
+			return host
+		}
+		return p.Addr.String()
+	}
+	return ""
 }
 
 type guardKey struct{}
@@ -107,7 +161,13 @@ func (s *Server) streamGuard(srv any, ss grpc.ServerStream, _ *grpc.StreamServer
 		return status.Errorf(codes.ResourceExhausted, "this server holds its maximum of %d xDS streams; retry later or against another server", s.maxStreams)
 	}
 	defer s.openStreams.Add(-1)
-	g := &guard{}
+	leave, ok := s.enterPending(peerIP(ss.Context()))
+	if !ok {
+		s.metrics.refused.WithLabelValues("too_many_unauthenticated").Inc()
+		return status.Errorf(codes.ResourceExhausted, "this address holds its maximum of %d xDS streams not yet authorized; authorize (send a signed first request) before opening more", s.maxPendingPerPeer)
+	}
+	defer leave()
+	g := &guard{leavePending: leave}
 	ctx, cancel := context.WithCancelCause(ss.Context())
 	defer cancel(nil)
 	g.ctx, g.cancel = context.WithValue(ctx, guardKey{}, g), cancel

@@ -205,3 +205,55 @@ func TestStreamCap(t *testing.T) {
 		t.Fatalf("too_many_streams = %v, want 1", got)
 	}
 }
+
+// TestPendingStreamsPerPeer is the attack class "fill the stream cap with
+// streams that never authenticate": one address may hold only so many
+// streams before they are authorized, an authorized stream gives its
+// place back, and the refusal is counted.
+func TestPendingStreamsPerPeer(t *testing.T) {
+	t.Parallel()
+	f, _ := guardServer(t, nil, 100)
+	f.srv.pendingMu.Lock()
+	f.srv.maxPendingPerPeer = 2
+	f.srv.pendingMu.Unlock()
+	pending := func() int {
+		f.srv.pendingMu.Lock()
+		defer f.srv.pendingMu.Unlock()
+		return f.srv.pending["127.0.0.1"]
+	}
+	// Authorized streams do not hold a place.
+	for i := 0; i < 3; i++ {
+		st, err := f.ads.StreamAggregatedResources(testCtx(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := st.Send(&discoveryv3.DiscoveryRequest{Node: tellerNode(), TypeUrl: resourcev3.ClusterType}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.Recv(); err != nil {
+			t.Fatalf("authorized stream %d: %v", i, err)
+		}
+	}
+	if n := pending(); n != 0 {
+		t.Fatalf("%d pending after authorization, want 0", n)
+	}
+	ctx, cancel := context.WithCancel(testCtx(t))
+	for i := 0; i < 2; i++ {
+		if _, err := f.ads.StreamAggregatedResources(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testwait.For(t, 10*time.Second, "two pending streams", func() bool { return pending() == 2 })
+	st, err := f.ads.StreamAggregatedResources(testCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Recv(); status.Code(err) != codes.ResourceExhausted {
+		t.Fatalf("third unauthenticated stream: %v, want ResourceExhausted", err)
+	}
+	if got := testutil.ToFloat64(f.srv.metrics.refused.WithLabelValues("too_many_unauthenticated")); got != 1 {
+		t.Fatalf("too_many_unauthenticated = %v, want 1", got)
+	}
+	cancel()
+	testwait.For(t, 10*time.Second, "the pending streams to end", func() bool { return pending() == 0 })
+}

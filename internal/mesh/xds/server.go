@@ -186,6 +186,10 @@ type Server struct {
 	authTimeout time.Duration
 	maxStreams  int
 	openStreams atomic.Int64
+
+	pendingMu         sync.Mutex
+	pending           map[string]int // unauthenticated streams per peer address
+	maxPendingPerPeer int
 }
 
 // stream is one open ADS stream.
@@ -262,6 +266,7 @@ func New(cfg Config) (*Server, error) {
 		kick: make(chan struct{}, 1),
 	}
 	s.authTimeout, s.maxStreams = cfg.AuthTimeout, cfg.MaxStreams
+	s.pending, s.maxPendingPerPeer = map[string]int{}, DefaultMaxPendingPerPeer
 	if s.authTimeout <= 0 {
 		s.authTimeout = DefaultAuthTimeout
 	}
@@ -292,11 +297,16 @@ func (s *Server) Register(g *grpc.Server) {
 // MaxStreams, for callers that build their own gRPC server.
 func (s *Server) StreamInterceptor() grpc.StreamServerInterceptor { return s.streamGuard }
 
+// maxStreamsPerConn bounds the HTTP/2 streams of one connection: Envoy and
+// gRPC clients hold one ADS stream per connection, so a few suffice, and
+// one connection cannot take a large share of MaxStreams by itself.
+const maxStreamsPerConn = 16
+
 // NewGRPCServer returns a gRPC server with the aggregated discovery
 // service registered. creds nil means plaintext HTTP/2 (callers allow that
 // on loopback only).
 func (s *Server) NewGRPCServer(creds credentials.TransportCredentials) *grpc.Server {
-	opts := []grpc.ServerOption{grpc.MaxConcurrentStreams(1 << 16), grpc.MaxRecvMsgSize(4 << 20),
+	opts := []grpc.ServerOption{grpc.MaxConcurrentStreams(maxStreamsPerConn), grpc.MaxRecvMsgSize(4 << 20),
 		grpc.StreamInterceptor(s.streamGuard),
 		grpc.ConnectionTimeout(s.authTimeout),
 		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: s.authTimeout}),
