@@ -14,6 +14,7 @@ import (
 	"github.com/bulwarkd/bulwark/internal/events"
 	"github.com/bulwarkd/bulwark/internal/kms"
 	"github.com/bulwarkd/bulwark/internal/mesh/controlplane"
+	"github.com/bulwarkd/bulwark/internal/mesh/proxystatus"
 	"github.com/bulwarkd/bulwark/internal/pca"
 	"github.com/bulwarkd/bulwark/internal/secrets"
 )
@@ -33,6 +34,7 @@ func (s *Server) buildServices() {
 	s.console = console.New(console.Config{Region: c.Region, AccountID: c.AccountID})
 	s.Register(s.iam.API(), s.iam.STSAPI(), s.kms.API(), s.events.API(), s.pca.API(), s.acm.API(), s.secrets.API(), s.appmesh.API())
 	s.Register(auditapi.New(auditapi.Config{Path: s.audit.Path(), Keys: s.auditKeys, AccountID: c.AccountID, Region: c.Region}).API())
+	s.Register(proxystatus.New(proxystatus.Config{Source: s.xds, AccountID: c.AccountID, Region: c.Region}).API())
 	s.Register(c.ExtraServices...)
 }
 
