@@ -157,33 +157,47 @@ func (s *Service) attempt(ctx context.Context, d *delivery, claimed *store.Recor
 			// brings the delivery back after a restart.
 			return
 		}
+		err = redactURLError(err)
 	}
 	// Settle even if ctx ends now, so an acknowledged delivery is not sent
 	// again: the bookkeeping is short and bounded.
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	var next *store.Record
+	outcome := OutcomeDelivered
 	switch {
 	case err == nil:
 	case retry && d.Attempts <= maxRetries:
+		outcome = OutcomeRetrying
 		d.LastError = err.Error()
-		next, err = deliveryRecord(now.Add(s.backoff(d.Attempts)), d)
-		if err != nil {
-			s.log.Error("events: reschedule", "err", err)
+		var rerr error
+		next, rerr = deliveryRecord(now.Add(s.backoff(d.Attempts)), d)
+		if rerr != nil {
+			s.log.Error("events: reschedule", "err", rerr)
 			return
 		}
 	default:
 		// No dead-letter queue: a dropped event is logged.
+		outcome = OutcomeDropped
 		s.log.Warn("events: delivery dropped", "event", d.EventID, "rule", d.Rule, "target", d.Target.ID, "attempts", d.Attempts, "err", err)
+	}
+	// The target's last outcome is written with the settlement, so
+	// ListRuleDeliveries shows deliveries that left the queue too.
+	status, serr := targetStatusRecord(now, d, outcome, err)
+	if serr != nil {
+		s.log.Error("events: delivery status", "err", serr)
+		return
 	}
 	terr := s.store.Tx(sctx, func(tx store.Tx) error {
 		if err := tx.Delete(sctx, kindDelivery, claimed.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
 		if next != nil {
-			return tx.Put(sctx, next)
+			if err := tx.Put(sctx, next); err != nil {
+				return err
+			}
 		}
-		return nil
+		return tx.Put(sctx, status)
 	})
 	if terr != nil {
 		s.log.Error("events: settle delivery", "event", d.EventID, "err", terr)

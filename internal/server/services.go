@@ -32,7 +32,7 @@ func (s *Server) buildServices() {
 	s.appmesh = controlplane.New(controlplane.Config{Store: s.store, AccountID: c.AccountID, Region: c.Region, Now: c.Now, Rand: c.Rand, Logger: c.Logger})
 	s.buildXDS()
 	s.console = console.New(console.Config{Region: c.Region, AccountID: c.AccountID})
-	s.Register(s.iam.API(), s.iam.STSAPI(), s.kms.API(), s.events.API(), s.pca.API(), s.acm.API(), s.secrets.API(), s.appmesh.API())
+	s.Register(s.iam.API(), s.iam.STSAPI(), s.kms.API(), s.events.API(), s.pca.API(), s.acm.API(), s.secrets.API(), s.appmesh.API(), s.events.DeliveriesAPI())
 	s.Register(auditapi.New(auditapi.Config{Path: s.audit.Path(), Keys: s.auditKeys, AccountID: c.AccountID, Region: c.Region}).API())
 	s.Register(proxystatus.New(proxystatus.Config{Source: s.xds, AccountID: c.AccountID, Region: c.Region}).API())
 	s.Register(c.ExtraServices...)
