@@ -23,6 +23,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 )
 
 // The console's browser tests drive Debian's headless Chromium through the
@@ -185,10 +186,51 @@ func (b *browser) checkPage(view string) {
 	}
 }
 
+// markFocusables numbers the controls a keyboard user must be able to
+// reach (visible, enabled, not taken out of the tab order) and starts
+// recording which of them receive focus.
+const markFocusables = `(() => {
+  if (!window.__kbListen) {
+    window.__kbListen = true;
+    document.addEventListener('focusin', (e) => { if (e.target.dataset && e.target.dataset.kb) window.__kbSeen.add(e.target.dataset.kb); });
+  }
+  window.__kbSeen = new Set();
+  const els = Array.from(document.querySelectorAll('a[href], button, input, select, textarea, [tabindex]'))
+    .filter((el) => el.tabIndex >= 0 && !el.disabled && el.getClientRects().length > 0 && getComputedStyle(el).visibility !== 'hidden');
+  els.forEach((el, i) => { el.dataset.kb = String(i); });
+  if (document.activeElement) document.activeElement.blur();
+  return els.length;
+})()`
+
+// unreached lists the numbered controls, still on the page, that Tab
+// never focused.
+const unreached = `Array.from(document.querySelectorAll('[data-kb]'))
+  .filter((el) => el.isConnected && !window.__kbSeen.has(el.dataset.kb) && !el.disabled && el.getClientRects().length > 0)
+  .map((el) => el.outerHTML.slice(0, 120))`
+
+// checkKeyboard presses Tab through the whole page and fails if a control
+// cannot be reached with the keyboard.
+func (b *browser) checkKeyboard(view string) {
+	b.t.Helper()
+	var n int
+	b.eval(markFocusables, &n)
+	tabs := make([]chromedp.Action[chromedp.Void], 0, n+3)
+	for range n + 3 {
+		tabs = append(tabs, chromedp.KeyEvent(kb.Tab))
+	}
+	b.do("tab through "+view, tabs...)
+	var missed []string
+	b.eval(unreached, &missed)
+	if len(missed) > 0 {
+		b.t.Errorf("%s: %d of %d controls not reachable with Tab: %v", view, len(missed), n, missed)
+	}
+}
+
 // consoleFixture is a server with a CA hierarchy, certificates, a KMS key,
 // a secret and a read-only user.
 type consoleFixture struct {
 	p                    *proc
+	xdsAddr              string
 	cfg                  aws.Config
 	subCA                string
 	certs                []string
@@ -199,8 +241,9 @@ type consoleFixture struct {
 
 func newConsoleFixture(t *testing.T) *consoleFixture {
 	t.Helper()
-	p := startDev(t, t.TempDir())
-	f := &consoleFixture{p: p, cfg: p.awsConfig()}
+	xdsAddr := freePort(t)
+	p := startDev(t, t.TempDir(), "--xds-listen", xdsAddr)
+	f := &consoleFixture{p: p, xdsAddr: xdsAddr, cfg: p.awsConfig()}
 	ctx := ctxT(t)
 	pa := acmpca.NewFromConfig(f.cfg)
 	create := func(typ pcatypes.CertificateAuthorityType, cn string) *string {
@@ -305,6 +348,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Errorf("first-run page lacks the endpoint export or the commands:\n%s", got)
 	}
 	b.checkPage("start")
+	b.checkKeyboard("start")
 	b.screenshot("start")
 
 	b.signIn(devKeyID, devSecret)
@@ -351,6 +395,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Error("the page reloaded to show the renewal")
 	}
 	b.checkPage("pki")
+	b.checkKeyboard("pki")
 	b.screenshot("pki")
 
 	// Export with the passphrase flow: a mismatch is refused in the page,
@@ -393,6 +438,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Errorf("key policy after saving: %v %v", aws.ToString(pol.Policy), err)
 	}
 	b.checkPage("kms")
+	b.checkKeyboard("kms")
 	b.screenshot("kms")
 
 	// Secrets: versions and stages; the value only on request.
@@ -411,10 +457,14 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Errorf("shown value %q", values)
 	}
 	b.checkPage("secrets")
+	b.checkKeyboard("secrets")
 	b.screenshot("secrets")
 
 	// Audit: the chain verifies; the value just shown is an event of
-	// its own (GetSecretValue by root), found by searching.
+	// its own (GetSecretValue by root), found by searching. Below, an
+	// event rule with one accepting and one unreachable target shows each
+	// target's last delivery and the queued retry.
+	seedRules(t, f.cfg)
 	b.view("audit", "#audit-table")
 	b.do("chain status", chromedp.WaitVisible(chromedp.CSS(`#chain-ok`)))
 	b.do("search",
@@ -424,7 +474,19 @@ func TestConsoleInBrowser(t *testing.T) {
 	if strings.Contains(b.text("main"), "s3cr3t-current-value") {
 		t.Error("the audit view shows a secret value")
 	}
+	// Deliveries are made by the server's loop as the event arrives: ask
+	// again (the refresh button) until both attempts are reported.
+	b.waitFor("the rule's deliveries", `(() => {
+	  const t = document.getElementById('rules-table');
+	  const ok = t && /accepting[\s\S]*DELIVERED/.test(t.textContent) && /down[\s\S]*RETRYING[\s\S]*1 queued/.test(t.textContent);
+	  if (!ok) document.getElementById('rules-refresh').click();
+	  return ok;
+	})()`)
+	if got := b.text("#rules-table"); !strings.Contains(got, "console-orders") || !strings.Contains(got, `{"source":["console.test"]}`) || !strings.Contains(got, "/hook") {
+		t.Errorf("rules table:\n%s", got)
+	}
 	b.checkPage("audit")
+	b.checkKeyboard("audit")
 	b.screenshot("audit")
 
 	// Mesh: the graph, with the TLS of each edge into a virtual node.
@@ -434,7 +496,19 @@ func TestConsoleInBrowser(t *testing.T) {
 	if got := b.text("table.mesh-edges"); !strings.Contains(got, "node front") || !strings.Contains(got, "service teller.mesh.local") || !strings.Contains(got, "mutual") {
 		t.Errorf("mesh edges:\n%s", got)
 	}
+	// A data plane connects over xDS while the page is open: within a
+	// refresh it is listed with its acknowledged listener version and the
+	// configuration it refused, and its node is marked on the graph.
+	if got := b.text("table.mesh-proxies"); !strings.Contains(got, "None yet") {
+		t.Errorf("proxies before any connected:\n%s", got)
+	}
+	listeners := connectProxy(t, f.p, f.xdsAddr, "front")
+	b.waitFor("the connected data plane", `!!document.querySelector('g.node.connected.refused[data-id="node:front"]') && document.querySelector('table.mesh-proxies').textContent.includes(`+jsString(consoleNACK)+`)`)
+	if got := b.text("table.mesh-proxies"); !strings.Contains(got, "node front") || !strings.Contains(got, "Listener "+listeners) || !strings.Contains(got, "Cluster") {
+		t.Errorf("connected proxies:\n%s", got)
+	}
 	b.checkPage("mesh")
+	b.checkKeyboard("mesh")
 	b.screenshot("mesh")
 }
 
@@ -465,7 +539,8 @@ func TestConsoleDeniedAction(t *testing.T) {
 }
 
 // TestConsolePhoneWidth: the console is usable at 390 px: nothing wider
-// than the screen but the tables' own scrollers.
+// than the screen but the tables' own scrollers, every control labelled
+// and reachable with Tab.
 func TestConsolePhoneWidth(t *testing.T) {
 	f := newConsoleFixture(t)
 	b := newBrowser(t, f.p.endpoint, 390, 844)
@@ -477,11 +552,19 @@ func TestConsolePhoneWidth(t *testing.T) {
 		t.Errorf("the PKI view is %d px wider than a phone screen", overflow)
 	}
 	b.screenshot("pki-phone")
-	b.view("secrets", "#secret-table")
-	b.eval(`document.documentElement.scrollWidth - window.innerWidth`, &overflow)
-	if overflow > 0 {
-		t.Errorf("the Secrets view is %d px wider than a phone screen", overflow)
+	seedMesh(t, f.cfg)
+	seedRules(t, f.cfg)
+	connectProxy(t, f.p, f.xdsAddr, "front")
+	for _, v := range []struct{ name, sel string }{{"secrets", "#secret-table"}, {"audit", "#rules-table"}, {"mesh", "table.mesh-proxies"}} {
+		b.view(v.name, v.sel)
+		b.eval(`document.documentElement.scrollWidth - window.innerWidth`, &overflow)
+		if overflow > 0 {
+			t.Errorf("the %s view is %d px wider than a phone screen", v.name, overflow)
+		}
+		b.checkPage(v.name)
+		b.checkKeyboard(v.name)
 	}
+	b.screenshot("mesh-phone")
 }
 
 // seedMesh makes a small mesh: a gateway routing to a service provided by

@@ -1,7 +1,61 @@
 // Audit: events newest first, searchable and paginated, with the chain's
 // verification status. Reads through BulwarkAudit (docs/console.md), which
-// is authorized and audited like every API.
-import { h, field, errorBox, table, when, busy } from './ui.js';
+// is authorized and audited like every API. Below, the EventBridge rules
+// and what happened to their deliveries (BulwarkEvents).
+import { h, field, errorBox, table, when, busy, paginate } from './ui.js';
+
+// deliveries reads a rule's delivery state: the last attempt per target
+// and its queued deliveries (at most 5 pages of them).
+async function deliveries(c, rule) {
+  const out = { targets: [], pending: [], more: false };
+  let token;
+  for (let page = 0; page < 5; page++) {
+    const r = await c.json('bulwark', 'BulwarkEvents.ListRuleDeliveries', { Rule: rule, MaxResults: 100, NextToken: token });
+    if (page === 0) out.targets = r.Targets;
+    out.pending.push(...r.Pending);
+    token = r.NextToken;
+    if (!token) return out;
+  }
+  out.more = true;
+  return out;
+}
+
+// rulesSection lists the event rules with their targets, each target's
+// last delivery attempt and its queued retries.
+async function rulesSection(c, box) {
+  try {
+    const rules = await paginate((t) => c.json('events', 'AWSEvents.ListRules', { NextToken: t }), 'Rules', 100);
+    const rows = [];
+    await Promise.all(rules.map(async (r) => {
+      const targets = (await c.json('events', 'AWSEvents.ListTargetsByRule', { Rule: r.Name })).Targets || [];
+      let d = null, err = null;
+      try { d = await deliveries(c, r.Name); } catch (e) { err = e; }
+      if (!targets.length) rows.push({ r, t: null, d, err });
+      for (const t of targets) rows.push({ r, t, d, err });
+    }));
+    rows.sort((a, b) => (a.r.Name + (a.t ? a.t.Id : '') < b.r.Name + (b.t ? b.t.Id : '') ? -1 : 1));
+    const last = ({ t, d, err }) => {
+      if (err) return errorBox(err);
+      const st = t && d && d.targets.find((x) => x.Id === t.Id);
+      if (!st) return 'no attempt yet';
+      return h('div', {}, h('span', { class: 'badge ' + (st.Outcome === 'DELIVERED' ? 'issued' : st.Outcome === 'DROPPED' ? 'failed' : 'pending') }, st.Outcome),
+        ` ${when(st.Time)}, attempt ${st.Attempts}`, st.LastError ? h('div', { class: 'nack-msg' }, st.LastError) : '');
+    };
+    const queued = ({ t, d }) => {
+      const p = t && d ? d.pending.filter((x) => x.TargetId === t.Id) : [];
+      if (!p.length) return '—';
+      const next = p.reduce((a, b) => (a.NextAttemptAt < b.NextAttemptAt ? a : b));
+      return `${p.length}${d.more ? '+' : ''} queued; next attempt ${when(next.NextAttemptAt)}`;
+    };
+    box.replaceChildren(table(`Event rules and their deliveries (${rules.length} rules)`, [
+      ['Rule', ({ r }) => h('div', {}, h('strong', {}, r.Name), ' ', h('span', { class: 'badge ' + r.State.toLowerCase() }, r.State))],
+      ['Pattern', ({ r }) => h('code', {}, r.EventPattern || '')],
+      ['Target', ({ t }) => (t ? h('div', {}, t.Id, ' ', h('code', {}, t.Arn)) : 'no target')],
+      ['Last delivery', last],
+      ['Queued', queued],
+    ], rows, { id: 'rules-table' }));
+  } catch (e) { box.replaceChildren(errorBox(e)); }
+}
 
 export async function render(main, session) {
   const c = session.client;
@@ -51,6 +105,10 @@ export async function render(main, session) {
   const form = h('form', { class: 'panel', 'aria-label': 'Search the audit log' }, field('Search', text), field('In', attr), search);
   form.addEventListener('submit', (e) => { e.preventDefault(); load(search, true); });
   more.addEventListener('click', () => load(more, false));
-  main.append(h('section', { 'aria-label': 'Chain verification' }, chain, verifyBtn), form, results, more);
-  await Promise.all([verify(), load(search, true)]);
+  const rules = h('div', { id: 'rules' });
+  const reloadRules = h('button', { type: 'button', id: 'rules-refresh' }, 'Refresh rules and deliveries');
+  reloadRules.addEventListener('click', () => busy(reloadRules, 'Reading event rules', () => rulesSection(c, rules)));
+  main.append(h('section', { 'aria-label': 'Chain verification' }, chain, verifyBtn), form, results, more,
+    h('section', { 'aria-labelledby': 'rules-h' }, h('h2', { id: 'rules-h' }, 'Event rules and deliveries'), rules, reloadRules));
+  await Promise.all([verify(), load(search, true), rulesSection(c, rules)]);
 }

@@ -1,7 +1,10 @@
 // Mesh: virtual gateways, services, routers and nodes of each mesh as a
 // graph, each edge into a virtual node marked with the TLS that node's
-// listener enforces (mutual, one-way, none).
-import { h, s, errorBox, table } from './ui.js';
+// listener enforces (mutual, one-way, none), and the data planes connected
+// to the xDS server with their configuration versions, refreshed live.
+import { h, s, errorBox, table, when, paginate } from './ui.js';
+
+const POLL_MS = 4000;
 
 const V = ['v20190125', 'meshes'];
 
@@ -95,10 +98,33 @@ function draw(g) {
       s('text', { x: p.x + 8, y: p.y + 21 }, n.label.slice(0, 24) + (n.tls ? ` · ${n.tls}` : ''))));
   }
   return h('figure', { class: 'timeline-box' }, svg, h('figcaption', {},
-    h('span', { class: 'key mutual' }), ' mutual TLS ', h('span', { class: 'key oneway' }), ' one-way TLS ', h('span', { class: 'key none' }), ' no TLS (into a virtual node, from its listener); grey: routing'));
+    h('span', { class: 'key mutual' }), ' mutual TLS ', h('span', { class: 'key oneway' }), ' one-way TLS ', h('span', { class: 'key none' }), ' no TLS (into a virtual node, from its listener); grey: routing; ', h('span', { class: 'key connected' }), ' a data plane is connected'));
 }
 
-export async function render(main, session) {
+// shortType turns a type URL into its resource type ("Listener").
+const shortType = (u) => String(u).split('.').pop();
+
+// proxyTable lists a mesh's connected data planes: open streams, the
+// configuration version served, the last version each type acknowledged,
+// and the last configuration refused, with the data plane's error.
+function proxyTable(mesh, proxies) {
+  const rows = [];
+  for (const p of proxies) {
+    for (const c of p.Configurations) rows.push({ p, c });
+  }
+  return table(`Data planes connected to the xDS server (${proxies.length})`, [
+    ['Resource', ({ p }) => h('span', { title: p.ResourceArn }, `${p.ResourceType === 'virtualGateway' ? 'gateway' : 'node'} ${p.ResourceName}`)],
+    ['Streams', ({ c }) => String(c.Streams)],
+    ['Version served', ({ c }) => h('code', {}, c.Version)],
+    ['Acknowledged', ({ c }) => (c.Acked.length ? c.Acked.map((a) => h('div', {},
+      h('span', { class: 'badge ' + (a.Version === c.Version ? 'issued' : 'pending') }, shortType(a.TypeUrl)), ' ', h('code', {}, a.Version))) : 'nothing yet')],
+    ['Last refused (NACK)', ({ c }) => (c.LastNack ? h('div', { class: 'nack' },
+      h('span', { class: 'badge failed' }, shortType(c.LastNack.TypeUrl)), ' ', h('code', {}, c.LastNack.Version || '?'), ' ', when(c.LastNack.Time),
+      h('div', { class: 'nack-msg' }, c.LastNack.Message)) : '—')],
+  ], rows, { class: 'mesh-proxies', 'data-mesh': mesh });
+}
+
+export async function render(main, session, stale) {
   const c = session.client;
   main.append(h('h1', {}, 'Service mesh'));
   const box = h('div', { id: 'mesh' });
@@ -111,9 +137,11 @@ export async function render(main, session) {
     return;
   }
   if (!meshes.length) box.append(h('p', {}, 'No mesh yet: aws appmesh create-mesh --mesh-name demo (see docs/appmesh.md).'));
+  const live = [];
   for (const m of meshes.slice(0, 10)) {
     const sec = h('section', { 'aria-label': 'Mesh ' + m.meshName, 'data-mesh': m.meshName }, h('h2', {}, m.meshName));
     box.append(sec);
+    const proxies = h('div', { class: 'proxies', 'aria-live': 'polite' });
     try {
       const g = await load(c, m.meshName);
       const label = (id) => id.replace(':', ' ');
@@ -122,5 +150,24 @@ export async function render(main, session) {
         ['TLS', (e) => (e.mode ? h('span', { class: 'badge tls-' + e.mode }, e.mode) : 'routing')],
       ], g.edges, { class: 'mesh-edges' }));
     } catch (e) { sec.append(errorBox(e)); }
+    sec.append(h('h3', {}, 'Connected data planes'), proxies);
+    // A refusal here (no bulwark:ListConnectedProxies) leaves the graph.
+    const refresh = async () => {
+      try {
+        const list = await paginate((t) => c.json('bulwark', 'BulwarkMesh.ListConnectedProxies', { MeshName: m.meshName, NextToken: t }), 'Proxies');
+        proxies.replaceChildren(proxyTable(m.meshName, list));
+        for (const n of sec.querySelectorAll('g.node')) {
+          const [kind, name] = n.dataset.id.split(':');
+          const p = list.find((x) => x.ResourceName === name && (kind === 'gateway' ? x.ResourceType === 'virtualGateway' : x.ResourceType === 'virtualNode'));
+          n.classList.toggle('connected', !!p);
+          n.classList.toggle('refused', !!(p && p.Configurations.some((cf) => cf.LastNack)));
+        }
+      } catch (e) { proxies.replaceChildren(errorBox(e)); }
+    };
+    live.push(refresh);
   }
+  if (stale && stale()) return;
+  await Promise.all(live.map((r) => r()));
+  let timer = setInterval(() => { if (!document.hidden) live.forEach((r) => r()); }, POLL_MS);
+  return () => { clearInterval(timer); timer = null; };
 }
