@@ -221,6 +221,7 @@ func (b *browser) checkKeyboard(view string) {
 	b.do("tab through "+view, tabs...)
 	var missed []string
 	b.eval(unreached, &missed)
+	b.eval(`document.activeElement && document.activeElement.blur(), true`, new(bool))
 	if len(missed) > 0 {
 		b.t.Errorf("%s: %d of %d controls not reachable with Tab: %v", view, len(missed), n, missed)
 	}

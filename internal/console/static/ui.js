@@ -62,7 +62,9 @@ export function errorBox(err) {
 
 // table renders rows under a caption; cols: [[heading, row => node|text]].
 export function table(caption, cols, rows, attrs) {
-  return h('div', { class: 'scroll' }, h('table', attrs || {},
+  // The scroller is a named region: browsers let the keyboard focus a
+  // scroller that overflows (phones), and it should say what it holds.
+  return h('div', { class: 'scroll', role: 'region', 'aria-label': caption }, h('table', attrs || {},
     h('caption', {}, caption),
     h('thead', {}, h('tr', {}, cols.map(([name]) => h('th', { scope: 'col' }, name)))),
     h('tbody', {}, rows.length ? rows.map((r) => h('tr', {}, cols.map(([, f]) => h('td', {}, f(r)))))
