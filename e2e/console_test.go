@@ -311,7 +311,7 @@ func newConsoleFixture(t *testing.T) *consoleFixture {
 	if _, err := ic.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String("viewer")}); err != nil {
 		t.Fatal(err)
 	}
-	policy := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["acm:List*","acm:Describe*","acm:GetAccountConfiguration","acm-pca:List*","acm-pca:Describe*","acm-pca:Get*"],"Resource":"*"}]}`
+	policy := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["acm:List*","acm:Describe*","acm:GetAccountConfiguration","acm-pca:List*","acm-pca:Describe*","acm-pca:Get*","appmesh:List*","appmesh:Describe*"],"Resource":"*"}]}`
 	if _, err := ic.PutUserPolicy(ctx, &iam.PutUserPolicyInput{UserName: aws.String("viewer"), PolicyName: aws.String("read-pki"), PolicyDocument: aws.String(policy)}); err != nil {
 		t.Fatal(err)
 	}
@@ -536,6 +536,14 @@ func TestConsoleDeniedAction(t *testing.T) {
 	b.view("kms", "#keys .error")
 	if msg := b.text("#keys .error"); !strings.Contains(msg, "Missing permission: kms:") {
 		t.Errorf("KMS view as viewer shows %q", msg)
+	}
+	// The mesh's specs are readable, its live data planes are a grant of
+	// their own: the graph is drawn, the proxies' refusal is shown.
+	seedMesh(t, f.cfg)
+	b.view("mesh", "table.mesh-edges")
+	b.waitFor("the refusal of ListConnectedProxies", `!!document.querySelector('.proxies .error')`)
+	if msg := b.text(".proxies .error"); !strings.Contains(msg, "AccessDeniedException") || !strings.Contains(msg, "Missing permission: bulwark:ListConnectedProxies") {
+		t.Errorf("connected proxies as viewer show %q", msg)
 	}
 }
 
