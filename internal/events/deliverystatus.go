@@ -117,6 +117,37 @@ func (s *Service) RuleDeliveries(ctx context.Context, bus, ruleName, after strin
 
 func statusID(rule, target string) string { return rule + "/" + target }
 
+// forgetTargetStatus deletes the last-attempt records of a rule's targets
+// ids (nil: all of the rule's). It is best effort: a record left behind
+// only shows an old attempt, and a delivery still queued for a removed
+// target writes one again when it settles.
+func (s *Service) forgetTargetStatus(ctx context.Context, rule string, ids []string) {
+	if ids == nil {
+		recs, err := s.store.List(ctx, kindTargetStatus, store.ListOptions{Prefix: rule + "/"})
+		if err != nil {
+			s.log.Warn("events: list delivery status", "rule", rule, "err", err)
+			return
+		}
+		for _, r := range recs {
+			ids = append(ids, strings.TrimPrefix(r.ID, rule+"/"))
+		}
+	}
+	if len(ids) == 0 {
+		return
+	}
+	err := s.store.Tx(ctx, func(tx store.Tx) error {
+		for _, id := range ids {
+			if err := tx.Delete(ctx, kindTargetStatus, statusID(rule, id)); err != nil && !errors.Is(err, store.ErrNotFound) {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		s.log.Warn("events: forget delivery status", "rule", rule, "err", err)
+	}
+}
+
 func targetStatusRecord(now time.Time, d *delivery, outcome string, err error) (*store.Record, error) {
 	st := TargetStatus{Rule: d.Rule, TargetID: d.Target.ID, EventID: d.EventID, Time: now.UTC(), Outcome: outcome, Attempts: d.Attempts}
 	if err != nil {

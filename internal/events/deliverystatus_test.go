@@ -106,4 +106,29 @@ func TestRuleDeliveries(t *testing.T) {
 	if _, err := s.RuleDeliveries(ctx, "", "missing", "", 2); err == nil {
 		t.Error("a missing rule has deliveries")
 	}
+
+	// A target removed and added again, and a rule deleted and made
+	// again, start without the old history.
+	if err := s.RemoveTargets(ctx, "", "r", []string{"ok"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.PutTargets(ctx, "", "r", []Target{{ID: "ok", Arn: ok.URL}}); err != nil {
+		t.Fatal(err)
+	}
+	again, err := s.RuleDeliveries(ctx, "", "r", "", 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(again.Targets) != 1 || again.Targets[0].TargetID != "down" {
+		t.Errorf("after re-adding target ok: %+v", again.Targets)
+	}
+	if err := s.RemoveTargets(ctx, "", "other", []string{"down"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteRule(ctx, "", "other"); err != nil {
+		t.Fatal(err)
+	}
+	if recs, _ := st.List(ctx, kindTargetStatus, store.ListOptions{Prefix: "other/"}); len(recs) != 0 {
+		t.Errorf("a deleted rule keeps %d delivery status records", len(recs))
+	}
 }

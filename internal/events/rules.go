@@ -155,7 +155,7 @@ func (s *Service) DeleteRule(ctx context.Context, bus, name string) error {
 	if err := s.checkBus(bus); err != nil {
 		return err
 	}
-	return s.store.Tx(ctx, func(tx store.Tx) error {
+	err := s.store.Tx(ctx, func(tx store.Tx) error {
 		rule, _, err := s.getRule(ctx, tx, name)
 		if errors.Is(err, ErrNotFound) {
 			return nil // AWS: deleting a missing rule succeeds
@@ -168,6 +168,12 @@ func (s *Service) DeleteRule(ctx context.Context, bus, name string) error {
 		}
 		return tx.Delete(ctx, kindRule, name)
 	})
+	if err != nil {
+		return err
+	}
+	// A rule made again under this name starts with no delivery history.
+	s.forgetTargetStatus(ctx, name, nil)
+	return nil
 }
 
 // SetRuleState enables or disables a rule.
@@ -291,7 +297,12 @@ func (s *Service) RemoveTargets(ctx context.Context, bus, ruleName string, ids [
 		r.Targets = kept
 		return nil
 	})
-	return err
+	if err != nil {
+		return err
+	}
+	// A target added again under this id starts with no delivery history.
+	s.forgetTargetStatus(ctx, ruleName, ids)
+	return nil
 }
 
 // ListTargets returns a rule's targets in the order they were added.
