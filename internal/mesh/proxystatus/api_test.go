@@ -172,6 +172,38 @@ func TestListConnectedProxies(t *testing.T) {
 		t.Errorf("mesh other lists %v", out)
 	}
 
+	// A second node's stream: the mesh's proxies come one per page, in
+	// ARN order, without overlap.
+	if _, err := am.CreateVirtualNode(ctx, &appmesh.CreateVirtualNodeInput{MeshName: aws.String("m"), VirtualNodeName: aws.String("zeta"), Spec: &meshtypes.VirtualNodeSpec{
+		Listeners:        []meshtypes.Listener{{PortMapping: &meshtypes.PortMapping{Port: aws.Int32(8080), Protocol: meshtypes.PortProtocolHttp}}},
+		ServiceDiscovery: &meshtypes.ServiceDiscoveryMemberDns{Value: meshtypes.DnsServiceDiscovery{Hostname: aws.String("zeta.local")}},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	st2, err := discoveryv3.NewAggregatedDiscoveryServiceClient(conn).StreamAggregatedResources(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st2.Send(&discoveryv3.DiscoveryRequest{Node: &corev3.Node{Id: strings.Replace(nodeARN, "teller", "zeta", 1)}, TypeUrl: resourcev3.ListenerType}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st2.Recv(); err != nil {
+		t.Fatal(err)
+	}
+	_, p1 := call(t, srv, servertest.RootAccessKeyID, servertest.RootSecretAccessKey, map[string]any{"MeshName": "m", "MaxResults": 1})
+	tok, _ := p1["NextToken"].(string)
+	_, p2 := call(t, srv, servertest.RootAccessKeyID, servertest.RootSecretAccessKey, map[string]any{"MeshName": "m", "MaxResults": 1, "NextToken": tok})
+	name := func(out map[string]any) string {
+		ps, _ := out["Proxies"].([]any)
+		if len(ps) != 1 {
+			return fmt.Sprint(out)
+		}
+		return ps[0].(map[string]any)["ResourceName"].(string)
+	}
+	if name(p1) != "teller" || tok == "" || name(p2) != "zeta" || p2["NextToken"] != nil {
+		t.Errorf("pages: %v then %v", p1, p2)
+	}
+
 	tests := []struct {
 		name, policy string
 		in           map[string]any
@@ -189,7 +221,7 @@ func TestListConnectedProxies(t *testing.T) {
 		code, out := call(t, srv, id, secret, tc.in)
 		typ, _ := out["__type"].(string)
 		switch {
-		case tc.wantCode == "" && (code != 200 || len(out["Proxies"].([]any)) != 1):
+		case tc.wantCode == "" && (code != 200 || len(out["Proxies"].([]any)) != 2):
 			t.Errorf("%s: %d %v", tc.name, code, out)
 		case tc.wantCode != "" && !strings.HasSuffix(typ, tc.wantCode):
 			t.Errorf("%s: %d %v, want %s", tc.name, code, out, tc.wantCode)
