@@ -38,7 +38,7 @@ func TestResourcePolicyAllowsOneDeniesAnother(t *testing.T) {
 	if _, err := e.svc.GetSecretValue(ctx, e.call(bob), m.ARN, "", ""); codeOf(err) != "AccessDeniedException" {
 		t.Fatalf("bob: %v", err)
 	}
-	if _, _, _, err := e.svc.PutSecretValue(ctx, e.call(alice), "shared", "", Value{String: str("x")}, nil); codeOf(err) != "AccessDeniedException" {
+	if _, err := e.svc.PutSecretValue(ctx, e.call(alice), PutInput{SecretID: "shared", Value: Value{String: str("x")}}); codeOf(err) != "AccessDeniedException" {
 		t.Fatalf("alice may only read: %v", err)
 	}
 	if _, err := e.svc.DeleteResourcePolicy(ctx, e.root(), "shared"); err != nil {

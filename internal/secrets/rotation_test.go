@@ -42,7 +42,7 @@ func (f *fakeRotator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch ev.Step {
 	case "createSecret":
 		if _, err = svc.GetSecretValue(ctx, c, ev.SecretID, ev.ClientRequestToken, stagePending); err != nil {
-			_, _, _, err = svc.PutSecretValue(ctx, c, ev.SecretID, ev.ClientRequestToken, Value{String: str("rotated-" + ev.ClientRequestToken[:4])}, []string{stagePending})
+			_, err = svc.PutSecretValue(ctx, c, PutInput{SecretID: ev.SecretID, Token: ev.ClientRequestToken, Value: Value{String: str("rotated-" + ev.ClientRequestToken[:4])}, Stages: []string{stagePending}})
 		}
 	case "finishSecret":
 		m, _ := svc.DescribeSecret(ctx, c, ev.SecretID)
