@@ -16,6 +16,7 @@ import (
 
 	"github.com/bulwarkd/bulwark/internal/api"
 	"github.com/bulwarkd/bulwark/internal/awsproto"
+	"github.com/bulwarkd/bulwark/internal/clock"
 	"github.com/bulwarkd/bulwark/internal/policy"
 	"github.com/bulwarkd/bulwark/internal/seal"
 	"github.com/bulwarkd/bulwark/internal/store"
@@ -109,27 +110,10 @@ func (a *testAuthz) Authorize(ctx context.Context, c *api.Call, req api.AuthzReq
 	return nil
 }
 
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 type env struct {
 	svc   *Service
 	keys  *fakeKeys
-	clock *fakeClock
+	clock *clock.Fake
 	authz *testAuthz
 	store store.Store
 }
@@ -144,11 +128,11 @@ func newEnv(t testing.TB, mod ...func(*Config)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clock := &fakeClock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	clock := clock.NewFake(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 	st := store.New(b, kr, store.WithClock(clock.Now))
 	t.Cleanup(func() { st.Close() })
 	keys := newFakeKeys(t)
-	cfg := Config{Store: st, Keys: keys, AccountID: testAccount, Region: testRegion, Now: clock.Now}
+	cfg := Config{Store: st, Keys: keys, AccountID: testAccount, Region: testRegion, Clock: clock}
 	for _, m := range mod {
 		m(&cfg)
 	}

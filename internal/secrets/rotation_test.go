@@ -87,13 +87,13 @@ func TestRotationFailureAndResume(t *testing.T) {
 	if n, _ := e.svc.RotateDue(ctx); n != 0 {
 		t.Fatal("rotated early")
 	}
-	e.clock.Advance(5 * 24 * time.Hour)
+	e.clock.Add(5 * 24 * time.Hour)
 	if n, err := e.svc.RotateDue(ctx); n != 1 || err != nil {
 		t.Fatalf("due: %d %v", n, err)
 	}
 	// A failing scheduled rotation is postponed an hour, not retried every tick.
 	f.failStep = "setSecret"
-	e.clock.Advance(5 * 24 * time.Hour)
+	e.clock.Add(5 * 24 * time.Hour)
 	if n, err := e.svc.RotateDue(ctx); n != 0 || err == nil {
 		t.Fatalf("failing due rotation: %d %v", n, err)
 	}

@@ -280,7 +280,7 @@ func TestDeletionWindow(t *testing.T) {
 	if m, err := e.svc.DescribeSecret(ctx, e.root(), "del"); err != nil || m.Deleted.IsZero() {
 		t.Fatalf("describe deleted: %v", err)
 	}
-	e.clock.Advance(6 * 24 * time.Hour)
+	e.clock.Add(6 * 24 * time.Hour)
 	if _, err := e.svc.RestoreSecret(ctx, e.root(), "del"); err != nil {
 		t.Fatal(err)
 	}
@@ -289,11 +289,11 @@ func TestDeletionWindow(t *testing.T) {
 	if _, _, err := e.svc.DeleteSecret(ctx, e.root(), "del", &seven, false); err != nil {
 		t.Fatal(err)
 	}
-	e.clock.Advance(7*24*time.Hour - time.Second)
+	e.clock.Add(7*24*time.Hour - time.Second)
 	if n, _ := e.svc.PurgeDue(ctx); n != 0 {
 		t.Fatal("purged before the window ended")
 	}
-	e.clock.Advance(time.Second)
+	e.clock.Add(time.Second)
 	if _, err := e.svc.DescribeSecret(ctx, e.root(), "del"); codeOf(err) != "ResourceNotFoundException" {
 		t.Fatalf("after window: %v", err)
 	}

@@ -49,7 +49,7 @@ func (s *Service) Create(ctx context.Context, w WriteRequest) (*Resource, error)
 		return nil, err
 	}
 	sum := w.hash(canonical)
-	now := s.cfg.Now().UTC()
+	now := s.cfg.Clock.Now().UTC()
 	res := &Resource{Kind: w.Kind, Key: w.Key, Spec: canonical, Tags: w.Tags, UID: s.uid(), Version: 1, Created: now, Updated: now, CreateToken: w.ClientToken, CreateHash: sum}
 	var out *Resource
 	err = s.cfg.Store.Tx(ctx, func(tx store.Tx) error {
@@ -138,7 +138,7 @@ func (s *Service) Update(ctx context.Context, w WriteRequest) (*Resource, error)
 		}
 		res.Spec = canonical
 		res.Version++
-		res.Updated = s.cfg.Now().UTC()
+		res.Updated = s.cfg.Clock.Now().UTC()
 		res.UpdateToken, res.UpdateHash = w.ClientToken, sum
 		return nil
 	})
@@ -373,7 +373,7 @@ func (s *Service) uid() string {
 		// The uid only needs to be unique, not secret; a failing source
 		// must not make resources uncreatable.
 		s.log.Warn("appmesh: random source failed; uid from the clock", "err", err)
-		t := s.cfg.Now().UnixNano()
+		t := s.cfg.Clock.Now().UnixNano()
 		for i := range 8 {
 			b[i] = byte(t >> (8 * i))
 		}
