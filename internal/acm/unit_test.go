@@ -89,7 +89,6 @@ func (r *recorder) take() []event {
 	return e
 }
 
-
 func openStore(t testing.TB, path string) store.Store {
 	t.Helper()
 	b, err := sqlite.Open(path)
