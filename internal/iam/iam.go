@@ -105,13 +105,7 @@ type AccessKey struct {
 // checkTags applies AWS's tag rules (internal/tagging) with IAM's errors:
 // LimitExceeded over the limit, InvalidInput else.
 func checkTags(tags []Tag) error {
-	var te *tagging.Error
-	if err := tagging.Check(tags, func(t Tag) tagging.Tag { return tagging.Tag(t) }); !errors.As(err, &te) {
-		return err
-	} else if te.Reason == tagging.TooMany {
-		return fmt.Errorf("%w: %s", ErrLimitExceeded, te.Message())
-	}
-	return fmt.Errorf("%w: %s", ErrInvalidInput, te.Message())
+	return tagging.Wrap(tagging.Check(tags, func(t Tag) tagging.Tag { return tagging.Tag(t) }), ErrInvalidInput, ErrLimitExceeded)
 }
 
 var (

@@ -5,10 +5,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/bulwarkd/bulwark/internal/tagging"
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/bulwarkd/bulwark/internal/tagging"
 
 	"github.com/bulwarkd/bulwark/internal/api"
 	"github.com/bulwarkd/bulwark/internal/ids"
@@ -87,10 +88,7 @@ func checkValue(v *Value) error {
 // checkTags applies AWS's tag rules (internal/tagging) with Secrets
 // Manager's error, InvalidParameterException.
 func checkTags(tags []Tag) error {
-	if err := tagging.Check(tags, kvTag); err != nil {
-		return fmt.Errorf("%w: %s", ErrInvalidParameter, err.(*tagging.Error).Message())
-	}
-	return nil
+	return tagging.Wrap(tagging.Check(tags, kvTag), ErrInvalidParameter, ErrInvalidParameter)
 }
 
 func kvTag(t Tag) tagging.Tag { return tagging.Tag(t) }
