@@ -15,9 +15,8 @@ import (
 
 	"github.com/bulwarkd/bulwark/internal/acm"
 	"github.com/bulwarkd/bulwark/internal/clock"
-	"github.com/bulwarkd/bulwark/internal/seal"
 	"github.com/bulwarkd/bulwark/internal/store"
-	"github.com/bulwarkd/bulwark/internal/store/sqlite"
+	"github.com/bulwarkd/bulwark/internal/store/storetest"
 )
 
 // fakeCA is an in-memory EC root that signs anything.
@@ -89,20 +88,7 @@ func (r *recorder) take() []event {
 	return e
 }
 
-func openStore(t testing.TB, path string) store.Store {
-	t.Helper()
-	b, err := sqlite.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kr, err := seal.NewKeyring(make([]byte, 32), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := store.New(b, kr)
-	t.Cleanup(func() { _ = st.Close() })
-	return st
-}
+func openStore(t testing.TB, path string) store.Store { return storetest.SQLite(t, path) }
 
 const testCA = "arn:aws:acm-pca:us-east-1:111122223333:certificate-authority/11111111-2222-4333-8444-555555555555"
 

@@ -13,25 +13,11 @@ import (
 	"time"
 
 	"github.com/bulwarkd/bulwark/internal/clock"
-	"github.com/bulwarkd/bulwark/internal/seal"
 	"github.com/bulwarkd/bulwark/internal/store"
-	"github.com/bulwarkd/bulwark/internal/store/sqlite"
+	"github.com/bulwarkd/bulwark/internal/store/storetest"
 )
 
-func openStore(t testing.TB, path string) store.Store {
-	t.Helper()
-	b, err := sqlite.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kr, err := seal.NewKeyring(make([]byte, 32), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := store.New(b, kr)
-	t.Cleanup(func() { _ = st.Close() })
-	return st
-}
+func openStore(t testing.TB, path string) store.Store { return storetest.SQLite(t, path) }
 
 func newTestService(t *testing.T, st store.Store, clock *clock.Fake) *Service {
 	t.Helper()

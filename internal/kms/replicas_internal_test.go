@@ -4,14 +4,12 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/bulwarkd/bulwark/internal/clock"
-	"github.com/bulwarkd/bulwark/internal/seal"
 	"github.com/bulwarkd/bulwark/internal/store"
-	"github.com/bulwarkd/bulwark/internal/store/sqlite"
+	"github.com/bulwarkd/bulwark/internal/store/storetest"
 )
 
 // TestKeyDisabledOnOneReplicaRefusedOnAnotherWithinTTL: two KMS services
@@ -19,20 +17,7 @@ import (
 // through A; B must refuse it once KeyCacheTTL has passed, and a key
 // deleted through A must not stay in B's cache.
 func TestKeyDisabledOnOneReplicaRefusedOnAnotherWithinTTL(t *testing.T) {
-	b, err := sqlite.Open(filepath.Join(t.TempDir(), "db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	mk := make([]byte, 32)
-	if _, err := rand.Read(mk); err != nil {
-		t.Fatal(err)
-	}
-	keys, err := seal.NewKeyring(mk, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := store.New(b, keys)
-	t.Cleanup(func() { _ = st.Close() })
+	st := storetest.SQLite(t, "")
 	clock := clock.NewFake(time.Unix(1_800_000_000, 0))
 	const ttl = time.Second
 	cfg := Config{Store: st, AccountID: "111122223333", Region: "us-east-1", Clock: clock, KeyCacheTTL: ttl}

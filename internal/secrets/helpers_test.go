@@ -6,7 +6,6 @@ import (
 	"crypto/cipher"
 	"crypto/rand"
 	"errors"
-	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -18,9 +17,8 @@ import (
 	"github.com/bulwarkd/bulwark/internal/awsproto"
 	"github.com/bulwarkd/bulwark/internal/clock"
 	"github.com/bulwarkd/bulwark/internal/policy"
-	"github.com/bulwarkd/bulwark/internal/seal"
 	"github.com/bulwarkd/bulwark/internal/store"
-	"github.com/bulwarkd/bulwark/internal/store/sqlite"
+	"github.com/bulwarkd/bulwark/internal/store/storetest"
 )
 
 const (
@@ -120,17 +118,8 @@ type env struct {
 
 func newEnv(t testing.TB, mod ...func(*Config)) *env {
 	t.Helper()
-	b, err := sqlite.Open(filepath.Join(t.TempDir(), "db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	kr, err := seal.NewKeyring(make([]byte, 32), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	clock := clock.NewFake(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
-	st := store.New(b, kr, store.WithClock(clock.Now))
-	t.Cleanup(func() { st.Close() })
+	st := storetest.SQLite(t, "", store.WithClock(clock.Now))
 	keys := newFakeKeys(t)
 	cfg := Config{Store: st, Keys: keys, AccountID: testAccount, Region: testRegion, Clock: clock}
 	for _, m := range mod {

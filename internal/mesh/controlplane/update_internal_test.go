@@ -2,16 +2,13 @@ package controlplane
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
-	"path/filepath"
 	"slices"
 	"sync/atomic"
 	"testing"
 
-	"github.com/bulwarkd/bulwark/internal/seal"
 	"github.com/bulwarkd/bulwark/internal/store"
-	"github.com/bulwarkd/bulwark/internal/store/sqlite"
+	"github.com/bulwarkd/bulwark/internal/store/storetest"
 )
 
 // collidingStore makes the next `conflicts` record updates fail with
@@ -40,20 +37,7 @@ func (t collidingTx) Update(ctx context.Context, r *store.Record) error {
 
 func newCollidingService(t *testing.T) (*Service, *collidingStore) {
 	t.Helper()
-	b, err := sqlite.Open(filepath.Join(t.TempDir(), "db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	mk := make([]byte, 32)
-	if _, err := rand.Read(mk); err != nil {
-		t.Fatal(err)
-	}
-	keys, err := seal.NewKeyring(mk, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := &collidingStore{Store: store.New(b, keys)}
-	t.Cleanup(func() { _ = st.Close() })
+	st := &collidingStore{Store: storetest.SQLite(t, "")}
 	return New(Config{Store: st, AccountID: "111122223333", Region: "eu-west-1"}), st
 }
 
