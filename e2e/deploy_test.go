@@ -21,6 +21,7 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 
 	"github.com/bulwarkd/bulwark/internal/store/postgres/pgtest"
+	"github.com/bulwarkd/bulwark/internal/testwait"
 )
 
 // TestNginxExampleConfig runs `nginx -t` on examples/deploy/nginx, with the
@@ -283,19 +284,16 @@ func runExampleConfig(t *testing.T, cfg string, c corev1.Container) {
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}, Timeout: 2 * time.Second}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		resp, err := client.Get("https://" + addr + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return
-			}
+	var err error
+	if !testwait.Until(20*time.Second, func() bool {
+		var resp *http.Response
+		if resp, err = client.Get("https://" + addr + "/readyz"); err != nil {
+			return false
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the example configuration did not give a ready server: %v\n%s", err, stderr.String())
-		}
-		time.Sleep(100 * time.Millisecond)
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	}) {
+		t.Fatalf("the example configuration did not give a ready server: %v\n%s", err, stderr.String())
 	}
 }
 

@@ -27,6 +27,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
+	"github.com/bulwarkd/bulwark/internal/testwait"
 )
 
 // TestEdgeAndUnprotectCommands runs `bulwark edge` with the flags-only rule
@@ -72,17 +73,7 @@ func TestEdgeAndUnprotectCommands(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = edge.Process.Signal(syscall.SIGTERM); _ = edge.Wait() })
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if c, err := net.Dial("tcp", listen); err == nil {
-			c.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("edge did not start: %s", edgeLog.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitListening(t, listen, edgeLog.String)
 
 	payload := `[{"fname": "Alejandro", "lname": "Rosalez", "email": "alejandro@example.com", "ssn": "123-45-6789", "dob": "1980-01-01", "phone": "+1-555-0100", "id": 7}]`
 	resp, err := http.Post("http://"+listen+"/people", "application/json", strings.NewReader(payload))
@@ -176,16 +167,22 @@ func startEdgeBinary(t *testing.T, env []string, listen string, args ...string) 
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() })
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if c, err := net.Dial("tcp", listen); err == nil {
-			c.Close()
-			return
+	waitListening(t, listen, log.String)
+}
+
+// waitListening waits until the edge at addr accepts connections, failing
+// the test with its output if it has not within 20 seconds.
+func waitListening(t *testing.T, addr string, output func() string) {
+	t.Helper()
+	if !testwait.Until(20*time.Second, func() bool {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			return false
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("edge did not start: %s", log.String())
-		}
-		time.Sleep(50 * time.Millisecond)
+		c.Close()
+		return true
+	}) {
+		t.Fatalf("edge did not start: %s", output())
 	}
 }
 

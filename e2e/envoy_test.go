@@ -25,6 +25,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/appmesh"
 	mt "github.com/aws/aws-sdk-go-v2/service/appmesh/types"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/bulwarkd/bulwark/internal/testwait"
 )
 
 // TestColorAppWithRealEnvoy runs the seed's Color App with real Envoy
@@ -121,16 +122,12 @@ func runColorAppEnvoy(t *testing.T, envoy, mode string) {
 	// then a fixed number of requests, each a new TLS connection upstream
 	// is not guaranteed, so only "grew" is checked.
 	url := fmt.Sprintf("http://127.0.0.1:%d/", gwPort)
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		body, err := get200(url)
-		if err == nil && body == "blue" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the Color App did not answer through Envoy: %v %q", err, body)
-		}
-		time.Sleep(200 * time.Millisecond)
+	var body string
+	if !testwait.Until(60*time.Second, func() bool {
+		body, err = get200(url)
+		return err == nil && body == "blue"
+	}) {
+		t.Fatalf("the Color App did not answer through Envoy: %v %q", err, body)
 	}
 	handshakes := envoyStat(t, tellerAdmin, "listener.0.0.0.0_15000.ssl.handshake")
 	noCert := envoyStat(t, tellerAdmin, "listener.0.0.0.0_15000.ssl.no_certificate")

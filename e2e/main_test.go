@@ -20,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
 	"github.com/bulwarkd/bulwark/internal/store/postgres/pgtest"
+	"github.com/bulwarkd/bulwark/internal/testwait"
 )
 
 var binary string
@@ -106,16 +107,15 @@ func startDevWith(t *testing.T, dataDir, keyID, secret string, extra ...string) 
 			_ = p.cmd.Process.Kill()
 		}
 	})
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
+	if testwait.Until(20*time.Second, func() bool {
 		resp, err := http.Get(p.endpoint + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return p
-			}
+		if err != nil {
+			return false
 		}
-		time.Sleep(50 * time.Millisecond)
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	}) {
+		return p
 	}
 	t.Fatalf("server did not become healthy; output:\n%s\nstandard error:\n%s", p.output(), stderr.String())
 	return nil

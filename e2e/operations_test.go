@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/acmpca"
 	pcatypes "github.com/aws/aws-sdk-go-v2/service/acmpca/types"
+	"github.com/bulwarkd/bulwark/internal/testwait"
 )
 
 // TestPublicURLInIssuedCertificates: --public-url, not the listen address
@@ -144,10 +145,7 @@ func TestNoRootCredentialsWarning(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
-	deadline := time.Now().Add(20 * time.Second)
-	for !strings.Contains(stderr.String(), "serving") && time.Now().Before(deadline) {
-		time.Sleep(50 * time.Millisecond)
-	}
+	testwait.Until(20*time.Second, func() bool { return strings.Contains(stderr.String(), "serving") })
 	if !strings.Contains(stderr.String(), "no rootCredentials") {
 		t.Errorf("no warning about missing root credentials:\n%s", stderr.String())
 	}

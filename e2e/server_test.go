@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go"
+	"github.com/bulwarkd/bulwark/internal/testwait"
 )
 
 func TestDevServerPrintsWorkingCredentials(t *testing.T) {
@@ -76,15 +77,11 @@ func TestCrashSafety(t *testing.T) {
 			}
 		}(w)
 	}
-	for {
+	testwait.For(t, 0, "200 acknowledged writes", func() bool {
 		mu.Lock()
-		n := len(acked)
-		mu.Unlock()
-		if n >= 200 {
-			break
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		defer mu.Unlock()
+		return len(acked) >= 200
+	})
 	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -201,13 +198,10 @@ func TestAuditVerifyDetectsTampering(t *testing.T) {
 			if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 				t.Fatal(err)
 			}
-			deadline := time.Now().Add(10 * time.Second)
-			for _, err := os.Stat(path); err != nil; _, err = os.Stat(path) {
-				if time.Now().After(deadline) {
-					t.Fatal("SIGHUP did not reopen the audit log")
-				}
-				time.Sleep(20 * time.Millisecond)
-			}
+			testwait.For(t, 10*time.Second, "SIGHUP to reopen the audit log", func() bool {
+				_, err := os.Stat(path)
+				return err == nil
+			})
 		}
 	}
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)

@@ -22,6 +22,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/bulwarkd/bulwark/internal/testwait"
 )
 
 // testsslNotApplicable lists testssl finding ids of severity MEDIUM or
@@ -222,19 +224,19 @@ func randomSerial(t *testing.T) *big.Int {
 // logPath holds the proxy's output, shown if it never gets ready.
 func waitTLS(t *testing.T, addr string, roots *x509.CertPool, logPath string) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		conn, err := tls.DialWithDialer(&net.Dialer{Timeout: time.Second}, "tcp", addr,
+	var err error
+	if !testwait.Until(20*time.Second, func() bool {
+		var conn *tls.Conn
+		conn, err = tls.DialWithDialer(&net.Dialer{Timeout: time.Second}, "tcp", addr,
 			&tls.Config{RootCAs: roots, ServerName: "colorteller.mesh.local"})
-		if err == nil {
-			conn.Close()
-			return
+		if err != nil {
+			return false
 		}
-		if time.Now().After(deadline) {
-			log, _ := os.ReadFile(logPath)
-			t.Fatalf("proxy listener %s not ready: %v; output:\n%s", addr, err, log)
-		}
-		time.Sleep(100 * time.Millisecond)
+		conn.Close()
+		return true
+	}) {
+		log, _ := os.ReadFile(logPath)
+		t.Fatalf("proxy listener %s not ready: %v; output:\n%s", addr, err, log)
 	}
 }
 

@@ -61,11 +61,10 @@ type Config struct {
 	// whose lifetime is under three windows renew with a third of their
 	// lifetime left instead.
 	RenewalWindow time.Duration
-	Now           func() time.Time // nil = Clock.Now
-	Rand          io.Reader        // nil = crypto/rand
-	Logger        *slog.Logger     // nil = discard
-	// Clock makes the expiry loop's timers and, when Now is nil, tells
-	// the time; nil means the real clock. Tests pass a *clock.Fake.
+	Rand          io.Reader    // nil = crypto/rand
+	Logger        *slog.Logger // nil = discard
+	// Clock tells the time and makes the expiry loop's timers; nil means
+	// the real clock. Tests pass a *clock.Fake.
 	Clock clock.Clock
 }
 
@@ -78,9 +77,6 @@ type Service struct {
 // New returns a Service.
 func New(cfg Config) *Service {
 	cfg.Clock = clock.OrReal(cfg.Clock)
-	if cfg.Now == nil {
-		cfg.Now = cfg.Clock.Now
-	}
 	if cfg.Rand == nil {
 		cfg.Rand = rand.Reader
 	}
@@ -96,7 +92,7 @@ func New(cfg Config) *Service {
 	return &Service{cfg: cfg}
 }
 
-func (s *Service) now() time.Time { return s.cfg.Now().UTC() }
+func (s *Service) now() time.Time { return s.cfg.Clock.Now().UTC() }
 
 func (s *Service) newID() (string, error) { return ids.UUID(s.cfg.Rand) }
 

@@ -12,10 +12,11 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"github.com/bulwarkd/bulwark/internal/tagging"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/bulwarkd/bulwark/internal/tagging"
 
 	"github.com/bulwarkd/bulwark/internal/pkcs8"
 	"github.com/bulwarkd/bulwark/internal/store"
@@ -170,13 +171,7 @@ func validateDomain(d string) error {
 // validateTags applies AWS's tag rules (internal/tagging) with ACM's
 // errors: TooManyTagsException over the limit, InvalidTagException else.
 func validateTags(tags []Tag) error {
-	var te *tagging.Error
-	if err := tagging.Check(tags, kvTag); !errors.As(err, &te) {
-		return err
-	} else if te.Reason == tagging.TooMany {
-		return fmt.Errorf("%w: %s", ErrTooManyTags, te.Message())
-	}
-	return fmt.Errorf("%w: %s", ErrInvalidTag, te.Message())
+	return tagging.Wrap(tagging.Check(tags, kvTag), ErrInvalidTag, ErrTooManyTags)
 }
 
 func kvTag(t Tag) tagging.Tag { return tagging.Tag(t) }

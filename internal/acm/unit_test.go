@@ -14,9 +14,9 @@ import (
 	"time"
 
 	"github.com/bulwarkd/bulwark/internal/acm"
-	"github.com/bulwarkd/bulwark/internal/seal"
+	"github.com/bulwarkd/bulwark/internal/clock"
 	"github.com/bulwarkd/bulwark/internal/store"
-	"github.com/bulwarkd/bulwark/internal/store/sqlite"
+	"github.com/bulwarkd/bulwark/internal/store/storetest"
 )
 
 // fakeCA is an in-memory EC root that signs anything.
@@ -88,28 +88,7 @@ func (r *recorder) take() []event {
 	return e
 }
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time          { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
-
-func openStore(t testing.TB, path string) store.Store {
-	t.Helper()
-	b, err := sqlite.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kr, err := seal.NewKeyring(make([]byte, 32), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := store.New(b, kr)
-	t.Cleanup(func() { _ = st.Close() })
-	return st
-}
+func openStore(t testing.TB, path string) store.Store { return storetest.SQLite(t, path) }
 
 const testCA = "arn:aws:acm-pca:us-east-1:111122223333:certificate-authority/11111111-2222-4333-8444-555555555555"
 
@@ -122,10 +101,10 @@ func TestExpiryEvents(t *testing.T) {
 	ctx := context.Background()
 	dbPath := filepath.Join(t.TempDir(), "db.sqlite")
 	st := openStore(t, dbPath)
-	clk := &clock{t: time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)}
+	clk := clock.NewFake(time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC))
 	rec := &recorder{}
 	ca := newFakeCA(t)
-	cfg := acm.Config{Store: st, CA: ca, Events: rec, AccountID: "111122223333", Region: "us-east-1", Now: clk.Now}
+	cfg := acm.Config{Store: st, CA: ca, Events: rec, AccountID: "111122223333", Region: "us-east-1", Clock: clk}
 	svc := acm.New(cfg)
 	var arns []string
 	for _, d := range []string{"a.mesh.local", "b.mesh.local"} {
@@ -141,7 +120,7 @@ func TestExpiryEvents(t *testing.T) {
 		if err := svc.Tick(ctx); err != nil {
 			t.Fatal(err)
 		}
-		clk.Advance(24 * time.Hour)
+		clk.Add(24 * time.Hour)
 	}
 	if ev := rec.take(); len(ev) != 0 {
 		t.Fatalf("events before the window: %+v", ev)
@@ -167,7 +146,7 @@ func TestExpiryEvents(t *testing.T) {
 				t.Fatalf("detail %+v", e.detail)
 			}
 		}
-		clk.Advance(time.Hour)
+		clk.Add(time.Hour)
 	}
 	for _, arn := range arns {
 		// Noon 45 days before expiry to the last hour before it touches
@@ -182,7 +161,7 @@ func TestExpiryEvents(t *testing.T) {
 		}
 	}
 	// Past expiry: one expired event each, then silence.
-	clk.Advance(48 * time.Hour)
+	clk.Add(48 * time.Hour)
 	for i := 0; i < 3; i++ {
 		if err := svc.Tick(ctx); err != nil {
 			t.Fatal(err)
@@ -200,10 +179,10 @@ func TestExpiryEvents(t *testing.T) {
 func TestManagedRenewal(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	clk := &clock{t: time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)}
+	clk := clock.NewFake(time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC))
 	rec := &recorder{}
 	svc := acm.New(acm.Config{Store: openStore(t, filepath.Join(t.TempDir(), "db")), CA: newFakeCA(t), Events: rec,
-		AccountID: "111122223333", Region: "us-east-1", Now: clk.Now})
+		AccountID: "111122223333", Region: "us-east-1", Clock: clk})
 	arn, err := svc.Request(ctx, acm.RequestInput{DomainName: "short.mesh.local", CAARN: testCA, Tags: []acm.Tag{{Key: acm.ValidityTag, Value: "3h"}}})
 	if err != nil {
 		t.Fatal(err)
@@ -213,14 +192,14 @@ func TestManagedRenewal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clk.Advance(110 * time.Minute) // 70 minutes left of 180: above a third
+	clk.Add(110 * time.Minute) // 70 minutes left of 180: above a third
 	if err := svc.Tick(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if ev := only(rec.take(), acm.EventAvailable); len(ev) != 0 {
 		t.Fatalf("renewed too early: %+v", ev)
 	}
-	clk.Advance(15 * time.Minute) // 55 minutes left: inside the window
+	clk.Add(15 * time.Minute) // 55 minutes left: inside the window
 	if err := svc.Tick(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -255,9 +234,9 @@ func TestSeveralServersTickOnce(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	st := openStore(t, filepath.Join(t.TempDir(), "db"))
-	clk := &clock{t: time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)}
+	clk := clock.NewFake(time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC))
 	rec := &recorder{}
-	cfg := acm.Config{Store: st, CA: newFakeCA(t), Events: rec, AccountID: "111122223333", Region: "us-east-1", Now: clk.Now}
+	cfg := acm.Config{Store: st, CA: newFakeCA(t), Events: rec, AccountID: "111122223333", Region: "us-east-1", Clock: clk}
 	replicas := []*acm.Service{acm.New(cfg), acm.New(cfg), acm.New(cfg)}
 	arn, err := replicas[0].Request(ctx, acm.RequestInput{DomainName: "shared.mesh.local", CAARN: testCA,
 		Tags: []acm.Tag{{Key: acm.ValidityTag, Value: "1000h"}}}) // under 42 days: in the window at once
@@ -284,7 +263,7 @@ func TestSeveralServersTickOnce(t *testing.T) {
 		if ev := only(rec.take(), acm.EventApproachingExpiry); len(ev) != 1 || ev[0].resources[0] != arn {
 			t.Fatalf("day %d: %d approaching-expiration events from 3 replicas, want 1", day, len(ev))
 		}
-		clk.Advance(24 * time.Hour)
+		clk.Add(24 * time.Hour)
 	}
 
 	// A short-lived exported certificate due for renewal: renewed once.
@@ -296,7 +275,7 @@ func TestSeveralServersTickOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec.take()
-	clk.Advance(130 * time.Minute)
+	clk.Add(130 * time.Minute)
 	tickAll()
 	if ev := only(rec.take(), acm.EventAvailable); len(ev) != 1 || ev[0].resources[0] != short {
 		t.Fatalf("renewal announced %d times by 3 replicas, want 1: %+v", len(ev), ev)
@@ -314,10 +293,10 @@ func TestManagedRenewalCycles(t *testing.T) {
 		t.Run(life.String(), func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			clk := &clock{t: time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)}
+			clk := clock.NewFake(time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC))
 			rec := &recorder{}
 			svc := acm.New(acm.Config{Store: openStore(t, filepath.Join(t.TempDir(), "db")), CA: newFakeCA(t), Events: rec,
-				AccountID: "111122223333", Region: "us-east-1", Now: clk.Now})
+				AccountID: "111122223333", Region: "us-east-1", Clock: clk})
 			arn, err := svc.Request(ctx, acm.RequestInput{DomainName: "short.mesh.local", CAARN: testCA, Tags: []acm.Tag{{Key: acm.ValidityTag, Value: life.String()}}})
 			if err != nil {
 				t.Fatal(err)
@@ -334,7 +313,7 @@ func TestManagedRenewalCycles(t *testing.T) {
 			step := life / 30
 			renewals := 0
 			for range 90 { // three lifetimes
-				clk.Advance(step)
+				clk.Add(step)
 				if err := svc.Tick(ctx); err != nil {
 					t.Fatal(err)
 				}

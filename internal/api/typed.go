@@ -140,18 +140,3 @@ func bindREST(c *Call, v any) error {
 	}
 	return nil
 }
-
-// Raw adapts a handler that reads c.Form or c.Body itself: it only
-// converts its errors through the service's error table. It records
-// nothing for the audit log, so the handler must fill RequestParameters
-// (and ResponseElements, redacted, for mutations) itself. Prefer JSON,
-// REST or Form; IAM's handlers still use Raw.
-func Raw(h Handler) Handler {
-	return func(ctx context.Context, c *Call) (any, error) {
-		out, err := h(ctx, c)
-		if err != nil {
-			return nil, c.wireError(err)
-		}
-		return out, nil
-	}
-}

@@ -17,6 +17,7 @@ import (
 	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
+	"github.com/bulwarkd/bulwark/internal/clock"
 	"github.com/bulwarkd/bulwark/internal/renewer"
 )
 
@@ -43,7 +44,7 @@ func (d *demo) stepRenewal(ctx context.Context) error {
 		// The demo cannot wait half an hour: the renewer looks 35 minutes
 		// ahead, where the one-hour certificates are inside their window
 		// (half their lifetime, measured from IssuedAt).
-		Now: func() time.Time { return time.Now().Add(35 * time.Minute) },
+		Clock: clock.WithNow(clock.Real(), func() time.Time { return time.Now().Add(35 * time.Minute) }),
 	})
 	if err != nil {
 		return err

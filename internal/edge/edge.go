@@ -16,6 +16,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/bulwarkd/bulwark/internal/clock"
 	"github.com/bulwarkd/bulwark/internal/fle"
 )
 
@@ -37,8 +38,8 @@ type Config struct {
 	Logger *slog.Logger
 	// Registry receives the edge's metrics; nil means a new registry.
 	Registry *prometheus.Registry
-	// Now is the clock for latency metrics; nil means time.Now.
-	Now func() time.Time
+	// Clock tells the time for latency metrics; nil means the real clock.
+	Clock clock.Clock
 	// PassUninspectedUnder lists path prefixes ("/uploads/") under which
 	// a request that no rule covers is streamed to the origin without
 	// its body being read: bodies over the body limit, binary bodies and
@@ -73,15 +74,12 @@ func New(cfg Config) (*Proxy, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Proxy{engine: cfg.Engine, opaque: opaque, access: cfg.AccessLog, log: cfg.Logger, now: cfg.Now}
+	p := &Proxy{engine: cfg.Engine, opaque: opaque, access: cfg.AccessLog, log: cfg.Logger, now: clock.OrReal(cfg.Clock).Now}
 	if p.access == nil {
 		p.access = discard
 	}
 	if p.log == nil {
 		p.log = discard
-	}
-	if p.now == nil {
-		p.now = time.Now
 	}
 	if cfg.Registry == nil {
 		cfg.Registry = prometheus.NewRegistry()

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/bulwarkd/bulwark/internal/clock"
 )
 
 // BenchmarkPatternMatch measures matching one ACM event against a
@@ -30,9 +32,9 @@ func BenchmarkPatternMatch(b *testing.B) {
 // target matches: validation, matching and the durable queue write.
 func BenchmarkPutEvent(b *testing.B) {
 	ctx := context.Background()
-	clock := &fakeClock{t: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
+	clock := clock.NewFake(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
 	st := openStore(b, filepath.Join(b.TempDir(), "db"))
-	s := New(Config{Store: st, AccountID: "111122223333", Region: "us-east-1", Now: clock.Now})
+	s := New(Config{Store: st, AccountID: "111122223333", Region: "us-east-1", Clock: clock})
 	if _, err := s.PutRule(ctx, RuleInput{Name: "r", EventPattern: acmPattern}); err != nil {
 		b.Fatal(err)
 	}

@@ -12,42 +12,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bulwarkd/bulwark/internal/seal"
+	"github.com/bulwarkd/bulwark/internal/clock"
 	"github.com/bulwarkd/bulwark/internal/store"
-	"github.com/bulwarkd/bulwark/internal/store/sqlite"
+	"github.com/bulwarkd/bulwark/internal/store/storetest"
 )
 
-// fakeClock is a clock only the test moves.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+func openStore(t testing.TB, path string) store.Store { return storetest.SQLite(t, path) }
 
-func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
-func openStore(t testing.TB, path string) store.Store {
+func newTestService(t *testing.T, st store.Store, clock *clock.Fake) *Service {
 	t.Helper()
-	b, err := sqlite.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kr, err := seal.NewKeyring(make([]byte, 32), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := store.New(b, kr)
-	t.Cleanup(func() { _ = st.Close() })
-	return st
-}
-
-func newTestService(t *testing.T, st store.Store, clock *fakeClock) *Service {
-	t.Helper()
-	return New(Config{Store: st, AccountID: "111122223333", Region: "us-east-1", Now: clock.Now})
+	return New(Config{Store: st, AccountID: "111122223333", Region: "us-east-1", Clock: clock})
 }
 
 // recorder is an HTTP target that fails the first failures requests with
@@ -116,7 +90,7 @@ const acmPattern = `{"source":["aws.acm"],"detail-type":["ACM Certificate Approa
 func TestPutEventDelivers(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	clock := &fakeClock{t: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
+	clock := clock.NewFake(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
 	s := newTestService(t, openStore(t, filepath.Join(t.TempDir(), "db")), clock)
 	rec := &recorder{}
 	srv := httptest.NewServer(rec)
@@ -187,7 +161,7 @@ func TestRetryUntilAccepted(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			clock := &fakeClock{t: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
+			clock := clock.NewFake(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
 			s := newTestService(t, openStore(t, filepath.Join(t.TempDir(), "db")), clock)
 			rec := &recorder{failures: tc.failures, status: tc.status}
 			srv := httptest.NewServer(rec)
@@ -201,7 +175,7 @@ func TestRetryUntilAccepted(t *testing.T) {
 				if _, err := s.DeliverDue(ctx); err != nil {
 					t.Fatal(err)
 				}
-				clock.Advance(10 * time.Minute) // past any backoff
+				clock.Add(10 * time.Minute) // past any backoff
 			}
 			reqs := rec.snapshot()
 			if len(reqs) != tc.want {
@@ -222,7 +196,7 @@ func TestRetryUntilAccepted(t *testing.T) {
 func TestRetryWaitsForBackoff(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	clock := &fakeClock{t: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
+	clock := clock.NewFake(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
 	s := newTestService(t, openStore(t, filepath.Join(t.TempDir(), "db")), clock)
 	rec := &recorder{failures: 1, status: 500}
 	srv := httptest.NewServer(rec)
@@ -237,7 +211,7 @@ func TestRetryWaitsForBackoff(t *testing.T) {
 	if n, _ := s.DeliverDue(ctx); n != 0 {
 		t.Fatalf("a retry ran before its backoff: %d attempts", n)
 	}
-	clock.Advance(s.backoffBase)
+	clock.Add(s.backoffBase)
 	if n, _ := s.DeliverDue(ctx); n != 1 || len(rec.accepted()) != 1 {
 		t.Fatalf("after the backoff: %d attempts, %d accepted", n, len(rec.accepted()))
 	}
@@ -246,7 +220,7 @@ func TestRetryWaitsForBackoff(t *testing.T) {
 func TestEventAgeLimit(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	clock := &fakeClock{t: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
+	clock := clock.NewFake(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
 	s := newTestService(t, openStore(t, filepath.Join(t.TempDir(), "db")), clock)
 	rec := &recorder{failures: 100, status: 500}
 	srv := httptest.NewServer(rec)
@@ -256,7 +230,7 @@ func TestEventAgeLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, _ = s.DeliverDue(ctx)
-	clock.Advance(5 * time.Minute)
+	clock.Add(5 * time.Minute)
 	_, _ = s.DeliverDue(ctx)
 	recs, err := s.store.List(ctx, kindDelivery, store.ListOptions{})
 	if err != nil {
@@ -273,7 +247,7 @@ func TestRestartResumes(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "db")
-	clock := &fakeClock{t: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
+	clock := clock.NewFake(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
 	rec := &recorder{}
 	srv := httptest.NewServer(rec)
 	defer srv.Close()
@@ -296,7 +270,7 @@ func TestRestartResumes(t *testing.T) {
 	if n, _ := s2.DeliverDue(ctx); n != 0 {
 		t.Fatalf("leased delivery attempted early: %d", n)
 	}
-	clock.Advance(s2.lease)
+	clock.Add(s2.lease)
 	if n, err := s2.DeliverDue(ctx); n != 1 || err != nil || len(rec.accepted()) != 1 {
 		t.Fatalf("after restart: %d attempts (%v), %d accepted", n, err, len(rec.accepted()))
 	}
@@ -355,7 +329,7 @@ func TestAPIDestinationRequest(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			clock := &fakeClock{t: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
+			clock := clock.NewFake(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
 			st := openStore(t, filepath.Join(t.TempDir(), "db"))
 			s := newTestService(t, st, clock)
 			rec := &recorder{}

@@ -28,11 +28,9 @@ type Config struct {
 	// 5-second timeout API destinations have and redirects not followed
 	// (a target must not bounce deliveries elsewhere).
 	HTTPClient *http.Client
-	// Now is the time that schedules retries and ages events; nil means
-	// Clock.Now.
-	Now func() time.Time
-	// Clock makes the delivery loop's timers and, when Now is nil, tells
-	// the time; nil means the real clock. Tests pass a *clock.Fake.
+	// Clock tells the time that schedules retries and ages events and
+	// makes the delivery loop's timers; nil means the real clock. Tests
+	// pass a *clock.Fake.
 	Clock clock.Clock
 	// Rand is the randomness for event ids, resource ids and retry
 	// jitter; nil means crypto/rand.
@@ -82,7 +80,6 @@ func New(cfg Config) *Service {
 	s := &Service{
 		cfg:         cfg,
 		store:       cfg.Store,
-		now:         cfg.Now,
 		clock:       clock.OrReal(cfg.Clock),
 		rand:        cfg.Rand,
 		log:         cfg.Logger,
@@ -93,9 +90,7 @@ func New(cfg Config) *Service {
 		backoffCap:  5 * time.Minute,
 		lease:       time.Minute,
 	}
-	if s.now == nil {
-		s.now = s.clock.Now
-	}
+	s.now = s.clock.Now
 	if s.rand == nil {
 		s.rand = rand.Reader
 	}

@@ -3,18 +3,15 @@ package events
 import (
 	"context"
 	"errors"
-	"fmt"
-	"github.com/bulwarkd/bulwark/internal/tagging"
 	"strings"
+
+	"github.com/bulwarkd/bulwark/internal/tagging"
 )
 
 // checkTags applies AWS's tag rules (internal/tagging) with EventBridge's
 // error, ValidationException.
 func checkTags(tags []Tag) error {
-	if err := tagging.Check(tags, kvTag); err != nil {
-		return fmt.Errorf("%w: %s", ErrValidation, err.(*tagging.Error).Message())
-	}
-	return nil
+	return tagging.Wrap(tagging.Check(tags, kvTag), ErrValidation, ErrValidation)
 }
 
 func kvTag(t Tag) tagging.Tag { return tagging.Tag(t) }

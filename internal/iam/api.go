@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/bulwarkd/bulwark/internal/api"
-	"github.com/bulwarkd/bulwark/internal/awsproto"
 )
 
 // This file is the only one that knows the Query wire shapes of IAM and STS.
@@ -16,21 +15,25 @@ const (
 	stsNamespace = "https://sts.amazonaws.com/doc/2011-06-15/"
 )
 
-// API returns the iam service description for the server.
+// API returns the iam service description for the server. Every
+// operation is a typed handler on api.Form: its input struct's `query`
+// tags name the form parameters, its `json` tags (CloudTrail's lower-camel
+// names) what the audit log records, and redaction and the read-only rule
+// are api's.
 func (s *Service) API() *api.Service {
 	ops := map[string]api.Operation{
-		"CreateUser":       {Handler: api.Raw(s.handleCreateUser)},
-		"GetUser":          {Handler: api.Raw(s.handleGetUser), ReadOnly: true},
-		"ListUsers":        {Handler: api.Raw(s.handleListUsers), ReadOnly: true},
-		"DeleteUser":       {Handler: api.Raw(s.handleDeleteUser)},
-		"CreateAccessKey":  {Handler: api.Raw(s.handleCreateAccessKey)},
-		"ListAccessKeys":   {Handler: api.Raw(s.handleListAccessKeys), ReadOnly: true},
-		"UpdateAccessKey":  {Handler: api.Raw(s.handleUpdateAccessKey)},
-		"DeleteAccessKey":  {Handler: api.Raw(s.handleDeleteAccessKey)},
-		"PutUserPolicy":    {Handler: api.Raw(s.handlePutUserPolicy)},
-		"GetUserPolicy":    {Handler: api.Raw(s.handleGetUserPolicy), ReadOnly: true},
-		"ListUserPolicies": {Handler: api.Raw(s.handleListUserPolicies), ReadOnly: true},
-		"DeleteUserPolicy": {Handler: api.Raw(s.handleDeleteUserPolicy)},
+		"CreateUser":       {Handler: api.Form(s.apiCreateUser)},
+		"GetUser":          {Handler: api.Form(s.apiGetUser), ReadOnly: true},
+		"ListUsers":        {Handler: api.Form(s.apiListUsers), ReadOnly: true},
+		"DeleteUser":       {Handler: api.Form(s.apiDeleteUser)},
+		"CreateAccessKey":  {Handler: api.Form(s.apiCreateAccessKey)},
+		"ListAccessKeys":   {Handler: api.Form(s.apiListAccessKeys), ReadOnly: true},
+		"UpdateAccessKey":  {Handler: api.Form(s.apiUpdateAccessKey)},
+		"DeleteAccessKey":  {Handler: api.Form(s.apiDeleteAccessKey)},
+		"PutUserPolicy":    {Handler: api.Form(s.apiPutUserPolicy)},
+		"GetUserPolicy":    {Handler: api.Form(s.apiGetUserPolicy), ReadOnly: true},
+		"ListUserPolicies": {Handler: api.Form(s.apiListUserPolicies), ReadOnly: true},
+		"DeleteUserPolicy": {Handler: api.Form(s.apiDeleteUserPolicy)},
 	}
 	return &api.Service{Name: "iam", EventSource: "iam.amazonaws.com", Protocol: api.Query, XMLNamespace: iamNamespace, Operations: ops, Errors: errorTable}
 }
@@ -39,22 +42,24 @@ func (s *Service) API() *api.Service {
 func (s *Service) STSAPI() *api.Service {
 	return &api.Service{Name: "sts", EventSource: "sts.amazonaws.com", Protocol: api.Query, XMLNamespace: stsNamespace,
 		Operations: map[string]api.Operation{
-			"GetCallerIdentity": {Handler: api.Raw(s.handleGetCallerIdentity), ReadOnly: true, NoAuthz: true},
+			"GetCallerIdentity": {Handler: api.Form(s.apiGetCallerIdentity), ReadOnly: true, NoAuthz: true},
 		}}
 }
 
+// xmlTag is a tag on the wire, in both directions (Tags.member.N.Key in a
+// request, Tags>member in a response).
 type xmlTag struct {
-	Key   string `xml:"Key"`
-	Value string `xml:"Value"`
+	Key   string `xml:"Key" query:"Key" json:"key"`
+	Value string `xml:"Value" query:"Value" json:"value"`
 }
 
 type xmlUser struct {
-	Path       string   `xml:"Path"`
-	UserName   string   `xml:"UserName"`
-	UserID     string   `xml:"UserId"`
-	Arn        string   `xml:"Arn"`
-	CreateDate string   `xml:"CreateDate"`
-	Tags       []xmlTag `xml:"Tags>member,omitempty"`
+	Path       string   `xml:"Path" json:"path"`
+	UserName   string   `xml:"UserName" json:"userName"`
+	UserID     string   `xml:"UserId" json:"userId"`
+	Arn        string   `xml:"Arn" json:"arn"`
+	CreateDate string   `xml:"CreateDate" json:"createDate"`
+	Tags       []xmlTag `xml:"Tags>member,omitempty" json:"tags,omitempty"`
 }
 
 func isoTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05Z") }
@@ -65,28 +70,6 @@ func toXMLUser(u *User) xmlUser {
 		x.Tags = append(x.Tags, xmlTag(t))
 	}
 	return x
-}
-
-// param reads a required Query parameter.
-func param(c *api.Call, name string) (string, error) {
-	v := c.Form.Get(name)
-	if v == "" {
-		lower := string(name[0]+'a'-'A') + name[1:]
-		return "", fmt.Errorf("%w: 1 validation error detected: Value null at '%s' failed to satisfy constraint: Member must not be null", ErrValidation, lower)
-	}
-	return v, nil
-}
-
-// recordParams puts the non-secret request parameters in the audit event
-// under CloudTrail's lower-camel-case names.
-func recordParams(c *api.Call, names ...string) {
-	m := map[string]string{}
-	for _, n := range names {
-		if v := c.Form.Get(n); v != "" {
-			m[string(n[0]+'a'-'A')+n[1:]] = v
-		}
-	}
-	c.RequestParameters = m
 }
 
 func (s *Service) authorizeUser(ctx context.Context, c *api.Call, action, path, user string) error {
@@ -132,82 +115,96 @@ func (s *Service) authorizeKeyOwner(ctx context.Context, c *api.Call, action, us
 
 // targetUser resolves the optional UserName parameter: absent means the
 // caller itself, as for GetUser and CreateAccessKey.
-func targetUser(c *api.Call) string {
-	if v := c.Form.Get("UserName"); v != "" {
-		return v
+func targetUser(c *api.Call, userName string) string {
+	if userName != "" {
+		return userName
 	}
 	return c.Principal.UserName
 }
 
-func (s *Service) handleCreateUser(ctx context.Context, c *api.Call) (any, error) {
-	recordParams(c, "UserName", "Path")
-	name, err := param(c, "UserName")
-	if err != nil {
-		return nil, err
-	}
-	if err := s.authorizeUser(ctx, c, "CreateUser", c.Form.Get("Path"), name); err != nil {
+// nothing is the result of operations that return only ResponseMetadata.
+type nothing struct{}
+
+type userOutput struct {
+	User xmlUser `xml:"User" json:"user"`
+}
+
+type createUserInput struct {
+	UserName string   `query:"UserName" json:"userName,omitempty" required:"true"`
+	Path     string   `query:"Path" json:"path,omitempty"`
+	Tags     []xmlTag `query:"Tags" json:"tags,omitempty"`
+}
+
+func (s *Service) apiCreateUser(ctx context.Context, c *api.Call, in *createUserInput) (*userOutput, error) {
+	if err := s.authorizeUser(ctx, c, "CreateUser", in.Path, in.UserName); err != nil {
 		return nil, err
 	}
 	var tags []Tag
-	for _, m := range awsproto.QueryMembers(c.Form, "Tags.member") {
-		tags = append(tags, Tag{Key: m.Get("Key"), Value: m.Get("Value")})
+	for _, t := range in.Tags {
+		tags = append(tags, Tag(t))
 	}
-	u, err := s.CreateUser(ctx, name, c.Form.Get("Path"), tags)
+	u, err := s.CreateUser(ctx, in.UserName, in.Path, tags)
 	if err != nil {
 		return nil, err
 	}
-	return struct {
-		User xmlUser `xml:"User"`
-	}{toXMLUser(u)}, nil
+	return &userOutput{toXMLUser(u)}, nil
 }
 
-func (s *Service) handleGetUser(ctx context.Context, c *api.Call) (any, error) {
-	recordParams(c, "UserName")
-	name := targetUser(c)
+// optionalUserInput names a user, or the caller itself when UserName is
+// absent.
+type optionalUserInput struct {
+	UserName string `query:"UserName" json:"userName,omitempty"`
+}
+
+func (s *Service) apiGetUser(ctx context.Context, c *api.Call, in *optionalUserInput) (*userOutput, error) {
+	name := targetUser(c, in.UserName)
 	if name == "" {
 		// The root asking about itself: IAM answers with the root user.
 		if err := c.Authorize(ctx, api.AuthzRequest{Action: "iam:GetUser", Resource: s.RootARN()}); err != nil {
 			return nil, err
 		}
-		return struct {
-			User xmlUser `xml:"User"`
-		}{xmlUser{UserID: s.accountID, Arn: s.RootARN(), CreateDate: isoTime(time.Unix(0, 0))}}, nil
+		return &userOutput{xmlUser{UserID: s.accountID, Arn: s.RootARN(), CreateDate: isoTime(time.Unix(0, 0))}}, nil
 	}
 	u, err := s.authorizeExisting(ctx, c, "GetUser", name)
 	if err != nil {
 		return nil, err
 	}
-	return struct {
-		User xmlUser `xml:"User"`
-	}{toXMLUser(u)}, nil
+	return &userOutput{toXMLUser(u)}, nil
 }
 
-func (s *Service) handleListUsers(ctx context.Context, c *api.Call) (any, error) {
-	recordParams(c, "PathPrefix", "Marker", "MaxItems")
+type listUsersInput struct {
+	PathPrefix string `query:"PathPrefix" json:"pathPrefix,omitempty"`
+	Marker     string `query:"Marker" json:"marker,omitempty"`
+	MaxItems   string `query:"MaxItems" json:"maxItems,omitempty"`
+}
+
+type listUsersOutput struct {
+	Users       []xmlUser `xml:"Users>member" json:"users"`
+	IsTruncated bool      `xml:"IsTruncated" json:"isTruncated"`
+	Marker      string    `xml:"Marker,omitempty" json:"marker,omitempty"`
+}
+
+func (s *Service) apiListUsers(ctx context.Context, c *api.Call, in *listUsersInput) (*listUsersOutput, error) {
 	if err := c.Authorize(ctx, api.AuthzRequest{Action: "iam:ListUsers", Resource: "arn:aws:iam::" + s.accountID + ":user/"}); err != nil {
 		return nil, err
 	}
-	maxItems, err := maxItemsParam(c)
+	maxItems, err := parseMaxItems(in.MaxItems)
 	if err != nil {
 		return nil, err
 	}
-	users, marker, err := s.ListUsers(ctx, c.Form.Get("PathPrefix"), c.Form.Get("Marker"), maxItems)
+	users, marker, err := s.ListUsers(ctx, in.PathPrefix, in.Marker, maxItems)
 	if err != nil {
 		return nil, err
 	}
-	out := struct {
-		Users       []xmlUser `xml:"Users>member"`
-		IsTruncated bool      `xml:"IsTruncated"`
-		Marker      string    `xml:"Marker,omitempty"`
-	}{Users: []xmlUser{}, IsTruncated: marker != "", Marker: marker}
+	out := &listUsersOutput{Users: []xmlUser{}, IsTruncated: marker != "", Marker: marker}
 	for _, u := range users {
 		out.Users = append(out.Users, toXMLUser(u))
 	}
 	return out, nil
 }
 
-func maxItemsParam(c *api.Call) (int, error) {
-	v := c.Form.Get("MaxItems")
+// parseMaxItems reads MaxItems: absent is 100, otherwise 1 to 1000.
+func parseMaxItems(v string) (int, error) {
 	if v == "" {
 		return 100, nil
 	}
@@ -224,13 +221,12 @@ func maxItemsParam(c *api.Call) (int, error) {
 	return n, nil
 }
 
-func (s *Service) handleDeleteUser(ctx context.Context, c *api.Call) (any, error) {
-	recordParams(c, "UserName")
-	name, err := param(c, "UserName")
-	if err != nil {
-		return nil, err
-	}
-	u, err := s.authorizeExisting(ctx, c, "DeleteUser", name)
+type userInput struct {
+	UserName string `query:"UserName" json:"userName,omitempty" required:"true"`
+}
+
+func (s *Service) apiDeleteUser(ctx context.Context, c *api.Call, in *userInput) (*nothing, error) {
+	u, err := s.authorizeExisting(ctx, c, "DeleteUser", in.UserName)
 	if err != nil {
 		return nil, err
 	}
@@ -238,25 +234,29 @@ func (s *Service) handleDeleteUser(ctx context.Context, c *api.Call) (any, error
 }
 
 type xmlAccessKeyMeta struct {
-	UserName    string `xml:"UserName"`
-	AccessKeyID string `xml:"AccessKeyId"`
-	Status      string `xml:"Status"`
-	CreateDate  string `xml:"CreateDate"`
+	UserName    string `xml:"UserName" json:"userName"`
+	AccessKeyID string `xml:"AccessKeyId" json:"accessKeyId"`
+	Status      string `xml:"Status" json:"status"`
+	CreateDate  string `xml:"CreateDate" json:"createDate"`
 }
 
 // xmlAccessKey is CreateAccessKey's result: the only shape that carries a
-// secret access key.
+// secret access key. Its json name is on redact's list, so the audit log
+// records the key's id and CloudTrail's marker in place of the secret.
 type xmlAccessKey struct {
-	UserName        string `xml:"UserName"`
-	AccessKeyID     string `xml:"AccessKeyId"`
-	Status          string `xml:"Status"`
-	SecretAccessKey string `xml:"SecretAccessKey"`
-	CreateDate      string `xml:"CreateDate"`
+	UserName        string `xml:"UserName" json:"userName"`
+	AccessKeyID     string `xml:"AccessKeyId" json:"accessKeyId"`
+	Status          string `xml:"Status" json:"status"`
+	SecretAccessKey string `xml:"SecretAccessKey" json:"secretAccessKey"`
+	CreateDate      string `xml:"CreateDate" json:"createDate"`
 }
 
-func (s *Service) handleCreateAccessKey(ctx context.Context, c *api.Call) (any, error) {
-	recordParams(c, "UserName")
-	user, err := s.authorizeKeyOwner(ctx, c, "CreateAccessKey", targetUser(c))
+type createAccessKeyOutput struct {
+	AccessKey xmlAccessKey `xml:"AccessKey" json:"accessKey"`
+}
+
+func (s *Service) apiCreateAccessKey(ctx context.Context, c *api.Call, in *optionalUserInput) (*createAccessKeyOutput, error) {
+	user, err := s.authorizeKeyOwner(ctx, c, "CreateAccessKey", targetUser(c, in.UserName))
 	if err != nil {
 		return nil, err
 	}
@@ -264,16 +264,16 @@ func (s *Service) handleCreateAccessKey(ctx context.Context, c *api.Call) (any, 
 	if err != nil {
 		return nil, err
 	}
-	// The audit record names the new key but never its secret.
-	c.ResponseElements = map[string]any{"accessKey": map[string]string{"accessKeyId": k.AccessKeyID, "status": k.Status, "userName": k.UserName}}
-	return struct {
-		AccessKey xmlAccessKey `xml:"AccessKey"`
-	}{xmlAccessKey{k.UserName, k.AccessKeyID, k.Status, secret, isoTime(k.CreateDate)}}, nil
+	return &createAccessKeyOutput{xmlAccessKey{k.UserName, k.AccessKeyID, k.Status, secret, isoTime(k.CreateDate)}}, nil
 }
 
-func (s *Service) handleListAccessKeys(ctx context.Context, c *api.Call) (any, error) {
-	recordParams(c, "UserName")
-	user := targetUser(c)
+type listAccessKeysOutput struct {
+	AccessKeyMetadata []xmlAccessKeyMeta `xml:"AccessKeyMetadata>member" json:"accessKeyMetadata"`
+	IsTruncated       bool               `xml:"IsTruncated" json:"isTruncated"`
+}
+
+func (s *Service) apiListAccessKeys(ctx context.Context, c *api.Call, in *optionalUserInput) (*listAccessKeysOutput, error) {
+	user := targetUser(c, in.UserName)
 	if user == "" {
 		return nil, fmt.Errorf("%w: The root's access keys are listed by the server operator, not through ListAccessKeys: pass UserName.", ErrValidation)
 	}
@@ -281,144 +281,114 @@ func (s *Service) handleListAccessKeys(ctx context.Context, c *api.Call) (any, e
 	if err != nil {
 		return nil, err
 	}
-	user = u.UserName
-	keys, err := s.ListAccessKeys(ctx, user)
+	keys, err := s.ListAccessKeys(ctx, u.UserName)
 	if err != nil {
 		return nil, err
 	}
-	out := struct {
-		AccessKeyMetadata []xmlAccessKeyMeta `xml:"AccessKeyMetadata>member"`
-		IsTruncated       bool               `xml:"IsTruncated"`
-	}{AccessKeyMetadata: []xmlAccessKeyMeta{}}
+	out := &listAccessKeysOutput{AccessKeyMetadata: []xmlAccessKeyMeta{}}
 	for _, k := range keys {
 		out.AccessKeyMetadata = append(out.AccessKeyMetadata, xmlAccessKeyMeta{k.UserName, k.AccessKeyID, k.Status, isoTime(k.CreateDate)})
 	}
 	return out, nil
 }
 
-func (s *Service) handleUpdateAccessKey(ctx context.Context, c *api.Call) (any, error) {
-	recordParams(c, "UserName", "AccessKeyId", "Status")
-	id, err := param(c, "AccessKeyId")
-	if err != nil {
-		return nil, err
-	}
-	status, err := param(c, "Status")
-	if err != nil {
-		return nil, err
-	}
-	user, err := s.authorizeKeyOwner(ctx, c, "UpdateAccessKey", targetUser(c))
-	if err != nil {
-		return nil, err
-	}
-	return nil, s.UpdateAccessKey(ctx, user, id, status)
+type updateAccessKeyInput struct {
+	UserName    string `query:"UserName" json:"userName,omitempty"`
+	AccessKeyID string `query:"AccessKeyId" json:"accessKeyId,omitempty" required:"true"`
+	Status      string `query:"Status" json:"status,omitempty" required:"true"`
 }
 
-func (s *Service) handleDeleteAccessKey(ctx context.Context, c *api.Call) (any, error) {
-	recordParams(c, "UserName", "AccessKeyId")
-	id, err := param(c, "AccessKeyId")
+func (s *Service) apiUpdateAccessKey(ctx context.Context, c *api.Call, in *updateAccessKeyInput) (*nothing, error) {
+	user, err := s.authorizeKeyOwner(ctx, c, "UpdateAccessKey", targetUser(c, in.UserName))
 	if err != nil {
 		return nil, err
 	}
-	user, err := s.authorizeKeyOwner(ctx, c, "DeleteAccessKey", targetUser(c))
-	if err != nil {
-		return nil, err
-	}
-	return nil, s.DeleteAccessKey(ctx, user, id)
+	return nil, s.UpdateAccessKey(ctx, user, in.AccessKeyID, in.Status)
 }
 
-func (s *Service) handlePutUserPolicy(ctx context.Context, c *api.Call) (any, error) {
-	recordParams(c, "UserName", "PolicyName", "PolicyDocument")
-	user, err := param(c, "UserName")
-	if err != nil {
-		return nil, err
-	}
-	name, err := param(c, "PolicyName")
-	if err != nil {
-		return nil, err
-	}
-	doc, err := param(c, "PolicyDocument")
-	if err != nil {
-		return nil, err
-	}
-	u, err := s.authorizeExisting(ctx, c, "PutUserPolicy", user)
-	if err != nil {
-		return nil, err
-	}
-	user = u.UserName
-	return nil, s.PutUserPolicy(ctx, user, name, doc)
+type deleteAccessKeyInput struct {
+	UserName    string `query:"UserName" json:"userName,omitempty"`
+	AccessKeyID string `query:"AccessKeyId" json:"accessKeyId,omitempty" required:"true"`
 }
 
-func (s *Service) handleGetUserPolicy(ctx context.Context, c *api.Call) (any, error) {
-	recordParams(c, "UserName", "PolicyName")
-	user, err := param(c, "UserName")
+func (s *Service) apiDeleteAccessKey(ctx context.Context, c *api.Call, in *deleteAccessKeyInput) (*nothing, error) {
+	user, err := s.authorizeKeyOwner(ctx, c, "DeleteAccessKey", targetUser(c, in.UserName))
 	if err != nil {
 		return nil, err
 	}
-	name, err := param(c, "PolicyName")
-	if err != nil {
-		return nil, err
-	}
-	u, err := s.authorizeExisting(ctx, c, "GetUserPolicy", user)
-	if err != nil {
-		return nil, err
-	}
-	user = u.UserName
-	p, err := s.GetUserPolicy(ctx, user, name)
-	if err != nil {
-		return nil, err
-	}
-	return struct {
-		UserName       string `xml:"UserName"`
-		PolicyName     string `xml:"PolicyName"`
-		PolicyDocument string `xml:"PolicyDocument"`
-	}{p.UserName, p.PolicyName, queryEscapePolicy(p.PolicyDocument)}, nil
+	return nil, s.DeleteAccessKey(ctx, user, in.AccessKeyID)
 }
 
-func (s *Service) handleListUserPolicies(ctx context.Context, c *api.Call) (any, error) {
-	recordParams(c, "UserName")
-	user, err := param(c, "UserName")
-	if err != nil {
-		return nil, err
-	}
-	u, err := s.authorizeExisting(ctx, c, "ListUserPolicies", user)
-	if err != nil {
-		return nil, err
-	}
-	user = u.UserName
-	names, err := s.ListUserPolicies(ctx, user)
-	if err != nil {
-		return nil, err
-	}
-	return struct {
-		PolicyNames []string `xml:"PolicyNames>member"`
-		IsTruncated bool     `xml:"IsTruncated"`
-	}{PolicyNames: append([]string{}, names...)}, nil
+type putUserPolicyInput struct {
+	UserName       string `query:"UserName" json:"userName,omitempty" required:"true"`
+	PolicyName     string `query:"PolicyName" json:"policyName,omitempty" required:"true"`
+	PolicyDocument string `query:"PolicyDocument" json:"policyDocument,omitempty" required:"true"`
 }
 
-func (s *Service) handleDeleteUserPolicy(ctx context.Context, c *api.Call) (any, error) {
-	recordParams(c, "UserName", "PolicyName")
-	user, err := param(c, "UserName")
+func (s *Service) apiPutUserPolicy(ctx context.Context, c *api.Call, in *putUserPolicyInput) (*nothing, error) {
+	u, err := s.authorizeExisting(ctx, c, "PutUserPolicy", in.UserName)
 	if err != nil {
 		return nil, err
 	}
-	name, err := param(c, "PolicyName")
-	if err != nil {
-		return nil, err
-	}
-	u, err := s.authorizeExisting(ctx, c, "DeleteUserPolicy", user)
-	if err != nil {
-		return nil, err
-	}
-	user = u.UserName
-	return nil, s.DeleteUserPolicy(ctx, user, name)
+	return nil, s.PutUserPolicy(ctx, u.UserName, in.PolicyName, in.PolicyDocument)
 }
 
-// handleGetCallerIdentity needs no permission: AWS answers it for every
+type userPolicyInput struct {
+	UserName   string `query:"UserName" json:"userName,omitempty" required:"true"`
+	PolicyName string `query:"PolicyName" json:"policyName,omitempty" required:"true"`
+}
+
+type getUserPolicyOutput struct {
+	UserName       string `xml:"UserName" json:"userName"`
+	PolicyName     string `xml:"PolicyName" json:"policyName"`
+	PolicyDocument string `xml:"PolicyDocument" json:"policyDocument"`
+}
+
+func (s *Service) apiGetUserPolicy(ctx context.Context, c *api.Call, in *userPolicyInput) (*getUserPolicyOutput, error) {
+	u, err := s.authorizeExisting(ctx, c, "GetUserPolicy", in.UserName)
+	if err != nil {
+		return nil, err
+	}
+	p, err := s.GetUserPolicy(ctx, u.UserName, in.PolicyName)
+	if err != nil {
+		return nil, err
+	}
+	return &getUserPolicyOutput{p.UserName, p.PolicyName, queryEscapePolicy(p.PolicyDocument)}, nil
+}
+
+type listUserPoliciesOutput struct {
+	PolicyNames []string `xml:"PolicyNames>member" json:"policyNames"`
+	IsTruncated bool     `xml:"IsTruncated" json:"isTruncated"`
+}
+
+func (s *Service) apiListUserPolicies(ctx context.Context, c *api.Call, in *userInput) (*listUserPoliciesOutput, error) {
+	u, err := s.authorizeExisting(ctx, c, "ListUserPolicies", in.UserName)
+	if err != nil {
+		return nil, err
+	}
+	names, err := s.ListUserPolicies(ctx, u.UserName)
+	if err != nil {
+		return nil, err
+	}
+	return &listUserPoliciesOutput{PolicyNames: append([]string{}, names...)}, nil
+}
+
+func (s *Service) apiDeleteUserPolicy(ctx context.Context, c *api.Call, in *userPolicyInput) (*nothing, error) {
+	u, err := s.authorizeExisting(ctx, c, "DeleteUserPolicy", in.UserName)
+	if err != nil {
+		return nil, err
+	}
+	return nil, s.DeleteUserPolicy(ctx, u.UserName, in.PolicyName)
+}
+
+type callerIdentityOutput struct {
+	UserID  string `xml:"UserId" json:"userId"`
+	Account string `xml:"Account" json:"account"`
+	Arn     string `xml:"Arn" json:"arn"`
+}
+
+// apiGetCallerIdentity needs no permission: AWS answers it for every
 // authenticated caller, even one whose policies deny everything.
-func (s *Service) handleGetCallerIdentity(_ context.Context, c *api.Call) (any, error) {
-	return struct {
-		UserID  string `xml:"UserId"`
-		Account string `xml:"Account"`
-		Arn     string `xml:"Arn"`
-	}{c.Principal.UserID, c.Principal.AccountID, c.Principal.ARN}, nil
+func (s *Service) apiGetCallerIdentity(_ context.Context, c *api.Call, _ *nothing) (*callerIdentityOutput, error) {
+	return &callerIdentityOutput{c.Principal.UserID, c.Principal.AccountID, c.Principal.ARN}, nil
 }

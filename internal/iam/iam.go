@@ -6,14 +6,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/bulwarkd/bulwark/internal/tagging"
-	"github.com/bulwarkd/bulwark/internal/ttlcache"
 	"io"
 	"regexp"
 	"sort"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/bulwarkd/bulwark/internal/clock"
+	"github.com/bulwarkd/bulwark/internal/tagging"
+	"github.com/bulwarkd/bulwark/internal/ttlcache"
 
 	"github.com/bulwarkd/bulwark/internal/policy"
 	"github.com/bulwarkd/bulwark/internal/store"
@@ -34,8 +36,8 @@ const MaxAccessKeysPerUser = 2
 type Config struct {
 	Store     store.Store
 	AccountID string
-	// Now is the clock; nil means time.Now.
-	Now func() time.Time
+	// Clock tells the time (creation dates); nil means the real clock.
+	Clock clock.Clock
 	// Rand is the source of key ids and secrets; nil means crypto/rand.
 	Rand io.Reader
 	// CacheTTL is how long access keys and user policies are served from
@@ -60,10 +62,7 @@ type Service struct {
 
 // New returns a Service over cfg.Store.
 func New(cfg Config) *Service {
-	s := &Service{store: cfg.Store, accountID: cfg.AccountID, now: cfg.Now, rand: cfg.Rand, policies: map[string]*policy.Policy{}}
-	if s.now == nil {
-		s.now = time.Now
-	}
+	s := &Service{store: cfg.Store, accountID: cfg.AccountID, now: clock.OrReal(cfg.Clock).Now, rand: cfg.Rand, policies: map[string]*policy.Policy{}}
 	if s.rand == nil {
 		s.rand = rand.Reader
 	}
@@ -106,13 +105,7 @@ type AccessKey struct {
 // checkTags applies AWS's tag rules (internal/tagging) with IAM's errors:
 // LimitExceeded over the limit, InvalidInput else.
 func checkTags(tags []Tag) error {
-	var te *tagging.Error
-	if err := tagging.Check(tags, func(t Tag) tagging.Tag { return tagging.Tag(t) }); !errors.As(err, &te) {
-		return err
-	} else if te.Reason == tagging.TooMany {
-		return fmt.Errorf("%w: %s", ErrLimitExceeded, te.Message())
-	}
-	return fmt.Errorf("%w: %s", ErrInvalidInput, te.Message())
+	return tagging.Wrap(tagging.Check(tags, func(t Tag) tagging.Tag { return tagging.Tag(t) }), ErrInvalidInput, ErrLimitExceeded)
 }
 
 var (

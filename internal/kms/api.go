@@ -314,11 +314,14 @@ type encryptOutput struct {
 }
 
 func (s *Service) apiEncrypt(ctx context.Context, c *api.Call, in *encryptInput) (*encryptOutput, error) {
-	res, err := s.encrypt(ctx, c, "kms:Encrypt", in.KeyID, in.Plaintext, in.EncryptionContext, in.EncryptionAlgorithm, nil)
+	res, err := s.encrypt(ctx, c, cryptRequest{
+		Action: "kms:Encrypt", KeyID: in.KeyID, Data: in.Plaintext,
+		Context: in.EncryptionContext, Algorithm: in.EncryptionAlgorithm,
+	})
 	if err != nil {
 		return nil, err
 	}
-	return &encryptOutput{res.ciphertext, res.key.meta.ARN, res.algorithm}, nil
+	return &encryptOutput{res.data, res.key.meta.ARN, res.algorithm}, nil
 }
 
 type decryptInput struct {
@@ -335,11 +338,14 @@ type decryptOutput struct {
 }
 
 func (s *Service) apiDecrypt(ctx context.Context, c *api.Call, in *decryptInput) (*decryptOutput, error) {
-	lk, pt, alg, err := s.decrypt(ctx, c, "kms:Decrypt", in.CiphertextBlob, in.KeyID, in.EncryptionContext, in.EncryptionAlgorithm, nil)
+	res, err := s.decrypt(ctx, c, cryptRequest{
+		Action: "kms:Decrypt", KeyID: in.KeyID, Data: in.CiphertextBlob,
+		Context: in.EncryptionContext, Algorithm: in.EncryptionAlgorithm,
+	})
 	if err != nil {
 		return nil, err
 	}
-	return &decryptOutput{lk.meta.ARN, pt, alg}, nil
+	return &decryptOutput{res.key.meta.ARN, res.data, res.algorithm}, nil
 }
 
 type reEncryptInput struct {
@@ -361,15 +367,21 @@ type reEncryptOutput struct {
 }
 
 func (s *Service) apiReEncrypt(ctx context.Context, c *api.Call, in *reEncryptInput) (*reEncryptOutput, error) {
-	src, pt, srcAlg, err := s.decrypt(ctx, c, "kms:ReEncryptFrom", in.CiphertextBlob, in.SourceKeyID, in.SourceEncryptionContext, in.SourceEncryptionAlgorithm, nil)
+	src, err := s.decrypt(ctx, c, cryptRequest{
+		Action: "kms:ReEncryptFrom", KeyID: in.SourceKeyID, Data: in.CiphertextBlob,
+		Context: in.SourceEncryptionContext, Algorithm: in.SourceEncryptionAlgorithm,
+	})
 	if err != nil {
 		return nil, err
 	}
-	res, err := s.encrypt(ctx, c, "kms:ReEncryptTo", in.DestinationKeyID, pt, in.DestinationEncryptionContext, in.DestinationEncryptionAlgorithm, nil)
+	res, err := s.encrypt(ctx, c, cryptRequest{
+		Action: "kms:ReEncryptTo", KeyID: in.DestinationKeyID, Data: src.data,
+		Context: in.DestinationEncryptionContext, Algorithm: in.DestinationEncryptionAlgorithm,
+	})
 	if err != nil {
 		return nil, err
 	}
-	return &reEncryptOutput{res.ciphertext, src.meta.ARN, res.key.meta.ARN, srcAlg, res.algorithm}, nil
+	return &reEncryptOutput{res.data, src.key.meta.ARN, res.key.meta.ARN, src.algorithm, res.algorithm}, nil
 }
 
 type generateDataKeyInput struct {
@@ -412,7 +424,7 @@ func (s *Service) generateDataKey(ctx context.Context, c *api.Call, action strin
 	if err != nil {
 		return nil, err
 	}
-	out := &generateDataKeyOutput{CiphertextBlob: res.ciphertext, KeyID: res.key.meta.ARN}
+	out := &generateDataKeyOutput{CiphertextBlob: res.data, KeyID: res.key.meta.ARN}
 	if withPlaintext {
 		out.Plaintext = pt
 	}
@@ -446,7 +458,7 @@ func (s *Service) generateDataKeyPair(ctx context.Context, c *api.Call, action s
 	if err != nil {
 		return nil, err
 	}
-	out := &generateDataKeyPairOutput{PrivateKeyCiphertextBlob: res.ciphertext, PublicKey: pub, KeyID: res.key.meta.ARN, KeyPairSpec: in.KeyPairSpec}
+	out := &generateDataKeyPairOutput{PrivateKeyCiphertextBlob: res.data, PublicKey: pub, KeyID: res.key.meta.ARN, KeyPairSpec: in.KeyPairSpec}
 	if withPlaintext {
 		out.PrivateKeyPlaintext = priv
 	}

@@ -167,7 +167,7 @@ func TestCrossServiceDataKeys(t *testing.T) {
 	srv, root := start(t)
 	ctx := context.Background()
 	_, aliceARN := newUser(t, srv, "alice", "")
-	svc := kmssvc.New(kmssvc.Config{Store: srv.Store(), AccountID: acct, Region: servertest.Region, Now: srv.Clock.Now})
+	svc := kmssvc.New(kmssvc.Config{Store: srv.Store(), AccountID: acct, Region: servertest.Region, Clock: srv.Clock})
 	call := func(arn, user string) *api.Call {
 		c := api.NewCall(srv.Server)
 		c.Principal = api.Principal{Type: api.IAMUser, ARN: arn, AccountID: acct, UserName: user}

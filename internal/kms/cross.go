@@ -33,7 +33,7 @@ func (s *Service) GenerateDataKeyFor(ctx context.Context, c *api.Call, keyID str
 	if err != nil {
 		return "", nil, nil, err
 	}
-	return res.key.meta.ARN, pt, res.ciphertext, nil
+	return res.key.meta.ARN, pt, res.data, nil
 }
 
 // DecryptFor decrypts a blob made by GenerateDataKeyFor for caller c,
@@ -41,11 +41,14 @@ func (s *Service) GenerateDataKeyFor(ctx context.Context, c *api.Call, keyID str
 // kms:EncryptionContext:* condition keys. Errors are as GenerateDataKeyFor's.
 func (s *Service) DecryptFor(ctx context.Context, c *api.Call, blob []byte, encCtx map[string]string, viaService string) (keyARN string, plaintext []byte, err error) {
 	defer func() { err = errorTable.Convert(err) }()
-	lk, pt, _, err := s.decrypt(ctx, c, "kms:Decrypt", blob, "", encCtx, algSymmetric, viaCondition(viaService))
+	res, err := s.decrypt(ctx, c, cryptRequest{
+		Action: "kms:Decrypt", Data: blob, Context: encCtx,
+		Algorithm: algSymmetric, Conditions: viaCondition(viaService),
+	})
 	if err != nil {
 		return "", nil, err
 	}
-	return lk.meta.ARN, pt, nil
+	return res.key.meta.ARN, res.data, nil
 }
 
 func viaCondition(viaService string) map[string][]string {

@@ -26,16 +26,37 @@ const (
 	maxRandomBytes  = 1024
 )
 
-// encryptResult is what every encrypting operation returns.
-type encryptResult struct {
-	key        *loadedKey
-	ciphertext []byte
-	algorithm  string
+// cryptRequest is one encrypting or decrypting call on a key.
+type cryptRequest struct {
+	// Action is the IAM action authorized on the key (kms:Encrypt,
+	// kms:GenerateDataKey, kms:Decrypt, kms:ReEncryptFrom, ...).
+	Action string
+	// KeyID names the key. Decrypting a symmetric ciphertext may leave it
+	// empty: the blob names its key.
+	KeyID string
+	// Data is the plaintext to encrypt or the ciphertext to decrypt.
+	Data []byte
+	// Context is the encryption context, bound into symmetric ciphertexts
+	// and refused with asymmetric keys.
+	Context map[string]string
+	// Algorithm is the encryption algorithm; empty means SYMMETRIC_DEFAULT.
+	Algorithm string
+	// Conditions holds extra policy condition keys (kms:ViaService); nil
+	// means none. The encryption context and algorithm keys are added to it.
+	Conditions map[string][]string
 }
 
-// encrypt authorizes action (kms:Encrypt, kms:GenerateDataKey, ...) on the
-// key and encrypts plaintext under it.
-func (s *Service) encrypt(ctx context.Context, c *api.Call, action, keyID string, plaintext []byte, encCtx map[string]string, alg string, extra map[string][]string) (*encryptResult, error) {
+// cryptResult is what every encrypting or decrypting operation returns.
+type cryptResult struct {
+	key *loadedKey
+	// data is the ciphertext (encrypt) or the plaintext (decrypt).
+	data      []byte
+	algorithm string
+}
+
+// encrypt authorizes r.Action on the key and encrypts r.Data under it.
+func (s *Service) encrypt(ctx context.Context, c *api.Call, r cryptRequest) (*cryptResult, error) {
+	keyID, plaintext, encCtx, alg := r.KeyID, r.Data, r.Context, r.Algorithm
 	if alg == "" {
 		alg = algSymmetric
 	}
@@ -43,9 +64,9 @@ func (s *Service) encrypt(ctx context.Context, c *api.Call, action, keyID string
 	if err != nil {
 		return nil, err
 	}
-	extra = contextKeys(extra, encCtx)
+	extra := contextKeys(r.Conditions, encCtx)
 	extra["kms:encryptionalgorithm"] = []string{alg}
-	if err := s.authorize(ctx, c, action, lk, extra); err != nil {
+	if err := s.authorize(ctx, c, r.Action, lk, extra); err != nil {
 		return nil, err
 	}
 	if err := s.checkCrypto(lk, usageEncrypt, "Encrypt"); err != nil {
@@ -62,7 +83,7 @@ func (s *Service) encrypt(ctx context.Context, c *api.Call, action, keyID string
 		if err != nil {
 			return nil, err
 		}
-		return &encryptResult{lk, ct, alg}, nil
+		return &cryptResult{lk, ct, alg}, nil
 	}
 	if len(encCtx) > 0 {
 		return nil, fmt.Errorf("%w: EncryptionContext is not supported with asymmetric keys.", ErrValidation)
@@ -76,7 +97,7 @@ func (s *Service) encrypt(ctx context.Context, c *api.Call, action, keyID string
 	if err != nil {
 		return nil, err
 	}
-	return &encryptResult{lk, ct, alg}, nil
+	return &cryptResult{lk, ct, alg}, nil
 }
 
 // checkCrypto refuses keys that are not usable now or not for usage.
@@ -123,74 +144,78 @@ func openSym(lk *loadedKey, b *blob, encCtx map[string]string) ([]byte, error) {
 	return pt, nil
 }
 
-// decrypt authorizes action (kms:Decrypt, kms:ReEncryptFrom) and decrypts
-// ciphertext. keyID may be empty for symmetric ciphertexts, whose blob names
-// their key; asymmetric ones need keyID and alg.
-func (s *Service) decrypt(ctx context.Context, c *api.Call, action string, ciphertext []byte, keyID string, encCtx map[string]string, alg string, extra map[string][]string) (*loadedKey, []byte, string, error) {
+// decrypt authorizes r.Action (kms:Decrypt, kms:ReEncryptFrom) and decrypts
+// r.Data. r.KeyID may be empty for symmetric ciphertexts, whose blob names
+// their key; asymmetric ones need r.KeyID and r.Algorithm.
+func (s *Service) decrypt(ctx context.Context, c *api.Call, r cryptRequest) (*cryptResult, error) {
+	keyID, ciphertext, encCtx, alg := r.KeyID, r.Data, r.Context, r.Algorithm
 	if alg == "" {
 		alg = algSymmetric
 	}
 	if len(ciphertext) == 0 {
-		return nil, nil, "", fmt.Errorf("%w: CiphertextBlob must not be empty.", ErrValidation)
+		return nil, fmt.Errorf("%w: CiphertextBlob must not be empty.", ErrValidation)
 	}
 	var lk *loadedKey
 	var b *blob
 	var err error
 	if keyID != "" {
 		if lk, err = s.loadKey(ctx, keyID); err != nil {
-			return nil, nil, "", err
+			return nil, err
 		}
 	}
 	if alg == algSymmetric && (lk == nil || lk.meta.KeySpec == specSymmetric) {
 		if b, err = parseBlob(ciphertext); err != nil {
-			return nil, nil, "", ErrInvalidCiphertext
+			return nil, ErrInvalidCiphertext
 		}
 		if lk == nil {
 			if lk, err = s.loadKey(ctx, b.keyID); err != nil {
-				return nil, nil, "", err
+				return nil, err
 			}
 		} else if lk.meta.KeyID != b.keyID {
-			return nil, nil, "", fmt.Errorf("%w: The key ID in the request does not identify the KMS key that encrypted the ciphertext.", ErrIncorrectKey)
+			return nil, fmt.Errorf("%w: The key ID in the request does not identify the KMS key that encrypted the ciphertext.", ErrIncorrectKey)
 		}
 	} else if lk == nil {
-		return nil, nil, "", fmt.Errorf("%w: KeyId is required to decrypt with %s.", ErrValidation, alg)
+		return nil, fmt.Errorf("%w: KeyId is required to decrypt with %s.", ErrValidation, alg)
 	}
-	extra = contextKeys(extra, encCtx)
+	extra := contextKeys(r.Conditions, encCtx)
 	extra["kms:encryptionalgorithm"] = []string{alg}
-	if err := s.authorize(ctx, c, action, lk, extra); err != nil {
-		return nil, nil, "", err
+	if err := s.authorize(ctx, c, r.Action, lk, extra); err != nil {
+		return nil, err
 	}
 	if err := s.checkCrypto(lk, usageEncrypt, "Decrypt"); err != nil {
-		return nil, nil, "", err
+		return nil, err
 	}
 	if !slices.Contains(specs[lk.meta.KeySpec].encAlgs, alg) {
-		return nil, nil, "", fmt.Errorf("%w: Encryption algorithm %s is not supported by %s.", ErrInvalidKeyUsage, alg, lk.meta.ARN)
+		return nil, fmt.Errorf("%w: Encryption algorithm %s is not supported by %s.", ErrInvalidKeyUsage, alg, lk.meta.ARN)
 	}
 	if alg == algHPKE {
-		return nil, nil, "", errHPKEOnly(lk)
+		return nil, errHPKEOnly(lk)
 	}
 	if b != nil {
 		pt, err := openSym(lk, b, encCtx)
-		return lk, pt, alg, err
+		if err != nil {
+			return nil, err
+		}
+		return &cryptResult{lk, pt, alg}, nil
 	}
 	if len(encCtx) > 0 {
-		return nil, nil, "", fmt.Errorf("%w: EncryptionContext is not supported with asymmetric keys.", ErrValidation)
+		return nil, fmt.Errorf("%w: EncryptionContext is not supported with asymmetric keys.", ErrValidation)
 	}
 	priv := lk.mat.priv.(*rsa.PrivateKey)
 	pt, err := rsa.DecryptOAEP(oaepHash(alg), nil, priv, ciphertext, nil)
 	if err != nil {
-		return nil, nil, "", ErrInvalidCiphertext
+		return nil, ErrInvalidCiphertext
 	}
-	return lk, pt, alg, nil
+	return &cryptResult{lk, pt, alg}, nil
 }
 
 // dataKey makes a random data key and its ciphertext under keyID.
-func (s *Service) dataKey(ctx context.Context, c *api.Call, action, keyID string, n int, encCtx map[string]string, extra map[string][]string) ([]byte, *encryptResult, error) {
+func (s *Service) dataKey(ctx context.Context, c *api.Call, action, keyID string, n int, encCtx map[string]string, extra map[string][]string) ([]byte, *cryptResult, error) {
 	pt := make([]byte, n)
 	if _, err := io.ReadFull(s.cfg.Rand, pt); err != nil {
 		return nil, nil, err
 	}
-	res, err := s.encrypt(ctx, c, action, keyID, pt, encCtx, algSymmetric, extra)
+	res, err := s.encrypt(ctx, c, cryptRequest{Action: action, KeyID: keyID, Data: pt, Context: encCtx, Algorithm: algSymmetric, Conditions: extra})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -202,7 +227,7 @@ func (s *Service) dataKey(ctx context.Context, c *api.Call, action, keyID string
 
 // dataKeyPair makes a key pair whose private key is returned encrypted
 // under keyID (and in plaintext for GenerateDataKeyPair).
-func (s *Service) dataKeyPair(ctx context.Context, c *api.Call, action, keyID, pairSpec string, encCtx map[string]string) (privDER, pubDER []byte, res *encryptResult, err error) {
+func (s *Service) dataKeyPair(ctx context.Context, c *api.Call, action, keyID, pairSpec string, encCtx map[string]string) (privDER, pubDER []byte, res *cryptResult, err error) {
 	if !slices.Contains(dataKeyPairSpecs, pairSpec) {
 		return nil, nil, nil, fmt.Errorf("%w: KeyPairSpec %q is not supported.", ErrValidation, pairSpec)
 	}
@@ -233,7 +258,7 @@ func (s *Service) dataKeyPair(ctx context.Context, c *api.Call, action, keyID, p
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	return privDER, m.pubDER, &encryptResult{lk, ct, algSymmetric}, nil
+	return privDER, m.pubDER, &cryptResult{lk, ct, algSymmetric}, nil
 }
 
 // signHash maps a signing or MAC algorithm to its hash.

@@ -5,11 +5,12 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"github.com/bulwarkd/bulwark/internal/ttlcache"
 	"io"
 	"log/slog"
 	"strings"
 	"time"
+
+	"github.com/bulwarkd/bulwark/internal/ttlcache"
 
 	"github.com/bulwarkd/bulwark/internal/api"
 	"github.com/bulwarkd/bulwark/internal/clock"
@@ -26,10 +27,9 @@ type Config struct {
 	// AccountID and Region build every ARN and the default key policy.
 	AccountID string
 	Region    string
-	// Now is the time for deletion windows and rotation; nil = Clock.Now.
-	Now func() time.Time
-	// Clock makes the sweep loop's timers and, when Now is nil, tells
-	// the time; nil means the real clock. Tests pass a *clock.Fake.
+	// Clock tells the time (deletion windows, rotation) and makes the
+	// sweep loop's timers; nil means the real clock. Tests pass a
+	// *clock.Fake.
 	Clock clock.Clock
 	// Rand is the source of key material, nonces and data keys; nil =
 	// crypto/rand. A weak source here makes every key guessable.
@@ -60,9 +60,6 @@ type Service struct {
 // New returns a Service with cfg's nil members set to their defaults.
 func New(cfg Config) *Service {
 	cfg.Clock = clock.OrReal(cfg.Clock)
-	if cfg.Now == nil {
-		cfg.Now = cfg.Clock.Now
-	}
 	if cfg.Rand == nil {
 		cfg.Rand = rand.Reader
 	}
@@ -75,14 +72,14 @@ func New(cfg Config) *Service {
 	if cfg.SweepInterval <= 0 {
 		cfg.SweepInterval = time.Minute
 	}
-	return &Service{cfg: cfg, cache: ttlcache.New[*loadedKey](keyCacheEntries, 0, cfg.KeyCacheTTL, cfg.Now, nil, nil)}
+	return &Service{cfg: cfg, cache: ttlcache.New[*loadedKey](keyCacheEntries, 0, cfg.KeyCacheTTL, cfg.Clock.Now, nil, nil)}
 }
 
 // keyCacheEntries bounds the key cache; beyond it the least recently used
 // key is read from the store again.
 const keyCacheEntries = 10000
 
-func (s *Service) now() time.Time { return s.cfg.Now().UTC() }
+func (s *Service) now() time.Time { return s.cfg.Clock.Now().UTC() }
 
 func (s *Service) keyARN(id string) string {
 	return "arn:aws:kms:" + s.cfg.Region + ":" + s.cfg.AccountID + ":key/" + id

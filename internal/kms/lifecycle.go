@@ -300,10 +300,7 @@ func (s *Service) putPolicy(ctx context.Context, c *api.Call, keyID, name, doc s
 // checkTags applies AWS's tag rules (internal/tagging) with KMS's error,
 // TagException.
 func checkTags(tags []tag) error {
-	if err := tagging.Check(tags, kvTag); err != nil {
-		return fmt.Errorf("%w: %s", ErrTag, err.(*tagging.Error).Message())
-	}
-	return nil
+	return tagging.Wrap(tagging.Check(tags, kvTag), ErrTag, ErrTag)
 }
 
 func kvTag(t tag) tagging.Tag { return tagging.Tag(t) }

@@ -4,50 +4,23 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
-	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/bulwarkd/bulwark/internal/seal"
+	"github.com/bulwarkd/bulwark/internal/clock"
 	"github.com/bulwarkd/bulwark/internal/store"
-	"github.com/bulwarkd/bulwark/internal/store/sqlite"
+	"github.com/bulwarkd/bulwark/internal/store/storetest"
 )
-
-type replicaClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *replicaClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *replicaClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // TestKeyDisabledOnOneReplicaRefusedOnAnotherWithinTTL: two KMS services
 // (two servers) share one database. A key B has cached is disabled
 // through A; B must refuse it once KeyCacheTTL has passed, and a key
 // deleted through A must not stay in B's cache.
 func TestKeyDisabledOnOneReplicaRefusedOnAnotherWithinTTL(t *testing.T) {
-	b, err := sqlite.Open(filepath.Join(t.TempDir(), "db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	mk := make([]byte, 32)
-	if _, err := rand.Read(mk); err != nil {
-		t.Fatal(err)
-	}
-	keys, err := seal.NewKeyring(mk, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := store.New(b, keys)
-	t.Cleanup(func() { _ = st.Close() })
-	clock := &replicaClock{t: time.Unix(1_800_000_000, 0)}
+	st := storetest.SQLite(t, "")
+	clock := clock.NewFake(time.Unix(1_800_000_000, 0))
 	const ttl = time.Second
-	cfg := Config{Store: st, AccountID: "111122223333", Region: "us-east-1", Now: clock.Now, KeyCacheTTL: ttl}
+	cfg := Config{Store: st, AccountID: "111122223333", Region: "us-east-1", Clock: clock, KeyCacheTTL: ttl}
 	a, rb := New(cfg), New(cfg)
 	ctx := context.Background()
 
@@ -71,7 +44,7 @@ func TestKeyDisabledOnOneReplicaRefusedOnAnotherWithinTTL(t *testing.T) {
 	if lk, err := a.getKey(ctx, id); err != nil || usable(lk) == nil {
 		t.Fatalf("A serves its own change at once: %v", err)
 	}
-	clock.Advance(ttl)
+	clock.Add(ttl)
 	lk, err = rb.getKey(ctx, id)
 	if err != nil {
 		t.Fatal(err)
@@ -83,7 +56,7 @@ func TestKeyDisabledOnOneReplicaRefusedOnAnotherWithinTTL(t *testing.T) {
 	if err := st.Tx(ctx, func(tx store.Tx) error { return tx.Delete(ctx, kindKey, id) }); err != nil {
 		t.Fatal(err)
 	}
-	clock.Advance(ttl)
+	clock.Add(ttl)
 	if _, err := rb.getKey(ctx, id); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("B after delete on A: %v, want NotFound", err)
 	}

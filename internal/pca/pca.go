@@ -34,10 +34,8 @@ type Config struct {
 	// "http://127.0.0.1:4566/ocsp". Empty means CRLBaseURL with its
 	// "/crl" replaced by "/ocsp" (the server serves both).
 	OCSPBaseURL string
-	// Now is the time; nil means Clock.Now.
-	Now func() time.Time
-	// Clock makes the background loop's timers and, when Now is nil, tells
-	// the time; nil means the real clock. Tests pass a *clock.Fake.
+	// Clock tells the time and makes the background loop's timers; nil
+	// means the real clock. Tests pass a *clock.Fake.
 	Clock clock.Clock
 	// Rand supplies keys, serials and IDs; nil means crypto/rand.
 	Rand io.Reader
@@ -58,9 +56,6 @@ type Service struct {
 // New returns a Service.
 func New(cfg Config) *Service {
 	cfg.Clock = clock.OrReal(cfg.Clock)
-	if cfg.Now == nil {
-		cfg.Now = cfg.Clock.Now
-	}
 	if cfg.Rand == nil {
 		cfg.Rand = rand.Reader
 	}
@@ -75,7 +70,7 @@ func New(cfg Config) *Service {
 	return &Service{cfg: cfg, cache: map[string]*loadedCA{}, ocsp: newOCSPCache()}
 }
 
-func (s *Service) now() time.Time { return s.cfg.Now().UTC() }
+func (s *Service) now() time.Time { return s.cfg.Clock.Now().UTC() }
 
 // newID returns a random version-4 UUID, the form AWS gives CA ids.
 func (s *Service) newID() (string, error) { return ids.UUID(s.cfg.Rand) }

@@ -3,8 +3,9 @@ package pca
 import (
 	"context"
 	"errors"
-	"github.com/bulwarkd/bulwark/internal/tagging"
 	"strings"
+
+	"github.com/bulwarkd/bulwark/internal/tagging"
 
 	"github.com/bulwarkd/bulwark/internal/store"
 )

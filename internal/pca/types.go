@@ -3,8 +3,8 @@ package pca
 import (
 	"crypto/x509/pkix"
 	"encoding/asn1"
-	"errors"
 	"fmt"
+
 	"github.com/bulwarkd/bulwark/internal/tagging"
 )
 
@@ -187,13 +187,7 @@ type Tag struct {
 // validateTags applies AWS's tag rules (internal/tagging) with ACM PCA's
 // errors: TooManyTagsException over the limit, InvalidTagException else.
 func validateTags(tags []Tag) error {
-	var te *tagging.Error
-	if err := tagging.Check(tags, kvTag); !errors.As(err, &te) {
-		return err
-	} else if te.Reason == tagging.TooMany {
-		return fmt.Errorf("%w: %s", ErrTooManyTags, te.Message())
-	}
-	return fmt.Errorf("%w: %s", ErrInvalidTag, te.Message())
+	return tagging.Wrap(tagging.Check(tags, kvTag), ErrInvalidTag, ErrTooManyTags)
 }
 
 func kvTag(t Tag) tagging.Tag { return tagging.Tag(t) }

@@ -90,7 +90,7 @@ func (b *builder) listenerTLS(l *listener, t *spec.ListenerTLS) (*listenerTLS, e
 	owner := l.prefix()
 	b.subscribeCounters(owner, true, cert)
 	sc := tlsconf.ServerConfig{
-		Cert: cert, NextProtos: alpn(l.protocol, true), Now: p.cfg.Now,
+		Cert: cert, NextProtos: alpn(l.protocol, true),
 		TicketKeyRotation: p.cfg.TicketKeyRotation, SSL: stats.NewSSL(p.stats, owner), Clock: p.cfg.Clock,
 	}
 	if v := t.Validation; v != nil {
@@ -206,7 +206,7 @@ func (b *builder) cluster(name, addr, protocol string, tp *spec.ClientPolicyTLS,
 		var err error
 		tc, err = tlsconf.NewClient(tlsconf.ClientConfig{
 			Trust: trust, Cert: cert, SANs: sans, ServerName: host,
-			NextProtos: alpn(protocol, false), SSL: ssl, Now: p.cfg.Now,
+			NextProtos: alpn(protocol, false), SSL: ssl, Now: p.cfg.Clock.Now,
 		})
 		if err != nil {
 			return nil, err

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bulwarkd/bulwark/internal/clock"
 	"github.com/bulwarkd/bulwark/internal/mesh/spec"
 	"github.com/bulwarkd/bulwark/internal/proxy/stats"
 	"github.com/bulwarkd/bulwark/internal/testwait"
@@ -73,7 +74,7 @@ func gatewayTo(addr string, route func(*spec.HTTPRoute), node func(*spec.Listene
 
 func startGateway(t *testing.T, snap *spec.Snapshot, now func() time.Time) (*Proxy, string) {
 	t.Helper()
-	p, err := New(Config{Snapshot: snap, Logger: discard(), Now: now,
+	p, err := New(Config{Snapshot: snap, Logger: discard(), Clock: clock.WithNow(nil, now),
 		Settings: spec.ProxySettings{AdminAddress: "127.0.0.1:0", Listeners: []spec.ListenerBinding{{Port: 8080, Address: "127.0.0.1:0"}}}})
 	if err != nil {
 		t.Fatal(err)

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 
-	"github.com/bulwarkd/bulwark/internal/clock"
 	"github.com/bulwarkd/bulwark/internal/mesh/spec"
 	"github.com/bulwarkd/bulwark/internal/proxy/certsource"
 	"github.com/bulwarkd/bulwark/internal/proxy/tlsconf"
@@ -197,8 +196,8 @@ func (p *Proxy) resolveSources(ctx context.Context, snap *spec.Snapshot) map[str
 		}
 		r := certsource.NewReloader(certsource.ReloaderConfig{
 			Name: name, Source: src, Stats: p.stats, Logger: p.log,
-			PollInterval: p.cfg.PollInterval, Policy: certsource.Policy{Now: p.cfg.Now},
-			Now: p.cfg.Now, After: clock.OrReal(p.cfg.Clock).After,
+			PollInterval: p.cfg.PollInterval, Policy: certsource.Policy{Now: p.cfg.Clock.Now},
+			Now: p.cfg.Clock.Now, After: p.cfg.Clock.After,
 		})
 		rr := resolved{name: name, r: r}
 		if err := r.Reload(ctx); err != nil {

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bulwarkd/bulwark/internal/clock"
 	"github.com/bulwarkd/bulwark/internal/mesh/spec"
 	"github.com/bulwarkd/bulwark/internal/testwait"
 )
@@ -163,7 +164,7 @@ func startMeshOn(t testing.TB, o meshOpts, sidecarAddr string) *testMesh {
 		VirtualNodes:    []spec.NamedVirtualNode{{Name: "colorteller", Spec: node}},
 	}
 	g, err := New(Config{
-		Snapshot: gwSnap, Logger: discard(), PollInterval: 20 * time.Millisecond, Now: o.gatewayNow,
+		Snapshot: gwSnap, Logger: discard(), PollInterval: 20 * time.Millisecond, Clock: clock.WithNow(nil, o.gatewayNow),
 		Settings: spec.ProxySettings{AdminAddress: "127.0.0.1:0", Listeners: []spec.ListenerBinding{{Port: 8080, Address: "127.0.0.1:0"}}},
 	})
 	if err != nil {

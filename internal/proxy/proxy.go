@@ -42,11 +42,10 @@ type Config struct {
 	// AccessLog receives one JSON line per request; nil means the spec's
 	// logging.accessLog.file.path if set ("/dev/stdout" works), else none.
 	AccessLog io.Writer
-	// Now is the clock for certificate validity and drain deadlines; nil
-	// means time.Now.
-	Now func() time.Time
-	// Clock makes the timers of health checks, ticket key rotation and
-	// certificate polling; nil means the real clock.
+	// Clock tells the time (certificate validity, drain deadlines,
+	// outlier ejection, access-log timings) and makes the timers of health
+	// checks, ticket key rotation and certificate polling; nil means the
+	// real clock.
 	Clock clock.Clock
 	// PollInterval is how often certificate sources are checked; zero
 	// means certsource.DefaultPollInterval.
@@ -134,6 +133,7 @@ func New(cfg Config) (*Proxy, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	cfg.Clock = clock.OrReal(cfg.Clock)
 	if cfg.DrainWindow == 0 {
 		cfg.DrainWindow = 30 * time.Second
 	}
@@ -199,12 +199,7 @@ func accessLogPath(s *spec.Snapshot) string {
 	return l.AccessLog.File.Path
 }
 
-func (p *Proxy) now() time.Time {
-	if p.cfg.Now != nil {
-		return p.cfg.Now()
-	}
-	return time.Now()
-}
+func (p *Proxy) now() time.Time { return p.cfg.Clock.Now() }
 
 func (p *Proxy) requestID() string {
 	return strconv.FormatInt(p.start.UnixNano(), 36) + "-" + strconv.FormatUint(p.reqSeq.Add(1), 36)

@@ -140,7 +140,7 @@ func BenchmarkRenewalWave(b *testing.B) {
 	}
 	// The wave is all certificates at once: lift the rate limit above it.
 	r, err := renewer.New(renewer.Config{ACM: m.acm, Secrets: m.sm, Bindings: bindings, Concurrency: 16, MaxRenewalsPerMinute: 2 * n,
-		Auth: renewer.Auth{HeaderName: "x-api-key", HeaderValue: apiKey}, Now: m.srv.Clock.Now, PollInitial: 10 * time.Millisecond})
+		Auth: renewer.Auth{HeaderName: "x-api-key", HeaderValue: apiKey}, Clock: m.srv.Clock, PollInitial: 10 * time.Millisecond})
 	if err != nil {
 		b.Fatal(err)
 	}

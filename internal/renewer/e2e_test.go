@@ -75,7 +75,7 @@ func newFixtureLife(t *testing.T, life string, renewerCfg func(f *fixture) aws.C
 		ACM: acm.NewFromConfig(rcfg), Secrets: secretsmanager.NewFromConfig(rcfg),
 		Bindings: []renewer.Binding{{CertificateARN: f.cert, SecretPrefixes: []string{"gw"}}},
 		Auth:     renewer.Auth{HeaderName: "x-api-key", HeaderValue: apiKey},
-		Now:      srv.Clock.Now, PollInitial: 10 * time.Millisecond,
+		Clock:    srv.Clock, PollInitial: 10 * time.Millisecond,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -539,7 +539,7 @@ func TestRateLimitDefersRenewals(t *testing.T) {
 		ACM: acm.NewFromConfig(cfg), Secrets: secretsmanager.NewFromConfig(cfg),
 		Bindings: []renewer.Binding{{CertificateARN: f.cert}, {CertificateARN: second}},
 		Auth:     renewer.Auth{HeaderName: "x-api-key", HeaderValue: apiKey},
-		Now:      f.srv.Clock.Now, PollInitial: 10 * time.Millisecond, MaxRenewalsPerMinute: 1, Concurrency: 1,
+		Clock:    f.srv.Clock, PollInitial: 10 * time.Millisecond, MaxRenewalsPerMinute: 1, Concurrency: 1,
 		Logger: slog.New(slog.NewTextHandler(lockedWriter{&logMu, &logs}, nil)),
 	})
 	if err != nil {

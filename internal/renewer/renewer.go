@@ -83,10 +83,8 @@ type Config struct {
 	// Auth is required of every delivery (see Auth). The zero value
 	// refuses every request, so New fails.
 	Auth Auth
-	// Now is the time renewal decisions use; nil means Clock.Now.
-	Now func() time.Time
-	// Clock makes the timers of Run and of the wait for a renewed serial
-	// (and tells the time when Now is nil); nil means the real clock.
+	// Clock tells the time renewal decisions use and makes the timers of
+	// Run and of the wait for a renewed serial; nil means the real clock.
 	Clock clock.Clock
 	// Logger gets what the renewer did; nil discards.
 	Logger *slog.Logger
@@ -133,9 +131,6 @@ func New(cfg Config) (*Renewer, error) {
 		cfg.Concurrency = DefaultConcurrency
 	}
 	cfg.Clock = clock.OrReal(cfg.Clock)
-	if cfg.Now == nil {
-		cfg.Now = cfg.Clock.Now
-	}
 	if cfg.MaxRenewalsPerMinute <= 0 {
 		cfg.MaxRenewalsPerMinute = DefaultMaxRenewalsPerMinute
 	}
@@ -153,7 +148,7 @@ func New(cfg Config) (*Renewer, error) {
 	}
 	r := &Renewer{cfg: cfg, log: cfg.Logger, bindings: map[string][]string{}, locks: map[string]*sync.Mutex{},
 		status: map[string]*CertStatus{}, seen: newIDSet(4096), metrics: newMetrics(),
-		guard: newGuard(cfg.MaxRenewalsPerMinute, cfg.MinRenewalInterval, cfg.Now())}
+		guard: newGuard(cfg.MaxRenewalsPerMinute, cfg.MinRenewalInterval, cfg.Clock.Now())}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
 	}
@@ -288,7 +283,7 @@ func (r *Renewer) handleLocked(ctx context.Context, arn string, prefixes []strin
 	}
 	res.Serial, res.NotAfter = desc.serial, desc.validity.NotAfter
 	var deferred error
-	if now := r.cfg.Now(); mayRenew && NeedsRenewal(now, desc.validity, r.cfg.RenewBefore) {
+	if now := r.cfg.Clock.Now(); mayRenew && NeedsRenewal(now, desc.validity, r.cfg.RenewBefore) {
 		if g := r.guard.admit(arn, now, desc.validity); g != "" {
 			res.Action, res.Guard = ActionDeferred, g
 			r.metrics.guardTrip.WithLabelValues(g).Inc()
@@ -305,7 +300,7 @@ func (r *Renewer) handleLocked(ctx context.Context, arn string, prefixes []strin
 			if err != nil {
 				return err
 			}
-			r.guard.renewed(arn, r.cfg.Now(), fresh.validity, r.cfg.RenewBefore)
+			r.guard.renewed(arn, r.cfg.Clock.Now(), fresh.validity, r.cfg.RenewBefore)
 			r.metrics.renewals.Inc()
 			res.Action, res.OldSerial, res.Serial, res.NotAfter = ActionRenewed, desc.serial, fresh.serial, fresh.validity.NotAfter
 		}
@@ -393,7 +388,7 @@ func (r *Renewer) Reconcile(ctx context.Context) ([]*Result, error) {
 	}
 	wg.Wait()
 	r.mu.Lock()
-	r.lastRc = r.cfg.Now()
+	r.lastRc = r.cfg.Clock.Now()
 	r.mu.Unlock()
 	return results, errors.Join(errs...)
 }

@@ -56,7 +56,7 @@ func (r *Renewer) record(res *Result) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	cs := r.status[res.CertificateARN]
-	cs.LastChecked, cs.LastTrigger, cs.LastAction = r.cfg.Now(), res.Trigger, res.Action
+	cs.LastChecked, cs.LastTrigger, cs.LastAction = r.cfg.Clock.Now(), res.Trigger, res.Action
 	cs.LastError = res.Error
 	if res.Serial != "" {
 		cs.Serial, cs.NotAfter = res.Serial, res.NotAfter

@@ -38,7 +38,7 @@ func TestResourcePolicyAllowsOneDeniesAnother(t *testing.T) {
 	if _, err := e.svc.GetSecretValue(ctx, e.call(bob), m.ARN, "", ""); codeOf(err) != "AccessDeniedException" {
 		t.Fatalf("bob: %v", err)
 	}
-	if _, _, _, err := e.svc.PutSecretValue(ctx, e.call(alice), "shared", "", Value{String: str("x")}, nil); codeOf(err) != "AccessDeniedException" {
+	if _, err := e.svc.PutSecretValue(ctx, e.call(alice), PutInput{SecretID: "shared", Value: Value{String: str("x")}}); codeOf(err) != "AccessDeniedException" {
 		t.Fatalf("alice may only read: %v", err)
 	}
 	if _, err := e.svc.DeleteResourcePolicy(ctx, e.root(), "shared"); err != nil {
@@ -136,7 +136,7 @@ func TestDataKeyCache(t *testing.T) {
 	// After the TTL the key is fetched from KMS again (and KMS may refuse).
 	e.keys.deny(rootARN)
 	mustGet(t, e, e.root(), "c", "", "") // still within TTL: served from the cache
-	e.clock.Advance(DefaultKeyCacheTTL)
+	e.clock.Add(DefaultKeyCacheTTL)
 	if _, err := e.svc.GetSecretValue(ctx, e.root(), "c", "", ""); codeOf(err) != "AccessDeniedException" {
 		t.Fatalf("after TTL: %v", err)
 	}
@@ -152,7 +152,7 @@ func TestListSecretsFiltersSortAndPages(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		e.clock.Advance(time.Minute)
+		e.clock.Add(time.Minute)
 	}
 	names := func(l []*Secret) (out []string) {
 		for _, m := range l {

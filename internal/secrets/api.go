@@ -189,11 +189,11 @@ func (s *Service) apiPutSecretValue(ctx context.Context, c *api.Call, in *putSec
 	if v == nil {
 		return nil, fmt.Errorf("%w: You must provide either SecretString or SecretBinary.", ErrInvalidParameter)
 	}
-	m, vid, stages, err := s.PutSecretValue(ctx, c, in.SecretId, in.ClientRequestToken, *v, in.VersionStages)
+	res, err := s.PutSecretValue(ctx, c, PutInput{SecretID: in.SecretId, Token: in.ClientRequestToken, Value: *v, Stages: in.VersionStages})
 	if err != nil {
 		return nil, err
 	}
-	return &putSecretValueOutput{ARN: m.ARN, Name: m.Name, VersionId: vid, VersionStages: stages}, nil
+	return &putSecretValueOutput{ARN: res.Secret.ARN, Name: res.Secret.Name, VersionId: res.VersionID, VersionStages: res.Stages}, nil
 }
 
 type updateSecretInput struct {

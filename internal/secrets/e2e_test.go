@@ -402,7 +402,7 @@ func TestE2ERotation(t *testing.T) {
 		t.Fatalf("rotation metadata %+v", d)
 	}
 	// A scheduled rotation runs when the clock reaches NextRotationDate.
-	loop := secrets.New(secrets.Config{Store: srv.Store(), AccountID: servertest.AccountID, Region: servertest.Region, Now: srv.Clock.Now})
+	loop := secrets.New(secrets.Config{Store: srv.Store(), AccountID: servertest.AccountID, Region: servertest.Region, Clock: srv.Clock})
 	if n, err := loop.RotateDue(ctx); n != 0 || err != nil {
 		t.Fatalf("rotated before due: %d %v", n, err)
 	}

@@ -6,7 +6,6 @@ import (
 	"crypto/cipher"
 	"crypto/rand"
 	"errors"
-	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -16,10 +15,10 @@ import (
 
 	"github.com/bulwarkd/bulwark/internal/api"
 	"github.com/bulwarkd/bulwark/internal/awsproto"
+	"github.com/bulwarkd/bulwark/internal/clock"
 	"github.com/bulwarkd/bulwark/internal/policy"
-	"github.com/bulwarkd/bulwark/internal/seal"
 	"github.com/bulwarkd/bulwark/internal/store"
-	"github.com/bulwarkd/bulwark/internal/store/sqlite"
+	"github.com/bulwarkd/bulwark/internal/store/storetest"
 )
 
 const (
@@ -109,46 +108,20 @@ func (a *testAuthz) Authorize(ctx context.Context, c *api.Call, req api.AuthzReq
 	return nil
 }
 
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 type env struct {
 	svc   *Service
 	keys  *fakeKeys
-	clock *fakeClock
+	clock *clock.Fake
 	authz *testAuthz
 	store store.Store
 }
 
 func newEnv(t testing.TB, mod ...func(*Config)) *env {
 	t.Helper()
-	b, err := sqlite.Open(filepath.Join(t.TempDir(), "db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	kr, err := seal.NewKeyring(make([]byte, 32), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	clock := &fakeClock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
-	st := store.New(b, kr, store.WithClock(clock.Now))
-	t.Cleanup(func() { st.Close() })
+	clock := clock.NewFake(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
+	st := storetest.SQLite(t, "", store.WithClock(clock.Now))
 	keys := newFakeKeys(t)
-	cfg := Config{Store: st, Keys: keys, AccountID: testAccount, Region: testRegion, Now: clock.Now}
+	cfg := Config{Store: st, Keys: keys, AccountID: testAccount, Region: testRegion, Clock: clock}
 	for _, m := range mod {
 		m(&cfg)
 	}

@@ -42,7 +42,7 @@ func (f *fakeRotator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch ev.Step {
 	case "createSecret":
 		if _, err = svc.GetSecretValue(ctx, c, ev.SecretID, ev.ClientRequestToken, stagePending); err != nil {
-			_, _, _, err = svc.PutSecretValue(ctx, c, ev.SecretID, ev.ClientRequestToken, Value{String: str("rotated-" + ev.ClientRequestToken[:4])}, []string{stagePending})
+			_, err = svc.PutSecretValue(ctx, c, PutInput{SecretID: ev.SecretID, Token: ev.ClientRequestToken, Value: Value{String: str("rotated-" + ev.ClientRequestToken[:4])}, Stages: []string{stagePending}})
 		}
 	case "finishSecret":
 		m, _ := svc.DescribeSecret(ctx, c, ev.SecretID)
@@ -87,13 +87,13 @@ func TestRotationFailureAndResume(t *testing.T) {
 	if n, _ := e.svc.RotateDue(ctx); n != 0 {
 		t.Fatal("rotated early")
 	}
-	e.clock.Advance(5 * 24 * time.Hour)
+	e.clock.Add(5 * 24 * time.Hour)
 	if n, err := e.svc.RotateDue(ctx); n != 1 || err != nil {
 		t.Fatalf("due: %d %v", n, err)
 	}
 	// A failing scheduled rotation is postponed an hour, not retried every tick.
 	f.failStep = "setSecret"
-	e.clock.Advance(5 * 24 * time.Hour)
+	e.clock.Add(5 * 24 * time.Hour)
 	if n, err := e.svc.RotateDue(ctx); n != 0 || err == nil {
 		t.Fatalf("failing due rotation: %d %v", n, err)
 	}

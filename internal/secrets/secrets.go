@@ -3,12 +3,13 @@ package secrets
 import (
 	"context"
 	"crypto/rand"
-	"github.com/bulwarkd/bulwark/internal/ttlcache"
 	"io"
 	"log/slog"
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/bulwarkd/bulwark/internal/ttlcache"
 
 	"github.com/bulwarkd/bulwark/internal/api"
 	"github.com/bulwarkd/bulwark/internal/clock"
@@ -40,11 +41,9 @@ type Config struct {
 	// AccountID and Region form every ARN.
 	AccountID string
 	Region    string
-	// Now is the time (deletion windows, rotation schedules); nil =
-	// Clock.Now.
-	Now func() time.Time
-	// Clock makes the background loop's timers and, when Now is nil, tells
-	// the time; nil means the real clock. Tests pass a *clock.Fake.
+	// Clock tells the time (deletion windows, rotation schedules) and
+	// makes the background loop's timers; nil means the real clock. Tests
+	// pass a *clock.Fake.
 	Clock clock.Clock
 	// Rand is the randomness for ARN suffixes, version ids, passwords and
 	// nonces; nil = crypto/rand. A predictable reader makes passwords
@@ -99,9 +98,6 @@ type Service struct {
 // Config.
 func New(cfg Config) *Service {
 	cfg.Clock = clock.OrReal(cfg.Clock)
-	if cfg.Now == nil {
-		cfg.Now = cfg.Clock.Now
-	}
 	if cfg.Rand == nil {
 		cfg.Rand = rand.Reader
 	}
@@ -127,16 +123,16 @@ func New(cfg Config) *Service {
 		cfg.LoopInterval = time.Minute
 	}
 	s := &Service{cfg: cfg, log: cfg.Logger, policies: newPolicyCache(256), kick: make(chan struct{}, 1)}
-	s.keys = ttlcache.New[dataKey](cfg.KeyCacheSize, 0, cfg.KeyCacheTTL, cfg.Now,
+	s.keys = ttlcache.New[dataKey](cfg.KeyCacheSize, 0, cfg.KeyCacheTTL, cfg.Clock.Now,
 		func(k dataKey) { clear(k.key) },
 		func(k dataKey) dataKey { return dataKey{keyARN: k.keyARN, key: append([]byte(nil), k.key...)} })
 	// Version ciphertexts are immutable and useless without a data key,
 	// so they are cached longer and bounded by bytes.
-	s.versions = ttlcache.New[*sealedValue](cfg.KeyCacheSize, 32<<20, 10*time.Minute, cfg.Now, nil, nil)
+	s.versions = ttlcache.New[*sealedValue](cfg.KeyCacheSize, 32<<20, 10*time.Minute, cfg.Clock.Now, nil, nil)
 	return s
 }
 
-func (s *Service) now() time.Time { return s.cfg.Now().UTC() }
+func (s *Service) now() time.Time { return s.cfg.Clock.Now().UTC() }
 
 // readRand fills b from the configured source; io.Readers need not be safe
 // for concurrent use, so reads are serialised.

@@ -5,10 +5,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/bulwarkd/bulwark/internal/tagging"
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/bulwarkd/bulwark/internal/tagging"
 
 	"github.com/bulwarkd/bulwark/internal/api"
 	"github.com/bulwarkd/bulwark/internal/ids"
@@ -87,10 +88,7 @@ func checkValue(v *Value) error {
 // checkTags applies AWS's tag rules (internal/tagging) with Secrets
 // Manager's error, InvalidParameterException.
 func checkTags(tags []Tag) error {
-	if err := tagging.Check(tags, kvTag); err != nil {
-		return fmt.Errorf("%w: %s", ErrInvalidParameter, err.(*tagging.Error).Message())
-	}
-	return nil
+	return tagging.Wrap(tagging.Check(tags, kvTag), ErrInvalidParameter, ErrInvalidParameter)
 }
 
 func kvTag(t Tag) tagging.Tag { return tagging.Tag(t) }
@@ -209,21 +207,44 @@ func (s *Service) sameVersion(ctx context.Context, r store.Reader, m *Secret, to
 	return false, fmt.Errorf("%w: You can't modify an existing version, you can only create a new version.", ErrExists)
 }
 
-// PutSecretValue stores a new version of secret id carrying stages
-// (default AWSCURRENT). Moving AWSCURRENT makes the previous current
-// version AWSPREVIOUS. The same token with the same value is a no-op.
-func (s *Service) PutSecretValue(ctx context.Context, c *api.Call, id, token string, v Value, stages []string) (*Secret, string, []string, error) {
-	if err := checkValue(&v); err != nil {
-		return nil, "", nil, err
+// PutInput is PutSecretValue's request.
+type PutInput struct {
+	// SecretID is the secret's name or ARN.
+	SecretID string
+	// Token is the ClientRequestToken, which becomes the version id; empty
+	// means a new random one. Repeating a token with the same value is a
+	// no-op; with another value it is ResourceExistsException.
+	Token string
+	// Value is the secret string or binary to store.
+	Value Value
+	// Stages are the staging labels the version takes; nil means
+	// AWSCURRENT. The first version of a secret is AWSCURRENT whatever asked.
+	Stages []string
+}
+
+// PutResult is the version PutSecretValue stored (or found stored).
+type PutResult struct {
+	Secret    *Secret
+	VersionID string
+	Stages    []string
+}
+
+// PutSecretValue stores a new version of secret in.SecretID carrying
+// in.Stages (default AWSCURRENT). Moving AWSCURRENT makes the previous
+// current version AWSPREVIOUS. The same token with the same value is a
+// no-op.
+func (s *Service) PutSecretValue(ctx context.Context, c *api.Call, in PutInput) (*PutResult, error) {
+	if err := checkValue(&in.Value); err != nil {
+		return nil, err
 	}
-	m, err := s.load(ctx, s.cfg.Store, id)
+	m, err := s.load(ctx, s.cfg.Store, in.SecretID)
 	if err != nil {
-		return nil, "", nil, err
+		return nil, err
 	}
 	if err := s.authorize(ctx, c, "PutSecretValue", m, nil); err != nil {
-		return nil, "", nil, err
+		return nil, err
 	}
-	return s.putVersion(ctx, c, m, token, v, stages, nil)
+	return s.putVersion(ctx, c, m, in, nil)
 }
 
 func checkStages(stages []string) error {
@@ -241,9 +262,12 @@ func checkStages(stages []string) error {
 // meta, when not nil, changes the secret's metadata in the same
 // transaction as the new version (UpdateSecret), and before the value is
 // sealed, so a new KmsKeyId seals it.
-func (s *Service) putVersion(ctx context.Context, c *api.Call, m *Secret, token string, v Value, stages []string, meta func(*Secret)) (*Secret, string, []string, error) {
+// putVersion stores in.Value as a new version of m; in.SecretID is not
+// used (m is the loaded secret).
+func (s *Service) putVersion(ctx context.Context, c *api.Call, m *Secret, in PutInput, meta func(*Secret)) (*PutResult, error) {
+	v, stages := in.Value, in.Stages
 	if m.deleted() {
-		return nil, "", nil, markedForDeletion()
+		return nil, markedForDeletion()
 	}
 	if meta != nil {
 		meta(m)
@@ -252,28 +276,28 @@ func (s *Service) putVersion(ctx context.Context, c *api.Call, m *Secret, token 
 		stages = []string{stageCurrent}
 	}
 	if err := checkStages(stages); err != nil {
-		return nil, "", nil, err
+		return nil, err
 	}
-	token, err := s.tokenOrNew(token)
+	token, err := s.tokenOrNew(in.Token)
 	if err != nil {
-		return nil, "", nil, err
+		return nil, err
 	}
 	if same, err := s.sameVersion(ctx, s.cfg.Store, m, token, &v); err != nil || same {
 		if err != nil {
-			return nil, "", nil, err
+			return nil, err
 		}
 		if meta == nil {
-			return m, token, m.Versions[token].Stages, nil
+			return &PutResult{m, token, m.Versions[token].Stages}, nil
 		}
 		out, err := s.update(ctx, m.ARN, func(_ store.Tx, m *Secret) error { meta(m); return nil })
 		if err != nil {
-			return nil, "", nil, err
+			return nil, err
 		}
-		return out, token, out.Versions[token].Stages, nil
+		return &PutResult{out, token, out.Versions[token].Stages}, nil
 	}
 	sv, err := s.seal(ctx, c, m, token, v)
 	if err != nil {
-		return nil, "", nil, err
+		return nil, err
 	}
 	now := s.now()
 	out, err := s.update(ctx, m.ARN, func(tx store.Tx, m *Secret) error {
@@ -312,14 +336,14 @@ func (s *Service) putVersion(ctx context.Context, c *api.Call, m *Secret, token 
 	})
 	if errors.Is(err, errSameVersion) {
 		if out, err = s.load(ctx, s.cfg.Store, m.ARN); err != nil {
-			return nil, "", nil, err
+			return nil, err
 		}
-		return out, token, out.Versions[token].Stages, nil
+		return &PutResult{out, token, out.Versions[token].Stages}, nil
 	}
 	if err != nil {
-		return nil, "", nil, err
+		return nil, err
 	}
-	return out, token, out.Versions[token].Stages, nil
+	return &PutResult{out, token, out.Versions[token].Stages}, nil
 }
 
 // errSameVersion ends a version write that found its token already stored
@@ -370,8 +394,11 @@ func (s *Service) UpdateSecret(ctx context.Context, c *api.Call, id, token strin
 	// Metadata and the new version commit in one transaction: a value
 	// that cannot be sealed (say, under a KmsKeyId that does not exist)
 	// leaves the description and key as they were.
-	m, ver, _, err := s.putVersion(ctx, c, m, token, *v, nil, meta)
-	return m, ver, err
+	res, err := s.putVersion(ctx, c, m, PutInput{Token: token, Value: *v}, meta)
+	if err != nil {
+		return nil, "", err
+	}
+	return res.Secret, res.VersionID, nil
 }
 
 // GetResult is one secret value as read.

@@ -36,14 +36,14 @@ func TestStageMovementAcrossPuts(t *testing.T) {
 	}
 	var ids []string
 	for i, val := range []string{"two", "three", "four"} {
-		_, vid, stages, err := e.svc.PutSecretValue(ctx, e.root(), "app/db", tok(10+i), Value{String: str(val)}, nil)
+		res, err := e.svc.PutSecretValue(ctx, e.root(), PutInput{SecretID: "app/db", Token: tok(10 + i), Value: Value{String: str(val)}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !reflect.DeepEqual(stages, []string{stageCurrent}) {
-			t.Fatalf("put %s: stages %v", val, stages)
+		if !reflect.DeepEqual(res.Stages, []string{stageCurrent}) {
+			t.Fatalf("put %s: stages %v", val, res.Stages)
 		}
-		ids = append(ids, vid)
+		ids = append(ids, res.VersionID)
 	}
 	m, _ = e.svc.DescribeSecret(ctx, e.root(), m.ARN)
 	want := map[string][]string{ids[2]: {stageCurrent}, ids[1]: {stagePrevious}}
@@ -61,10 +61,11 @@ func TestStageMovementAcrossPuts(t *testing.T) {
 	}
 
 	// A pending version with a custom label leaves AWSCURRENT alone.
-	_, pend, stages, err := e.svc.PutSecretValue(ctx, e.root(), "app/db", tok(20), Value{String: str("five")}, []string{stagePending, "blue"})
+	res, err := e.svc.PutSecretValue(ctx, e.root(), PutInput{SecretID: "app/db", Token: tok(20), Value: Value{String: str("five")}, Stages: []string{stagePending, "blue"}})
 	if err != nil {
 		t.Fatal(err)
 	}
+	pend, stages := res.VersionID, res.Stages
 	sort.Strings(stages)
 	if !reflect.DeepEqual(stages, []string{stagePending, "blue"}) {
 		t.Fatalf("pending stages %v", stages)
@@ -103,8 +104,20 @@ func TestUpdateSecretVersionStageErrors(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	mustCreate(t, e, "s", "v1")
-	_, v2, _, _ := e.svc.PutSecretValue(ctx, e.root(), "s", tok(2), Value{String: str("v2")}, nil)
-	_, v3, _, _ := e.svc.PutSecretValue(ctx, e.root(), "s", tok(3), Value{String: str("v3")}, []string{"custom"})
+	var v2, v3 string
+	for _, put := range []struct {
+		in PutInput
+		id *string
+	}{
+		{PutInput{SecretID: "s", Token: tok(2), Value: Value{String: str("v2")}}, &v2},
+		{PutInput{SecretID: "s", Token: tok(3), Value: Value{String: str("v3")}, Stages: []string{"custom"}}, &v3},
+	} {
+		res, err := e.svc.PutSecretValue(ctx, e.root(), put.in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		*put.id = res.VersionID
+	}
 	cases := []struct {
 		name, stage, from, to, code string
 	}{
@@ -147,21 +160,21 @@ func TestIdempotencyTokens(t *testing.T) {
 	}
 	gen := e.keys.generated.Load()
 	for i := 0; i < 2; i++ {
-		_, vid, _, err := e.svc.PutSecretValue(ctx, e.root(), "idem", tok(3), Value{String: str("p")}, nil)
-		if err != nil || vid != tok(3) {
-			t.Fatalf("put %d: %v %q", i, err, vid)
+		res, err := e.svc.PutSecretValue(ctx, e.root(), PutInput{SecretID: "idem", Token: tok(3), Value: Value{String: str("p")}})
+		if err != nil || res.VersionID != tok(3) {
+			t.Fatalf("put %d: %v %+v", i, err, res)
 		}
 	}
 	if got := e.keys.generated.Load() - gen; got != 1 {
 		t.Fatalf("a retried put generated %d data keys, want 1", got)
 	}
-	if _, _, _, err := e.svc.PutSecretValue(ctx, e.root(), "idem", tok(3), Value{String: str("q")}, nil); codeOf(err) != "ResourceExistsException" {
+	if _, err := e.svc.PutSecretValue(ctx, e.root(), PutInput{SecretID: "idem", Token: tok(3), Value: Value{String: str("q")}}); codeOf(err) != "ResourceExistsException" {
 		t.Fatalf("same token other value: %v", err)
 	}
-	if _, _, _, err := e.svc.PutSecretValue(ctx, e.root(), "idem", tok(3), Value{Binary: []byte("p")}, nil); codeOf(err) != "ResourceExistsException" {
+	if _, err := e.svc.PutSecretValue(ctx, e.root(), PutInput{SecretID: "idem", Token: tok(3), Value: Value{Binary: []byte("p")}}); codeOf(err) != "ResourceExistsException" {
 		t.Fatalf("same token, binary with the same bytes: %v", err)
 	}
-	if _, _, _, err := e.svc.PutSecretValue(ctx, e.root(), "idem", "short", Value{String: str("q")}, nil); codeOf(err) != "InvalidParameterException" {
+	if _, err := e.svc.PutSecretValue(ctx, e.root(), PutInput{SecretID: "idem", Token: "short", Value: Value{String: str("q")}}); codeOf(err) != "InvalidParameterException" {
 		t.Fatalf("short token: %v", err)
 	}
 }
@@ -229,7 +242,7 @@ func TestEnvelopeEncryption(t *testing.T) {
 		t.Fatal("ciphertext opened under another version id")
 	}
 	// Binary values round-trip as binary.
-	if _, _, _, err := e.svc.PutSecretValue(ctx, e.root(), "env", "", Value{Binary: []byte{0, 1, 2}}, nil); err != nil {
+	if _, err := e.svc.PutSecretValue(ctx, e.root(), PutInput{SecretID: "env", Value: Value{Binary: []byte{0, 1, 2}}}); err != nil {
 		t.Fatal(err)
 	}
 	r := mustGet(t, e, e.root(), "env", "", "")
@@ -258,7 +271,7 @@ func TestDeletionWindow(t *testing.T) {
 	if _, err := e.svc.GetSecretValue(ctx, e.root(), "del", "", ""); codeOf(err) != "InvalidRequestException" {
 		t.Fatalf("read of deleted: %v", err)
 	}
-	if _, _, _, err := e.svc.PutSecretValue(ctx, e.root(), "del", "", Value{String: str("x")}, nil); codeOf(err) != "InvalidRequestException" {
+	if _, err := e.svc.PutSecretValue(ctx, e.root(), PutInput{SecretID: "del", Value: Value{String: str("x")}}); codeOf(err) != "InvalidRequestException" {
 		t.Fatalf("write to deleted: %v", err)
 	}
 	if _, _, err := e.svc.CreateSecret(ctx, e.root(), CreateInput{Name: "del"}); codeOf(err) != "InvalidRequestException" {
@@ -267,7 +280,7 @@ func TestDeletionWindow(t *testing.T) {
 	if m, err := e.svc.DescribeSecret(ctx, e.root(), "del"); err != nil || m.Deleted.IsZero() {
 		t.Fatalf("describe deleted: %v", err)
 	}
-	e.clock.Advance(6 * 24 * time.Hour)
+	e.clock.Add(6 * 24 * time.Hour)
 	if _, err := e.svc.RestoreSecret(ctx, e.root(), "del"); err != nil {
 		t.Fatal(err)
 	}
@@ -276,11 +289,11 @@ func TestDeletionWindow(t *testing.T) {
 	if _, _, err := e.svc.DeleteSecret(ctx, e.root(), "del", &seven, false); err != nil {
 		t.Fatal(err)
 	}
-	e.clock.Advance(7*24*time.Hour - time.Second)
+	e.clock.Add(7*24*time.Hour - time.Second)
 	if n, _ := e.svc.PurgeDue(ctx); n != 0 {
 		t.Fatal("purged before the window ended")
 	}
-	e.clock.Advance(time.Second)
+	e.clock.Add(time.Second)
 	if _, err := e.svc.DescribeSecret(ctx, e.root(), "del"); codeOf(err) != "ResourceNotFoundException" {
 		t.Fatalf("after window: %v", err)
 	}

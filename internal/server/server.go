@@ -173,7 +173,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.closeFns = append(s.closeFns, s.audit.Close)
 
-	s.iam = iam.New(iam.Config{Store: s.store, AccountID: c.AccountID, Now: c.Now, Rand: c.Rand})
+	s.iam = iam.New(iam.Config{Store: s.store, AccountID: c.AccountID, Clock: c.Clock, Rand: c.Rand})
 	if c.RootAccessKeyID != "" {
 		if err := s.iam.EnsureRootAccessKey(context.Background(), c.RootAccessKeyID, c.RootSecretAccessKey); err != nil {
 			return nil, fmt.Errorf("server: root access key: %w", err)

@@ -24,12 +24,12 @@ import (
 // uses KMS, ACM uses the CA and the event bus).
 func (s *Server) buildServices() {
 	c := s.cfg
-	s.kms = kms.New(kms.Config{Store: s.store, AccountID: c.AccountID, Region: c.Region, Now: c.Now, Clock: c.Clock, Rand: c.Rand, Logger: c.Logger})
-	s.events = events.New(events.Config{Store: s.store, AccountID: c.AccountID, Region: c.Region, Now: c.Now, Clock: c.Clock, Rand: c.Rand, Logger: c.Logger})
-	s.pca = pca.New(pca.Config{Store: s.store, AccountID: c.AccountID, Region: c.Region, CRLBaseURL: c.PublicURL + "/crl", Now: c.Now, Clock: c.Clock, Rand: c.Rand, Logger: c.Logger})
-	s.acm = acm.New(acm.Config{Store: s.store, CA: s.pca, Events: s.events, AccountID: c.AccountID, Region: c.Region, Now: c.Now, Clock: c.Clock, Rand: c.Rand, Logger: c.Logger})
-	s.secrets = secrets.New(secrets.Config{Store: s.store, Keys: s.kms, AccountID: c.AccountID, Region: c.Region, Now: c.Now, Clock: c.Clock, Rand: c.Rand, Logger: c.Logger})
-	s.appmesh = controlplane.New(controlplane.Config{Store: s.store, AccountID: c.AccountID, Region: c.Region, Now: c.Now, Rand: c.Rand, Logger: c.Logger})
+	s.kms = kms.New(kms.Config{Store: s.store, AccountID: c.AccountID, Region: c.Region, Clock: c.Clock, Rand: c.Rand, Logger: c.Logger})
+	s.events = events.New(events.Config{Store: s.store, AccountID: c.AccountID, Region: c.Region, Clock: c.Clock, Rand: c.Rand, Logger: c.Logger})
+	s.pca = pca.New(pca.Config{Store: s.store, AccountID: c.AccountID, Region: c.Region, CRLBaseURL: c.PublicURL + "/crl", Clock: c.Clock, Rand: c.Rand, Logger: c.Logger})
+	s.acm = acm.New(acm.Config{Store: s.store, CA: s.pca, Events: s.events, AccountID: c.AccountID, Region: c.Region, Clock: c.Clock, Rand: c.Rand, Logger: c.Logger})
+	s.secrets = secrets.New(secrets.Config{Store: s.store, Keys: s.kms, AccountID: c.AccountID, Region: c.Region, Clock: c.Clock, Rand: c.Rand, Logger: c.Logger})
+	s.appmesh = controlplane.New(controlplane.Config{Store: s.store, AccountID: c.AccountID, Region: c.Region, Clock: c.Clock, Rand: c.Rand, Logger: c.Logger})
 	s.buildXDS()
 	s.console = console.New(console.Config{Region: c.Region, AccountID: c.AccountID})
 	s.Register(s.iam.API(), s.iam.STSAPI(), s.kms.API(), s.events.API(), s.pca.API(), s.acm.API(), s.secrets.API(), s.appmesh.API(), s.events.DeliveriesAPI())

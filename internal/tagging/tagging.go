@@ -10,6 +10,7 @@
 package tagging
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"unicode"
@@ -106,6 +107,22 @@ func Check[T any](tags []T, kv func(T) Tag) error {
 		seen[t.Key] = struct{}{}
 	}
 	return nil
+}
+
+// Wrap turns a [Check] or [CheckKey] error into a service's own errors:
+// one wrapping tooMany for [TooMany], one wrapping invalid for every other
+// rule, each with the rule's message, so the service's error table gives
+// the wire code. Services with one code for both pass it twice. nil stays
+// nil; an error that is not an *[Error] is returned as is.
+func Wrap(err error, invalid, tooMany error) error {
+	var te *Error
+	if !errors.As(err, &te) {
+		return err
+	}
+	if te.Reason == TooMany {
+		return fmt.Errorf("%w: %s", tooMany, te.Message())
+	}
+	return fmt.Errorf("%w: %s", invalid, te.Message())
 }
 
 // CheckKey applies the rules for a key alone (as UntagResource's TagKeys

@@ -1,6 +1,7 @@
 package tagging
 
 import (
+	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -80,4 +81,38 @@ func FuzzCheck(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestWrap(t *testing.T) {
+	t.Parallel()
+	invalid, tooMany, other := errors.New("invalid"), errors.New("too many"), errors.New("store down")
+	tests := []struct {
+		name string
+		in   error
+		want error // nil: Wrap must return nil
+	}{
+		{"valid", nil, nil},
+		{"too many", Check(make([]Tag, MaxTags+1), id), tooMany},
+		{"reserved", Check([]Tag{{Key: "aws:x"}}, id), invalid},
+		{"bad key alone", CheckKey(0, ""), invalid},
+		{"not a tag error", other, other},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := Wrap(tc.in, invalid, tooMany)
+			if tc.want == nil {
+				if got != nil {
+					t.Fatalf("got %v, want nil", got)
+				}
+				return
+			}
+			if !errors.Is(got, tc.want) {
+				t.Fatalf("got %v, want it to wrap %v", got, tc.want)
+			}
+			var te *Error
+			if errors.As(tc.in, &te) && !strings.Contains(got.Error(), te.Message()) {
+				t.Errorf("%q lost the rule's message %q", got, te.Message())
+			}
+		})
+	}
 }

@@ -172,6 +172,17 @@ func (b *builder) applyTemplate() error {
 	return nil
 }
 
+// passthroughSteps fill, in this order, the slots the template left open
+// from the request's ApiPassthrough; custom is its CustomExtensions by OID.
+var passthroughSteps = []func(b *builder, p *Passthrough, custom map[string]pkix.Extension) error{
+	(*builder).apiSubject,
+	(*builder).apiSAN,
+	(*builder).apiKeyUsage,
+	(*builder).apiExtKeyUsage,
+	(*builder).apiPolicies,
+	(*builder).apiCustomExtensions,
+}
+
 // applyAPIPassthrough takes the ApiPassthrough values for every slot the
 // template left open.
 func (b *builder) applyAPIPassthrough() error {
@@ -179,37 +190,58 @@ func (b *builder) applyAPIPassthrough() error {
 	if !b.t.APIPassthrough || p == nil {
 		return nil
 	}
-	const src = "ApiPassthrough"
 	custom, err := indexExtensions(p.Extensions, "ApiPassthrough CustomExtensions")
 	if err != nil {
 		return err
 	}
+	for _, step := range passthroughSteps {
+		if err := step(b, p, custom); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+const srcAPI = "ApiPassthrough"
+
+func (b *builder) apiSubject(p *Passthrough, _ map[string]pkix.Extension) error {
+	if p.Subject != nil && b.claim(subjectSlot, srcAPI) {
+		b.c.Subject = *p.Subject
+	}
+	return nil
+}
+
+// apiSAN takes the typed subject alternative names; a SAN custom
+// extension is refused, as AWS does.
+func (b *builder) apiSAN(p *Passthrough, custom map[string]pkix.Extension) error {
 	if _, ok := custom[oidSubjectAltName.String()]; ok {
 		return fmt.Errorf("%w: give subject alternative names in ApiPassthrough Extensions.SubjectAlternativeNames, not as a custom extension", ErrRefused)
 	}
-	if p.Subject != nil && b.claim(subjectSlot, src) {
-		b.c.Subject = *p.Subject
-	}
-	if len(p.DNSNames)+len(p.EmailAddresses)+len(p.IPAddresses)+len(p.URIs) > 0 && b.claim(oidSubjectAltName.String(), src) {
+	if len(p.DNSNames)+len(p.EmailAddresses)+len(p.IPAddresses)+len(p.URIs) > 0 && b.claim(oidSubjectAltName.String(), srcAPI) {
 		b.c.DNSNames, b.c.EmailAddresses = p.DNSNames, p.EmailAddresses
 		b.c.IPAddresses, b.c.URIs = p.IPAddresses, p.URIs
 	}
-	if err := b.apiKeyUsage(p, custom); err != nil {
-		return err
+	return nil
+}
+
+func (b *builder) apiPolicies(p *Passthrough, custom map[string]pkix.Extension) error {
+	if len(p.Policies) == 0 {
+		return nil
 	}
-	if err := b.apiExtKeyUsage(p, custom); err != nil {
-		return err
+	if _, dup := custom[oidCertPolicies.String()]; dup {
+		return fmt.Errorf("%w: certificate policies given both in CertificatePolicies and as a custom extension; give them once", ErrRefused)
 	}
-	if len(p.Policies) > 0 {
-		if _, dup := custom[oidCertPolicies.String()]; dup {
-			return fmt.Errorf("%w: certificate policies given both in CertificatePolicies and as a custom extension; give them once", ErrRefused)
-		}
-		if b.claim(oidCertPolicies.String(), src) {
-			b.c.Policies = p.Policies
-		}
+	if b.claim(oidCertPolicies.String(), srcAPI) {
+		b.c.Policies = p.Policies
 	}
+	return nil
+}
+
+// apiCustomExtensions copies the custom extensions into open slots, in the
+// order given; key usage and extended key usage were decided above.
+func (b *builder) apiCustomExtensions(p *Passthrough, _ map[string]pkix.Extension) error {
 	for _, e := range p.Extensions {
-		if !e.Id.Equal(oidKeyUsage) && !e.Id.Equal(oidExtKeyUsage) && b.claim(e.Id.String(), src) {
+		if !e.Id.Equal(oidKeyUsage) && !e.Id.Equal(oidExtKeyUsage) && b.claim(e.Id.String(), srcAPI) {
 			b.c.ExtraExtensions = append(b.c.ExtraExtensions, e)
 		}
 	}
@@ -237,7 +269,7 @@ func (b *builder) apiKeyUsage(p *Passthrough, custom map[string]pkix.Extension) 
 		}
 		ku = &v
 	}
-	b.claim(oidKeyUsage.String(), "ApiPassthrough")
+	b.claim(oidKeyUsage.String(), srcAPI)
 	b.c.KeyUsage = *ku
 	return nil
 }
@@ -258,7 +290,7 @@ func (b *builder) apiExtKeyUsage(p *Passthrough, custom map[string]pkix.Extensio
 			return fmt.Errorf("%w: ApiPassthrough custom extension %s: %v", ErrRefused, oidExtKeyUsage, err)
 		}
 	}
-	b.claim(oidExtKeyUsage.String(), "ApiPassthrough")
+	b.claim(oidExtKeyUsage.String(), srcAPI)
 	b.c.ExtKeyUsage, b.c.UnknownExtKeyUsage = slices.Clone(eku), slices.Clone(unknown)
 	return nil
 }

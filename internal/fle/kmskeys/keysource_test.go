@@ -17,6 +17,7 @@ import (
 
 	"github.com/bulwarkd/bulwark/internal/fle/kmskeys"
 	"github.com/bulwarkd/bulwark/internal/fle/token"
+	"github.com/bulwarkd/bulwark/internal/testwait"
 )
 
 // fakeKMS answers GetPublicKey with an RSA key, or with err.
@@ -97,16 +98,10 @@ func TestKeySource(t *testing.T) {
 	f.set(apiErr{"DisabledException"})
 	advance(2 * time.Minute)
 	_, _ = ks.Encrypter(ctx, "01") // triggers the background refresh
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		if _, err := ks.Encrypter(ctx, "01"); err != nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("a key the KMS refuses is still served")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testwait.For(t, 5*time.Second, "a key the KMS refuses to stop being served", func() bool {
+		_, err := ks.Encrypter(ctx, "01")
+		return err != nil
+	})
 }
 
 func TestParseKeyMap(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/bulwarkd/bulwark/internal/store"
+	"github.com/bulwarkd/bulwark/internal/tagging"
 )
 
 // Page is one page of a List* answer.
@@ -88,65 +89,32 @@ func (s *Service) TagResource(ctx context.Context, kind Kind, k Key, tags []Tag)
 	if err := checkTags(tags, "tags"); err != nil {
 		return err
 	}
-	return s.cfg.Store.Tx(ctx, func(tx store.Tx) error {
-		res, err := get(ctx, tx, kind, k)
-		if err != nil {
-			return err
-		}
-		merged := append([]Tag(nil), res.Tags...)
-		for _, t := range tags {
-			replaced := false
-			for i := range merged {
-				if merged[i].Key == t.Key {
-					merged[i].Value, replaced = t.Value, true
-				}
-			}
-			if !replaced {
-				merged = append(merged, t)
-			}
-		}
-		if len(merged) > 50 {
-			return fmt.Errorf("%w: The resource would have %d tags; at most 50 are allowed. None of the tags were applied.", ErrTooManyTags, len(merged))
+	_, err := s.update(ctx, kind, k, func(_ store.Tx, res *Resource) error {
+		merged := tagging.Merge(res.Tags, tags, kvTag)
+		if len(merged) > tagging.MaxTags {
+			return fmt.Errorf("%w: The resource would have %d tags; at most %d are allowed. None of the tags were applied.", ErrTooManyTags, len(merged), tagging.MaxTags)
 		}
 		res.Tags = merged
-		return saveTags(ctx, tx, res)
+		return nil
 	})
+	return err
 }
 
 // UntagResource removes tags by key; keys the resource lacks are ignored.
 func (s *Service) UntagResource(ctx context.Context, kind Kind, k Key, keys []string) error {
+	if len(keys) > tagging.MaxTags {
+		return fmt.Errorf("%w: tagKeys: at most %d keys are allowed", ErrBadRequest, tagging.MaxTags)
+	}
 	for i, key := range keys {
-		if len(key) < 1 || len(key) > 128 {
-			return fmt.Errorf("%w: tagKeys[%d]: length must be between 1 and 128", ErrBadRequest, i)
+		if err := tagging.CheckKey(i, key); err != nil {
+			return fmt.Errorf("%w: tagKeys: %s", ErrBadRequest, err.(*tagging.Error).Message())
 		}
 	}
-	if len(keys) > 50 {
-		return fmt.Errorf("%w: tagKeys: at most 50 keys are allowed", ErrBadRequest)
-	}
-	return s.cfg.Store.Tx(ctx, func(tx store.Tx) error {
-		res, err := get(ctx, tx, kind, k)
-		if err != nil {
-			return err
-		}
-		kept := res.Tags[:0:0]
-		for _, t := range res.Tags {
-			if !contains(keys, t.Key) {
-				kept = append(kept, t)
-			}
-		}
-		res.Tags = kept
-		return saveTags(ctx, tx, res)
+	_, err := s.update(ctx, kind, k, func(_ store.Tx, res *Resource) error {
+		res.Tags = tagging.RemoveKeys(res.Tags, keys, kvTag)
+		return nil
 	})
-}
-
-// saveTags writes a tag change; tags are not part of the spec, so the
-// resource's version stays as it is.
-func saveTags(ctx context.Context, tx store.Tx, res *Resource) error {
-	rec, err := res.record()
-	if err != nil {
-		return err
-	}
-	return tx.Update(ctx, rec)
+	return err
 }
 
 // ListTags pages through a resource's tags (limit 0 means 100).

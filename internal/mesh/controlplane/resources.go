@@ -49,7 +49,7 @@ func (s *Service) Create(ctx context.Context, w WriteRequest) (*Resource, error)
 		return nil, err
 	}
 	sum := w.hash(canonical)
-	now := s.cfg.Now().UTC()
+	now := s.cfg.Clock.Now().UTC()
 	res := &Resource{Kind: w.Kind, Key: w.Key, Spec: canonical, Tags: w.Tags, UID: s.uid(), Version: 1, Created: now, Updated: now, CreateToken: w.ClientToken, CreateHash: sum}
 	var out *Resource
 	err = s.cfg.Store.Tx(ctx, func(tx store.Tx) error {
@@ -126,47 +126,70 @@ func (s *Service) Update(ctx context.Context, w WriteRequest) (*Resource, error)
 	}
 	w.Tags = nil
 	sum := w.hash(canonical)
-	var out *Resource
-	err = s.cfg.Store.Tx(ctx, func(tx store.Tx) error {
-		res, err := get(ctx, tx, w.Kind, w.Key)
-		if err != nil {
-			if perr := s.checkParents(ctx, tx, w.Kind, w.Key); perr != nil {
-				return perr
-			}
-			return err
-		}
+	out, err := s.update(ctx, w.Kind, w.Key, func(tx store.Tx, res *Resource) error {
 		if w.ClientToken != "" && res.UpdateToken == w.ClientToken {
 			if res.UpdateHash != sum {
 				return fmt.Errorf("%w: The clientToken %s was used for a different request.", ErrConflict, w.ClientToken)
 			}
-			out = res
-			return nil
+			return errUnchanged
 		}
 		if err := checkRefs(ctx, tx, w.Key.Mesh, refs); err != nil {
 			return err
 		}
 		res.Spec = canonical
 		res.Version++
-		res.Updated = s.cfg.Now().UTC()
+		res.Updated = s.cfg.Clock.Now().UTC()
 		res.UpdateToken, res.UpdateHash = w.ClientToken, sum
-		rec, err := res.record()
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.changed(w.Key.Mesh)
+	return out, nil
+}
+
+// errUnchanged ends an update that found nothing to write (a replay).
+var errUnchanged = errors.New("appmesh: unchanged")
+
+// update is the read-modify-write of one resource, on store.Update (one
+// transaction, retried with jittered backoff when another writer got
+// there first): fn changes res, or returns errUnchanged to write nothing.
+// A missing resource is NotFoundException naming the first missing
+// ancestor; writers that keep colliding past the retries get
+// ConflictException.
+func (s *Service) update(ctx context.Context, kind Kind, k Key, fn func(tx store.Tx, res *Resource) error) (*Resource, error) {
+	var out *Resource
+	rec, err := store.Update(ctx, s.cfg.Store, kinds[kind].storeKind, k.id(kind), func(tx store.Tx, r *store.Record) error {
+		res, err := decodeResource(r)
 		if err != nil {
 			return err
 		}
-		if err := tx.Update(ctx, rec); err != nil {
-			if errors.Is(err, store.ErrConflict) {
-				return fmt.Errorf("%w: %s %s was changed concurrently; retry.", ErrConflict, upper(w.Kind), displayName(w.Kind, w.Key))
-			}
+		if err := fn(tx, res); err != nil {
+			out = res
 			return err
 		}
-		res.rev = rec.Version
+		if r.Data, err = json.Marshal(res); err != nil {
+			return err
+		}
 		out = res
 		return nil
 	})
-	if err == nil {
-		s.changed(w.Key.Mesh)
+	switch {
+	case errors.Is(err, errUnchanged):
+		return out, nil
+	case errors.Is(err, store.ErrNotFound):
+		if perr := s.checkParents(ctx, s.cfg.Store, kind, k); perr != nil {
+			return nil, perr
+		}
+		return nil, notFound(kind, k)
+	case errors.Is(err, store.ErrConflict):
+		return nil, fmt.Errorf("%w: %s %s was changed concurrently; retry.", ErrConflict, upper(kind), displayName(kind, k))
+	case err != nil:
+		return nil, err
 	}
-	return out, err
+	out.rev = rec.Version
+	return out, nil
 }
 
 // Delete removes a resource that nothing depends on and returns it as it
@@ -350,7 +373,7 @@ func (s *Service) uid() string {
 		// The uid only needs to be unique, not secret; a failing source
 		// must not make resources uncreatable.
 		s.log.Warn("appmesh: random source failed; uid from the clock", "err", err)
-		t := s.cfg.Now().UnixNano()
+		t := s.cfg.Clock.Now().UnixNano()
 		for i := range 8 {
 			b[i] = byte(t >> (8 * i))
 		}

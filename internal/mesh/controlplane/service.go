@@ -6,8 +6,8 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
-	"time"
 
+	"github.com/bulwarkd/bulwark/internal/clock"
 	"github.com/bulwarkd/bulwark/internal/notify"
 	"github.com/bulwarkd/bulwark/internal/store"
 )
@@ -21,8 +21,9 @@ type Config struct {
 	// resource owner.
 	AccountID string
 	Region    string
-	// Now is the clock for createdAt/lastUpdatedAt; nil means time.Now.
-	Now func() time.Time
+	// Clock tells the time for createdAt/lastUpdatedAt; nil means the
+	// real clock.
+	Clock clock.Clock
 	// Rand is the source of resource uids; nil means crypto/rand.
 	Rand io.Reader
 	// Logger receives operational messages; nil discards them.
@@ -77,9 +78,7 @@ type Service struct {
 // New returns a Service. Nil fields of cfg get the defaults documented on
 // Config.
 func New(cfg Config) *Service {
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
+	cfg.Clock = clock.OrReal(cfg.Clock)
 	if cfg.Rand == nil {
 		cfg.Rand = rand.Reader
 	}

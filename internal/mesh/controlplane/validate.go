@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/bulwarkd/bulwark/internal/mesh/spec"
+	"github.com/bulwarkd/bulwark/internal/tagging"
 )
 
 // MeshSpec is the appmesh MeshSpec shape, which internal/mesh/spec does
@@ -57,27 +58,17 @@ func checkKey(kind Kind, k Key) error {
 	return checkName(kind.String()+"Name", k.Name)
 }
 
-// checkTags validates a TagList: at most 50 tags, keys 1-128 characters,
-// values up to 256, no key twice.
+// checkTags applies AWS's tag rules (internal/tagging, shared by every
+// service) to a TagList; a broken rule is BadRequestException naming the
+// member.
 func checkTags(tags []Tag, field string) error {
-	if len(tags) > 50 {
-		return fmt.Errorf("%w: %s: at most 50 tags are allowed", ErrBadRequest, field)
-	}
-	seen := map[string]bool{}
-	for i, t := range tags {
-		if len(t.Key) < 1 || len(t.Key) > 128 {
-			return fmt.Errorf("%w: %s[%d].key: length must be between 1 and 128", ErrBadRequest, field, i)
-		}
-		if len(t.Value) > 256 {
-			return fmt.Errorf("%w: %s[%d].value: length must be at most 256", ErrBadRequest, field, i)
-		}
-		if seen[t.Key] {
-			return fmt.Errorf("%w: %s[%d].key: duplicate key %s", ErrBadRequest, field, i, t.Key)
-		}
-		seen[t.Key] = true
+	if err := tagging.Check(tags, kvTag); err != nil {
+		return fmt.Errorf("%w: %s: %s", ErrBadRequest, field, err.(*tagging.Error).Message())
 	}
 	return nil
 }
+
+func kvTag(t Tag) tagging.Tag { return tagging.Tag(t) }
 
 // decodeSpec decodes raw into v, naming the member of a type mismatch.
 // Unknown members are ignored, as App Mesh does.

@@ -33,14 +33,13 @@ type ServerConfig struct {
 	NextProtos []string
 	// SSL receives the listener's ssl.* stats; nil records nothing.
 	SSL *stats.SSL
-	// Now is the clock used for certificate validity; nil means time.Now.
-	Now func() time.Time
 	// Rand is the randomness for ticket keys; nil means crypto/rand.
 	Rand io.Reader
 	// TicketKeyRotation is the ticket key lifetime; zero means
 	// DefaultTicketKeyRotation. A ticket stays usable for two periods.
 	TicketKeyRotation time.Duration
-	// Clock makes Run's rotation timer; nil means the real clock.
+	// Clock tells the time for certificate validity and makes Run's
+	// rotation timer; nil means the real clock.
 	Clock clock.Clock
 }
 
@@ -117,10 +116,7 @@ func (s *Server) Close() {
 }
 
 func (s *Server) build(c ServerConfig) *tls.Config {
-	now := c.Now
-	if now == nil {
-		now = time.Now
-	}
+	now := clock.OrReal(c.Clock).Now
 	v := &verifier{trust: c.Trust, sans: append([]string(nil), c.SANs...), requireCert: c.Trust != nil, usage: x509.ExtKeyUsageClientAuth, now: now, ssl: c.SSL}
 	cfg := &tls.Config{
 		MinVersion:   tls.VersionTLS12,

@@ -26,6 +26,7 @@ import (
 	"github.com/aws/smithy-go/middleware"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
+	"github.com/bulwarkd/bulwark/internal/clock"
 	"github.com/bulwarkd/bulwark/internal/server"
 	"github.com/bulwarkd/bulwark/internal/sigv4"
 )
@@ -50,6 +51,22 @@ func (c *Clock) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return time.Now().Add(c.offset)
+}
+
+// NewTicker, NewTimer, After and AfterFunc wait in real time: the
+// offset moves the time of day, which is what the server's checks read,
+// and background loops keep their real pace.
+func (c *Clock) NewTicker(d time.Duration) clock.Ticker { return clock.Real().NewTicker(d) }
+
+// NewTimer is clock.Real's.
+func (c *Clock) NewTimer(d time.Duration) clock.Timer { return clock.Real().NewTimer(d) }
+
+// After is clock.Real's.
+func (c *Clock) After(d time.Duration) <-chan time.Time { return clock.Real().After(d) }
+
+// AfterFunc is clock.Real's.
+func (c *Clock) AfterFunc(d time.Duration, f func()) clock.Timer {
+	return clock.Real().AfterFunc(d, f)
 }
 
 // Advance moves the clock forward by d (backward if negative).
@@ -87,7 +104,7 @@ func Start(t testing.TB, opts ...Option) *Server {
 		AuditLogPath:        filepath.Join(dir, "audit.log"),
 		RootAccessKeyID:     RootAccessKeyID,
 		RootSecretAccessKey: RootSecretAccessKey,
-		Now:                 clock.Now,
+		Clock:               clock,
 	}
 	for _, o := range opts {
 		o(&cfg)
