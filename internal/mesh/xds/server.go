@@ -69,7 +69,8 @@ type StreamRequest struct {
 	// Node is the resource the data plane identified itself as.
 	Node NodeRef
 	// Request is the stream's HTTP/2 request as SigV4 signs it: POST, the
-	// gRPC method as path, the :authority as Host, and the metadata as
+	// gRPC method as path (ADSMethod, DeltaADSMethod, or MetricsMethod for
+	// the node's stats sink, which is authorized as its ADS stream), the :authority as Host, and the metadata as
 	// headers.
 	Request *http.Request
 	// SourceIP is the peer's address; TLS whether the stream is on TLS.
