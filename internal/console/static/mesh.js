@@ -179,7 +179,9 @@ export async function render(main, session, stale) {
         for (const n of sec.querySelectorAll('g.node')) {
           const [kind, name] = n.dataset.id.split(':');
           const p = list.find((x) => x.ResourceName === name && (kind === 'gateway' ? x.ResourceType === 'virtualGateway' : x.ResourceType === 'virtualNode'));
-          n.classList.toggle('connected', !!p);
+          // A proxy listed only for its last reported counters (its streams
+          // closed within the server's retention) is not connected.
+          n.classList.toggle('connected', !!(p && (p.Streams > 0 || p.CounterReporters > 0)));
           n.classList.toggle('refused', !!(p && p.Configurations.some((cf) => cf.LastNack)));
         }
       } catch (e) { proxies.replaceChildren(errorBox(e)); }
