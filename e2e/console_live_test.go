@@ -13,10 +13,13 @@ import (
 	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	metricsv3 "github.com/envoyproxy/go-control-plane/envoy/service/metrics/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	promgo "github.com/prometheus/client_model/go"
 	statuspb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/bulwarkd/bulwark/internal/mesh/xds"
 )
@@ -25,10 +28,14 @@ import (
 // clusters with; the Mesh view must show it.
 const consoleNACK = "cluster cds_egress_console_teller: unknown transport socket"
 
+// consoleHandshakes is the handshake count the test data plane reports.
+const consoleHandshakes = 3
+
 // connectProxy opens a signed aggregated discovery stream to the dev
 // server's xDS listener as virtual node name of mesh "console", as Envoy
 // would: it acknowledges the listeners and refuses the clusters with
-// consoleNACK. The stream stays open until the test ends. It returns the
+// consoleNACK, and reports consoleHandshakes TLS handshakes on its stats
+// stream. The stream stays open until the test ends. It returns the
 // acknowledged listener version.
 func connectProxy(t *testing.T, p *proc, xdsAddr, name string) string {
 	t.Helper()
@@ -63,6 +70,19 @@ func connectProxy(t *testing.T, p *proc, xdsAddr, name string) string {
 	c := ask(resourcev3.ClusterType)
 	if err := st.Send(&discoveryv3.DiscoveryRequest{TypeUrl: resourcev3.ClusterType, ResponseNonce: c.Nonce,
 		ErrorDetail: &statuspb.Status{Code: 3, Message: consoleNACK}}); err != nil {
+		t.Fatal(err)
+	}
+	// Its stats sink reports the listener's TLS counters on the same
+	// connection, as Envoy's metrics_service sink does.
+	ms, err := metricsv3.NewMetricsServiceClient(conn).StreamMetrics(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	counter := func(name string, v float64) *promgo.MetricFamily {
+		return &promgo.MetricFamily{Name: proto.String(name), Type: promgo.MetricType_COUNTER.Enum(), Metric: []*promgo.Metric{{Counter: &promgo.Counter{Value: proto.Float64(v)}}}}
+	}
+	if err := ms.Send(&metricsv3.StreamMetricsMessage{Identifier: &metricsv3.StreamMetricsMessage_Identifier{Node: &corev3.Node{Id: nodeARN}},
+		EnvoyMetrics: []*promgo.MetricFamily{counter("listener.0.0.0.0_15000.ssl.handshake", consoleHandshakes), counter("listener.0.0.0.0_15000.ssl.no_certificate", 1)}}); err != nil {
 		t.Fatal(err)
 	}
 	return l.VersionInfo

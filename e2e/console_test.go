@@ -504,7 +504,9 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Errorf("proxies before any connected:\n%s", got)
 	}
 	listeners := connectProxy(t, f.p, f.xdsAddr, "front")
-	b.waitFor("the connected data plane", `!!document.querySelector('g.node.connected.refused[data-id="node:front"]') && document.querySelector('table.mesh-proxies').textContent.includes(`+jsString(consoleNACK)+`)`)
+	// Its reported TLS counters show in the same row.
+	handshakes := fmt.Sprintf("%d handshakes", consoleHandshakes)
+	b.waitFor("the connected data plane", `!!document.querySelector('g.node.connected.refused[data-id="node:front"]') && document.querySelector('table.mesh-proxies').textContent.includes(`+jsString(consoleNACK)+`) && document.querySelector('table.mesh-proxies').textContent.includes(`+jsString(handshakes)+`)`)
 	if got := b.text("table.mesh-proxies"); !strings.Contains(got, "node front") || !strings.Contains(got, "Listener "+listeners) || !strings.Contains(got, "Cluster") {
 		t.Errorf("connected proxies:\n%s", got)
 	}

@@ -1,11 +1,16 @@
 package e2e
 
 import (
+	"bytes"
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/hex"
+	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"io"
@@ -22,6 +27,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/service/appmesh"
 	mt "github.com/aws/aws-sdk-go-v2/service/appmesh/types"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
@@ -144,6 +150,53 @@ func runColorAppEnvoy(t *testing.T, envoy, mode string) {
 			t.Errorf("mTLS: ssl.no_certificate = %d, want 0", noCert)
 		}
 	}
+	// Envoy's metrics_service stats sink (from the bootstrap) reports the
+	// same counters to the server, which ListConnectedProxies shows.
+	deadline = time.Now().Add(30 * time.Second)
+	for {
+		got, ok := reportedTLS(t, p, "color-mesh", "colorteller")["0.0.0.0_15000"]
+		if ok && got.Handshake >= handshakes && (mode == "mtls") == (got.NoCertificate == 0) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("ListConnectedProxies does not show the ColorTeller Envoy's TLS counters: %+v", got)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// reportedTLS reads a virtual node's reported listener TLS counters with
+// a signed BulwarkMesh.ListConnectedProxies call.
+func reportedTLS(t *testing.T, p *proc, mesh, node string) map[string]struct{ Handshake, NoCertificate, VerifyFailed int } {
+	t.Helper()
+	body := []byte(`{"MeshName":"` + mesh + `"}`)
+	req, _ := http.NewRequest("POST", p.endpoint+"/", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/x-amz-json-1.1")
+	req.Header.Set("X-Amz-Target", "BulwarkMesh.ListConnectedProxies")
+	sum := sha256.Sum256(body)
+	if err := v4.NewSigner().SignHTTP(context.Background(), aws.Credentials{AccessKeyID: devKeyID, SecretAccessKey: devSecret}, req, hex.EncodeToString(sum[:]), "bulwark", "us-east-1", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Proxies []struct {
+			ResourceName string
+			TlsCounters  map[string]struct{ Handshake, NoCertificate, VerifyFailed int }
+		}
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("ListConnectedProxies: %d %v", resp.StatusCode, err)
+	}
+	for _, x := range out.Proxies {
+		if x.ResourceName == node {
+			return x.TlsCounters
+		}
+	}
+	return nil
 }
 
 func get200(url string) (string, error) {
@@ -163,7 +216,7 @@ func get200(url string) (string, error) {
 // Envoy on it until the test ends.
 func startEnvoy(t *testing.T, envoy, dir, name, arn, xdsAddr, admin string) {
 	t.Helper()
-	out, err := exec.Command(binary, "mesh", "bootstrap", "--resource-arn", arn, "--xds", xdsAddr, "--auth", "none", "--plaintext", "--admin", admin).Output()
+	out, err := exec.Command(binary, "mesh", "bootstrap", "--resource-arn", arn, "--xds", xdsAddr, "--auth", "none", "--plaintext", "--admin", admin, "--stats-flush-interval", "1s").Output()
 	if err != nil {
 		t.Fatalf("mesh bootstrap: %v", err)
 	}

@@ -27,6 +27,10 @@ sets them, and everything else arrives over Bulwark's aggregated discovery strea
   --auth none   unsigned (a server with xds.allowUnsigned; with --plaintext for
                 a dev server's loopback xDS port)
 
+Envoy also reports its stats every --stats-flush-interval to Bulwark's metrics
+service (envoy.stat_sinks.metrics_service, same server and authentication), so
+the console's Mesh view shows each listener's TLS handshake counts.
+
   bulwark mesh bootstrap --resource-arn arn:aws:appmesh:us-east-1:111122223333:mesh/color-mesh/virtualNode/colorteller \
       --xds bulwark.internal:15010 --ca-file /etc/bulwark/ca.pem > envoy.json
   envoy -c envoy.json`,
@@ -62,6 +66,7 @@ sets them, and everything else arrives over Bulwark's aggregated discovery strea
 	fl.StringVar(&o.ClientKeyFile, "client-key", "", "client key for --auth mtls")
 	fl.BoolVar(&o.Plaintext, "plaintext", false, "connect without TLS (a dev server's loopback xDS port only)")
 	fl.StringVar(&o.AdminAddress, "admin", "127.0.0.1:9901", "Envoy's admin address")
+	fl.DurationVar(&o.StatsFlushInterval, "stats-flush-interval", xds.DefaultStatsFlushInterval, "how often Envoy reports its stats to Bulwark's metrics service over the xDS connection (the console's TLS handshake counts); negative: no stats sink")
 	_ = cmd.MarkFlagRequired("resource-arn")
 	return cmd
 }

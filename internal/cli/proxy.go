@@ -105,6 +105,7 @@ exits. See docs/proxy.md.`,
 	fl.StringVar(&o.XDSDial.CAFile, "xds-ca-file", "", "PEM CA bundle the xDS server's certificate must chain to (default: system roots)")
 	fl.StringVar(&o.XDSDial.ClientCert, "xds-client-cert", "", "client certificate (PEM) for --xds-auth mtls")
 	fl.StringVar(&o.XDSDial.ClientKey, "xds-client-key", "", "client key (PEM) for --xds-auth mtls")
+	fl.DurationVar(&o.StatsFlushInterval, "xds-stats-interval", xdsclient.DefaultStatsFlushInterval, "how often the proxy reports its stats to the xDS server's metrics service on the same connection (the console's TLS handshake counts); negative: never")
 	fl.BoolVar(&o.XDSDial.Plaintext, "xds-plaintext", false, "plaintext HTTP/2 to a loopback xDS endpoint (a dev server's --xds-listen 127.0.0.1:PORT)")
 	fl.StringVar(&o.Endpoint, "endpoint", "", "AWS endpoint URL for sds (Secrets Manager) and, with --config, acm and acm-pca sources (default $AWS_ENDPOINT_URL)")
 	fl.DurationVar(&f.poll, "poll", 0, "removed: the proxy follows the xDS stream")

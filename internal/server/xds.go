@@ -120,7 +120,9 @@ func (s *Server) stopXDS() {
 // (service "appmesh", as App Mesh's Envoy signs it) names the principal,
 // the policy engine decides appmesh:StreamAggregatedResources on the
 // node's ARN, and the audit log gets exactly one event for the attempt,
-// allowed or refused. A stream that cannot be audited is refused.
+// allowed or refused. A stream that cannot be audited is refused. The
+// node's metrics stream (xds.MetricsMethod, its stats sink) is decided
+// the same way, with requestParameters.stream "StreamMetrics".
 func (s *Server) AuthorizeStream(ctx context.Context, r *xds.StreamRequest) error {
 	if err := s.audit.Healthy(); err != nil {
 		return status.Error(codes.Unavailable, "the audit log cannot be written, so Bulwark refuses streams until an operator fixes it")
@@ -135,6 +137,13 @@ func (s *Server) AuthorizeStream(ctx context.Context, r *xds.StreamRequest) erro
 	call.ReadOnly = true
 	call.RequestParameters = map[string]string{"nodeId": r.Node.ARN}
 	err := s.authorizeStream(ctx, call, r)
+	if r.Request.URL.Path == xds.MetricsMethod {
+		// The node's stats sink: authorized as its ADS stream, and its
+		// one audit event says which stream it was.
+		if m, ok := call.RequestParameters.(map[string]string); ok {
+			m["stream"] = "StreamMetrics"
+		}
+	}
 	var werr *awsproto.Error
 	if err != nil {
 		werr = streamAuditError(err)

@@ -104,23 +104,43 @@ function draw(g) {
 // shortType turns a type URL into its resource type ("Listener").
 const shortType = (u) => String(u).split('.').pop();
 
+// tlsCounts shows a proxy's listener TLS counters, as its data planes
+// last reported them over their xDS connection (Envoy's
+// listener.<address>.ssl.handshake, .no_certificate and the
+// .fail_verify_* sum).
+function tlsCounts(p) {
+  const ls = Object.keys(p.TlsCounters || {}).sort();
+  if (!ls.length) return h('span', { class: 'muted' }, 'not reported');
+  return h('div', { class: 'tls-counts' }, ls.map((l) => {
+    const x = p.TlsCounters[l];
+    return h('div', { 'data-listener': l },
+      h('code', {}, l), ' ',
+      h('span', { class: 'handshakes', title: 'completed TLS handshakes (ssl.handshake)' }, `${x.Handshake} handshakes`), ' · ',
+      h('span', { class: 'no-cert', title: 'handshakes where the client sent no certificate (ssl.no_certificate)' }, `${x.NoCertificate} without certificate`), ' · ',
+      h('span', { class: 'verify-failed' + (x.VerifyFailed ? ' badge failed' : ''), title: 'handshakes refused: client certificate missing or not verified (ssl.fail_verify_*)' }, `${x.VerifyFailed} refused`));
+  }), h('div', { class: 'muted' }, (p.CounterReporters ? `${p.CounterReporters} reporting, ` : 'disconnected, last report ') + when(p.CountersUpdatedAt)));
+}
+
 // proxyTable lists a mesh's connected data planes: open streams, the
 // configuration version served, the last version each type acknowledged,
-// and the last configuration refused, with the data plane's error.
+// the last configuration refused, with the data plane's error, and the
+// listeners' TLS handshake counts (once per proxy).
 function proxyTable(mesh, proxies) {
   const rows = [];
   for (const p of proxies) {
-    for (const c of p.Configurations) rows.push({ p, c });
+    if (!p.Configurations.length) rows.push({ p, c: null, first: true });
+    p.Configurations.forEach((c, i) => rows.push({ p, c, first: i === 0 }));
   }
   return table(`Data planes connected to the xDS server (${proxies.length})`, [
     ['Resource', ({ p }) => h('span', { title: p.ResourceArn }, `${p.ResourceType === 'virtualGateway' ? 'gateway' : 'node'} ${p.ResourceName}`)],
-    ['Streams', ({ c }) => String(c.Streams)],
-    ['Version served', ({ c }) => h('code', {}, c.Version)],
-    ['Acknowledged', ({ c }) => (c.Acked.length ? c.Acked.map((a) => h('div', {},
+    ['Streams', ({ c }) => (c ? String(c.Streams) : '0')],
+    ['Version served', ({ c }) => (c ? h('code', {}, c.Version) : '—')],
+    ['Acknowledged', ({ c }) => (!c ? '—' : c.Acked.length ? c.Acked.map((a) => h('div', {},
       h('span', { class: 'badge ' + (a.Version === c.Version ? 'issued' : 'pending') }, shortType(a.TypeUrl)), ' ', h('code', {}, a.Version))) : 'nothing yet')],
-    ['Last refused (NACK)', ({ c }) => (c.LastNack ? h('div', { class: 'nack' },
+    ['Last refused (NACK)', ({ c }) => (c && c.LastNack ? h('div', { class: 'nack' },
       h('span', { class: 'badge failed' }, shortType(c.LastNack.TypeUrl)), ' ', h('code', {}, c.LastNack.Version || '?'), ' ', when(c.LastNack.Time),
       h('div', { class: 'nack-msg' }, c.LastNack.Message)) : '—')],
+    ['TLS handshakes', ({ p, first }) => (first ? tlsCounts(p) : '″')],
   ], rows, { class: 'mesh-proxies', 'data-mesh': mesh });
 }
 
@@ -159,7 +179,9 @@ export async function render(main, session, stale) {
         for (const n of sec.querySelectorAll('g.node')) {
           const [kind, name] = n.dataset.id.split(':');
           const p = list.find((x) => x.ResourceName === name && (kind === 'gateway' ? x.ResourceType === 'virtualGateway' : x.ResourceType === 'virtualNode'));
-          n.classList.toggle('connected', !!p);
+          // A proxy listed only for its last reported counters (its streams
+          // closed within the server's retention) is not connected.
+          n.classList.toggle('connected', !!(p && (p.Streams > 0 || p.CounterReporters > 0)));
           n.classList.toggle('refused', !!(p && p.Configurations.some((cf) => cf.LastNack)));
         }
       } catch (e) { proxies.replaceChildren(errorBox(e)); }

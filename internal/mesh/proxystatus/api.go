@@ -19,6 +19,12 @@ type Source interface {
 	Status() []xds.NodeStatus
 }
 
+// CounterSource is what a Source also implements when data planes report
+// their TLS counters to it (*xds.Server does, from its metrics service).
+type CounterSource interface {
+	Counters() []xds.NodeCounters
+}
+
 // Config builds a Service.
 type Config struct {
 	// Source is the xDS server; nil reports no connected data plane.
@@ -87,12 +93,31 @@ type configuration struct {
 	LastNack *nack         `json:"LastNack,omitempty"`
 }
 
+// tlsCounters are one listener's TLS handshake counts, as the proxy's
+// data planes last reported them (Envoy's listener.<address>.ssl.*).
+type tlsCounters struct {
+	Handshake     uint64 `json:"Handshake"`
+	NoCertificate uint64 `json:"NoCertificate"`
+	VerifyFailed  uint64 `json:"VerifyFailed"`
+}
+
 type proxy struct {
 	ResourceArn    string          `json:"ResourceArn"`
 	Kind           string          `json:"ResourceType"`
 	Name           string          `json:"ResourceName"`
 	Streams        int             `json:"Streams"`
 	Configurations []configuration `json:"Configurations"`
+	// TlsCounters maps a listener ("0.0.0.0_15000") to its counts; absent
+	// when no data plane of the resource reports stats.
+	TlsCounters map[string]tlsCounters `json:"TlsCounters,omitempty"`
+	// CountersUpdatedAt is when the last report arrived.
+	CountersUpdatedAt *awsproto.Time `json:"CountersUpdatedAt,omitempty"`
+	// CounterReporters is how many data planes report now (0: the counts
+	// are the last ones before they disconnected).
+	CounterReporters int `json:"CounterReporters"`
+	// CountersDropped counts reported counters not kept (over the
+	// server's bounds).
+	CountersDropped uint64 `json:"CountersDropped,omitempty"`
 }
 
 type listOutput struct {
@@ -123,7 +148,7 @@ func (s *Service) apiList(ctx context.Context, c *api.Call, in *listInput) (*lis
 	if max == 0 {
 		max = maxResults
 	}
-	return list(s.status(), in.MeshName, after, max), nil
+	return list(s.status(), s.counters(), in.MeshName, after, max), nil
 }
 
 func (s *Service) status() []xds.NodeStatus {
@@ -133,27 +158,64 @@ func (s *Service) status() []xds.NodeStatus {
 	return s.cfg.Source.Status()
 }
 
+func (s *Service) counters() []xds.NodeCounters {
+	if cs, ok := s.cfg.Source.(CounterSource); ok {
+		return cs.Counters()
+	}
+	return nil
+}
+
 // list groups the mesh's entries by resource ARN (sorted), starting after
-// the ARN after, at most max proxies.
-func list(all []xds.NodeStatus, mesh, after string, max int) *listOutput {
+// the ARN after, at most max proxies. A resource whose data planes report
+// counters but hold no discovery stream is listed too (with no
+// configuration): it is connected.
+func list(all []xds.NodeStatus, counters []xds.NodeCounters, mesh, after string, max int) *listOutput {
 	byARN := map[string]*proxy{}
 	var arns []string
-	for _, st := range all {
-		ref, err := parseARN(st.ARN)
+	entry := func(arn string) *proxy {
+		ref, err := parseARN(arn)
 		if err != nil {
-			continue // the xDS server builds every ARN itself: not reached
+			return nil // the xDS server builds every ARN itself: not reached
 		}
-		if ref.Mesh != mesh || st.ARN <= after {
+		if ref.Mesh != mesh || arn <= after {
+			return nil
+		}
+		p := byARN[arn]
+		if p == nil {
+			p = &proxy{ResourceArn: arn, Kind: ref.Kind, Name: ref.Name, Configurations: []configuration{}}
+			byARN[arn] = p
+			arns = append(arns, arn)
+		}
+		return p
+	}
+	for _, st := range all {
+		if p := entry(st.ARN); p != nil {
+			p.Streams += st.Streams
+			p.Configurations = append(p.Configurations, configurationOf(st))
+		}
+	}
+	for _, c := range counters {
+		p := entry(c.ARN)
+		if p == nil {
 			continue
 		}
-		p := byARN[st.ARN]
-		if p == nil {
-			p = &proxy{ResourceArn: st.ARN, Kind: ref.Kind, Name: ref.Name, Configurations: []configuration{}}
-			byARN[st.ARN] = p
-			arns = append(arns, st.ARN)
+		if p.TlsCounters == nil {
+			p.TlsCounters = map[string]tlsCounters{}
 		}
-		p.Streams += st.Streams
-		p.Configurations = append(p.Configurations, configurationOf(st))
+		// Two node ids (the ARN and its short form) name one resource:
+		// their reports add up.
+		for l, v := range c.Listeners {
+			t := p.TlsCounters[l]
+			t.Handshake += v.Handshake
+			t.NoCertificate += v.NoCertificate
+			t.VerifyFailed += v.VerifyFailed
+			p.TlsCounters[l] = t
+		}
+		if p.CountersUpdatedAt == nil || c.UpdatedAt.After(p.CountersUpdatedAt.Time) {
+			p.CountersUpdatedAt = awsproto.NewTime(c.UpdatedAt)
+		}
+		p.CounterReporters += c.Reporters
+		p.CountersDropped += c.Dropped
 	}
 	slices.Sort(arns)
 	out := &listOutput{Proxies: []proxy{}}

@@ -5,9 +5,10 @@
 // configuration version served, the last version each resource type
 // acknowledged, and the last configuration refused (NACK) with its error.
 //
-// It reports what the management server knows. TLS handshake counts are
-// the data planes' own statistics (their admin /stats); this server never
-// fetches a URL a caller names to read them (docs/console.md says why).
+// It reports what the management server knows, including the listeners'
+// TLS handshake counters the data planes push to its stats sink
+// (xds.Server.Counters); this server never fetches a proxy admin URL a
+// caller names to read them (docs/console.md says why).
 //
 // Every call is authorized (bulwark:ListConnectedProxies on the mesh ARN)
 // and audited as a read. The web console's Mesh view is built on it.

@@ -42,7 +42,7 @@ func TestListGroupsSortsAndPages(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			out := list(all, "m", tc.after, tc.max)
+			out := list(all, nil, "m", tc.after, tc.max)
 			var got []string
 			for _, p := range out.Proxies {
 				got = append(got, p.ResourceArn)
@@ -59,7 +59,7 @@ func TestListGroupsSortsAndPages(t *testing.T) {
 			}
 		})
 	}
-	p := list(all, "m", b, 1).Proxies[0]
+	p := list(all, nil, "m", b, 1).Proxies[0]
 	if p.Streams != 3 || len(p.Configurations) != 2 || p.Configurations[0].Version != "v1" || p.Kind != "virtualNode" || p.Name != "a" {
 		t.Fatalf("grouped node: %+v", p)
 	}
@@ -87,5 +87,31 @@ func TestCleanMessage(t *testing.T) {
 	n := configurationOf(xds.NodeStatus{LastNACK: &xds.NACK{TypeURL: "t", Message: key, Time: time.Unix(5, 0)}}).LastNack
 	if strings.Contains(n.Message, "MIG") {
 		t.Fatalf("NACK message keeps key material: %q", n.Message)
+	}
+}
+
+func TestListAddsReportedCounters(t *testing.T) {
+	t.Parallel()
+	a, b := nodeARN("m", "virtualNode", "a"), nodeARN("m", "virtualNode", "b")
+	t1, t2 := time.Unix(100, 0), time.Unix(200, 0)
+	all := []xds.NodeStatus{{NodeID: a, ARN: a, Streams: 1, Version: "v1"}}
+	counters := []xds.NodeCounters{
+		{NodeID: a, ARN: a, Reporters: 1, UpdatedAt: t1, Listeners: map[string]xds.TLSCounters{"0.0.0.0_15000": {Handshake: 2, NoCertificate: 1, VerifyFailed: 1}}},
+		// The short node id of the same resource: its reports add up.
+		{NodeID: "mesh/m/virtualNode/a", ARN: a, Reporters: 1, UpdatedAt: t2, Dropped: 3, Listeners: map[string]xds.TLSCounters{"0.0.0.0_15000": {Handshake: 5}}},
+		// Reporting without a discovery stream: still listed.
+		{NodeID: b, ARN: b, Reporters: 0, UpdatedAt: t1, Listeners: map[string]xds.TLSCounters{"0.0.0.0_80": {Handshake: 1}}},
+		{NodeID: "x", ARN: nodeARN("other", "virtualNode", "a"), UpdatedAt: t1, Listeners: map[string]xds.TLSCounters{"x_1": {Handshake: 9}}},
+	}
+	out := list(all, counters, "m", "", 100)
+	if len(out.Proxies) != 2 {
+		t.Fatalf("proxies %+v", out.Proxies)
+	}
+	pa, pb := out.Proxies[0], out.Proxies[1]
+	if got := pa.TlsCounters["0.0.0.0_15000"]; got != (tlsCounters{Handshake: 7, NoCertificate: 1, VerifyFailed: 1}) || pa.CounterReporters != 2 || pa.CountersDropped != 3 || !pa.CountersUpdatedAt.Equal(t2) || len(pa.Configurations) != 1 {
+		t.Errorf("a: %+v", pa)
+	}
+	if pb.ResourceArn != b || pb.Streams != 0 || len(pb.Configurations) != 0 || pb.TlsCounters["0.0.0.0_80"].Handshake != 1 {
+		t.Errorf("b: %+v", pb)
 	}
 }

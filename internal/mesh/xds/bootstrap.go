@@ -12,10 +12,12 @@ import (
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	awsiamv2 "github.com/envoyproxy/go-control-plane/envoy/config/grpc_credential/v2alpha"
+	metricsv3 "github.com/envoyproxy/go-control-plane/envoy/config/metrics/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	httpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 )
 
 // How a bootstrapped Envoy authenticates its xDS stream.
@@ -55,7 +57,16 @@ type BootstrapOptions struct {
 	Plaintext bool
 	// AdminAddress is Envoy's admin listener; "" means 127.0.0.1:9901.
 	AdminAddress string
+	// StatsFlushInterval is how often Envoy reports its stats to the
+	// server's metrics service (the TLS counters the console shows);
+	// zero means DefaultStatsFlushInterval, negative reports nothing.
+	StatsFlushInterval time.Duration
 }
+
+// DefaultStatsFlushInterval is how often a bootstrapped Envoy reports its
+// stats: the console refreshes every few seconds, and a report is a few
+// kilobytes.
+const DefaultStatsFlushInterval = 10 * time.Second
 
 // Bootstrap returns a validated Envoy v3 bootstrap that takes all its
 // configuration from Bulwark over ADS: node id and cluster as App Mesh's
@@ -166,6 +177,23 @@ func Bootstrap(o BootstrapOptions) (*bootstrapv3.Bootstrap, error) {
 			LdsConfig: adsSource(),
 		},
 		StaticResources: &bootstrapv3.Bootstrap_StaticResources{Clusters: static},
+	}
+	if o.StatsFlushInterval >= 0 {
+		if o.StatsFlushInterval == 0 {
+			o.StatsFlushInterval = DefaultStatsFlushInterval
+		}
+		// The stats sink reports over the same authenticated channel
+		// configuration as ADS; the server authorizes it as the node's
+		// stream and keeps only the listeners' TLS counters.
+		b.StatsSinks = []*metricsv3.StatsSink{{
+			Name: "envoy.stat_sinks.metrics_service",
+			ConfigType: &metricsv3.StatsSink_TypedConfig{TypedConfig: mustAny(&metricsv3.MetricsServiceConfig{
+				GrpcService:            grpcService,
+				TransportApiVersion:    corev3.ApiVersion_V3,
+				ReportCountersAsDeltas: wrapperspb.Bool(false),
+			})},
+		}}
+		b.StatsFlushInterval = durationpb.New(o.StatsFlushInterval)
 	}
 	if err := b.ValidateAll(); err != nil {
 		return nil, fmt.Errorf("xds: bootstrap does not validate: %w", err)

@@ -3,6 +3,11 @@ package xds
 import (
 	"strings"
 	"testing"
+	"time"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	metricsv3 "github.com/envoyproxy/go-control-plane/envoy/config/metrics/v3"
+	"google.golang.org/protobuf/proto"
 )
 
 func TestBootstrap(t *testing.T) {
@@ -21,6 +26,21 @@ func TestBootstrap(t *testing.T) {
 		if b.Node.Id != o.ResourceARN || b.Node.Cluster != o.ResourceARN {
 			t.Errorf("node %v", b.Node)
 		}
+		// The stats sink reports cumulative counters to the management
+		// server over the ADS stream's gRPC service.
+		if len(b.StatsSinks) != 1 || b.StatsSinks[0].Name != "envoy.stat_sinks.metrics_service" || b.StatsFlushInterval.AsDuration() != DefaultStatsFlushInterval {
+			t.Fatalf("stats sinks %v every %v", b.StatsSinks, b.StatsFlushInterval)
+		}
+		ms := &metricsv3.MetricsServiceConfig{}
+		if err := b.StatsSinks[0].GetTypedConfig().UnmarshalTo(ms); err != nil {
+			t.Fatal(err)
+		}
+		if !proto.Equal(ms.GrpcService, b.DynamicResources.AdsConfig.GrpcServices[0]) || ms.TransportApiVersion != corev3.ApiVersion_V3 || ms.GetReportCountersAsDeltas().GetValue() {
+			t.Errorf("metrics service config %v", ms)
+		}
+	}
+	if b, err := Bootstrap(BootstrapOptions{ResourceARN: tellerARN, XDSAddress: "x:1", Auth: AuthNone, StatsFlushInterval: -time.Second}); err != nil || len(b.StatsSinks) != 0 || b.StatsFlushInterval != nil {
+		t.Errorf("a negative interval must leave the sink out: %v, %v", err, b)
 	}
 	bad := map[string]BootstrapOptions{
 		"not an ARN":           {ResourceARN: "mesh/m/virtualNode/n", XDSAddress: "x:1"},

@@ -19,4 +19,10 @@
 // neither export rights nor a private key on disk. The package learns of
 // changes through the Mesh and Certificates interfaces' Subscribe hooks and
 // rebuilds only the snapshots of affected nodes.
+//
+// The same gRPC server takes data planes' statistics: Envoy's stats sink
+// service (envoy.service.metrics.v3.MetricsService, metricsink.go),
+// authorized through the same Authorizer as the node's ADS stream. Only
+// the listeners' TLS handshake counters are kept, bounded, in memory
+// (Counters), for the console's view of connected proxies.
 package xds

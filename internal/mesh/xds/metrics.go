@@ -10,6 +10,11 @@ const (
 	MetricPushes        = "bulwark_xds_responses_total"
 	MetricBuildFailures = "bulwark_xds_build_failures_total"
 	MetricWithheld      = "bulwark_xds_certificates_withheld_total"
+	// The stats sink (MetricsMethod): open streams, messages received,
+	// and reported stats not kept, by reason.
+	MetricMetricsStreams = "bulwark_xds_metrics_streams"
+	MetricMetricsReports = "bulwark_xds_metrics_reports_total"
+	MetricMetricsDropped = "bulwark_xds_metrics_dropped_total"
 )
 
 type xdsMetrics struct {
@@ -19,6 +24,10 @@ type xdsMetrics struct {
 	pushes        prometheus.Counter
 	buildFailures prometheus.Counter
 	withheld      *prometheus.CounterVec
+
+	metricStreams  prometheus.Gauge
+	metricReports  prometheus.Counter
+	metricsDropped *prometheus.CounterVec
 }
 
 func newXDSMetrics(reg prometheus.Registerer) *xdsMetrics {
@@ -35,9 +44,15 @@ func newXDSMetrics(reg prometheus.Registerer) *xdsMetrics {
 			Help: "Snapshot rebuilds that failed (the data plane keeps its last configuration)."}),
 		withheld: prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricWithheld,
 			Help: "ACM certificates left out of a data plane's configuration, by reason (denied: the principal may not acm:ExportCertificate it; unavailable: deleted, revoked or not issued), counted when the decision is new for the node."}, []string{"reason"}),
+		metricStreams: prometheus.NewGauge(prometheus.GaugeOpts{Name: MetricMetricsStreams,
+			Help: "Authorized metrics service (stats sink) streams now open."}),
+		metricReports: prometheus.NewCounter(prometheus.CounterOpts{Name: MetricMetricsReports,
+			Help: "Metrics service messages received from authorized data planes."}),
+		metricsDropped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricMetricsDropped,
+			Help: "Reported stats not kept, by reason (not_kept: not a listener TLS counter; name_too_long, too_many_series, too_many_families: over the bounds)."}, []string{"reason"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.streams, m.refused, m.nacks, m.pushes, m.buildFailures, m.withheld)
+		reg.MustRegister(m.streams, m.refused, m.nacks, m.pushes, m.buildFailures, m.withheld, m.metricStreams, m.metricReports, m.metricsDropped)
 	}
 	return m
 }

@@ -14,6 +14,7 @@ import (
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	metricsv3 "github.com/envoyproxy/go-control-plane/envoy/service/metrics/v3"
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
 	"github.com/prometheus/client_golang/prometheus"
@@ -68,7 +69,8 @@ type StreamRequest struct {
 	// Node is the resource the data plane identified itself as.
 	Node NodeRef
 	// Request is the stream's HTTP/2 request as SigV4 signs it: POST, the
-	// gRPC method as path, the :authority as Host, and the metadata as
+	// gRPC method as path (ADSMethod, DeltaADSMethod, or MetricsMethod for
+	// the node's stats sink, which is authorized as its ADS stream), the :authority as Host, and the metadata as
 	// headers.
 	Request *http.Request
 	// SourceIP is the peer's address; TLS whether the stream is on TLS.
@@ -161,8 +163,13 @@ type Config struct {
 	// afterFunc replaces time.AfterFunc for the authentication deadline
 	// (tests fire it by hand).
 	afterFunc func(time.Duration, func()) (stop func() bool)
-	// Clock makes the resync timer; nil means the real clock.
+	// Clock makes the resync timer and dates reported counters; nil
+	// means the real clock.
 	Clock clock.Clock
+	// CountersRetention is how long a node's reported TLS counters stay
+	// after its last metrics stream closed; zero means
+	// DefaultCountersRetention.
+	CountersRetention time.Duration
 }
 
 // Server is the xDS management server.
@@ -190,6 +197,10 @@ type Server struct {
 	pendingMu         sync.Mutex
 	pending           map[string]int // unauthenticated streams per peer address
 	maxPendingPerPeer int
+
+	// counters are the TLS counters data planes report on the metrics
+	// service (metricsink.go).
+	counters counterStore
 }
 
 // stream is one open ADS stream.
@@ -267,6 +278,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.authTimeout, s.maxStreams = cfg.AuthTimeout, cfg.MaxStreams
 	s.pending, s.maxPendingPerPeer = map[string]int{}, DefaultMaxPendingPerPeer
+	s.counters.nodes = map[string]*nodeCounters{}
 	if s.authTimeout <= 0 {
 		s.authTimeout = DefaultAuthTimeout
 	}
@@ -286,11 +298,13 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
-// Register adds the aggregated discovery service to g. g must have been
-// built with s.StreamInterceptor (NewGRPCServer does): without it, streams
-// have no authentication deadline and no cap.
+// Register adds the aggregated discovery service and Envoy's metrics
+// service (the stats sink data planes report their TLS counters to) to g.
+// g must have been built with s.StreamInterceptor (NewGRPCServer does):
+// without it, streams have no authentication deadline and no cap.
 func (s *Server) Register(g *grpc.Server) {
 	discoveryv3.RegisterAggregatedDiscoveryServiceServer(g, s.ads)
+	metricsv3.RegisterMetricsServiceServer(g, metricsService{s: s})
 }
 
 // StreamInterceptor returns the interceptor that enforces AuthTimeout and

@@ -1,8 +1,12 @@
 package launch_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
+	"encoding/hex"
+	"encoding/json"
 	"io"
 	"net"
 	"net/http"
@@ -13,6 +17,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	awsacm "github.com/aws/aws-sdk-go-v2/service/acm"
 	"github.com/aws/aws-sdk-go-v2/service/acmpca"
 	pcatypes "github.com/aws/aws-sdk-go-v2/service/acmpca/types"
@@ -231,6 +236,7 @@ func colorAppOverXDS(t *testing.T, mtls bool) {
 		o.XDS, o.AWS, o.AdminAddress = cut.addr(), c, "127.0.0.1:0"
 		o.XDSDial = xdsclient.DialConfig{Plaintext: true}
 		o.XDSMinBackoff, o.XDSMaxBackoff = 20*time.Millisecond, 100*time.Millisecond
+		o.StatsFlushInterval = 50 * time.Millisecond
 		return o
 	}
 	var scClient, gwClient *xdsclient.Client
@@ -269,6 +275,29 @@ func colorAppOverXDS(t *testing.T, mtls bool) {
 	if got := sc.Stats().Gauge(stats.ControlPlaneConnected).Value(); got != 1 {
 		t.Errorf("control_plane.connected_state = %d, want 1", got)
 	}
+	// The sidecar reports its stats over its xDS connection; the
+	// console's API shows the listener's TLS counts. With mTLS, a
+	// handshake without a client certificate is refused and counted.
+	wantVerifyFailed := 0.0
+	if mtls {
+		if c, err := tls.Dial("tcp", scAddr, &tls.Config{InsecureSkipVerify: true}); err == nil {
+			// TLS 1.3: the refusal arrives with the first read.
+			_, _ = c.Read(make([]byte, 1))
+			c.Close()
+		}
+		wantVerifyFailed = 1
+	}
+	listener := "127.0.0.1_" + scAddr[len("127.0.0.1:"):]
+	testwait.For(t, 10*time.Second, "the sidecar's TLS counts in ListConnectedProxies", func() bool {
+		for _, p := range listConnectedProxies(t, srv, "color-mesh") {
+			if p.ResourceName != "colorteller" {
+				continue
+			}
+			c := p.TlsCounters[listener]
+			return c.Handshake == 1 && c.NoCertificate == float64(wantNoCert) && c.VerifyFailed == wantVerifyFailed && p.CounterReporters == 1
+		}
+		return false
+	})
 
 	// A spec change is pushed and applied without a restart.
 	must(am.UpdateGatewayRoute(ctx, &appmesh.UpdateGatewayRouteInput{MeshName: mesh, VirtualGatewayName: aws.String("colorgateway"), GatewayRouteName: aws.String("colorteller-route"), Spec: gwRoute("/color")}))
@@ -330,6 +359,39 @@ func colorAppOverXDS(t *testing.T, mtls bool) {
 			t.Errorf("GET /color after the refused change = %d %q", code, body)
 		}
 	}
+}
+
+type reportedProxy struct {
+	ResourceName string
+	TlsCounters  map[string]struct {
+		Handshake, NoCertificate, VerifyFailed float64
+	}
+	CounterReporters int
+}
+
+// listConnectedProxies calls BulwarkMesh.ListConnectedProxies signed as
+// the root user, as the console does.
+func listConnectedProxies(t *testing.T, srv *servertest.Server, mesh string) []reportedProxy {
+	t.Helper()
+	body := []byte(`{"MeshName":"` + mesh + `"}`)
+	req, _ := http.NewRequest("POST", srv.URL+"/", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/x-amz-json-1.1")
+	req.Header.Set("X-Amz-Target", "BulwarkMesh.ListConnectedProxies")
+	sum := sha256.Sum256(body)
+	creds := aws.Credentials{AccessKeyID: servertest.RootAccessKeyID, SecretAccessKey: servertest.RootSecretAccessKey}
+	if err := v4.NewSigner().SignHTTP(context.Background(), creds, req, hex.EncodeToString(sum[:]), "bulwark", servertest.Region, srv.Clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out struct{ Proxies []reportedProxy }
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("ListConnectedProxies: %d %v", resp.StatusCode, err)
+	}
+	return out.Proxies
 }
 
 // principal creates an IAM user with one inline policy of the given

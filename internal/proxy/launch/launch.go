@@ -45,6 +45,10 @@ type Options struct {
 	// XDSMinBackoff and XDSMaxBackoff bound reconnection waits; zero means
 	// xdsclient's defaults (1 s doubling to 30 s).
 	XDSMinBackoff, XDSMaxBackoff time.Duration
+	// StatsFlushInterval is how often the proxy reports its stats over
+	// the xDS connection (xdsclient.ClientConfig.StatsFlushInterval):
+	// zero means every 10 s, negative never.
+	StatsFlushInterval time.Duration
 	// Endpoint overrides the AWS endpoint of every client (else
 	// AWS_ENDPOINT_URL or the SDK's default).
 	Endpoint string
@@ -217,7 +221,7 @@ func runXDS(ctx context.Context, o Options, awsCfg aws.Config, pcfg proxy.Config
 	}
 	client, err := xdsclient.NewClient(xdsclient.ClientConfig{
 		Target: o.XDS, Node: node, DialOptions: dial, Apply: apply, Logger: log, Stats: pcfg.Stats,
-		MinBackoff: o.XDSMinBackoff, MaxBackoff: o.XDSMaxBackoff,
+		MinBackoff: o.XDSMinBackoff, MaxBackoff: o.XDSMaxBackoff, StatsFlushInterval: o.StatsFlushInterval,
 	})
 	if err != nil {
 		return err

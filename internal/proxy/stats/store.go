@@ -108,6 +108,10 @@ type Sample struct {
 	used  bool
 }
 
+// IsGauge reports whether the sample is a gauge (else a counter), which
+// Envoy's metrics service reports as the metric family's type.
+func (x Sample) IsGauge() bool { return x.gauge }
+
 // Query selects samples; the zero value selects everything.
 type Query struct {
 	// Filter keeps only names it matches (Envoy's ?filter=); nil keeps all.

@@ -57,6 +57,11 @@ type ClientConfig struct {
 	MinBackoff, MaxBackoff time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// StatsFlushInterval is how often Stats are reported to the server's
+	// metrics service over the stream's connection (the console shows
+	// the listeners' TLS handshake counts); zero means
+	// DefaultStatsFlushInterval, negative reports nothing.
+	StatsFlushInterval time.Duration
 }
 
 // Status is the stream's state, for the admin API and tests.
@@ -108,6 +113,9 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.StatsFlushInterval == 0 {
+		cfg.StatsFlushInterval = DefaultStatsFlushInterval
 	}
 	c := &Client{cfg: cfg, log: cfg.Logger, refused: map[string]string{}, statusChanged: make(chan struct{})}
 	c.connected = cfg.Stats.Gauge(stats.ControlPlaneConnected)
@@ -204,6 +212,13 @@ func (c *Client) session(ctx context.Context) (progressed bool, err error) {
 		return false, err
 	}
 	node := &corev3.Node{Id: c.cfg.Node.ID, Cluster: c.cfg.Node.Name, UserAgentName: "bulwark-proxy"}
+	if c.cfg.StatsFlushInterval > 0 {
+		// Stats go to the same server on the same connection, as the
+		// same node; they end with the session.
+		done := make(chan struct{})
+		go func() { defer close(done); c.reportStats(sctx, conn, node) }()
+		defer func() { cancel(); <-done }()
+	}
 	applied := c.appliedVersion()
 	for i, t := range subscribed {
 		req := &discoveryv3.DiscoveryRequest{TypeUrl: t, VersionInfo: applied}
