@@ -152,16 +152,13 @@ func runColorAppEnvoy(t *testing.T, envoy, mode string) {
 	}
 	// Envoy's metrics_service stats sink (from the bootstrap) reports the
 	// same counters to the server, which ListConnectedProxies shows.
-	deadline = time.Now().Add(30 * time.Second)
-	for {
-		got, ok := reportedTLS(t, p, "color-mesh", "colorteller")["0.0.0.0_15000"]
-		if ok && got.Handshake >= handshakes && (mode == "mtls") == (got.NoCertificate == 0) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("ListConnectedProxies does not show the ColorTeller Envoy's TLS counters: %+v", got)
-		}
-		time.Sleep(500 * time.Millisecond)
+	var got struct{ Handshake, NoCertificate, VerifyFailed int }
+	if !testwait.Until(30*time.Second, func() bool {
+		var ok bool
+		got, ok = reportedTLS(t, p, "color-mesh", "colorteller")["0.0.0.0_15000"]
+		return ok && got.Handshake >= handshakes && (mode == "mtls") == (got.NoCertificate == 0)
+	}) {
+		t.Fatalf("ListConnectedProxies does not show the ColorTeller Envoy's TLS counters: %+v", got)
 	}
 }
 

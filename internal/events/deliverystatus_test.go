@@ -3,6 +3,7 @@ package events
 import (
 	"bytes"
 	"context"
+	"github.com/bulwarkd/bulwark/internal/clock"
 	"net"
 	"net/http/httptest"
 	"path/filepath"
@@ -32,9 +33,9 @@ func closedURL(t *testing.T) string {
 func TestRuleDeliveries(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	clock := &fakeClock{t: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
+	clk := clock.NewFake(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
 	st := openStore(t, filepath.Join(t.TempDir(), "db"))
-	s := newTestService(t, st, clock)
+	s := newTestService(t, st, clk)
 	ok := httptest.NewServer(&recorder{})
 	defer ok.Close()
 	conn, err := s.CreateConnection(ctx, ConnectionInput{Name: "c", AuthorizationType: AuthAPIKey, APIKeyName: "X-Api-Key", APIKeyValue: "hdr-secret",
@@ -83,7 +84,7 @@ func TestRuleDeliveries(t *testing.T) {
 	}
 	seen := map[string]bool{}
 	for _, p := range append(first.Pending, second.Pending...) {
-		if p.TargetID != "down" || p.Attempts != 1 || !p.NextDue.After(clock.Now()) || seen[p.EventID] {
+		if p.TargetID != "down" || p.Attempts != 1 || !p.NextDue.After(clk.Now()) || seen[p.EventID] {
 			t.Errorf("pending %+v (seen %v)", p, seen)
 		}
 		seen[p.EventID] = true
