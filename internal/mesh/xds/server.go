@@ -14,7 +14,6 @@ import (
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
-	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
@@ -169,7 +168,7 @@ type Config struct {
 type Server struct {
 	cfg     Config
 	log     *slog.Logger
-	cache   cachev3.SnapshotCache
+	cache   *flavourCache
 	ads     serverv3.Server
 	metrics *xdsMetrics
 	ctx     context.Context
@@ -218,6 +217,9 @@ type node struct {
 	id      string
 	ref     NodeRef
 	streams int
+	// flavour is FlavourEnvoy or FlavourGRPC: which translation the
+	// node's configuration comes from.
+	flavour string
 	// principal decides which ACM certificates the node's configuration
 	// may carry (nil: none).
 	principal StreamPrincipal
@@ -275,7 +277,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.metrics = newXDSMetrics(cfg.Registerer)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
-	s.cache = cachev3.NewSnapshotCache(true, cachev3.IDHash{}, nil)
+	s.cache = newFlavourCache()
 	s.ads = serverv3.NewServer(s.ctx, s.cache, s)
 	s.unsub = append(s.unsub, cfg.Mesh.Subscribe(s.meshChanged))
 	if cfg.Certificates != nil {
@@ -487,7 +489,7 @@ func (s *Server) admit(id int64, n *corev3.Node) (*stream, error) {
 		s.log.Warn("xds stream refused", "node", n.GetId(), "err", err)
 		return nil, err
 	}
-	if err := s.attach(st, n, ref, principal); err != nil {
+	if err := s.attach(st, n, ref, principal, flavourOf(n)); err != nil {
 		s.metrics.refused.WithLabelValues("no_configuration").Inc()
 		return nil, err
 	}
@@ -517,13 +519,18 @@ func (s *Server) authorize(st *stream, ref NodeRef) (StreamPrincipal, error) {
 }
 
 // nodeKey is a node's key in nodes and in the snapshot cache: the node id
-// alone for a nil principal, else the id and the principal's key (NUL
-// cannot occur in a node id that ParseNodeID accepted).
-func nodeKey(nodeID string, p StreamPrincipal) string {
-	if p == nil || p.Key() == "" {
-		return nodeID
+// alone for an Envoy with a nil principal, else the id, the principal's
+// key and the flavour (NUL cannot occur in a node id that ParseNodeID
+// accepted).
+func nodeKey(nodeID string, p StreamPrincipal, flavour string) string {
+	key := nodeID
+	if p != nil && p.Key() != "" {
+		key += "\x00" + p.Key()
 	}
-	return nodeID + "\x00" + p.Key()
+	if flavour != FlavourEnvoy {
+		key += "\x00flavour=" + flavour // grpcKeySuffix for FlavourGRPC
+	}
+	return key
 }
 
 // streamHTTPRequest rebuilds the HTTP/2 request of a stream from its
@@ -580,9 +587,9 @@ func streamHTTPRequest(ctx context.Context, delta bool) (*http.Request, string, 
 // attach registers the stream with its node entry (node id and
 // principal), building the entry's first snapshot if it is its first
 // stream.
-func (s *Server) attach(st *stream, cn *corev3.Node, ref NodeRef, p StreamPrincipal) error {
+func (s *Server) attach(st *stream, cn *corev3.Node, ref NodeRef, p StreamPrincipal, flavour string) error {
 	nodeID := cn.GetId()
-	key := nodeKey(nodeID, p)
+	key := nodeKey(nodeID, p, flavour)
 	cacheNode := cn
 	if key != nodeID {
 		cacheNode = proto.Clone(cn).(*corev3.Node)
@@ -599,8 +606,8 @@ func (s *Server) attach(st *stream, cn *corev3.Node, ref NodeRef, p StreamPrinci
 		return nil
 	}
 	s.mu.Unlock()
-	n := &node{id: nodeID, ref: ref, principal: p, acked: map[string]string{}, certs: map[string]string{}}
-	tr, err := s.translate(ref)
+	n := &node{id: nodeID, ref: ref, principal: p, flavour: flavour, acked: map[string]string{}, certs: map[string]string{}}
+	tr, err := s.translate(ref, flavour)
 	if err != nil {
 		return status.Errorf(codes.FailedPrecondition, "no configuration for %s: %v", ref.ARN, err)
 	}

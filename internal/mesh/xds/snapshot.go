@@ -57,14 +57,18 @@ const (
 
 // translate reads a resource's App Mesh snapshot, translates it and loads
 // its trust bundles.
-func (s *Server) translate(ref NodeRef) (*translation, error) {
+func (s *Server) translate(ref NodeRef, flavour string) (*translation, error) {
 	ctx, cancel := context.WithTimeout(s.ctx, buildTimeout)
 	defer cancel()
 	snap, err := s.cfg.Mesh.ProxySnapshot(ctx, ref.Mesh, ref.Kind, ref.Name)
 	if err != nil {
 		return nil, err
 	}
-	res, err := Translate(snap)
+	translate := Translate
+	if flavour == FlavourGRPC {
+		translate = TranslateGRPC
+	}
+	res, err := translate(snap)
 	if err != nil {
 		return nil, err
 	}
@@ -182,6 +186,13 @@ func (s *Server) assemble(tr *translation, n *node, prev map[string]string) (*ca
 	for _, sec := range secrets {
 		items[resourcev3.SecretType] = append(items[resourcev3.SecretType], sec)
 	}
+	if n.flavour == FlavourGRPC {
+		// gRPC's clusters are EDS: their assignments are a fifth type.
+		items[resourcev3.EndpointType] = []types.Resource{}
+		for _, e := range res.Endpoints {
+			items[resourcev3.EndpointType] = append(items[resourcev3.EndpointType], e)
+		}
+	}
 	version, err := contentVersion(items)
 	if err != nil {
 		return nil, "", nil, err
@@ -190,7 +201,10 @@ func (s *Server) assemble(tr *translation, n *node, prev map[string]string) (*ca
 	if err != nil {
 		return nil, "", nil, err
 	}
-	if err := cs.Consistent(); err != nil {
+	if n.flavour == FlavourGRPC {
+		// go-control-plane's consistency check does not follow an API
+		// listener's RDS name; TranslateGRPC names only routes it made.
+	} else if err := cs.Consistent(); err != nil {
 		return nil, "", nil, fmt.Errorf("inconsistent snapshot: %w", err)
 	}
 	return cs, version, outcomes, nil
@@ -356,11 +370,12 @@ func (s *Server) rebuildDirty() {
 	byARN := map[string]*built{}
 	for key, j := range work {
 		ref := j.n.ref
-		b := byARN[ref.ARN]
+		tk := ref.ARN + "\x00" + j.n.flavour
+		b := byARN[tk]
 		if b == nil {
 			b = &built{}
-			b.tr, b.err = s.translate(ref)
-			byARN[ref.ARN] = b
+			b.tr, b.err = s.translate(ref, j.n.flavour)
+			byARN[tk] = b
 		}
 		err := b.err
 		var (
@@ -401,7 +416,7 @@ func (s *Server) rebuildDirty() {
 // contexts name one of the withheld secrets, and without the routes only
 // those listeners used. res itself is shared and left as it is.
 func withoutSecrets(res *Resources, withheld map[string]bool) (*Resources, error) {
-	out := &Resources{CertificateARNs: res.CertificateARNs, TrustBundles: res.TrustBundles}
+	out := &Resources{CertificateARNs: res.CertificateARNs, TrustBundles: res.TrustBundles, Endpoints: res.Endpoints}
 	for _, l := range res.Listeners {
 		uses, err := listenerUsesSecret(l, withheld)
 		if err != nil {
