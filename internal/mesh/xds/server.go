@@ -108,6 +108,24 @@ type StreamPrincipal interface {
 	AuthorizeCertificate(ctx context.Context, node NodeRef, arn string, record bool) error
 }
 
+// StreamReauthorizer is implemented by a StreamPrincipal whose right to
+// stream can be withdrawn while the stream is open (an IAM principal: its
+// policy changes, its access key is deactivated or deleted). The server
+// asks it on every rebuild of the node (PoliciesChanged causes one).
+type StreamReauthorizer interface {
+	// Reauthorize returns nil while the principal may still stream node,
+	// an error wrapping ErrStreamRevoked when it may not (it records that
+	// decision itself), and any other error when it cannot tell (the
+	// rebuild fails; the stream keeps its configuration).
+	Reauthorize(ctx context.Context, node NodeRef) error
+}
+
+// ErrStreamRevoked is what StreamReauthorizer.Reauthorize wraps when the
+// principal may no longer stream the node: every certificate is withdrawn
+// from the node's configuration, and its streams end (PermissionDenied)
+// once they have acknowledged that configuration.
+var ErrStreamRevoked = errors.New("xds: the stream's principal may no longer stream this resource")
+
 // ErrCertificateDenied is what StreamPrincipal.AuthorizeCertificate wraps
 // when the principal may not have a certificate: the certificate, and the
 // listeners and clusters using it, are left out of the configuration.
@@ -234,6 +252,10 @@ type node struct {
 	acked map[string]string
 	// lastNACK is the last refusal, for Status.
 	lastNACK *NACK
+	// revoked is set (wrapping ErrStreamRevoked) when the principal lost
+	// the right to stream: the streams end after acknowledging the
+	// configuration without certificates.
+	revoked error
 }
 
 // NACK is a configuration a data plane refused.
@@ -411,7 +433,7 @@ func (s *Server) OnStreamRequest(id int64, req *discoveryv3.DiscoveryRequest) er
 		return nil
 	}
 	s.ack(st, req.GetTypeUrl(), req.GetResponseNonce())
-	return nil
+	return s.checkRevoked(st)
 }
 
 // OnStreamDeltaRequest is OnStreamRequest for incremental streams.
@@ -426,6 +448,19 @@ func (s *Server) OnStreamDeltaRequest(id int64, req *discoveryv3.DeltaDiscoveryR
 		return nil
 	}
 	s.ack(st, req.GetTypeUrl(), req.GetResponseNonce())
+	return s.checkRevoked(st)
+}
+
+// checkRevoked ends a stream whose principal lost the right to stream,
+// once it has acknowledged the configuration without certificates.
+func (s *Server) checkRevoked(st *stream) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if n := s.nodes[st.key]; n != nil {
+		if err := n.revokedFor(st); err != nil {
+			return status.Error(codes.PermissionDenied, err.Error())
+		}
+	}
 	return nil
 }
 
@@ -611,7 +646,7 @@ func (s *Server) attach(st *stream, cn *corev3.Node, ref NodeRef, p StreamPrinci
 	if err != nil {
 		return status.Errorf(codes.FailedPrecondition, "no configuration for %s: %v", ref.ARN, err)
 	}
-	snap, version, certs, err := s.assemble(tr, n, nil)
+	snap, version, certs, err := s.assemble(tr, n, nil, nil)
 	if err != nil {
 		return status.Errorf(codes.FailedPrecondition, "no configuration for %s: %v", ref.ARN, err)
 	}
