@@ -9,7 +9,10 @@ import (
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 
 	"github.com/bulwarkd/bulwark/internal/mesh/spec"
 )
@@ -182,5 +185,57 @@ func TestGRPCBootstrap(t *testing.T) {
 		if _, err := GRPCBootstrap(o); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
+	}
+}
+
+// TestGRPCNodeGetsItsFlavour: on one server, a gRPC client of the
+// ColorTeller gets the gRPC flavour — it may ask for one server listener
+// of the several its port is published under and is answered — and no
+// secret, while an Envoy of the same node, on the same principal, gets
+// Envoy's listener and the private key.
+func TestGRPCNodeGetsItsFlavour(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	s := colorTellerSnapshot(t, "one-way")
+	s.VirtualNode.Spec.Listeners[0].PortMapping.Protocol = spec.ProtocolGRPC
+	f.mesh.put("color-mesh", KindVirtualNode, "colorteller", s)
+	ctx := testCtx(t)
+	fetch := func(node *corev3.Node, typeURL string, names ...string) *discoveryv3.DiscoveryResponse {
+		t.Helper()
+		st, err := f.ads.StreamAggregatedResources(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := st.Send(&discoveryv3.DiscoveryRequest{Node: node, TypeUrl: typeURL, ResourceNames: names}); err != nil {
+			t.Fatal(err)
+		}
+		r, err := st.Recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	grpcNode := &corev3.Node{Id: tellerARN, UserAgentName: "gRPC Go"}
+	want := fmt.Sprintf(GRPCServerListenerTemplate, "127.0.0.1:9080")
+	lds := fetch(grpcNode, resourcev3.ListenerType, want)
+	if len(lds.Resources) != 1 {
+		t.Fatalf("%d listeners for one name", len(lds.Resources))
+	}
+	l := &listenerv3.Listener{}
+	if err := lds.Resources[0].UnmarshalTo(l); err != nil || l.Name != want {
+		t.Fatalf("listener %q (%v), want %q", l.Name, err, want)
+	}
+	if sds := fetch(grpcNode, resourcev3.SecretType); len(sds.Resources) != 0 {
+		t.Errorf("a gRPC node was sent %d secrets", len(sds.Resources))
+	}
+	envoy := fetch(&corev3.Node{Id: tellerARN, UserAgentName: "envoy"}, resourcev3.ListenerType)
+	if len(envoy.Resources) != 1 {
+		t.Fatalf("%d Envoy listeners", len(envoy.Resources))
+	}
+	if err := envoy.Resources[0].UnmarshalTo(l); err != nil || l.Name != listenerName(IngressPort) {
+		t.Errorf("the Envoy got listener %q (%v)", l.Name, err)
+	}
+	if sds := fetch(&corev3.Node{Id: tellerARN}, resourcev3.SecretType); len(sds.Resources) != 1 {
+		t.Errorf("the Envoy got %d secrets, want its certificate", len(sds.Resources))
 	}
 }
