@@ -21,11 +21,13 @@ import (
 	meshtypes "github.com/aws/aws-sdk-go-v2/service/appmesh/types"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	xdscreds "google.golang.org/grpc/credentials/xds"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/status"
 	grpcxds "google.golang.org/grpc/xds"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
@@ -282,6 +284,27 @@ func TestProxylessGRPCWithXDSMTLS(t *testing.T) {
 		}
 	}
 	waitFor("first mTLS call", seen{server: serverSerial, client: clientSerial})
+
+	// A client whose certificate chains to the same CA but does not carry
+	// the listener's subject alternative name is refused by the server
+	// (the RBAC filter Bulwark sends for the listener's validation SANs).
+	intruder := &grpcCertDir{arn: cert("intruder.mesh.local"), dir: filepath.Join(t.TempDir(), "intruder"), acm: e.acm, sm: sm}
+	intruder.sync(t)
+	iresolver, err := grpcxds.NewXDSResolverWithConfigForTesting(bootstrap("client", map[string]string{"file:" + clientCertFile: intruder.dir, "trust:" + caARN: intruder.dir}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	iconn, err := grpc.NewClient("xds:///greeter.mesh.local:"+strconv.Itoa(port), grpc.WithTransportCredentials(ccreds), grpc.WithResolvers(iresolver))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer iconn.Close()
+	ictx, icancel := context.WithTimeout(ctx, 10*time.Second)
+	err = iconn.Invoke(ictx, "/bulwark.test.Echo/Echo", wrapperspb.String("hi"), &wrapperspb.StringValue{}, grpc.WaitForReady(true))
+	icancel()
+	if status.Code(err) != codes.PermissionDenied {
+		t.Fatalf("a client without the listener's SAN got %v, want PermissionDenied", err)
+	}
 
 	// Renew both certificates through ACM and write them where the
 	// applications read them, as `bulwark certs fetch --watch` does.

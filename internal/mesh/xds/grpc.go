@@ -288,6 +288,7 @@ func grpcCommonTLS(c *tlsv3.CommonTlsContext, server bool) (*tlsv3.CommonTlsCont
 	if root != "" {
 		vc := &tlsv3.CertificateValidationContext{CaCertificateProviderInstance: &tlsv3.CertificateProviderPluginInstance{InstanceName: root}}
 		if !server {
+			//lint:ignore SA1019 gRPC (v1.84, gRFC A29) reads the untyped field only; the typed one would be ignored and no SAN checked.
 			vc.MatchSubjectAltNames = grpcSANs(sans)
 		}
 		out.ValidationContextType = &tlsv3.CommonTlsContext_ValidationContext{ValidationContext: vc}
