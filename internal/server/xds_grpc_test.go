@@ -22,6 +22,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	xdscreds "google.golang.org/grpc/credentials/xds"
@@ -198,7 +199,14 @@ func TestProxylessGRPCWithXDSMTLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	serving := make(chan struct{})
+	var servingOnce sync.Once
 	gs, err := grpcxds.NewGRPCServer(grpc.Creds(screds),
+		grpcxds.ServingModeCallback(func(_ net.Addr, args grpcxds.ServingModeChangeArgs) {
+			if args.Mode == connectivity.ServingModeServing {
+				servingOnce.Do(func() { close(serving) })
+			}
+		}),
 		grpcxds.BootstrapContentsForTesting(bootstrap("greeter", map[string]string{serverCert.arn: serverCert.dir, "file:" + serverTrustFile: serverCert.dir})),
 		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionAge: 500 * time.Millisecond, MaxConnectionAgeGrace: 10 * time.Second}))
 	if err != nil {
@@ -207,6 +215,14 @@ func TestProxylessGRPCWithXDSMTLS(t *testing.T) {
 	gs.RegisterService(&echoService, struct{}{})
 	go func() { _ = gs.Serve(gln) }()
 	t.Cleanup(gs.Stop)
+
+	// Start-up (the server's listener arriving over xDS) is given a
+	// minute, for loaded CI machines; the RPCs below then have no slack.
+	select {
+	case <-serving:
+	case <-time.After(time.Minute):
+		t.Fatalf("the gRPC server never got its listener over xDS; connected nodes: %+v", e.srv.XDS().Status())
+	}
 
 	// The client dials the virtual service and port, as the API listener
 	// names them.
@@ -223,6 +239,16 @@ func TestProxylessGRPCWithXDSMTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = conn.Close() })
+
+	// The client's first call also waits for its configuration.
+	{
+		fctx, fcancel := context.WithTimeout(ctx, time.Minute)
+		err := conn.Invoke(fctx, "/bulwark.test.Echo/Echo", wrapperspb.String("hi"), &wrapperspb.StringValue{}, grpc.WaitForReady(true))
+		fcancel()
+		if err != nil {
+			t.Fatalf("first call: %v; connected nodes: %+v", err, e.srv.XDS().Status())
+		}
+	}
 
 	// RPCs without pause until the end; every one must succeed over mTLS.
 	type seen struct{ server, client string } // serials each side saw of the other
