@@ -2,12 +2,15 @@ package server_test
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
 	"net"
+	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -386,4 +389,110 @@ func newRootCA(t *testing.T, p *acmpca.Client, cn string) string {
 		t.Fatal(err)
 	}
 	return caARN
+}
+
+// TestProxylessGRPCClientCertificateStream: a gRPC application
+// authenticates its xDS stream the way `bulwark mesh bootstrap --grpc
+// --auth mtls` sets it up — gRPC's "tls" channel credentials with a client
+// certificate whose URI SAN is the node's ARN, against a server that
+// allows no unsigned stream — resolves a service and calls it; with a
+// certificate naming another node its stream is refused and it resolves
+// nothing.
+func TestProxylessGRPCClientCertificateStream(t *testing.T) {
+	t.Parallel()
+	e := startXDSEnvNoListener(t)
+	ctx := context.Background()
+	pki := newTestPKI(t, "xds client CA")
+	pool := x509.NewCertPool()
+	pool.AddCert(pki.cert)
+	xln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	serverCreds := credentials.NewTLS(&tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{pki.leaf(t, "localhost")},
+		ClientCAs: pool, ClientAuth: tls.VerifyClientCertIfGiven})
+	go func() { _ = e.srv.ServeXDS(xln, serverCreds) }()
+	dir := t.TempDir()
+	writePEM := func(name, typ string, der []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	caFile := writePEM("ca.pem", "CERTIFICATE", pki.cert.Raw)
+
+	// A plaintext gRPC server behind a virtual node without TLS.
+	gln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gs := grpc.NewServer()
+	gs.RegisterService(&echoService, struct{}{})
+	go func() { _ = gs.Serve(gln) }()
+	t.Cleanup(gs.Stop)
+	port := gln.Addr().(*net.TCPAddr).Port
+	mesh := aws.String("plain-mesh")
+	if _, err := e.mesh.CreateMesh(ctx, &appmesh.CreateMeshInput{MeshName: mesh}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.mesh.CreateVirtualNode(ctx, &appmesh.CreateVirtualNodeInput{MeshName: mesh, VirtualNodeName: aws.String("echo"), Spec: &meshtypes.VirtualNodeSpec{
+		Listeners:        []meshtypes.Listener{{PortMapping: &meshtypes.PortMapping{Port: aws.Int32(int32(port)), Protocol: meshtypes.PortProtocolGrpc}}},
+		ServiceDiscovery: &meshtypes.ServiceDiscoveryMemberDns{Value: meshtypes.DnsServiceDiscovery{Hostname: aws.String("127.0.0.1")}},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.mesh.CreateVirtualService(ctx, &appmesh.CreateVirtualServiceInput{MeshName: mesh, VirtualServiceName: aws.String("echo.mesh.local"), Spec: &meshtypes.VirtualServiceSpec{
+		Provider: &meshtypes.VirtualServiceProviderMemberVirtualNode{Value: meshtypes.VirtualNodeServiceProvider{VirtualNodeName: aws.String("echo")}},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.mesh.CreateVirtualNode(ctx, &appmesh.CreateVirtualNodeInput{MeshName: mesh, VirtualNodeName: aws.String("caller"), Spec: &meshtypes.VirtualNodeSpec{
+		Backends: []meshtypes.Backend{&meshtypes.BackendMemberVirtualService{Value: meshtypes.VirtualServiceBackend{VirtualServiceName: aws.String("echo.mesh.local")}}},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	callerARN := fmt.Sprintf("arn:aws:appmesh:%s:%s:mesh/plain-mesh/virtualNode/caller", servertest.Region, servertest.AccountID)
+	cases := []struct {
+		name   string
+		uri    string // the client certificate's URI SAN
+		wantOK bool
+	}{
+		{"certificate naming the node", callerARN, true},
+		{"certificate naming another node", strings.Replace(callerARN, "caller", "echo", 1), false},
+	}
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			leaf := pki.leaf(t, "", tc.uri)
+			keyDER, err := x509.MarshalPKCS8PrivateKey(leaf.PrivateKey)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := xds.GRPCBootstrap(xds.GRPCBootstrapOptions{ResourceARN: callerARN, XDSAddress: "localhost:" + strconv.Itoa(xln.Addr().(*net.TCPAddr).Port),
+				Auth: xds.AuthMTLS, CAFile: caFile,
+				ClientCertFile: writePEM(fmt.Sprintf("client%d.pem", i), "CERTIFICATE", leaf.Certificate[0]),
+				ClientKeyFile:  writePEM(fmt.Sprintf("client%d.key", i), "PRIVATE KEY", keyDER)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			resolver, err := grpcxds.NewXDSResolverWithConfigForTesting(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			conn, err := grpc.NewClient("xds:///echo.mesh.local:"+strconv.Itoa(port), grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithResolvers(resolver))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			defer cancel()
+			err = conn.Invoke(cctx, "/bulwark.test.Echo/Echo", wrapperspb.String("hi"), &wrapperspb.StringValue{})
+			if tc.wantOK && err != nil {
+				t.Fatalf("call over an mTLS-authenticated xDS stream: %v", err)
+			}
+			if !tc.wantOK && (err == nil || !strings.Contains(err.Error(), "Unauthenticated")) {
+				t.Fatalf("a client certificate naming another node got %v, want the stream refused (Unauthenticated)", err)
+			}
+		})
+	}
 }
