@@ -123,7 +123,8 @@ type StreamReauthorizer interface {
 // ErrStreamRevoked is what StreamReauthorizer.Reauthorize wraps when the
 // principal may no longer stream the node: every certificate is withdrawn
 // from the node's configuration, and its streams end (PermissionDenied)
-// once they have acknowledged that configuration.
+// once they have acknowledged that configuration (AuthTimeout later if
+// they never do).
 var ErrStreamRevoked = errors.New("xds: the stream's principal may no longer stream this resource")
 
 // ErrCertificateDenied is what StreamPrincipal.AuthorizeCertificate wraps

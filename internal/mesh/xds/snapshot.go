@@ -424,6 +424,20 @@ func (s *Server) rebuildDirty() {
 			if !changed {
 				// Nothing to push first: end the streams now.
 				s.endStreamsLocked(key, revoked)
+			} else {
+				// A data plane that never acknowledges the withdrawal
+				// still loses its streams, AuthTimeout later.
+				after := s.cfg.afterFunc
+				if after == nil {
+					after = func(d time.Duration, f func()) func() bool { return time.AfterFunc(d, f).Stop }
+				}
+				after(s.authTimeout, func() {
+					s.mu.Lock()
+					defer s.mu.Unlock()
+					if s.nodes[key] == n {
+						s.endStreamsLocked(key, revoked)
+					}
+				})
 			}
 		}
 		s.mu.Unlock()
