@@ -3,7 +3,10 @@ package cli
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -13,6 +16,9 @@ import (
 
 func newMeshBootstrapCmd() *cobra.Command {
 	o := xds.BootstrapOptions{}
+	var grpcMode bool
+	var providers []string
+	var refresh time.Duration
 	cmd := &cobra.Command{
 		Use:   "bootstrap --resource-arn ARN [--xds host:port]",
 		Short: "Print an Envoy bootstrap that takes its configuration from Bulwark over xDS",
@@ -33,9 +39,28 @@ the console's Mesh view shows each listener's TLS handshake counts.
 
   bulwark mesh bootstrap --resource-arn arn:aws:appmesh:us-east-1:111122223333:mesh/color-mesh/virtualNode/colorteller \
       --xds bulwark.internal:15010 --ca-file /etc/bulwark/ca.pem > envoy.json
-  envoy -c envoy.json`,
+  envoy -c envoy.json
+
+With --grpc it prints instead the bootstrap of gRPC's xDS client
+(GRPC_XDS_BOOTSTRAP) for a proxyless gRPC application of a virtual node:
+gRPC cannot sign its stream, so --auth is mtls or none (the default), and each
+--certificate-provider NAME=DIR defines a file_watcher instance over a
+directory that "bulwark certs fetch --watch --out DIR" keeps current (NAME is
+an ACM certificate ARN, "trust:CA-ARNS", "file:PATH" or "sds:NAME"; see
+docs/xds.md).
+
+  bulwark mesh bootstrap --grpc --resource-arn arn:aws:appmesh:us-east-1:111122223333:mesh/m/virtualNode/greeter \
+      --xds bulwark.internal:15010 --auth mtls --client-cert xds.pem --client-key xds.key \
+      --certificate-provider arn:aws:acm:us-east-1:111122223333:certificate/…=/run/greeter > bootstrap.json
+  GRPC_XDS_BOOTSTRAP=bootstrap.json ./greeter`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if grpcMode {
+				return printGRPCBootstrap(cmd, o, providers, refresh)
+			}
+			if len(providers) > 0 {
+				return errors.New("--certificate-provider needs --grpc")
+			}
 			b, err := xds.Bootstrap(o)
 			if err != nil {
 				return err
@@ -67,6 +92,38 @@ the console's Mesh view shows each listener's TLS handshake counts.
 	fl.BoolVar(&o.Plaintext, "plaintext", false, "connect without TLS (a dev server's loopback xDS port only)")
 	fl.StringVar(&o.AdminAddress, "admin", "127.0.0.1:9901", "Envoy's admin address")
 	fl.DurationVar(&o.StatsFlushInterval, "stats-flush-interval", xds.DefaultStatsFlushInterval, "how often Envoy reports its stats to Bulwark's metrics service over the xDS connection (the console's TLS handshake counts); negative: no stats sink")
+	fl.BoolVar(&grpcMode, "grpc", false, "print a gRPC xDS bootstrap for a proxyless gRPC application instead of an Envoy one")
+	fl.StringArrayVar(&providers, "certificate-provider", nil, "with --grpc, NAME=DIR: a file_watcher over DIR/cert.pem, key.pem, chain.pem (repeatable)")
+	fl.DurationVar(&refresh, "refresh-interval", xds.DefaultGRPCRefreshInterval, "with --grpc, how often gRPC rereads the certificate files")
 	_ = cmd.MarkFlagRequired("resource-arn")
 	return cmd
+}
+
+// printGRPCBootstrap prints the --grpc form: gRPC's xDS bootstrap.
+func printGRPCBootstrap(cmd *cobra.Command, o xds.BootstrapOptions, providers []string, refresh time.Duration) error {
+	g := xds.GRPCBootstrapOptions{ResourceARN: o.ResourceARN, XDSAddress: o.XDSAddress, Auth: o.Auth, CAFile: o.CAFile,
+		ClientCertFile: o.ClientCertFile, ClientKeyFile: o.ClientKeyFile, Plaintext: o.Plaintext,
+		CertificateProviders: map[string]string{}, RefreshInterval: refresh}
+	if !cmd.Flags().Changed("auth") {
+		// gRPC cannot sign: default to a client certificate when one is
+		// given, else an unsigned stream.
+		g.Auth = xds.AuthNone
+		if o.ClientCertFile != "" {
+			g.Auth = xds.AuthMTLS
+		}
+	}
+	for _, p := range providers {
+		// NAME may itself hold "=" (never in an ARN), so split at the last.
+		i := strings.LastIndex(p, "=")
+		if i <= 0 || i == len(p)-1 {
+			return fmt.Errorf("--certificate-provider %q: use NAME=DIR", p)
+		}
+		g.CertificateProviders[p[:i]] = p[i+1:]
+	}
+	b, err := xds.GRPCBootstrap(g)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(cmd.OutOrStdout(), string(b))
+	return err
 }

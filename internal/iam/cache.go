@@ -34,9 +34,43 @@ func (s *Service) invalidate() {
 	s.cache.policies.Clear()
 }
 
-// write runs fn in a store transaction and then drops the caches, whatever
-// the outcome.
+// write runs fn in a store transaction and then drops the caches and
+// tells the subscribers, whatever the outcome.
 func (s *Service) write(ctx context.Context, fn func(tx store.Tx) error) error {
+	defer s.notify()
 	defer s.invalidate()
 	return s.store.Tx(ctx, fn)
+}
+
+// Subscribe calls fn after every write to IAM through this service
+// (users, access keys, policies; the write may have failed), until cancel
+// is called, so holders of long-lived authorizations (xDS streams)
+// re-evaluate them at once. fn must not block. Writes through another
+// server sharing the store are not seen here.
+func (s *Service) Subscribe(fn func()) (cancel func()) {
+	s.subMu.Lock()
+	defer s.subMu.Unlock()
+	if s.subs == nil {
+		s.subs = map[int]func(){}
+	}
+	id := s.nextSub
+	s.nextSub++
+	s.subs[id] = fn
+	return func() {
+		s.subMu.Lock()
+		delete(s.subs, id)
+		s.subMu.Unlock()
+	}
+}
+
+func (s *Service) notify() {
+	s.subMu.Lock()
+	fns := make([]func(), 0, len(s.subs))
+	for _, fn := range s.subs {
+		fns = append(fns, fn)
+	}
+	s.subMu.Unlock()
+	for _, fn := range fns {
+		fn()
+	}
 }

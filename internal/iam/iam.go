@@ -58,6 +58,11 @@ type Service struct {
 	policies map[string]*policy.Policy
 
 	cache caches
+
+	// subs are called after every write (Subscribe).
+	subMu   sync.Mutex
+	subs    map[int]func()
+	nextSub int
 }
 
 // New returns a Service over cfg.Store.

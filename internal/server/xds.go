@@ -83,7 +83,11 @@ func (s *Server) buildXDS() {
 		panic(err)
 	}
 	s.xds = x
-	s.closeFns = append(s.closeFns, func() error { x.Close(); return nil })
+	// An IAM write (policy, access key, user) re-authorizes open streams
+	// at once; replicas sharing PostgreSQL see other servers' writes at
+	// the next resync, which re-authorizes too.
+	unsub := s.iam.Subscribe(x.PoliciesChanged)
+	s.closeFns = append(s.closeFns, func() error { unsub(); x.Close(); return nil })
 }
 
 // XDS returns the xDS management server (tests and benchmarks drive it).
@@ -302,6 +306,52 @@ func (p *xdsPrincipal) AuthorizeCertificate(ctx context.Context, node xds.NodeRe
 		return errors.New("the certificate's delivery could not be written to the audit log")
 	}
 	return err
+}
+
+// Reauthorize implements xds.StreamReauthorizer for signed streams: the
+// access key that signed the stream must still be active (and exist) and
+// its principal still be allowed appmesh:StreamAggregatedResources on the
+// node. The server asks on every rebuild of the node, and an IAM write
+// causes one. A revocation is audited (eventName
+// StreamAggregatedResources, errorCode AccessDeniedException); it stands
+// even if the event cannot be written, as refusing is the safe side.
+// Client-certificate and unsigned streams have no IAM principal to
+// re-evaluate.
+func (p *xdsPrincipal) Reauthorize(ctx context.Context, node xds.NodeRef) error {
+	if p.auth != authSigV4 {
+		return nil
+	}
+	s := p.s
+	call := api.NewCall(s)
+	call.RequestID = newRequestID()
+	call.Service, call.Operation = xdsAPI, "StreamAggregatedResources"
+	call.AccountID, call.Region = p.call.AccountID, p.call.Region
+	call.SourceIP, call.TLS, call.UserAgent = p.call.SourceIP, p.call.TLS, p.call.UserAgent
+	call.Principal = p.call.Principal
+	call.Time = s.cfg.Now().UTC()
+	call.ReadOnly = true
+	var denied *awsproto.AccessDenied
+	if cred, lerr := s.iam.LookupAccessKey(ctx, call.Principal.AccessKeyID); lerr != nil && !errors.Is(lerr, iam.ErrUnknownAccessKey) {
+		return fmt.Errorf("the stream's access key could not be read: %w", lerr)
+	} else if lerr != nil || !cred.Active {
+		denied = &awsproto.AccessDenied{Principal: call.Principal.ARN, Action: "appmesh:StreamAggregatedResources", Resource: node.ARN,
+			Reason: "the access key that signed the stream is no longer active; reconnect with an active key"}
+	} else if aerr := call.Authorize(ctx, api.AuthzRequest{Action: "appmesh:StreamAggregatedResources", Resource: node.ARN}); aerr != nil {
+		if !errors.As(aerr, &denied) {
+			return fmt.Errorf("the policy could not be evaluated: %w", aerr)
+		}
+	}
+	if denied == nil {
+		return nil
+	}
+	ev := auditEvent(call, route{op: api.Operation{ReadOnly: true}})
+	ev.RequestParameters = map[string]string{"nodeId": node.ARN, "reauthorization": "true"}
+	ev.Resources = []audit.Resource{{ARN: node.ARN, Type: "AWS::AppMesh::" + upperFirst(node.Kind)}}
+	ev.ErrorCode, ev.ErrorMessage = "AccessDeniedException", denied.Error()
+	if aerr := s.appendAudit(ev); aerr != nil && s.cfg.Logger != nil {
+		s.cfg.Logger.Error("xds: a stream revocation could not be written to the audit log; it is revoked anyway", "node", node.ARN, "err", aerr)
+	}
+	return fmt.Errorf("%w: %w", xds.ErrStreamRevoked, denied)
 }
 
 // streamAuditError is the audit log's errorCode for a refused stream.

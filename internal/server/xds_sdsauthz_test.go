@@ -21,6 +21,8 @@ import (
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/bulwarkd/bulwark/internal/audit"
 	"github.com/bulwarkd/bulwark/internal/server"
@@ -245,6 +247,12 @@ func TestXDSRevokedOrDeletedCertificateIsWithdrawn(t *testing.T) {
 			_, err = e.acm.RenewCertificate(ctx, &awsacm.RenewCertificateInput{CertificateArn: &e.certARN})
 			return err
 		}, "denied"},
+		// An IAM change alone, with nothing else rebuilding the node: the
+		// stream may still stream, but no longer export the certificate.
+		{"export permission removed from the policy", func(ctx context.Context, e *xdsEnv, _ aws.CredentialsProvider) error {
+			_, err := e.iam.PutUserPolicy(ctx, &iam.PutUserPolicyInput{UserName: aws.String("envoy"), PolicyName: aws.String("xds"), PolicyDocument: aws.String(streamPolicy(e.nodeARN))})
+			return err
+		}, "denied"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -301,5 +309,74 @@ func expectWithdrawn(t *testing.T, st discoveryv3.AggregatedDiscoveryService_Str
 		if err := st.Send(&discoveryv3.DiscoveryRequest{TypeUrl: r.TypeUrl, VersionInfo: r.VersionInfo, ResponseNonce: r.Nonce}); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestXDSStreamEndsWhenItsPermissionGoes: when the principal that signed a
+// live stream loses appmesh:StreamAggregatedResources (its policy is
+// deleted) or the signing key is deleted or deactivated, the change takes
+// effect at once: the certificate and its listener are withdrawn, and the
+// stream then ends with PermissionDenied, audited as a refusal.
+func TestXDSStreamEndsWhenItsPermissionGoes(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name   string
+		change func(ctx context.Context, e *xdsEnv, keyID string) error
+	}{
+		{"policy deleted", func(ctx context.Context, e *xdsEnv, _ string) error {
+			_, err := e.iam.DeleteUserPolicy(ctx, &iam.DeleteUserPolicyInput{UserName: aws.String("envoy"), PolicyName: aws.String("xds")})
+			return err
+		}},
+		{"access key deleted", func(ctx context.Context, e *xdsEnv, keyID string) error {
+			_, err := e.iam.DeleteAccessKey(ctx, &iam.DeleteAccessKeyInput{UserName: aws.String("envoy"), AccessKeyId: &keyID})
+			return err
+		}},
+		{"access key deactivated", func(ctx context.Context, e *xdsEnv, keyID string) error {
+			_, err := e.iam.UpdateAccessKey(ctx, &iam.UpdateAccessKeyInput{UserName: aws.String("envoy"), AccessKeyId: &keyID, Status: iamtypes.StatusTypeInactive})
+			return err
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := startXDSEnv(t)
+			creds := e.user(t, "envoy", streamExportPolicy(e.nodeARN, e.certARN))
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			st, err := e.dial(t, creds, "").StreamAggregatedResources(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if lds := sotwFetch(t, st, &corev3.Node{Id: e.nodeARN}, resourcev3.ListenerType); len(lds.Resources) != 1 {
+				t.Fatalf("%d listeners before the change", len(lds.Resources))
+			}
+			if !carriesKey(t, sotwFetch(t, st, nil, resourcev3.SecretType)) {
+				t.Fatal("no key before the change")
+			}
+			c, err := creds.Retrieve(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := tc.change(ctx, e, c.AccessKeyID); err != nil {
+				t.Fatal(err)
+			}
+			expectWithdrawn(t, st)
+			if _, err := st.Recv(); status.Code(err) != codes.PermissionDenied {
+				t.Fatalf("the stream went on after its permission went: %v", err)
+			}
+			_, body := get(t, e.srv.URL+"/metrics")
+			if !strings.Contains(body, `bulwark_xds_streams_refused_total{reason="revoked"} 1`) {
+				t.Error("the revocation was not counted")
+			}
+			found := false
+			for _, ev := range readAudit(t, e.srv) {
+				if ev.EventName == "StreamAggregatedResources" && ev.ErrorCode == "AccessDeniedException" && fmt.Sprint(ev.RequestParameters) != "" && strings.Contains(fmt.Sprint(ev.RequestParameters), "reauthorization:true") {
+					found = true
+				}
+			}
+			if !found {
+				t.Error("the revocation was not audited")
+			}
+		})
 	}
 }

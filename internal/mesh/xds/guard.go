@@ -123,13 +123,12 @@ type guardedStream struct {
 
 func (s *guardedStream) Context() context.Context { return s.g.ctx }
 
-// RecvMsg reads the next message; until the stream is authorized, a read
-// waits at most until the guard's context ends. Reads are sequential (one
-// goroutine of the handler), so at most one real read is in flight.
+// RecvMsg reads the next message, waiting at most until the guard's
+// context ends: before authorization that is the authentication deadline,
+// after it a revocation (the principal lost the right to stream). Reads
+// are sequential (one goroutine of the handler), so at most one real read
+// is in flight.
 func (s *guardedStream) RecvMsg(m any) error {
-	if s.g.state.Load() == guardAuthorized {
-		return s.ServerStream.RecvMsg(m)
-	}
 	pm, ok := m.(proto.Message)
 	if !ok {
 		return s.ServerStream.RecvMsg(m)
@@ -182,6 +181,9 @@ func (s *Server) streamGuard(srv any, ss grpc.ServerStream, _ *grpc.StreamServer
 	})
 	defer stop()
 	err := handler(srv, &guardedStream{ServerStream: ss, g: g})
+	if cause := context.Cause(g.ctx); errors.Is(cause, ErrStreamRevoked) {
+		return status.Error(codes.PermissionDenied, cause.Error())
+	}
 	if g.state.Load() == guardTimedOut {
 		s.metrics.refused.WithLabelValues("auth_timeout").Inc()
 		s.log.Warn("xds stream ended: no authorized request in time", "timeout", s.authTimeout)

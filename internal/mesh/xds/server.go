@@ -15,7 +15,6 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	metricsv3 "github.com/envoyproxy/go-control-plane/envoy/service/metrics/v3"
-	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
@@ -111,6 +110,25 @@ type StreamPrincipal interface {
 	AuthorizeCertificate(ctx context.Context, node NodeRef, arn string, record bool) error
 }
 
+// StreamReauthorizer is implemented by a StreamPrincipal whose right to
+// stream can be withdrawn while the stream is open (an IAM principal: its
+// policy changes, its access key is deactivated or deleted). The server
+// asks it on every rebuild of the node (PoliciesChanged causes one).
+type StreamReauthorizer interface {
+	// Reauthorize returns nil while the principal may still stream node,
+	// an error wrapping ErrStreamRevoked when it may not (it records that
+	// decision itself), and any other error when it cannot tell (the
+	// rebuild fails; the stream keeps its configuration).
+	Reauthorize(ctx context.Context, node NodeRef) error
+}
+
+// ErrStreamRevoked is what StreamReauthorizer.Reauthorize wraps when the
+// principal may no longer stream the node: every certificate is withdrawn
+// from the node's configuration, and its streams end (PermissionDenied)
+// once they have acknowledged that configuration (AuthTimeout later if
+// they never do).
+var ErrStreamRevoked = errors.New("xds: the stream's principal may no longer stream this resource")
+
 // ErrCertificateDenied is what StreamPrincipal.AuthorizeCertificate wraps
 // when the principal may not have a certificate: the certificate, and the
 // listeners and clusters using it, are left out of the configuration.
@@ -176,7 +194,7 @@ type Config struct {
 type Server struct {
 	cfg     Config
 	log     *slog.Logger
-	cache   cachev3.SnapshotCache
+	cache   *flavourCache
 	ads     serverv3.Server
 	metrics *xdsMetrics
 	ctx     context.Context
@@ -229,6 +247,9 @@ type node struct {
 	id      string
 	ref     NodeRef
 	streams int
+	// flavour is FlavourEnvoy or FlavourGRPC: which translation the
+	// node's configuration comes from.
+	flavour string
 	// principal decides which ACM certificates the node's configuration
 	// may carry (nil: none).
 	principal StreamPrincipal
@@ -243,6 +264,10 @@ type node struct {
 	acked map[string]string
 	// lastNACK is the last refusal, for Status.
 	lastNACK *NACK
+	// revoked is set (wrapping ErrStreamRevoked) when the principal lost
+	// the right to stream: the streams end after acknowledging the
+	// configuration without certificates.
+	revoked error
 }
 
 // NACK is a configuration a data plane refused.
@@ -287,7 +312,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.metrics = newXDSMetrics(cfg.Registerer)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
-	s.cache = cachev3.NewSnapshotCache(true, cachev3.IDHash{}, nil)
+	s.cache = newFlavourCache()
 	s.ads = serverv3.NewServer(s.ctx, s.cache, s)
 	s.unsub = append(s.unsub, cfg.Mesh.Subscribe(s.meshChanged))
 	if cfg.Certificates != nil {
@@ -423,7 +448,7 @@ func (s *Server) OnStreamRequest(id int64, req *discoveryv3.DiscoveryRequest) er
 		return nil
 	}
 	s.ack(st, req.GetTypeUrl(), req.GetResponseNonce())
-	return nil
+	return s.checkRevoked(st)
 }
 
 // OnStreamDeltaRequest is OnStreamRequest for incremental streams.
@@ -438,6 +463,19 @@ func (s *Server) OnStreamDeltaRequest(id int64, req *discoveryv3.DeltaDiscoveryR
 		return nil
 	}
 	s.ack(st, req.GetTypeUrl(), req.GetResponseNonce())
+	return s.checkRevoked(st)
+}
+
+// checkRevoked ends a stream whose principal lost the right to stream,
+// once it has acknowledged the configuration without certificates.
+func (s *Server) checkRevoked(st *stream) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if n := s.nodes[st.key]; n != nil {
+		if err := n.revokedFor(st); err != nil {
+			return status.Error(codes.PermissionDenied, err.Error())
+		}
+	}
 	return nil
 }
 
@@ -501,7 +539,7 @@ func (s *Server) admit(id int64, n *corev3.Node) (*stream, error) {
 		s.log.Warn("xds stream refused", "node", n.GetId(), "err", err)
 		return nil, err
 	}
-	if err := s.attach(st, n, ref, principal); err != nil {
+	if err := s.attach(st, n, ref, principal, flavourOf(n)); err != nil {
 		s.metrics.refused.WithLabelValues("no_configuration").Inc()
 		return nil, err
 	}
@@ -531,13 +569,18 @@ func (s *Server) authorize(st *stream, ref NodeRef) (StreamPrincipal, error) {
 }
 
 // nodeKey is a node's key in nodes and in the snapshot cache: the node id
-// alone for a nil principal, else the id and the principal's key (NUL
-// cannot occur in a node id that ParseNodeID accepted).
-func nodeKey(nodeID string, p StreamPrincipal) string {
-	if p == nil || p.Key() == "" {
-		return nodeID
+// alone for an Envoy with a nil principal, else the id, the principal's
+// key and the flavour (NUL cannot occur in a node id that ParseNodeID
+// accepted).
+func nodeKey(nodeID string, p StreamPrincipal, flavour string) string {
+	key := nodeID
+	if p != nil && p.Key() != "" {
+		key += "\x00" + p.Key()
 	}
-	return nodeID + "\x00" + p.Key()
+	if flavour != FlavourEnvoy {
+		key += "\x00flavour=" + flavour // grpcKeySuffix for FlavourGRPC
+	}
+	return key
 }
 
 // streamHTTPRequest rebuilds the HTTP/2 request of a stream from its
@@ -594,9 +637,9 @@ func streamHTTPRequest(ctx context.Context, delta bool) (*http.Request, string, 
 // attach registers the stream with its node entry (node id and
 // principal), building the entry's first snapshot if it is its first
 // stream.
-func (s *Server) attach(st *stream, cn *corev3.Node, ref NodeRef, p StreamPrincipal) error {
+func (s *Server) attach(st *stream, cn *corev3.Node, ref NodeRef, p StreamPrincipal, flavour string) error {
 	nodeID := cn.GetId()
-	key := nodeKey(nodeID, p)
+	key := nodeKey(nodeID, p, flavour)
 	cacheNode := cn
 	if key != nodeID {
 		cacheNode = proto.Clone(cn).(*corev3.Node)
@@ -613,12 +656,12 @@ func (s *Server) attach(st *stream, cn *corev3.Node, ref NodeRef, p StreamPrinci
 		return nil
 	}
 	s.mu.Unlock()
-	n := &node{id: nodeID, ref: ref, principal: p, acked: map[string]string{}, certs: map[string]string{}}
-	tr, err := s.translate(ref)
+	n := &node{id: nodeID, ref: ref, principal: p, flavour: flavour, acked: map[string]string{}, certs: map[string]string{}}
+	tr, err := s.translate(ref, flavour)
 	if err != nil {
 		return status.Errorf(codes.FailedPrecondition, "no configuration for %s: %v", ref.ARN, err)
 	}
-	snap, version, certs, err := s.assemble(tr, n, nil)
+	snap, version, certs, err := s.assemble(tr, n, nil, nil)
 	if err != nil {
 		return status.Errorf(codes.FailedPrecondition, "no configuration for %s: %v", ref.ARN, err)
 	}

@@ -57,14 +57,18 @@ const (
 
 // translate reads a resource's App Mesh snapshot, translates it and loads
 // its trust bundles.
-func (s *Server) translate(ref NodeRef) (*translation, error) {
+func (s *Server) translate(ref NodeRef, flavour string) (*translation, error) {
 	ctx, cancel := context.WithTimeout(s.ctx, buildTimeout)
 	defer cancel()
 	snap, err := s.cfg.Mesh.ProxySnapshot(ctx, ref.Mesh, ref.Kind, ref.Name)
 	if err != nil {
 		return nil, err
 	}
-	res, err := Translate(snap)
+	translate := Translate
+	if flavour == FlavourGRPC {
+		translate = TranslateGRPC
+	}
+	res, err := translate(snap)
 	if err != nil {
 		return nil, err
 	}
@@ -118,7 +122,7 @@ func (s *Server) keyPair(ctx context.Context, tr *translation, arn string) (*tls
 // certificate: a new or changed one is audited (through the principal),
 // logged and counted. It returns the snapshot, its version and the
 // outcomes.
-func (s *Server) assemble(tr *translation, n *node, prev map[string]string) (*cachev3.Snapshot, string, map[string]string, error) {
+func (s *Server) assemble(tr *translation, n *node, prev map[string]string, revoked error) (*cachev3.Snapshot, string, map[string]string, error) {
 	ctx, cancel := context.WithTimeout(s.ctx, buildTimeout)
 	defer cancel()
 	outcomes := make(map[string]string, len(tr.res.CertificateARNs))
@@ -126,6 +130,11 @@ func (s *Server) assemble(tr *translation, n *node, prev map[string]string) (*ca
 	var secrets []*tlsv3.Secret
 	for _, arn := range tr.res.CertificateARNs {
 		err := s.authorizeCertificate(ctx, n, arn, prev[arn])
+		if revoked != nil {
+			// The principal may not stream the node any more: it gets no
+			// certificate, whatever its export rights.
+			err = fmt.Errorf("%w: %w", ErrCertificateDenied, revoked)
+		}
 		if err != nil && !errors.Is(err, ErrCertificateDenied) {
 			return nil, "", nil, fmt.Errorf("deciding certificate %s: %w", arn, err)
 		}
@@ -182,6 +191,13 @@ func (s *Server) assemble(tr *translation, n *node, prev map[string]string) (*ca
 	for _, sec := range secrets {
 		items[resourcev3.SecretType] = append(items[resourcev3.SecretType], sec)
 	}
+	if n.flavour == FlavourGRPC {
+		// gRPC's clusters are EDS: their assignments are a fifth type.
+		items[resourcev3.EndpointType] = []types.Resource{}
+		for _, e := range res.Endpoints {
+			items[resourcev3.EndpointType] = append(items[resourcev3.EndpointType], e)
+		}
+	}
 	version, err := contentVersion(items)
 	if err != nil {
 		return nil, "", nil, err
@@ -190,7 +206,10 @@ func (s *Server) assemble(tr *translation, n *node, prev map[string]string) (*ca
 	if err != nil {
 		return nil, "", nil, err
 	}
-	if err := cs.Consistent(); err != nil {
+	if n.flavour == FlavourGRPC {
+		// go-control-plane's consistency check does not follow an API
+		// listener's RDS name; TranslateGRPC names only routes it made.
+	} else if err := cs.Consistent(); err != nil {
 		return nil, "", nil, fmt.Errorf("inconsistent snapshot: %w", err)
 	}
 	return cs, version, outcomes, nil
@@ -356,20 +375,25 @@ func (s *Server) rebuildDirty() {
 	byARN := map[string]*built{}
 	for key, j := range work {
 		ref := j.n.ref
-		b := byARN[ref.ARN]
+		tk := ref.ARN + "\x00" + j.n.flavour
+		b := byARN[tk]
 		if b == nil {
 			b = &built{}
-			b.tr, b.err = s.translate(ref)
-			byARN[ref.ARN] = b
+			b.tr, b.err = s.translate(ref, j.n.flavour)
+			byARN[tk] = b
 		}
 		err := b.err
 		var (
 			snap     *cachev3.Snapshot
 			version  string
 			outcomes map[string]string
+			revoked  error
 		)
 		if err == nil {
-			snap, version, outcomes, err = s.assemble(b.tr, j.n, j.prev)
+			revoked, err = s.reauthorize(j.n)
+		}
+		if err == nil {
+			snap, version, outcomes, err = s.assemble(b.tr, j.n, j.prev, revoked)
 		}
 		if err != nil {
 			// The data plane keeps what it has; the last good snapshot
@@ -393,15 +417,104 @@ func (s *Server) rebuildDirty() {
 				s.log.Error("xds: set snapshot", "node", n.id, "err", err)
 			}
 		}
+		if revoked != nil && n.revoked == nil {
+			n.revoked = revoked
+			s.metrics.refused.WithLabelValues("revoked").Inc()
+			s.log.Warn("xds: the stream's principal may no longer stream this resource; its certificates are withdrawn and its streams end", "node", n.id, "err", revoked)
+			if !changed {
+				// Nothing to push first: end the streams now.
+				s.endStreamsLocked(key, revoked)
+			} else {
+				// A data plane that never acknowledges the withdrawal
+				// still loses its streams, AuthTimeout later.
+				after := s.cfg.afterFunc
+				if after == nil {
+					after = func(d time.Duration, f func()) func() bool { return time.AfterFunc(d, f).Stop }
+				}
+				after(s.authTimeout, func() {
+					s.mu.Lock()
+					defer s.mu.Unlock()
+					if s.nodes[key] == n {
+						s.endStreamsLocked(key, revoked)
+					}
+				})
+			}
+		}
 		s.mu.Unlock()
 	}
+}
+
+// reauthorize asks a node's principal whether it may still stream the
+// node. It returns the revocation (wrapping ErrStreamRevoked), or an
+// error when that cannot be decided now.
+func (s *Server) reauthorize(n *node) (revoked error, err error) {
+	ra, ok := n.principal.(StreamReauthorizer)
+	if !ok {
+		return nil, nil
+	}
+	s.mu.Lock()
+	already := n.revoked
+	s.mu.Unlock()
+	if already != nil {
+		return already, nil
+	}
+	ctx, cancel := context.WithTimeout(s.ctx, buildTimeout)
+	defer cancel()
+	if err := ra.Reauthorize(ctx, n.ref); err != nil {
+		if errors.Is(err, ErrStreamRevoked) {
+			return err, nil
+		}
+		return nil, fmt.Errorf("re-authorizing the stream: %w", err)
+	}
+	return nil, nil
+}
+
+// PoliciesChanged rebuilds every node whose streams act as a principal
+// that can be re-authorized (IAM): a policy, access key or user change
+// takes effect at once on open streams — certificates the principal may
+// no longer export are withdrawn, and streams it may no longer hold end.
+// fn-style: it does not block.
+func (s *Server) PoliciesChanged() {
+	s.mu.Lock()
+	for id, n := range s.nodes {
+		if _, ok := n.principal.(StreamReauthorizer); ok {
+			s.dirty[id] = true
+		}
+	}
+	s.mu.Unlock()
+	s.wake()
+}
+
+// endStreamsLocked ends every open stream of a node entry with err (s.mu
+// held).
+func (s *Server) endStreamsLocked(key string, err error) {
+	for _, st := range s.streams {
+		if st.key == key && st.guard != nil {
+			st.guard.cancel(err)
+		}
+	}
+}
+
+// revokedFor returns the node's revocation once stream st has
+// acknowledged every type it was sent at the node's current version (the
+// configuration without certificates), nil before. s.mu is held.
+func (n *node) revokedFor(st *stream) error {
+	if n.revoked == nil {
+		return nil
+	}
+	for t := range st.sent {
+		if n.acked[t] != n.version {
+			return nil
+		}
+	}
+	return n.revoked
 }
 
 // withoutSecrets returns res without the listeners and clusters whose TLS
 // contexts name one of the withheld secrets, and without the routes only
 // those listeners used. res itself is shared and left as it is.
 func withoutSecrets(res *Resources, withheld map[string]bool) (*Resources, error) {
-	out := &Resources{CertificateARNs: res.CertificateARNs, TrustBundles: res.TrustBundles}
+	out := &Resources{CertificateARNs: res.CertificateARNs, TrustBundles: res.TrustBundles, Endpoints: res.Endpoints}
 	for _, l := range res.Listeners {
 		uses, err := listenerUsesSecret(l, withheld)
 		if err != nil {

@@ -10,6 +10,7 @@ import (
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
@@ -31,6 +32,9 @@ type Resources struct {
 	Listeners []*listenerv3.Listener
 	Clusters  []*clusterv3.Cluster
 	Routes    []*routev3.RouteConfiguration
+	// Endpoints are the EDS assignments of the gRPC flavour's clusters
+	// (Envoy's clusters carry their endpoints inline).
+	Endpoints []*endpointv3.ClusterLoadAssignment
 	// CertificateARNs are the ACM certificates served as SDS
 	// TlsCertificate secrets (secret name = ARN), sorted.
 	CertificateARNs []string
@@ -97,6 +101,11 @@ func (r *Resources) Validate() error {
 	for _, rc := range r.Routes {
 		if err := rc.ValidateAll(); err != nil {
 			errs = append(errs, fmt.Errorf("route configuration %s: %w", rc.Name, err))
+		}
+	}
+	for _, e := range r.Endpoints {
+		if err := e.ValidateAll(); err != nil {
+			errs = append(errs, fmt.Errorf("cluster load assignment %s: %w", e.ClusterName, err))
 		}
 	}
 	if len(errs) > 0 {

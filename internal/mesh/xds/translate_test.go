@@ -144,6 +144,13 @@ func renderResources(t testing.TB, r *Resources) []byte {
 		rs = append(rs, m)
 	}
 	doc["listeners"], doc["clusters"], doc["routes"] = conv(ls), conv(cs), conv(rs)
+	if len(r.Endpoints) > 0 {
+		var es []proto.Message
+		for _, m := range r.Endpoints {
+			es = append(es, m)
+		}
+		doc["endpoints"] = conv(es)
+	}
 	b, err := json.MarshalIndent(doc, "", "  ")
 	if err != nil {
 		t.Fatal(err)
@@ -152,20 +159,30 @@ func renderResources(t testing.TB, r *Resources) []byte {
 }
 
 func TestTranslateGolden(t *testing.T) {
+	grpcServer := func(testing.TB) *spec.Snapshot { s, _ := greeterSnapshots(); return s }
+	grpcClient := func(testing.TB) *spec.Snapshot { _, c := greeterSnapshots(); return c }
 	cases := []struct {
 		name string
 		snap func(testing.TB) *spec.Snapshot
+		grpc bool // TranslateGRPC instead of Translate
 	}{
-		{"colorteller-one-way", func(t testing.TB) *spec.Snapshot { return colorTellerSnapshot(t, "one-way") }},
-		{"colorgateway-one-way", func(t testing.TB) *spec.Snapshot { return colorGatewaySnapshot(t, "one-way") }},
-		{"colorteller-mtls", func(t testing.TB) *spec.Snapshot { return colorTellerSnapshot(t, "mtls") }},
-		{"colorgateway-mtls", func(t testing.TB) *spec.Snapshot { return colorGatewaySnapshot(t, "mtls") }},
-		{"routes-weights-retries-timeouts", func(testing.TB) *spec.Snapshot { return routedSnapshot() }},
+		{"colorteller-one-way", func(t testing.TB) *spec.Snapshot { return colorTellerSnapshot(t, "one-way") }, false},
+		{"colorgateway-one-way", func(t testing.TB) *spec.Snapshot { return colorGatewaySnapshot(t, "one-way") }, false},
+		{"colorteller-mtls", func(t testing.TB) *spec.Snapshot { return colorTellerSnapshot(t, "mtls") }, false},
+		{"colorgateway-mtls", func(t testing.TB) *spec.Snapshot { return colorGatewaySnapshot(t, "mtls") }, false},
+		{"routes-weights-retries-timeouts", func(testing.TB) *spec.Snapshot { return routedSnapshot() }, false},
+		{"grpc-greeter-server-mtls", grpcServer, true},
+		{"grpc-greeter-client-mtls", grpcClient, true},
+		{"grpc-routes-weights-retries-timeouts", func(testing.TB) *spec.Snapshot { return routedSnapshot() }, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			res, err := Translate(tc.snap(t))
+			translate := Translate
+			if tc.grpc {
+				translate = TranslateGRPC
+			}
+			res, err := translate(tc.snap(t))
 			if err != nil {
 				t.Fatal(err)
 			}
