@@ -18,6 +18,9 @@
 //
 //	sdkcpu -bin before=/tmp/bulwark-main -bin after=./bulwark -rounds 5 -duration 5s
 //
+// -floor adds bench/sdkcpu/floor, a net/http server that does nothing, to
+// the sts rows: what the same client traffic costs any Go HTTP server here.
+//
 // With -mem it instead loads secrets, certificates and KMS keys through the
 // SDK, reads each once (so the server's caches hold them) and prints the
 // server's resident set size (VmRSS and its peak, VmHWM):
@@ -82,7 +85,7 @@ func main() {
 	nSecrets := flag.Int("secrets", 10000, "with -mem: secrets to create")
 	nCerts := flag.Int("certs", 10000, "with -mem: certificates to request")
 	nKeys := flag.Int("keys", 1000, "with -mem: KMS keys to create")
-	setup := flag.Bool("setup", true, "create the secret and key the operations use (false: only sts works, e.g. against a stub server to find the floor)")
+	floor := flag.String("floor", "", "path of bench/sdkcpu/floor, a do-nothing net/http server measured beside the binaries for sts only: the floor under their figures")
 	flag.Parse()
 	if len(bins) == 0 {
 		fail(errors.New("give at least one -bin NAME=PATH"))
@@ -106,6 +109,15 @@ func main() {
 		servers = append(servers, s)
 		running = append(running, s)
 	}
+	if *floor != "" && !*mem {
+		s, err := startServer("floor", *floor, nil)
+		if err != nil {
+			fail(err)
+		}
+		s.stub = true
+		servers = append(servers, s)
+		running = append(running, s)
+	}
 	if *mem {
 		for _, s := range servers {
 			if err := loadAndMeasure(s, *nSecrets, *nCerts, *nKeys); err != nil {
@@ -124,7 +136,7 @@ func main() {
 	}
 	ops := strings.Split(*opsFlag, ",")
 	for _, s := range servers {
-		if !*setup {
+		if s.stub {
 			continue
 		}
 		if err := s.setUp(); err != nil {
@@ -140,6 +152,9 @@ func main() {
 					slices.Reverse(order)
 				}
 				for _, s := range order {
+					if s.stub && op != "sts" {
+						continue
+					}
 					var raw float64
 					if op == "kms" {
 						raw = rawDecryptCPU(min(c, runtime.NumCPU()), *duration/2)
@@ -208,6 +223,7 @@ type server struct {
 	cfg        aws.Config
 	rsaKeyID   string
 	blob       []byte
+	stub       bool // the floor server: sts only, nothing to set up
 }
 
 func startServer(name, path string, env []string) (*server, error) {
@@ -464,6 +480,9 @@ func printTable(w io.Writer, servers []*server, ops []string, callers []int, res
 		for _, c := range callers {
 			for _, s := range servers {
 				smp := res[key{s.name, op, c}]
+				if len(smp) == 0 {
+					continue
+				}
 				var cpu, ratio, client, rps, p50, p99 []float64
 				var errs int64
 				for _, x := range smp {
