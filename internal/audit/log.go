@@ -350,11 +350,9 @@ func (l *Log) syncTo(ctx context.Context, seq uint64) error {
 		l.mu.Unlock()
 		return *p
 	}
-	if l.closed.Load() {
-		// Close fsynced every line it could; not this one.
-		l.mu.Unlock()
-		return ErrClosed
-	}
+	// A closed log is fine here: Close fsyncs and closes the file holding
+	// syncMu, so either the file is still open or synced already covers
+	// every line (or the log failed).
 	f, target := l.f, l.written
 	l.mu.Unlock()
 	// Outside mu, so appends go on while the disk works; syncMu keeps f
@@ -524,6 +522,9 @@ func (l *Log) Close() error {
 		if l.failure.Load() == nil {
 			if err = l.f.Sync(); err == nil {
 				l.synced.Store(l.written)
+			} else {
+				// Appends still waiting for this fsync learn it failed.
+				_ = l.failLocked(err)
 			}
 		}
 	}

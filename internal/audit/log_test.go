@@ -231,6 +231,61 @@ func TestConcurrentAppends(t *testing.T) {
 	}
 }
 
+// TestCloseDuringAppends: an Append racing with Close either fails with
+// ErrClosed or its line is in the file, fsynced and chained.
+func TestCloseDuringAppends(t *testing.T) {
+	t.Parallel()
+	l, path := openTest(t, Options{Sync: true, ReadSyncDelay: time.Hour})
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	acked := map[string]bool{}
+	started := make(chan struct{}, 8)
+	for g := range 8 {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				e := testEvent(fmt.Sprintf("g%d-%d", g, i))
+				e.ReadOnly = i%2 == 0 // both kinds: delayed and waiting
+				err := l.Append(context.Background(), e)
+				if errors.Is(err, ErrClosed) {
+					return
+				}
+				if err != nil {
+					t.Errorf("Append: %v", err)
+					return
+				}
+				mu.Lock()
+				acked[e.RequestID] = true
+				mu.Unlock()
+				if i == 10 {
+					started <- struct{}{}
+				}
+			}
+		})
+	}
+	for range 8 {
+		<-started
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	lines := readLines(t, path)
+	mustVerify(t, path, len(lines))
+	inFile := map[string]bool{}
+	for _, line := range lines {
+		var e Event
+		if err := json.Unmarshal(line, &e); err != nil {
+			t.Fatal(err)
+		}
+		inFile[e.RequestID] = true
+	}
+	for id := range acked {
+		if !inFile[id] {
+			t.Errorf("Append of %s returned nil but its line is not in the file", id)
+		}
+	}
+}
+
 func TestOpenTornTail(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
