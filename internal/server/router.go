@@ -131,7 +131,8 @@ func (s *Server) route(r *http.Request, lease *bodyLease) (route, []byte, error)
 	}
 	var body []byte
 	var err error
-	if _, serr := sigv4.ParseScope(r); serr == nil {
+	scope, serr := sigv4.ParseScope(r)
+	if serr == nil {
 		body, err = s.readBody(r, lease)
 	}
 	// else: without a well-formed signature the request is refused
@@ -179,7 +180,6 @@ func (s *Server) route(r *http.Request, lease *bodyLease) (route, []byte, error)
 		return rt, nil, err
 	}
 	rt.form = form
-	scope, serr := sigv4.ParseScope(r)
 	svc := s.queryServices[scope.Service]
 	if serr != nil || svc == nil {
 		// Unauthenticated or unknown scope: authentication will refuse it
