@@ -50,11 +50,20 @@
 //
 // # Durability and group commit
 //
-// [Log.Append] returns only after its line has been written and, with
-// [Options.Sync], fsynced. Concurrent Appends are batched by one writer
-// goroutine into one write and one fsync (group commit), so the cost of
-// fsync is shared by every caller waiting at that moment. The chain order is
-// the order of writing.
+// [Log.Append] chains and writes its line itself, under the log's mutex, in
+// the caller's goroutine: the line is in the file (the operating system's
+// page cache) when Append returns, so a killed process loses nothing. With
+// [Options.Sync] it then waits for an fsync. fsyncs are group-committed
+// without a writer goroutine: the first caller that needs one fsyncs every
+// line written so far, and the callers queued behind it find their lines
+// already covered. The chain order is the order of writing.
+//
+// With [Options.ReadSyncDelay], events marked ReadOnly do not wait for
+// their fsync: it follows in the background within the delay, or with the
+// next event that does wait. Only a crash of the machine (not of the
+// process) can then lose read-only events, those of at most the last
+// ReadSyncDelay; a failed write still fails the Append, and a failed
+// background fsync fails the log.
 //
 // # Failure is closed
 //
@@ -72,9 +81,9 @@
 // [Log.Truncated]; the chain continues from the last complete line. This is
 // safe because an Append only succeeds once its whole line (including the
 // newline) has been written, and with Sync also fsynced: a torn line always
-// belongs to a call that did not succeed. (With Sync off, a crash can lose or
-// tear lines whose Append had already returned: that is the price of turning
-// it off.) A last complete line that is not a well-formed, self-consistent
+// belongs to a call that did not succeed. (With Sync off, or for read-only
+// events within ReadSyncDelay, a crash of the machine can lose or tear lines
+// whose Append had already returned: that is the price of not waiting.) A last complete line that is not a well-formed, self-consistent
 // chain line is not a torn write but corruption or tampering: Open refuses
 // it and leaves the file untouched.
 //

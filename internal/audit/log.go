@@ -27,20 +27,29 @@ var ErrClosed = errors.New("audit: log closed")
 // to the log has failed; the log stays failed until it is reopened.
 var ErrFailed = errors.New("audit: log failed")
 
-// Batch bounds: one write carries at most this many events or bytes, so a
-// burst does not make one caller wait for an unbounded write.
-const (
-	maxBatch      = 1024
-	maxBatchBytes = 4 << 20
-)
+// maxKeptBuffer bounds the line buffer a Log keeps between appends, so one
+// huge event does not pin its memory.
+const maxKeptBuffer = 64 << 10
 
 // Options configures a Log. The zero value is usable: no fsync, the system
 // clock, crypto/rand, no error callback, no logging.
 type Options struct {
-	// Sync makes Append return only after the line is fsynced. False means a
-	// crash (of the machine, not the process) can lose events whose Append
-	// returned; the server turns it on. Group commit keeps it cheap.
+	// Sync makes Append return only after the line is fsynced (but see
+	// ReadSyncDelay). False means a crash (of the machine, not the process)
+	// can lose events whose Append returned; the server turns it on. Group
+	// commit keeps it cheap: one fsync covers every line written before it.
 	Sync bool
+	// ReadSyncDelay, with Sync, lets Append return for an event marked
+	// ReadOnly once its line is written to the file, without waiting for
+	// its fsync; the line is fsynced in the background at most this long
+	// later, or earlier with the next event that is not ReadOnly (an fsync
+	// covers every line before it). The line is in the operating system
+	// when Append returns, so a crash or kill of the process loses nothing;
+	// a crash of the machine (power loss, kernel panic) can lose the
+	// read-only events of at most the last ReadSyncDelay. A write that
+	// fails still fails the Append and the log. 0 means read-only events
+	// wait for their fsync like every other.
+	ReadSyncDelay time.Duration
 	// Now supplies EventTime for events that have none and the age of the
 	// file for RotateInterval; nil means Clock.Now.
 	Now func() time.Time
@@ -51,8 +60,9 @@ type Options struct {
 	// Rand supplies the randomness of generated EventIDs and must be safe
 	// for concurrent use; nil means crypto/rand.
 	Rand io.Reader
-	// OnError is called once, from the writer goroutine, with the error that
-	// put the log into the failed state. It must not block or call the Log.
+	// OnError is called once, with the error that put the log into the
+	// failed state, from the goroutine whose write or fsync failed while it
+	// holds the log's lock: it must not block or call the Log.
 	OnError func(error)
 	// Logger receives a warning when Open truncates a torn final line; nil
 	// means no logging.
@@ -118,27 +128,14 @@ type file interface {
 	Stat() (os.FileInfo, error)
 }
 
-// ctlKind is what a control request asks the writer to do.
-type ctlKind int
-
-const (
-	ctlNone ctlKind = iota
-	ctlCheckpoint
-	ctlRotate
-	ctlReopen
-)
-
-// request is one Append waiting for its batch, or a control request.
-type request struct {
-	line   []byte        // serialised event, placeholder previous hash
-	prev   [hashLen]byte // set by the writer
-	hash   [hashLen]byte // set by the writer
-	done   chan error    // buffered 1: the writer never blocks on it
-	ctl    ctlKind
-	reason string // of a ctlCheckpoint
-}
-
 // Log is an open audit log. Its methods are safe for concurrent use.
+//
+// Appends chain and write their line themselves, under one mutex, in the
+// caller's goroutine: no hand-off to a writer goroutine, whose wake-ups
+// cost more than the write on small machines. Only fsync is shared (group
+// commit): the first caller that needs one takes syncMu and fsyncs every
+// line written so far; the callers queued behind it find their lines
+// already covered and return.
 type Log struct {
 	opts      Options
 	now       func() time.Time
@@ -147,28 +144,37 @@ type Log struct {
 	truncated int64
 	wrap      func(*os.File) file
 
-	// mu orders Close against Appends handing requests to the writer, so
-	// nothing is sent on reqs after it is closed.
-	mu      sync.RWMutex
-	closed  bool
-	reqs    chan *request
-	stopped chan struct{} // closed when the writer goroutine exits
+	failure atomic.Pointer[error] // set once, by the first failed write or fsync
+	closed  atomic.Bool           // set by Close, under syncMu and mu
+	// synced is how many lines (counted by written) are known to be on
+	// disk.
+	synced atomic.Uint64
 
-	failure atomic.Pointer[error]  // set once, by the writer
-	head    atomic.Pointer[string] // eventHash of the last line written
-	pool    sync.Pool              // of *request
+	// syncMu is held by whoever fsyncs, checkpoints or replaces the file,
+	// so an fsync never races with a rotation or Close closing the file.
+	// Lock order: syncMu, then mu.
+	syncMu sync.Mutex
 
-	// Owned by the writer goroutine (and Close once it has stopped).
+	// mu guards the file and the chain: every line is chained and written
+	// under it.
+	mu       sync.Mutex
 	f        file
-	prev     [hashLen]byte
+	prev     [hashLen]byte // eventHash of the last line written
 	hasher   hash.Hash
 	mac      hash.Hash // nil for an unkeyed log
 	buf      []byte
 	size     int64     // of the current file
 	opened   time.Time // when the current file was opened, by now
 	unsigned int       // lines since the last checkpoint
+	written  uint64    // lines written to the operating system, all files
+	// syncScheduled is set while a background fsync (ReadSyncDelay) is
+	// pending.
+	syncScheduled bool
 	// retryRotate is when a failed rotation may be tried again.
 	retryRotate time.Time
+
+	stopTick chan struct{} // closed by Close to stop the timer goroutine
+	tickDone chan struct{} // closed when the timer goroutine exits
 }
 
 // Open opens the append-only log at path, creating it (mode 0600) if needed,
@@ -188,7 +194,13 @@ func openWith(path string, opts Options, wrap func(*os.File) file) (*Log, error)
 	}
 	l := newLog(path, wrapFile(f, wrap), last, size, truncated, opts)
 	l.wrap = wrap
-	go l.run()
+	if every := l.tickEvery(); every > 0 {
+		// Armed before Open returns, so the interval counts from Open
+		// (tests on a fake clock rely on it).
+		go l.tickLoop(l.opts.Clock.NewTicker(every))
+	} else {
+		close(l.tickDone)
+	}
 	if opts.Keys != nil {
 		// Signs whatever the file holds, including lines a crash left
 		// after the last checkpoint, and marks the restart.
@@ -207,8 +219,8 @@ func wrapFile(f *os.File, wrap func(*os.File) file) file {
 	return f
 }
 
-// newLog prepares the writer state for f whose chain head is last; the
-// caller starts run.
+// newLog prepares the state for f whose chain head is last; the caller
+// starts the timer goroutine (or closes tickDone).
 func newLog(path string, f file, last string, size, truncated int64, opts Options) *Log {
 	l := &Log{
 		opts:      opts,
@@ -218,9 +230,9 @@ func newLog(path string, f file, last string, size, truncated int64, opts Option
 		f:         f,
 		size:      size,
 		truncated: truncated,
-		reqs:      make(chan *request, maxBatch),
-		stopped:   make(chan struct{}),
 		hasher:    sha256.New(),
+		stopTick:  make(chan struct{}),
+		tickDone:  make(chan struct{}),
 	}
 	l.opts.Clock = clock.OrReal(opts.Clock)
 	if l.now == nil {
@@ -233,9 +245,7 @@ func newLog(path string, f file, last string, size, truncated int64, opts Option
 		l.mac = newMAC(opts.Keys.MAC)
 	}
 	l.opened = l.now()
-	l.pool.New = func() any { return &request{done: make(chan error, 1)} }
 	copy(l.prev[:], last)
-	l.head.Store(&last)
 	return l
 }
 
@@ -275,36 +285,95 @@ func (l *Log) Append(ctx context.Context, e *Event) error {
 	if err != nil {
 		return err
 	}
-	r := l.pool.Get().(*request)
-	r.line = line
-
-	l.mu.RLock()
-	if l.closed {
-		l.mu.RUnlock()
+	var hashes [2][hashLen]byte
+	l.mu.Lock()
+	if l.closed.Load() {
+		l.mu.Unlock()
 		return ErrClosed
 	}
-	select {
-	case l.reqs <- r:
-	case <-ctx.Done():
-		l.mu.RUnlock()
-		return ctx.Err()
+	if p := l.failure.Load(); p != nil {
+		l.mu.Unlock()
+		return *p
 	}
-	l.mu.RUnlock()
-
-	select {
-	case err := <-r.done:
-		if err == nil {
-			e.PreviousHash = string(r.prev[:])
-			e.Hash = string(r.hash[:])
-			e.MAC = "" // not kept per request; it is in the line
-		}
-		r.line = nil
-		l.pool.Put(r)
+	prev := l.prev
+	buf := l.appendLine(l.buf[:0], line, &prev, &hashes)
+	err = l.writeLocked(buf, prev)
+	if cap(buf) <= maxKeptBuffer {
+		l.buf = buf[:0]
+	}
+	seq := l.written
+	rotate := err == nil && l.rotateDueLocked()
+	lazy := l.opts.Sync && e.ReadOnly && l.opts.ReadSyncDelay > 0
+	schedule := err == nil && lazy && !l.syncScheduled
+	if schedule {
+		l.syncScheduled = true
+	}
+	l.mu.Unlock()
+	if err != nil {
 		return err
-	case <-ctx.Done():
-		// The writer still owns r and will signal its buffered channel;
-		// r is left to the garbage collector, not the pool.
-		return ctx.Err()
+	}
+	e.PreviousHash = string(hashes[0][:])
+	e.Hash = string(hashes[1][:])
+	e.MAC = "" // not kept per request; it is in the line
+	if rotate {
+		// A rotation fsyncs the old file: this line too.
+		l.rotateIfDue()
+	}
+	switch {
+	case !l.opts.Sync:
+		return nil
+	case lazy:
+		if schedule {
+			time.AfterFunc(l.opts.ReadSyncDelay, l.backgroundSync)
+		}
+		return nil
+	}
+	return l.syncTo(ctx, seq)
+}
+
+// syncTo returns once the first seq lines written are on disk, fsyncing
+// them itself unless another caller's fsync already covered them.
+func (l *Log) syncTo(ctx context.Context, seq uint64) error {
+	if l.synced.Load() >= seq {
+		return nil
+	}
+	l.syncMu.Lock()
+	defer l.syncMu.Unlock()
+	if l.synced.Load() >= seq {
+		return nil
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	l.mu.Lock()
+	if p := l.failure.Load(); p != nil {
+		l.mu.Unlock()
+		return *p
+	}
+	// A closed log is fine here: Close fsyncs and closes the file holding
+	// syncMu, so either the file is still open or synced already covers
+	// every line (or the log failed).
+	f, target := l.f, l.written
+	l.mu.Unlock()
+	// Outside mu, so appends go on while the disk works; syncMu keeps f
+	// open.
+	if err := f.Sync(); err != nil {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		return l.failLocked(err)
+	}
+	l.synced.Store(target)
+	return nil
+}
+
+// backgroundSync is the delayed fsync of read-only events (ReadSyncDelay).
+func (l *Log) backgroundSync() {
+	l.mu.Lock()
+	l.syncScheduled = false
+	seq := l.written
+	l.mu.Unlock()
+	if err := l.syncTo(context.Background(), seq); err != nil && !errors.Is(err, ErrClosed) && !errors.Is(err, ErrFailed) {
+		l.logError("audit log: background fsync", err)
 	}
 }
 
@@ -338,10 +407,7 @@ func (l *Log) Healthy() error {
 	if p := l.failure.Load(); p != nil {
 		return *p
 	}
-	l.mu.RLock()
-	closed := l.closed
-	l.mu.RUnlock()
-	if closed {
+	if l.closed.Load() {
 		return ErrClosed
 	}
 	return nil
@@ -351,7 +417,9 @@ func (l *Log) Healthy() error {
 // an empty log). Recording it outside the log's reach anchors the chain
 // against truncation.
 func (l *Log) LastHash() string {
-	return *l.head.Load()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return string(l.prev[:])
 }
 
 // Truncated returns how many bytes of a torn final line Open removed (0 if
@@ -390,44 +458,75 @@ func (l *Log) Reopen() error {
 	return l.control(context.Background(), ctlReopen, "")
 }
 
-// control hands a control request to the writer and waits for it.
+// ctlKind is what a control call asks for.
+type ctlKind int
+
+const (
+	ctlCheckpoint ctlKind = iota
+	ctlRotate
+	ctlReopen
+)
+
+// control carries out a checkpoint, rotation or reopen, holding the
+// file exclusively.
 func (l *Log) control(ctx context.Context, kind ctlKind, reason string) error {
-	if err := l.Healthy(); err != nil {
+	if err := ctx.Err(); err != nil {
 		return err
 	}
-	r := &request{done: make(chan error, 1), ctl: kind, reason: reason}
-	l.mu.RLock()
-	if l.closed {
-		l.mu.RUnlock()
+	l.syncMu.Lock()
+	defer l.syncMu.Unlock()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed.Load() {
 		return ErrClosed
 	}
-	select {
-	case l.reqs <- r:
-	case <-ctx.Done():
-		l.mu.RUnlock()
-		return ctx.Err()
+	if p := l.failure.Load(); p != nil {
+		return *p
 	}
-	l.mu.RUnlock()
-	return <-r.done
+	switch kind {
+	case ctlCheckpoint:
+		return l.writeCheckpoint(reason)
+	case ctlRotate:
+		return l.switchFile(true)
+	default:
+		return l.switchFile(false)
+	}
 }
 
-// Close waits for pending Appends to be written, ends a keyed log with a
-// close checkpoint, fsyncs and closes the file. Later Appends return
-// ErrClosed. Closing a closed Log returns nil.
+// Close waits for Appends in progress to be written, ends a keyed log
+// with a close checkpoint, fsyncs and closes the file. Later Appends
+// return ErrClosed. Closing a closed Log returns nil.
 func (l *Log) Close() error {
+	l.syncMu.Lock()
 	l.mu.Lock()
-	if l.closed {
-		l.mu.Unlock()
+	already := l.closed.Swap(true)
+	l.mu.Unlock()
+	l.syncMu.Unlock()
+	if already {
 		return nil
 	}
-	l.closed = true
-	close(l.reqs)
-	l.mu.Unlock()
-	<-l.stopped
+	close(l.stopTick)
+	<-l.tickDone
 
+	l.syncMu.Lock()
+	defer l.syncMu.Unlock()
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	var err error
-	if l.failure.Load() == nil && !l.opts.Sync {
-		err = l.f.Sync()
+	if l.failure.Load() == nil {
+		if l.opts.Keys != nil {
+			if cerr := l.writeCheckpoint(CheckpointClose); cerr != nil {
+				l.logError("audit log: close checkpoint", cerr)
+			}
+		}
+		if l.failure.Load() == nil {
+			if err = l.f.Sync(); err == nil {
+				l.synced.Store(l.written)
+			} else {
+				// Appends still waiting for this fsync learn it failed.
+				_ = l.failLocked(err)
+			}
+		}
 	}
 	if cerr := l.f.Close(); err == nil {
 		err = cerr
@@ -438,71 +537,19 @@ func (l *Log) Close() error {
 	return nil
 }
 
-// run is the writer goroutine: it takes whatever requests are waiting,
-// chains, writes and syncs them as one batch, and answers each; between
-// batches it carries out control requests and timed checkpoints.
-func (l *Log) run() {
-	defer close(l.stopped)
-	var tick <-chan time.Time
-	if every := l.tickEvery(); every > 0 {
-		// A ticker rather than clock.Every: the writer also waits for
-		// requests, and only its own goroutine may touch the file.
-		t := l.opts.Clock.NewTicker(every)
-		defer t.Stop()
-		tick = t.C()
-	}
-	batch := make([]*request, 0, maxBatch)
-	var pending *request
+// tickLoop is the timer goroutine: interval checkpoints and time-based
+// rotation, which must happen even when nothing is appended.
+// It is a ticker rather than clock.Every: Close must be able to stop it
+// before it closes the file.
+func (l *Log) tickLoop(t clock.Ticker) {
+	defer close(l.tickDone)
+	defer t.Stop()
 	for {
-		r := pending
-		pending = nil
-		if r == nil {
-			select {
-			case x, ok := <-l.reqs:
-				if !ok {
-					if l.opts.Keys != nil && l.failure.Load() == nil {
-						if err := l.writeCheckpoint(CheckpointClose); err != nil {
-							l.logError("audit log: close checkpoint", err)
-						}
-					}
-					return
-				}
-				r = x
-			case <-tick:
-				l.onTick()
-				continue
-			}
-		}
-		if r.ctl != ctlNone {
-			r.done <- l.doControl(r)
-			continue
-		}
-		batch = append(batch[:0], r)
-		size := len(r.line)
-	fill:
-		for len(batch) < maxBatch && size < maxBatchBytes {
-			select {
-			case r, ok := <-l.reqs:
-				if !ok {
-					break fill // the next receive sees the close
-				}
-				if r.ctl != ctlNone {
-					pending = r
-					break fill
-				}
-				batch = append(batch, r)
-				size += len(r.line)
-			default:
-				break fill
-			}
-		}
-		err := l.commit(batch)
-		for i, r := range batch {
-			r.done <- err
-			batch[i] = nil
-		}
-		if err == nil {
-			l.maybeRotate()
+		select {
+		case <-l.stopTick:
+			return
+		case <-t.C():
+			l.onTick()
 		}
 	}
 }
@@ -524,7 +571,11 @@ func (l *Log) tickEvery() time.Duration {
 
 // onTick writes a due checkpoint and carries out a due rotation.
 func (l *Log) onTick() {
-	if l.failure.Load() != nil {
+	l.syncMu.Lock()
+	defer l.syncMu.Unlock()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed.Load() || l.failure.Load() != nil {
 		return
 	}
 	if l.opts.Keys != nil && l.opts.CheckpointInterval >= 0 && l.unsigned > 0 {
@@ -533,19 +584,41 @@ func (l *Log) onTick() {
 			return
 		}
 	}
-	l.maybeRotate()
+	l.maybeRotateLocked()
 }
 
-// maybeRotate rotates the file if it is over RotateBytes or older than
-// RotateInterval.
-func (l *Log) maybeRotate() {
+// rotateDueLocked reports whether the file is over RotateBytes or older
+// than RotateInterval (and no failed rotation is waiting to be retried).
+func (l *Log) rotateDueLocked() bool {
+	if l.opts.RotateBytes <= 0 && l.opts.RotateInterval <= 0 {
+		return false
+	}
+	now := l.now()
 	due := l.opts.RotateBytes > 0 && l.size >= l.opts.RotateBytes ||
-		l.opts.RotateInterval > 0 && l.now().Sub(l.opened) >= l.opts.RotateInterval
-	if !due || l.now().Before(l.retryRotate) {
+		l.opts.RotateInterval > 0 && now.Sub(l.opened) >= l.opts.RotateInterval
+	return due && !now.Before(l.retryRotate)
+}
+
+// rotateIfDue rotates the file if it is still due once the file is held
+// exclusively.
+func (l *Log) rotateIfDue() {
+	l.syncMu.Lock()
+	defer l.syncMu.Unlock()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed.Load() || l.failure.Load() != nil {
+		return
+	}
+	l.maybeRotateLocked()
+}
+
+// maybeRotateLocked rotates a due file; the caller holds syncMu and mu.
+func (l *Log) maybeRotateLocked() {
+	if !l.rotateDueLocked() {
 		return
 	}
 	if err := l.switchFile(true); err != nil {
-		// Not on every batch: a rename that fails now will likely fail
+		// Not on every append: a rename that fails now will likely fail
 		// again at once.
 		l.retryRotate = l.now().Add(time.Minute)
 		l.logError("audit log: rotation", err)
@@ -558,26 +631,10 @@ func (l *Log) logError(msg string, err error) {
 	}
 }
 
-// doControl carries out a control request in the writer.
-func (l *Log) doControl(r *request) error {
-	if p := l.failure.Load(); p != nil {
-		return *p
-	}
-	switch r.ctl {
-	case ctlCheckpoint:
-		return l.writeCheckpoint(r.reason)
-	case ctlRotate:
-		return l.switchFile(true)
-	case ctlReopen:
-		return l.switchFile(false)
-	}
-	return errors.New("audit: internal error: unknown control request")
-}
-
 // appendLine chains one serialised event (placeholder previous hash) onto
-// buf after *prev, and advances *prev to its eventHash. r, if not nil,
-// receives the hashes.
-func (l *Log) appendLine(buf, line []byte, prev *[hashLen]byte, r *request) []byte {
+// buf after *prev, and advances *prev to its eventHash. hashes, if not nil,
+// receives the previous hash and the line's own.
+func (l *Log) appendLine(buf, line []byte, prev *[hashLen]byte, hashes *[2][hashLen]byte) []byte {
 	// Overwrite the placeholder previous hash, which sits just before the
 	// closing `"}`.
 	copy(line[len(line)-2-hashLen:], prev[:])
@@ -596,59 +653,53 @@ func (l *Log) appendLine(buf, line []byte, prev *[hashLen]byte, r *request) []by
 	buf = append(buf, hashMember...)
 	buf = append(buf, h[:]...)
 	buf = append(buf, '"', '}', '\n')
-	if r != nil {
-		r.prev, r.hash = *prev, h
+	if hashes != nil {
+		hashes[0], hashes[1] = *prev, h
 	}
 	*prev = h
 	return buf
 }
 
-// commit chains and writes one batch; it returns the error every request in
-// it gets.
-func (l *Log) commit(batch []*request) error {
-	if p := l.failure.Load(); p != nil {
-		return *p
-	}
-	prev := l.prev
-	buf := l.buf[:0]
-	for _, r := range batch {
-		buf = l.appendLine(buf, r.line, &prev, r)
-	}
-	if cap(buf) <= maxBatchBytes*2 {
-		l.buf = buf // keep a reasonable buffer for the next batch
-	}
-	if err := l.write(buf, prev); err != nil {
-		return err
-	}
-	l.unsigned += len(batch)
-	return nil
-}
-
-// write writes and (with Sync) fsyncs buf, whose last line's eventHash is
-// head; a failure puts the log into the failed state.
-func (l *Log) write(buf []byte, head [hashLen]byte) error {
-	_, err := l.f.Write(buf)
-	if err == nil && l.opts.Sync {
-		err = l.f.Sync()
-	}
-	if err != nil {
+// writeLocked writes buf, whose last line's eventHash is head; a failure
+// puts the log into the failed state. The caller holds mu.
+func (l *Log) writeLocked(buf []byte, head [hashLen]byte) error {
+	if _, err := l.f.Write(buf); err != nil {
 		// A partial write may have left a torn line; nothing more is
 		// written, and the next Open truncates it.
-		ferr := fmt.Errorf("%w: %w", ErrFailed, err)
-		l.failure.Store(&ferr)
-		if l.opts.OnError != nil {
-			l.opts.OnError(err)
-		}
-		return ferr
+		return l.failLocked(err)
 	}
 	l.size += int64(len(buf))
 	l.prev = head
-	h := string(head[:])
-	l.head.Store(&h)
+	l.written++
+	l.unsigned++
 	return nil
 }
 
-// writeCheckpoint writes a checkpoint line, signed with Keys if set.
+// syncLocked fsyncs the file with Sync; the caller holds syncMu and mu.
+func (l *Log) syncLocked() error {
+	if !l.opts.Sync {
+		return nil
+	}
+	if err := l.f.Sync(); err != nil {
+		return l.failLocked(err)
+	}
+	l.synced.Store(l.written)
+	return nil
+}
+
+// failLocked puts the log into the failed state (the first failure wins
+// and is reported to OnError) and returns the error every caller gets.
+// The caller holds mu.
+func (l *Log) failLocked(err error) error {
+	ferr := fmt.Errorf("%w: %w", ErrFailed, err)
+	if l.failure.CompareAndSwap(nil, &ferr) && l.opts.OnError != nil {
+		l.opts.OnError(err)
+	}
+	return *l.failure.Load()
+}
+
+// writeCheckpoint writes a checkpoint line, signed with Keys if set, and
+// fsyncs it with Sync. The caller holds syncMu and mu.
 func (l *Log) writeCheckpoint(reason string) error {
 	t := l.now().UTC().Truncate(time.Second)
 	id, err := ids.UUID(l.rand)
@@ -670,7 +721,10 @@ func (l *Log) writeCheckpoint(reason string) error {
 	}
 	prev := l.prev
 	buf := l.appendLine(nil, line, &prev, nil)
-	if err := l.write(buf, prev); err != nil {
+	if err := l.writeLocked(buf, prev); err != nil {
+		return err
+	}
+	if err := l.syncLocked(); err != nil {
 		return err
 	}
 	l.unsigned = 0
@@ -684,7 +738,8 @@ func (l *Log) writeCheckpoint(reason string) error {
 
 // switchFile moves the chain to a new file at the log's path: after
 // renaming the current one away (rotate) or after an external tool did
-// (reopen, which does nothing if the path still names the open file).
+// (reopen, which does nothing if the path still names the open file). The
+// caller holds syncMu and mu.
 func (l *Log) switchFile(rename bool) error {
 	if !rename {
 		cur, err := l.f.Stat()
@@ -716,6 +771,10 @@ func (l *Log) switchFile(rename bool) error {
 		if err := l.writeCheckpoint(CheckpointRotate); err != nil {
 			return err
 		}
+	} else if err := l.syncLocked(); err != nil {
+		// Read-only lines may not be on disk yet (ReadSyncDelay): the
+		// old file is complete only once they are.
+		return err
 	}
 	o := l.opts
 	o.VerifyOnOpen = false // the new file does not start the chain

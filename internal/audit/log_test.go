@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/bulwarkd/bulwark/internal/redact"
+	"github.com/bulwarkd/bulwark/internal/testwait"
 )
 
 var fixedTime = time.Date(2026, 11, 27, 18, 5, 45, 123456789, time.FixedZone("CET", 3600))
@@ -230,6 +231,61 @@ func TestConcurrentAppends(t *testing.T) {
 	}
 }
 
+// TestCloseDuringAppends: an Append racing with Close either fails with
+// ErrClosed or its line is in the file, fsynced and chained.
+func TestCloseDuringAppends(t *testing.T) {
+	t.Parallel()
+	l, path := openTest(t, Options{Sync: true, ReadSyncDelay: time.Hour})
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	acked := map[string]bool{}
+	started := make(chan struct{}, 8)
+	for g := range 8 {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				e := testEvent(fmt.Sprintf("g%d-%d", g, i))
+				e.ReadOnly = i%2 == 0 // both kinds: delayed and waiting
+				err := l.Append(context.Background(), e)
+				if errors.Is(err, ErrClosed) {
+					return
+				}
+				if err != nil {
+					t.Errorf("Append: %v", err)
+					return
+				}
+				mu.Lock()
+				acked[e.RequestID] = true
+				mu.Unlock()
+				if i == 10 {
+					started <- struct{}{}
+				}
+			}
+		})
+	}
+	for range 8 {
+		<-started
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	lines := readLines(t, path)
+	mustVerify(t, path, len(lines))
+	inFile := map[string]bool{}
+	for _, line := range lines {
+		var e Event
+		if err := json.Unmarshal(line, &e); err != nil {
+			t.Fatal(err)
+		}
+		inFile[e.RequestID] = true
+	}
+	for id := range acked {
+		if !inFile[id] {
+			t.Errorf("Append of %s returned nil but its line is not in the file", id)
+		}
+	}
+}
+
 func TestOpenTornTail(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -371,7 +427,7 @@ type faultyFile struct {
 	*os.File
 	writeErr, syncErr atomic.Pointer[error]
 	partial           atomic.Bool // write half the batch before failing
-	writes            atomic.Int64
+	writes, syncs     atomic.Int64
 }
 
 func (f *faultyFile) Write(b []byte) (int, error) {
@@ -387,6 +443,7 @@ func (f *faultyFile) Write(b []byte) (int, error) {
 }
 
 func (f *faultyFile) Sync() error {
+	f.syncs.Add(1)
 	if p := f.syncErr.Load(); p != nil {
 		return *p
 	}
@@ -461,6 +518,121 @@ func TestWriteFailureFailsClosed(t *testing.T) {
 			}
 		})
 	}
+}
+
+// openFaulty opens a log whose file is wrapped by a fault injector.
+func openFaulty(t *testing.T, opts Options) (*Log, *faultyFile, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "audit.log")
+	var ff *faultyFile
+	l, err := openWith(path, opts, func(f *os.File) file {
+		ff = &faultyFile{File: f}
+		return ff
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l, ff, path
+}
+
+// TestReadSyncDelay: with ReadSyncDelay, read-only events are written
+// before Append returns but fsynced later; every other event still waits
+// for an fsync, which covers the reads before it.
+func TestReadSyncDelay(t *testing.T) {
+	t.Parallel()
+	mutation := func(tag string) *Event { e := testEvent(tag); e.ReadOnly = false; return e }
+	tests := []struct {
+		name      string
+		delay     time.Duration
+		event     func(string) *Event
+		wantSyncs int64 // fsyncs made by the Append itself
+	}{
+		{name: "read, delayed", delay: time.Hour, event: testEvent, wantSyncs: 0},
+		{name: "mutation, delayed reads", delay: time.Hour, event: mutation, wantSyncs: 1},
+		{name: "read, no delay", delay: 0, event: testEvent, wantSyncs: 1},
+		{name: "mutation, no delay", delay: 0, event: mutation, wantSyncs: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			l, ff, path := openFaulty(t, Options{Sync: true, ReadSyncDelay: tt.delay})
+			defer l.Close()
+			before := ff.syncs.Load()
+			if err := l.Append(context.Background(), tt.event("x")); err != nil {
+				t.Fatal(err)
+			}
+			if got := ff.syncs.Load() - before; got != tt.wantSyncs {
+				t.Errorf("Append made %d fsyncs, want %d", got, tt.wantSyncs)
+			}
+			// Written either way: in the file, for any reader, at once.
+			if lines := readLines(t, path); len(lines) != 1 {
+				t.Errorf("%d lines in the file after Append, want 1", len(lines))
+			}
+		})
+	}
+	t.Run("close fsyncs delayed reads", func(t *testing.T) {
+		t.Parallel()
+		l, ff, path := openFaulty(t, Options{Sync: true, ReadSyncDelay: time.Hour})
+		appendN(t, l, "r", 3)
+		if n := ff.syncs.Load(); n != 0 {
+			t.Fatalf("%d fsyncs before Close", n)
+		}
+		if err := l.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if n := ff.syncs.Load(); n != 1 {
+			t.Errorf("Close made %d fsyncs, want 1", n)
+		}
+		mustVerify(t, path, 3)
+	})
+	t.Run("background fsync", func(t *testing.T) {
+		t.Parallel()
+		l, ff, _ := openFaulty(t, Options{Sync: true, ReadSyncDelay: time.Millisecond})
+		defer l.Close()
+		appendN(t, l, "r", 1)
+		testwait.For(t, 0, "the background fsync", func() bool { return ff.syncs.Load() >= 1 })
+	})
+}
+
+// TestReadSyncDelayFailsClosed: a read-only event whose write fails fails
+// its Append, and a failed background fsync fails the log for every later
+// call.
+func TestReadSyncDelayFailsClosed(t *testing.T) {
+	t.Parallel()
+	errDisk := errors.New("no space left on device")
+	t.Run("write", func(t *testing.T) {
+		t.Parallel()
+		l, ff, _ := openFaulty(t, Options{Sync: true, ReadSyncDelay: time.Hour})
+		defer l.Close()
+		ff.writeErr.Store(&errDisk)
+		if err := l.Append(context.Background(), testEvent("r")); !errors.Is(err, ErrFailed) {
+			t.Fatalf("Append of a read whose write failed = %v, want ErrFailed", err)
+		}
+	})
+	t.Run("background fsync", func(t *testing.T) {
+		t.Parallel()
+		var calls atomic.Int32
+		path := filepath.Join(t.TempDir(), "audit.log")
+		var ff *faultyFile
+		l, err := openWith(path, Options{Sync: true, ReadSyncDelay: time.Millisecond, OnError: func(error) { calls.Add(1) }},
+			func(f *os.File) file { ff = &faultyFile{File: f}; return ff })
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		ff.syncErr.Store(&errDisk)
+		appendN(t, l, "r", 1) // written; its fsync fails later
+		testwait.For(t, 0, "the log to fail", func() bool { return l.Healthy() != nil })
+		if err := l.Healthy(); !errors.Is(err, ErrFailed) {
+			t.Fatalf("Healthy = %v, want ErrFailed", err)
+		}
+		if err := l.Append(context.Background(), testEvent("next")); !errors.Is(err, ErrFailed) {
+			t.Errorf("Append after the failed fsync = %v, want ErrFailed", err)
+		}
+		if n := calls.Load(); n != 1 {
+			t.Errorf("OnError called %d times, want 1", n)
+		}
+	})
 }
 
 func TestVerifyDetectsTampering(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // QueryContentType is the content type of Query protocol responses.
@@ -23,19 +24,22 @@ const QueryContentType = "text/xml"
 // nil result leaves the Result element out, as AWS does for actions that
 // return nothing (DeleteUser, for one).
 func WriteQuery(w http.ResponseWriter, action, namespace, requestID string, result any) error {
-	var buf bytes.Buffer
+	q := queryEncoders.Get().(*queryEncoder)
+	buf := &q.buf
+	buf.Reset()
 	buf.WriteString(`<` + action + `Response xmlns="` + namespace + `">`)
 	if result != nil {
-		enc := xml.NewEncoder(&buf)
-		if err := enc.EncodeElement(result, xml.StartElement{Name: xml.Name{Local: action + "Result"}}); err != nil {
-			return err
+		err := q.enc.EncodeElement(result, xml.StartElement{Name: xml.Name{Local: action + "Result"}})
+		if err == nil {
+			err = q.enc.Flush()
 		}
-		if err := enc.Flush(); err != nil {
+		if err != nil {
+			// The encoder may hold half an element: not reused.
 			return err
 		}
 	}
 	buf.WriteString(`<ResponseMetadata><RequestId>`)
-	_ = xml.EscapeText(&buf, []byte(requestID))
+	_ = xml.EscapeText(buf, []byte(requestID))
 	buf.WriteString(`</RequestId></ResponseMetadata></` + action + `Response>`)
 	h := w.Header()
 	h.Set("Content-Type", QueryContentType)
@@ -43,8 +47,29 @@ func WriteQuery(w http.ResponseWriter, action, namespace, requestID string, resu
 	h.Set("Content-Length", strconv.Itoa(buf.Len()))
 	w.WriteHeader(http.StatusOK)
 	_, err := w.Write(buf.Bytes())
+	if buf.Cap() <= maxPooledResponse {
+		queryEncoders.Put(q)
+	}
 	return err
 }
+
+// maxPooledResponse bounds the response buffers kept for reuse, so one
+// large answer (a long ListUsers) does not stay in memory.
+const maxPooledResponse = 64 << 10
+
+// queryEncoder is a reusable response buffer with an XML encoder writing
+// into it: xml.NewEncoder allocates a 4 KiB buffer each time, which was a
+// third of the bytes an sts:GetCallerIdentity allocated.
+type queryEncoder struct {
+	buf bytes.Buffer
+	enc *xml.Encoder
+}
+
+var queryEncoders = sync.Pool{New: func() any {
+	q := &queryEncoder{}
+	q.enc = xml.NewEncoder(&q.buf)
+	return q
+}}
 
 // WriteQueryError renders e in the Query protocol's ErrorResponse shape.
 func WriteQueryError(w http.ResponseWriter, namespace, requestID string, e *Error) {

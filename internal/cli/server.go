@@ -285,6 +285,7 @@ func serve(ctx context.Context, srv *server.Server, ln net.Listener, grace time.
 			}
 		}
 	}()
+	setGCFloor()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	log.Info("serving", "addr", ln.Addr().String())

@@ -76,6 +76,11 @@ type fileConfig struct {
 		MaxBytes int64         `yaml:"maxBytes"`
 		Interval time.Duration `yaml:"interval"`
 	} `yaml:"auditRotate"`
+	// AuditReadSyncDelay bounds how long a read-only call's audit event may
+	// be written but not yet fsynced (server.Config.AuditReadSyncDelay);
+	// 0 means the default (100ms), a negative value makes reads wait for
+	// their fsync like changes.
+	AuditReadSyncDelay time.Duration `yaml:"auditReadSyncDelay"`
 	// RootCredentialsEnv names two environment variables holding a root
 	// access key to install at start (bootstrap; create IAM users, then
 	// remove it).
@@ -259,6 +264,7 @@ func (fc *fileConfig) serverConfig() (server.Config, error) {
 		AuditLogPath:        fc.AuditLog,
 		AuditRotateBytes:    fc.AuditRotate.MaxBytes,
 		AuditRotateInterval: fc.AuditRotate.Interval,
+		AuditReadSyncDelay:  fc.AuditReadSyncDelay,
 
 		MaxBodyBytes:                fc.Limits.MaxBodyBytes,
 		MaxConnections:              fc.Limits.MaxConnections,

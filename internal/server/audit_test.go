@@ -170,3 +170,37 @@ func grepLines(s, sub string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// TestEventsAreInTheFileBeforeTheAnswer: a read-only call's event is not
+// fsynced before the answer (auditReadSyncDelay), but it is written: a
+// reader of the file (or a crash of the process right after the answer)
+// finds it, for reads and changes alike.
+func TestEventsAreInTheFileBeforeTheAnswer(t *testing.T) {
+	t.Parallel()
+	srv := servertest.Start(t)
+	ctx := context.Background()
+	cfg := srv.AWSConfig()
+	var md middleware.Metadata
+	out, err := sts.NewFromConfig(cfg).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+	if err == nil {
+		md = out.ResultMetadata
+	}
+	readID := requestID(t, md, err)
+	created, err := secretsmanager.NewFromConfig(cfg).CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String("written-before-answer"), SecretString: aws.String("v")})
+	if err == nil {
+		md = created.ResultMetadata
+	}
+	changeID := requestID(t, md, err)
+	// No waiting: the file is read the moment the answers are in.
+	found := map[string]bool{}
+	for _, e := range readAudit(t, srv) {
+		if e.EventType == audit.EventTypeAPICall {
+			found[e.RequestID] = true
+		}
+	}
+	for name, id := range map[string]string{"GetCallerIdentity (read)": readID, "CreateSecret (change)": changeID} {
+		if !found[id] {
+			t.Errorf("%s: no outcome event in the audit file when the answer arrived", name)
+		}
+	}
+}

@@ -36,6 +36,16 @@ type Config struct {
 	// AuditNoSync skips the fsync after each audit batch. The zero value
 	// (sync on) is the safe one: an acknowledged call is on disk.
 	AuditNoSync bool
+	// AuditReadSyncDelay is how long the audit event of a read-only call
+	// may stay written to the file but not yet fsynced: the call is
+	// answered once its event is written (a crash of the process loses
+	// nothing, a failed write still fails the call), and a background
+	// fsync follows within this delay. Calls that may change something
+	// always wait for their fsync, which also covers every read before
+	// them. 0 means DefaultAuditReadSyncDelay; a negative value makes
+	// reads wait for their fsync too (no read event lost even to power
+	// loss, at several times the CPU per read; docs/operations.md).
+	AuditReadSyncDelay time.Duration
 	// AuditRotateBytes, when positive, rotates the audit log once it
 	// reaches this size (renamed PATH.<UTC time>, the chain continuing in a
 	// new file); 0 means never by size.
@@ -101,6 +111,12 @@ type Config struct {
 // 1 MiB), so 1 MiB refuses only abuse.
 const DefaultMaxBodyBytes = 1 << 20
 
+// DefaultAuditReadSyncDelay bounds how long a read-only call's audit event
+// may be written but not yet on disk: what a power loss could take from
+// the log's record of reads (never of changes). Ten fsyncs a second at
+// most, whatever the read rate.
+const DefaultAuditReadSyncDelay = 100 * time.Millisecond
+
 // DefaultMaxConnections is the connection cap when Config leaves it 0:
 // each connection costs some 20–40 KiB before it has sent a byte, so the
 // cap keeps a flood of idle connections near 100 MiB.
@@ -130,6 +146,9 @@ func (c *Config) withDefaults() Config {
 	}
 	if out.MaxUnauthenticatedBodyBytes == 0 {
 		out.MaxUnauthenticatedBodyBytes = DefaultMaxUnauthenticatedBodyBytes
+	}
+	if out.AuditReadSyncDelay == 0 {
+		out.AuditReadSyncDelay = DefaultAuditReadSyncDelay
 	}
 	if out.Logger == nil {
 		out.Logger = slog.New(slog.DiscardHandler)

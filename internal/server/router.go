@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -130,7 +131,8 @@ func (s *Server) route(r *http.Request, lease *bodyLease) (route, []byte, error)
 	}
 	var body []byte
 	var err error
-	if _, serr := sigv4.ParseScope(r); serr == nil {
+	scope, serr := sigv4.ParseScope(r)
+	if serr == nil {
 		body, err = s.readBody(r, lease)
 	}
 	// else: without a well-formed signature the request is refused
@@ -178,7 +180,6 @@ func (s *Server) route(r *http.Request, lease *bodyLease) (route, []byte, error)
 		return rt, nil, err
 	}
 	rt.form = form
-	scope, serr := sigv4.ParseScope(r)
 	svc := s.queryServices[scope.Service]
 	if serr != nil || svc == nil {
 		// Unauthenticated or unknown scope: authentication will refuse it
@@ -432,7 +433,11 @@ func (s *Server) finish(w http.ResponseWriter, r *http.Request, call *api.Call, 
 		s.cfg.Logger.Error("render response", "requestId", call.RequestID, "err", rerr)
 	}
 	s.metrics.observe(call.Service.Name, call.Operation, code, time.Since(start))
-	s.cfg.Logger.Debug("request", "requestId", call.RequestID, "service", call.Service.Name, "operation", call.Operation, "principal", call.Principal.ARN, "code", code)
+	if s.cfg.Logger.Enabled(r.Context(), slog.LevelDebug) {
+		// Checked first: the arguments alone cost allocations on every
+		// request.
+		s.cfg.Logger.Debug("request", "requestId", call.RequestID, "service", call.Service.Name, "operation", call.Operation, "principal", call.Principal.ARN, "code", code)
+	}
 }
 
 func (s *Server) renderOK(w http.ResponseWriter, call *api.Call, rt route, out any) error {

@@ -162,7 +162,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.auditKeys = append([]*audit.Keys{auditKeys}, prevAuditKeys...)
 	s.audit, err = audit.Open(auditPath, audit.Options{
-		Sync: !c.AuditNoSync, Keys: auditKeys, PreviousKeys: prevAuditKeys, Logger: c.Logger,
+		Sync: !c.AuditNoSync, ReadSyncDelay: max(c.AuditReadSyncDelay, 0), Keys: auditKeys, PreviousKeys: prevAuditKeys, Logger: c.Logger,
 		RotateBytes: c.AuditRotateBytes, RotateInterval: c.AuditRotateInterval, Clock: c.Clock,
 		OnError: func(err error) {
 			// Counted per lost event by appendAudit.
