@@ -81,6 +81,7 @@ wait_http() { # url: until it answers 200 (self-signed CA: -k; only a readiness 
 	echo "no answer from $1" >&2
 	return 1
 }
+wait_http "http://127.0.0.1:$app_port/"
 stop() { # pid...
 	for p in "$@"; do kill "$p" 2>/dev/null || true; done
 	for p in "$@"; do wait "$p" 2>/dev/null || true; done
