@@ -518,7 +518,8 @@ func (c *h1conn) writeRequest(up *upConn, r *http.Request, res *routeResult, bod
 	switch {
 	case h.chunked:
 		_, _ = bw.WriteString("Transfer-Encoding: chunked\r\n")
-	case h.contentLength >= 0:
+	case h.contentLength > 0 || (h.contentLength == 0 && (h.method == "POST" || h.method == "PUT" || h.method == "PATCH")):
+		// A zero length only where a body is expected, as Go's Transport.
 		_, _ = bw.WriteString("Content-Length: ")
 		_, _ = bw.WriteString(strconv.FormatInt(h.contentLength, 10))
 		_, _ = bw.WriteString("\r\n")
