@@ -287,6 +287,19 @@ YAML
 	wait_http "https://127.0.0.1:$hgw_port/"
 	gwport() { case $1 in bulwark) echo $bgw_port ;; nginx) echo $ngw_port ;; haproxy) echo $hgw_port ;; esac; }
 
+	# Resident memory with RSS_CONNS concurrent keep-alive connections,
+	# first, while every process is fresh (a heap grown by earlier load
+	# would count in the RSS of the Go processes).
+	if [ "$kind" = ecdsa ] && [ "$rss_conns" -gt 0 ]; then
+		for who in $proxies; do
+			case $who in
+			bulwark) gp=$bgw sp=$bsc ;;
+			nginx) gp=$ngw sp=$nsc ;;
+			haproxy) gp=$hgw sp=$hsc ;;
+			esac
+			rss_run "$who" "$(gwport "$who")" "$gp" "$sp"
+		done
+	fi
 	# Back to back, rotating which goes first.
 	set -- $proxies
 	np=$#
@@ -311,17 +324,6 @@ YAML
 	# (session_reused: resumptions), the pooled gateway → sidecar hop rarely.
 	curl -s "http://127.0.0.1:$bgw_admin/stats" | grep -E '^listener\..*(ssl\.handshake|ssl\.session_reused|downstream_cx_total|ssl\.curves)|^cluster\..*(upstream_cx_total|ssl\.handshake|ssl\.session_reused|ssl\.curves|ssl\.versions)' >&2 || true
 	curl -s "http://127.0.0.1:$bsc_admin/stats" | grep -E '^listener\..*(ssl\.handshake|ssl\.session_reused)|^cluster\..*upstream_cx_total' >&2 || true
-	# Resident memory with RSS_CONNS concurrent keep-alive connections.
-	if [ "$kind" = ecdsa ] && [ "$rss_conns" -gt 0 ]; then
-		for who in $proxies; do
-			case $who in
-			bulwark) gp=$bgw sp=$bsc ;;
-			nginx) gp=$ngw sp=$nsc ;;
-			haproxy) gp=$hgw sp=$hsc ;;
-			esac
-			rss_run "$who" "$(gwport "$who")" "$gp" "$sp"
-		done
-	fi
 	stop "$bgw" "$bsc" "$ngw" "$nsc" "$hgw" "$hsc"
 	grep -v "Connection refused" "$n"/error-*.log >&2 || true
 	grep -v -e '^$' -e 'Proxy .* started' "$h"/*.log >&2 || true

@@ -14,8 +14,10 @@ import (
 // upConn is one pooled HTTP/1.1 upstream connection with its buffers.
 type upConn struct {
 	conn net.Conn // *tls.Conn or *trackedConn: closing it runs the cluster's hooks
-	br   *bufio.Reader
-	bw   *bufio.Writer
+	// br and bw are taken from the pools for an exchange only: an idle
+	// pooled connection holds no buffers.
+	br *bufio.Reader
+	bw *bufio.Writer
 	buf  []byte // head scratch
 	idle time.Time
 
@@ -26,8 +28,22 @@ type upConn struct {
 
 func (u *upConn) close() {
 	u.conn.Close()
-	putReader(u.br)
-	putWriter(u.bw)
+	u.release()
+}
+
+func (u *upConn) release() {
+	if u.br != nil {
+		putReader(u.br)
+		putWriter(u.bw)
+		u.br, u.bw = nil, nil
+	}
+}
+
+// take gives the connection buffers for an exchange.
+func (u *upConn) take() *upConn {
+	u.br, u.bw = getReader(u.conn), getWriter(u.conn)
+	u.gotBytes, u.fromClient = false, false
+	return u
 }
 
 // h1Pool is a cluster's pool of idle HTTP/1.1 upstream connections, most
@@ -51,8 +67,7 @@ func (p *h1Pool) get(deadline time.Time) (*upConn, bool, error) {
 		p.idle = p.idle[:n-1]
 		if time.Since(u.idle) < upstreamIdleTimeout {
 			p.mu.Unlock()
-			u.gotBytes, u.fromClient = false, false
-			return u, true, nil
+			return u.take(), true, nil
 		}
 		p.mu.Unlock()
 		u.close()
@@ -75,11 +90,16 @@ func (p *h1Pool) get(deadline time.Time) (*upConn, bool, error) {
 	if err != nil {
 		return nil, false, err
 	}
-	return &upConn{conn: conn, br: getReader(conn), bw: getWriter(conn)}, false, nil
+	return (&upConn{conn: conn}).take(), false, nil
 }
 
 // put returns a connection whose exchange completed cleanly.
 func (p *h1Pool) put(u *upConn) {
+	if u.br.Buffered() > 0 { // bytes past the response: not reusable
+		u.close()
+		return
+	}
+	u.release()
 	if u.deadline {
 		if u.conn.SetDeadline(time.Time{}) != nil {
 			u.close()
@@ -89,7 +109,7 @@ func (p *h1Pool) put(u *upConn) {
 	}
 	u.idle = time.Now()
 	p.mu.Lock()
-	if p.closed || len(p.idle) >= maxIdleUpstream {
+	if p.closed || len(p.idle) >= maxIdleUpstream || p.c.tr.DisableKeepAlives {
 		p.mu.Unlock()
 		u.close()
 		return

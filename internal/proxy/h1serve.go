@@ -88,7 +88,8 @@ type h1conn struct {
 	tls      *tls.ConnectionState
 	remote   string
 	clientIP string
-	br       *bufio.Reader
+	br       *bufio.Reader // nil while an idle TLS connection waits
+	pre      prefixReader
 	buf      []byte // head scratch
 	head     h1Head
 	uhead    h1Head
@@ -170,11 +171,27 @@ func (l *listener) serveH1(conn net.Conn, tc *trackedConn, cs *tls.ConnectionSta
 	defer func() {
 		if !handedOff {
 			tc.Close()
-			putReader(c.br)
+			if c.br != nil {
+				putReader(c.br)
+			}
 		}
 	}()
 	for {
 		_ = conn.SetReadDeadline(time.Now().Add(h1IdleTimeout))
+		if c.tls != nil && c.br.Buffered() == 0 {
+			// An idle TLS connection waits on a one-byte read without a
+			// read buffer (crypto/tls buffers the record), so a thousand
+			// idle clients do not hold a thousand buffers. Plaintext
+			// connections keep theirs: the extra read would be a syscall.
+			putReader(c.br)
+			c.br = nil
+			n, err := conn.Read(c.pre.b[:])
+			if n == 0 || (err != nil && err != io.EOF) {
+				return
+			}
+			c.pre.conn, c.pre.has = conn, true
+			c.br = getReader(&c.pre)
+		}
 		if _, err := c.br.Peek(1); err != nil {
 			return
 		}
@@ -245,6 +262,21 @@ func (c *h1conn) request() (*http.Request, error) {
 		r.ContentLength = h.contentLength
 	}
 	return r, nil
+}
+
+// prefixReader returns one byte already read, then reads on.
+type prefixReader struct {
+	conn net.Conn
+	b    [1]byte
+	has  bool
+}
+
+func (p *prefixReader) Read(b []byte) (int, error) {
+	if p.has && len(b) > 0 {
+		b[0], p.has = p.b[0], false
+		return 1, nil
+	}
+	return p.conn.Read(b)
 }
 
 // replayConn gives net/http a connection whose first bytes were already
@@ -474,7 +506,8 @@ func writeField(bw *bufio.Writer, name, value string) {
 // set as ReverseProxy's SetXForwarded does (the client's are replaced),
 // an X-Request-Id when the client sent none.
 func (c *h1conn) writeRequest(up *upConn, r *http.Request, res *routeResult, body []byte) error {
-	h, bw := &c.head, up.bw
+	h := &c.head
+	bw := up.bw
 	_, _ = bw.WriteString(h.method)
 	_ = bw.WriteByte(' ')
 	if res.path != "" {

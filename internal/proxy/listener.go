@@ -221,7 +221,7 @@ func (l *listener) setup(tc *trackedConn) {
 		return
 	}
 	if l.fastH1(cs) {
-		l.serveH1(conn, tc, cs)
+		go l.serveH1(conn, tc, cs)
 		return
 	}
 	select {
