@@ -16,8 +16,8 @@ type upConn struct {
 	conn net.Conn // *tls.Conn or *trackedConn: closing it runs the cluster's hooks
 	// br and bw are taken from the pools for an exchange only: an idle
 	// pooled connection holds no buffers.
-	br *bufio.Reader
-	bw *bufio.Writer
+	br   *bufio.Reader
+	bw   *bufio.Writer
 	buf  []byte // head scratch
 	idle time.Time
 
