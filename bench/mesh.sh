@@ -129,32 +129,36 @@ full() {
 	rm -f "$tmp"/stime.*
 }
 
-# rss_kb PID: the resident set of PID and its children (nginx workers), kB.
+# rss_kb PID FIELD: FIELD (VmRSS, or RssAnon: the process's own memory,
+# without the file-backed pages of its binary and libraries, which are
+# shared and reclaimable) of PID and its children (nginx workers), kB.
 rss_kb() {
 	local t=0 p
 	for p in $1 $(pgrep -P "$1" || true); do
-		t=$((t + $(awk '/^VmRSS/ { print $2 }' "/proc/$p/status" 2>/dev/null || echo 0)))
+		t=$((t + $(awk -v f="$2:" '$1 == f { print $2 }' "/proc/$p/status" 2>/dev/null || echo 0)))
 	done
 	echo $t
 }
 # rss_run NAME PORT GATEWAY_PID SIDECAR_PID: RSS_CONNS keep-alive
-# connections for RSS_SECS; a line "rss NAME gwMB scMB rps errors" in $results.
+# connections for RSS_SECS; a line "rss NAME gwMB gwAnonMB scMB scAnonMB
+# rps errors" in $results (peaks).
 rss_run() {
-	local name=$1 port=$2 gp=$3 sp=$4 gpeak=0 speak=0 g s w
-	wrk -t"$threads" -c"$rss_conns" -d"${rss_secs}s" "https://127.0.0.1:$port/" >"$tmp/wrk-rss.out" 2>&1 &
+	local name=$1 port=$2 gp=$3 sp=$4 g=0 ga=0 s=0 sa=0 v w
+	wrk -t"$threads" -c"$rss_conns" -d"${rss_secs}s" --timeout 10s "https://127.0.0.1:$port/" >"$tmp/wrk-rss.out" 2>&1 &
 	w=$!
 	while kill -0 "$w" 2>/dev/null; do
-		g=$(rss_kb "$gp") s=$(rss_kb "$sp")
-		[ "$g" -gt "$gpeak" ] && gpeak=$g
-		[ "$s" -gt "$speak" ] && speak=$s
+		v=$(rss_kb "$gp" VmRSS) && [ "$v" -gt "$g" ] && g=$v
+		v=$(rss_kb "$gp" RssAnon) && [ "$v" -gt "$ga" ] && ga=$v
+		v=$(rss_kb "$sp" VmRSS) && [ "$v" -gt "$s" ] && s=$v
+		v=$(rss_kb "$sp" RssAnon) && [ "$v" -gt "$sa" ] && sa=$v
 		sleep 0.2
 	done
 	wait "$w" || true
-	awk -v name="$name" -v g="$gpeak" -v s="$speak" '
+	awk -v name="$name" -v g="$g" -v ga="$ga" -v s="$s" -v sa="$sa" '
 		/Requests\/sec/ { rps = $2 }
 		/Socket errors/ { gsub(/,/, ""); err += $4 + $6 + $8 + $10 }
 		/Non-2xx/ { err += $NF }
-		END { printf "rss %s %.1f %.1f %.0f %d\n", name, g / 1024, s / 1024, rps, err }
+		END { printf "rss %s %.1f %.1f %.1f %.1f %.0f %d\n", name, g / 1024, ga / 1024, s / 1024, sa / 1024, rps, err }
 	' "$tmp/wrk-rss.out" | tee -a "$results" >&2
 }
 
@@ -333,7 +337,7 @@ done
 # bulwark to nginx and to HAProxy over the medians, for requests/s (above
 # 1: bulwark faster) and latency (below 1: bulwark faster).
 awk -v workers="$workers" -v conns="$conns" -v threads="$threads" -v duration="$duration" -v parallel="$parallel" -v rounds="$rounds" -v rss_conns="$rss_conns" -v rss_secs="$rss_secs" '
-	$1 == "rss" { rss[$2] = $3 " | " $4 " | " $5 " | " $6; rssn[++nr] = $2; next }
+	$1 == "rss" { rss[$2] = $3 " | " $4 " | " $5 " | " $6 " | " $7 " | " $8; rssn[++nr] = $2; next }
 	{ key = $1 " " $2 " " $3; n[key]++; R[key, n[key]] = $4; P50[key, n[key]] = $5; P99[key, n[key]] = $6; E[key] += $7 }
 	function med(arr, key, cnt,   i, j, t, v) {
 		for (i = 1; i <= cnt; i++) v[i] = arr[key, i] + 0
@@ -373,9 +377,9 @@ awk -v workers="$workers" -v conns="$conns" -v threads="$threads" -v duration="$
 			printf "| %s, %s | %s | %s | %s | %s | %s |\n", kind, mode, ratio(rps[b], rps[x]), ratio(rps[b], rps[y]), ratio(p50[b], p50[x]), ratio(p99[b], p99[x]), ratio(p99[b], p99[y])
 		}
 		if (nr) {
-			printf "\nPeak RSS with %s concurrent keep-alive client connections (wrk, %ss, ecdsa), MB:\n\n", rss_conns, rss_secs
-			print "| proxy | gateway RSS MB | sidecar RSS MB | req/s | errors |"
-			print "|---|---:|---:|---:|---:|"
+			printf "\nPeak RSS with %s concurrent keep-alive client connections (wrk, %ss, --timeout 10s, ecdsa), MB; anon = RssAnon, without the file-backed pages of binaries and libraries (summed over processes for nginx):\n\n", rss_conns, rss_secs
+			print "| proxy | gateway RSS MB | gateway anon MB | sidecar RSS MB | sidecar anon MB | req/s | errors |"
+			print "|---|---:|---:|---:|---:|---:|---:|"
 			for (i = 1; i <= nr; i++) printf "| %s | %s |\n", rssn[i], rss[rssn[i]]
 		}
 	}

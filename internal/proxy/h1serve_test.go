@@ -232,3 +232,24 @@ func TestForwardingUpstreamErrors(t *testing.T) {
 		t.Fatalf("streamed: %q %v / %q close=%v", b0, resps[0].TransferEncoding, b1, resps[1].Close)
 	}
 }
+
+// TestForwardingHandsOffToNetHTTP: a request the forwarding path leaves
+// to net/http (here an Upgrade) is served there from the bytes already
+// read, and so is the rest of the connection.
+func TestForwardingHandsOffToNetHTTP(t *testing.T) {
+	t.Parallel()
+	addr, seen := h1Sidecar(t, false, nil)
+	resps := exchange(t, addr, "GET /up HTTP/1.1\r\nHost: a\r\nUpgrade: foo\r\nConnection: Upgrade\r\n\r\n"+
+		"POST /after HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nhi", 2)
+	if len(resps) != 2 {
+		t.Fatalf("%d responses, want 2", len(resps))
+	}
+	b, _ := io.ReadAll(resps[1].Body)
+	if resps[0].StatusCode != 200 || resps[1].StatusCode != 200 || string(b) != "ok:hi" {
+		t.Fatalf("responses %d, %d %q", resps[0].StatusCode, resps[1].StatusCode, b)
+	}
+	s := seen()
+	if len(s) != 2 || s[0].header.Get("Upgrade") != "foo" || s[1].uri != "/after" {
+		t.Fatalf("the app saw %+v", s)
+	}
+}
