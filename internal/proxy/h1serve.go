@@ -350,8 +350,11 @@ func (c *h1conn) local(code int, body string, extra []string, closing bool) bool
 		_, _ = bw.WriteString(e)
 		_, _ = bw.WriteString("\r\n")
 	}
-	if closing {
+	switch {
+	case closing:
 		_, _ = bw.WriteString("Connection: close\r\n")
+	case c.head.minor == 0:
+		_, _ = bw.WriteString("Connection: keep-alive\r\n")
 	}
 	_, _ = bw.WriteString("\r\n")
 	if c.head.method != http.MethodHead {
@@ -462,8 +465,11 @@ func (c *h1conn) forward(r *http.Request, res *routeResult, closeAfter bool) (in
 		closeAfter = true // HTTP/1.0: the end of the body is the close
 	}
 	upKeep := !uh.connClose && (noBody || uh.chunked || uh.contentLength >= 0)
-	if closeAfter {
+	switch {
+	case closeAfter:
 		_, _ = bw.WriteString("Connection: close\r\n")
+	case h.minor == 0:
+		_, _ = bw.WriteString("Connection: keep-alive\r\n") // the client asked for it
 	}
 	_, _ = bw.WriteString("\r\n")
 	var sent int64
@@ -622,8 +628,11 @@ func (c *h1conn) localPlain(code int, body string, closing bool) bool {
 	_, _ = bw.WriteString("Content-Type: text/plain\r\nContent-Length: ")
 	_, _ = bw.WriteString(strconv.Itoa(len(body)))
 	_, _ = bw.WriteString("\r\n")
-	if closing {
+	switch {
+	case closing:
 		_, _ = bw.WriteString("Connection: close\r\n")
+	case c.head.minor == 0:
+		_, _ = bw.WriteString("Connection: keep-alive\r\n")
 	}
 	_, _ = bw.WriteString("\r\n")
 	if c.head.method != http.MethodHead {

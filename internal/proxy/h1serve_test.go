@@ -222,6 +222,11 @@ func TestForwardingUpstreamErrors(t *testing.T) {
 	if len(resps) != 1 || resps[0].StatusCode != http.StatusServiceUnavailable {
 		t.Fatalf("hang-up: %v", resps)
 	}
+	// An HTTP/1.0 client that asks for keep-alive gets it, and is told so.
+	resps = exchange(t, addr, "GET /hang-up HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /hang-up HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", 2)
+	if len(resps) != 2 || resps[0].Close || resps[0].Header.Get("Connection") != "keep-alive" {
+		t.Fatalf("HTTP/1.0 keep-alive: %d responses", len(resps))
+	}
 	resps = exchange(t, addr, "GET /s HTTP/1.1\r\nHost: a\r\n\r\nGET /s HTTP/1.0\r\n\r\n", 2)
 	if len(resps) != 2 {
 		t.Fatalf("%d responses, want 2", len(resps))
