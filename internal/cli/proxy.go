@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -17,9 +16,6 @@ import (
 	"github.com/bulwarkd/bulwark/internal/proxy/launch"
 	"github.com/bulwarkd/bulwark/internal/proxy/xdsclient"
 )
-
-// proxyGCPercent is `bulwark proxy`'s GOGC when the environment sets none.
-const proxyGCPercent = 50
 
 type proxyFlags struct {
 	opts      launch.Options
@@ -51,14 +47,6 @@ otherwise. SIGHUP re-checks every certificate source now; SIGTERM drains and
 exits. See docs/proxy.md.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if os.Getenv("GOGC") == "" {
-				// A proxy's live heap is mostly per-connection TLS state;
-				// its per-request garbage is small, so a smaller GC
-				// headroom costs about 1 % CPU and keeps the resident set
-				// of 1,000 connections lower (docs/benchmarks.md). GOGC
-				// set in the environment wins.
-				debug.SetGCPercent(proxyGCPercent)
-			}
 			level, err := parseLevel(f.logLevel)
 			if err != nil {
 				return err
