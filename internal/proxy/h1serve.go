@@ -523,10 +523,15 @@ func (c *h1conn) writeRequest(up *upConn, r *http.Request, res *routeResult, bod
 		_, _ = bw.WriteString(h.target)
 	}
 	_, _ = bw.WriteString(" HTTP/1.1\r\nHost: ")
-	if res.host != "" {
+	switch {
+	case res.host != "":
 		_, _ = bw.WriteString(res.host)
-	} else {
+	case h.host != "":
 		_, _ = bw.WriteString(h.host)
+	default:
+		// An HTTP/1.0 request without Host: the upstream's address, as
+		// Go's Transport sends for an empty Request.Host.
+		_, _ = bw.WriteString(res.cluster.addr)
 	}
 	_, _ = bw.WriteString("\r\n")
 	hasID := false
