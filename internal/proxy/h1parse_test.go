@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httputil"
 	"net/url"
 	"strings"
 	"testing"
@@ -217,6 +218,39 @@ func FuzzParseRequestHead(f *testing.F) {
 			if err != nil || string(got) != "abc" {
 				t.Fatalf("net/http read the chunked body as %q, %v", got, err)
 			}
+		}
+	})
+}
+
+// FuzzCopyChunked: a chunked body the forwarding path accepts decodes to
+// the same bytes with net/http's chunked reader, and its re-encoding
+// decodes to them too.
+func FuzzCopyChunked(f *testing.F) {
+	for _, s := range []string{"3\r\nabc\r\n0\r\n\r\n", "1;a=b\r\nx\r\n0\r\nT: v\r\n\r\n", "0\r\n\r\n", "3 \r\nabc\r\n0\r\n\r\n"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		var plain, rechunked bytes.Buffer
+		bw := bufio.NewWriter(&plain)
+		if _, err := copyChunked(bw, bufio.NewReader(strings.NewReader(in)), false); err != nil {
+			return
+		}
+		_ = bw.Flush()
+		want, err := io.ReadAll(httputil.NewChunkedReader(strings.NewReader(in)))
+		if err != nil {
+			t.Fatalf("accepted here, refused by net/http (%v): %q", err, in)
+		}
+		if !bytes.Equal(plain.Bytes(), want) {
+			t.Fatalf("decoded %q, net/http %q", plain.Bytes(), want)
+		}
+		bw = bufio.NewWriter(&rechunked)
+		if _, err := copyChunked(bw, bufio.NewReader(strings.NewReader(in)), true); err != nil {
+			t.Fatal(err)
+		}
+		_ = bw.Flush()
+		again, err := io.ReadAll(httputil.NewChunkedReader(&rechunked))
+		if err != nil || !bytes.Equal(again, want) {
+			t.Fatalf("re-encoded body decodes to %q, %v", again, err)
 		}
 	})
 }
