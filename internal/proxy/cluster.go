@@ -32,6 +32,12 @@ type cluster struct {
 	rqTimeout, perTryTimeout        *stats.Counter
 	retry, retrySuccess, retryOver  *stats.Counter
 	cxOverflow                      *stats.Counter
+
+	// h1 pools the forwarding path's upstream connections (h1serve.go);
+	// codes caches the upstream_rq_<code> counters.
+	h1        *h1Pool
+	codes     codeSlots
+	connLimit bool // a connection pool caps connections: forwarding path off
 }
 
 func newCluster(p *Proxy, name, addr, protocol, key string, tc *tlsconf.Client, ssl *stats.SSL, opts clusterOpts) *cluster {
@@ -53,6 +59,7 @@ func newCluster(p *Proxy, name, addr, protocol, key string, tc *tlsconf.Client, 
 		cxOverflow:    s.Counter(pre + stats.UpstreamCxOverflow),
 	}
 	c.prot = newProtection(c, opts)
+	c.h1 = &h1Pool{c: c}
 	tr := &http.Transport{
 		MaxIdleConnsPerHost:   256,
 		IdleConnTimeout:       60 * time.Second,
@@ -76,6 +83,7 @@ func newCluster(p *Proxy, name, addr, protocol, key string, tc *tlsconf.Client, 
 	tr.Protocols = protos
 	if opts.pool != nil && opts.pool.HTTP != nil {
 		tr.MaxConnsPerHost = opts.pool.HTTP.MaxConnections
+		c.connLimit = tr.MaxConnsPerHost > 0
 	}
 	c.tr = tr
 	return c
@@ -130,7 +138,10 @@ func (c *cluster) dialTCP(ctx context.Context) (net.Conn, error) {
 
 // close closes the cluster's idle pooled connections (a drain); the
 // cluster stays usable.
-func (c *cluster) close() { c.tr.CloseIdleConnections() }
+func (c *cluster) close() {
+	c.tr.CloseIdleConnections()
+	c.h1.closeIdle(false)
+}
 
 // retire ends a cluster no longer in the configuration: idle connections
 // close, its TLS client detaches from its sources. Requests in flight
@@ -138,6 +149,7 @@ func (c *cluster) close() { c.tr.CloseIdleConnections() }
 func (c *cluster) retire() {
 	c.prot.stop()
 	c.tr.CloseIdleConnections()
+	c.h1.closeIdle(true)
 	if c.tls != nil {
 		c.tls.Close()
 	}

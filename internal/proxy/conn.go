@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bufio"
+	"crypto/tls"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -51,6 +52,9 @@ type connInfo struct {
 	draining atomic.Bool
 	active   atomic.Int32
 	close    func()
+	// tls is the handshake's state when the forwarding path handed the
+	// connection to net/http, which then sees no *tls.Conn.
+	tls *tls.ConnectionState
 }
 
 // requestStart marks a request in flight; done must be called when its

@@ -16,4 +16,11 @@
 // is drained gracefully DrainWindow before); statistics use Envoy's names
 // (package stats) and are served with /certs, /ready, /server_info and
 // /config_dump by the admin listener (package admin).
+//
+// HTTP/1.1 on "http" listeners is forwarded by a purpose-built path
+// (h1serve.go, h1parse.go, h1pool.go): one goroutine per downstream
+// connection, a strict parser, pooled buffers and upstream connections.
+// HTTP/2, h2c, and requests it does not handle (HTTP/2 or gRPC upstreams,
+// retries, connection limits, Upgrade) go through net/http's server and
+// httputil.ReverseProxy.
 package proxy

@@ -210,6 +210,25 @@ func TestPerRetryTimeoutAndPerRequestTimeout(t *testing.T) {
 			t.Errorf("upstream_rq_timeout = %d", clusterCounter(p, addr, stats.UpstreamRqTimeout))
 		}
 	})
+	// Without retries the request takes the HTTP/1.1 forwarding path,
+	// which bounds the upstream exchange by the same timeout.
+	t.Run("perRequest without retries", func(t *testing.T) {
+		t.Parallel()
+		u := startUpstream(t, hangFirst(1))
+		addr := u.srv.Listener.Addr().String()
+		p, url := startGateway(t, gatewayTo(addr, func(r *spec.HTTPRoute) {
+			r.Timeout = &spec.HTTPTimeout{PerRequest: ms(150)}
+		}, nil), nil)
+		if code, _ := send(t, "GET", url+"/", ""); code != http.StatusGatewayTimeout {
+			t.Fatalf("got %d, want 504", code)
+		}
+		if clusterCounter(p, addr, stats.UpstreamRqTimeout) != 1 {
+			t.Errorf("upstream_rq_timeout = %d", clusterCounter(p, addr, stats.UpstreamRqTimeout))
+		}
+		if code, body := send(t, "GET", url+"/", ""); code != 200 || body != "ok" {
+			t.Fatalf("after the timeout: %d %q", code, body)
+		}
+	})
 }
 
 // TestOutlierDetection: maxServerErrors 5xx in a row eject the upstream

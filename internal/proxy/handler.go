@@ -11,8 +11,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/bulwarkd/bulwark/internal/proxy/stats"
 )
 
 type routeKey struct{}
@@ -22,6 +20,9 @@ func (l *listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := l.p.now()
 	l.rqTotal.Inc()
 	if ci, _ := r.Context().Value(connInfoKey{}).(*connInfo); ci != nil {
+		if r.TLS == nil && ci.tls != nil {
+			r.TLS = ci.tls // a connection handed over by the forwarding path
+		}
 		draining, done := ci.requestStart()
 		defer done()
 		if draining {
@@ -96,9 +97,7 @@ func (p *Proxy) newReverseProxy() *httputil.ReverseProxy {
 		ErrorLog:      nil,
 		ModifyResponse: func(resp *http.Response) error {
 			res := resp.Request.Context().Value(routeKey{}).(*routeResult)
-			exact, class := stats.UpstreamRqCode(resp.StatusCode)
-			p.stats.Counter(res.cluster.prefix + exact).Inc()
-			p.stats.Counter(res.cluster.prefix + class).Inc()
+			res.cluster.countCode(resp.StatusCode)
 			return nil
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {

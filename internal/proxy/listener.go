@@ -49,6 +49,11 @@ type listener struct {
 	once  sync.Once
 	tcp   sync.WaitGroup
 
+	// The forwarding path's connections (h1serve.go), drained by shutdown.
+	h1mu    sync.Mutex
+	h1conns map[*connInfo]struct{}
+	h1wg    sync.WaitGroup
+
 	cxTotal, cxDestroy *stats.Counter
 	cxActive           *stats.Gauge
 	rqTotal            *stats.Counter
@@ -129,6 +134,8 @@ func infoOf(c net.Conn) *connInfo {
 		return t.info
 	case *peekedConn:
 		return t.info
+	case *replayConn:
+		return t.info
 	}
 	return &connInfo{close: func() { c.Close() }}
 }
@@ -184,6 +191,7 @@ func (l *listener) setup(tc *trackedConn) {
 		conn = &peekedConn{trackedConn: tc, r: br}
 	}
 	var deadline time.Time
+	var cs *tls.ConnectionState
 	if useTLS {
 		t := tls.Server(conn, st.srv.Config())
 		ctx, cancel := context.WithTimeout(context.Background(), handshakeTimeout)
@@ -196,7 +204,9 @@ func (l *listener) setup(tc *trackedConn) {
 			tc.Close()
 			return
 		}
-		deadline = earliest(st.cert.Current().NotAfter(), peerNotAfter(t.ConnectionState()))
+		state := t.ConnectionState()
+		cs = &state
+		deadline = earliest(st.cert.Current().NotAfter(), peerNotAfter(state))
 		conn = t
 	}
 	_ = tc.SetDeadline(time.Time{})
@@ -208,6 +218,10 @@ func (l *listener) setup(tc *trackedConn) {
 	if l.protocol == spec.ProtocolTCP {
 		l.tcp.Add(1)
 		go l.serveTCP(conn)
+		return
+	}
+	if l.fastH1(cs) {
+		go l.serveH1(conn, tc, cs)
 		return
 	}
 	select {
@@ -275,9 +289,12 @@ func (l *listener) shutdown(ctx context.Context) error {
 			l.ln.Close()
 		}
 		close(l.done)
+		h1done := make(chan struct{})
+		go func() { l.shutdownH1(ctx); close(h1done) }()
 		if l.srv != nil {
 			err = l.srv.Shutdown(ctx)
 		}
+		<-h1done
 		waited := make(chan struct{})
 		go func() { l.tcp.Wait(); close(waited) }()
 		select {

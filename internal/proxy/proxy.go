@@ -78,6 +78,12 @@ type Config struct {
 	SignalHUP <-chan os.Signal
 	// Version is reported by /server_info.
 	Version string
+	// NetHTTPOnly serves every HTTP connection with net/http's server and
+	// ReverseProxy instead of the HTTP/1.1 forwarding path (h1serve.go):
+	// for comparison in tests and benchmarks, and as a way back should
+	// the forwarding path misbehave. False (the default) forwards
+	// HTTP/1.1 on "http" listeners with the forwarding path.
+	NetHTTPOnly bool
 
 	// healthInterval, when set, replaces every health check's
 	// intervalMillis (and caps timeoutMillis): tests only, as App Mesh
