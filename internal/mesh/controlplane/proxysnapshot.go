@@ -31,10 +31,23 @@ func (s *Service) changed(mesh string) { s.watch.Notify(mesh) }
 func (s *Service) ProxySnapshot(ctx context.Context, mesh, kind, name string) (*spec.Snapshot, error) {
 	b := &snapBuilder{s: s, ctx: ctx, mesh: mesh, snap: &spec.Snapshot{MeshName: mesh},
 		nodes: map[string]bool{}, services: map[string]bool{}, routers: map[string]bool{}}
-	if _, err := get(ctx, s.cfg.Store, KindMesh, Key{Mesh: mesh}); err != nil {
+	m, err := get(ctx, s.cfg.Store, KindMesh, Key{Mesh: mesh})
+	if err != nil {
 		return nil, err
 	}
-	var err error
+	ms := &MeshSpec{}
+	if len(m.Spec) == 0 {
+		m.Spec = json.RawMessage("{}")
+	}
+	if err := json.Unmarshal(m.Spec, ms); err != nil {
+		return nil, fmt.Errorf("appmesh: stored mesh %s: %w", mesh, err)
+	}
+	if ms.EgressFilter != nil && ms.EgressFilter.Type == spec.EgressAllowAll {
+		// Only ALLOW_ALL is carried: DROP_ALL is the translation's default,
+		// so snapshots (and their golden files) of DROP_ALL meshes stay as
+		// they were.
+		b.snap.EgressFilter = spec.EgressAllowAll
+	}
 	switch kind {
 	case "virtualNode":
 		err = b.self(name)

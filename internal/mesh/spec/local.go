@@ -20,7 +20,12 @@ const MaxLocalFileSize = 1 << 20
 // virtual nodes whose listeners and service discovery it dials). The control
 // plane builds one per proxy; a local file holds one written by hand.
 type Snapshot struct {
-	MeshName        string                `json:"meshName"`
+	MeshName string `json:"meshName"`
+	// EgressFilter is the mesh's egress filter type (MeshSpec.egressFilter):
+	// EgressDropAll (or empty) lets a virtual node reach only its backends;
+	// EgressAllowAll also passes every other outbound connection through to
+	// its original destination. Virtual gateways have no egress and ignore it.
+	EgressFilter    string                `json:"egressFilter,omitempty"`
 	VirtualNode     *NamedVirtualNode     `json:"virtualNode,omitempty"`
 	VirtualGateway  *NamedVirtualGateway  `json:"virtualGateway,omitempty"`
 	GatewayRoutes   []NamedGatewayRoute   `json:"gatewayRoutes,omitempty"`
@@ -29,6 +34,12 @@ type Snapshot struct {
 	Routes          []NamedRoute          `json:"routes,omitempty"`
 	VirtualNodes    []NamedVirtualNode    `json:"virtualNodes,omitempty"`
 }
+
+// The mesh egress filter types App Mesh defines.
+const (
+	EgressDropAll  = "DROP_ALL"
+	EgressAllowAll = "ALLOW_ALL"
+)
 
 // NamedVirtualNode is a virtual node with its name.
 type NamedVirtualNode struct {
@@ -195,6 +206,12 @@ func (f *LocalFile) Validate() error {
 			c.fail(fmt.Sprintf("proxy.listeners[%d].address", i), "must be host:port")
 		}
 	}
+	if f.EgressFilter == EgressAllowAll {
+		// bulwark proxy's egress routes by Host header to backends only;
+		// passing unknown destinations through is not implemented, and a
+		// setting that would be silently ignored is refused instead.
+		c.fail("egressFilter", "ALLOW_ALL is not implemented by bulwark proxy (unknown destinations would be dropped); use DROP_ALL")
+	}
 	if err := c.result(); err != nil {
 		return err
 	}
@@ -214,6 +231,9 @@ func (s *Snapshot) Validate() error {
 		if errors.As(err, &ve) {
 			c.fail(p+"."+ve.Field, "%s", ve.Reason)
 		}
+	}
+	if e := s.EgressFilter; e != "" && e != EgressDropAll && e != EgressAllowAll {
+		c.fail("egressFilter", "must be one of %s, %s", EgressAllowAll, EgressDropAll)
 	}
 	nodes := map[string]bool{}
 	if n := s.VirtualNode; n != nil {

@@ -97,3 +97,38 @@ func TestSnapshotReferences(t *testing.T) {
 		})
 	}
 }
+
+func TestEgressFilterValidation(t *testing.T) {
+	node := &NamedVirtualNode{Name: "n", Spec: VirtualNodeSpec{}}
+	for _, tc := range []struct {
+		name    string
+		filter  string
+		local   bool
+		wantErr bool
+	}{
+		{"snapshot default", "", false, false},
+		{"snapshot drop", EgressDropAll, false, false},
+		{"snapshot allow", EgressAllowAll, false, false},
+		{"snapshot unknown", "ALLOW_SOME", false, true},
+		{"local drop", EgressDropAll, true, false},
+		// bulwark proxy does not pass unknown destinations through.
+		{"local allow", EgressAllowAll, true, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := Snapshot{MeshName: "m", VirtualNode: node, EgressFilter: tc.filter}
+			var err error
+			if tc.local {
+				err = (&LocalFile{Snapshot: s}).Validate()
+			} else {
+				err = s.Validate()
+			}
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("Validate = %v, want error %v", err, tc.wantErr)
+			}
+			var ve *ValidationError
+			if tc.wantErr && (!errors.As(err, &ve) || ve.Field != "egressFilter") {
+				t.Errorf("error %v does not name egressFilter", err)
+			}
+		})
+	}
+}

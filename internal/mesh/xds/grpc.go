@@ -99,7 +99,13 @@ func TranslateGRPC(snap *spec.Snapshot) (*Resources, error) {
 	if snap.VirtualNode == nil {
 		return nil, errors.New("xds: a gRPC client can only be a virtual node; virtual gateways need Envoy")
 	}
-	env, err := Translate(snap)
+	// The mesh's egress filter does not apply: a gRPC client resolves only
+	// xds:/// targets over this stream and dials every other target
+	// itself, so ALLOW_ALL's passthrough is already what it does, and
+	// DROP_ALL cannot be enforced without a proxy in the path.
+	envSnap := *snap
+	envSnap.EgressFilter = ""
+	env, err := Translate(&envSnap)
 	if err != nil {
 		return nil, err
 	}

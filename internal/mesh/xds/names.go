@@ -33,6 +33,17 @@ func egressClusterName(mesh, node, proto string, port int) string {
 	return fmt.Sprintf("cds_egress_%s_%s_%s_%d", mesh, node, proto, port)
 }
 
+// passthroughChainName names ALLOW_ALL's default egress filter chain, its
+// tcp_proxy stat prefix and the catch-all HTTP virtual host. App Mesh's
+// own names for these were never documented; these are Bulwark's.
+const passthroughChainName = "egress_passthrough"
+
+// passthroughClusterName names ALLOW_ALL's ORIGINAL_DST cluster, in the
+// cds_egress_ family so that stats group with the other egress clusters.
+func passthroughClusterName(mesh string) string {
+	return fmt.Sprintf("cds_egress_%s_passthrough", mesh)
+}
+
 func ingressRouteName(proto string, port int) string {
 	return fmt.Sprintf("rds_ingress_%s_%d", proto, port)
 }

@@ -239,13 +239,29 @@ func (t *translator) egress(n *spec.NamedVirtualNode, access []*accessLogSpec) e
 			})
 		}
 	}
-	if len(hosts) == 0 && len(tcpChains) == 0 {
+	allowAll := t.snap.EgressFilter == spec.EgressAllowAll
+	if len(hosts) == 0 && len(tcpChains) == 0 && !allowAll {
 		return nil
 	}
 	l := &listenerv3.Listener{
 		Name:            egressListenerName(),
 		Address:         socketAddress(anyAddress, EgressPort),
 		ListenerFilters: []*listenerv3.ListenerFilter{originalDstFilter()},
+	}
+	passthrough := ""
+	if allowAll {
+		// ALLOW_ALL: a connection to a port no backend uses takes the
+		// listener's default chain, and an HTTP request for a host no
+		// backend serves takes the catch-all virtual host; both go to the
+		// ORIGINAL_DST cluster, i.e. where the application was connecting
+		// before iptables redirected it here.
+		passthrough = passthroughClusterName(t.snap.MeshName)
+		t.addCluster(passthroughCluster(passthrough))
+		f, err := tcpProxy(passthroughChainName, passthrough, nil, access)
+		if err != nil {
+			return err
+		}
+		l.DefaultFilterChain = &listenerv3.FilterChain{Name: passthroughChainName, Filters: []*listenerv3.Filter{f}}
 	}
 	keys := make([]portKey, 0, len(hosts))
 	for k := range hosts {
@@ -267,6 +283,9 @@ func (t *translator) egress(n *spec.NamedVirtualNode, access []*accessLogSpec) e
 		seenPort[k.port] = true
 		vh := hosts[k]
 		sort.Slice(vh, func(i, j int) bool { return vh[i].Name < vh[j].Name })
+		if passthrough != "" {
+			vh = append(vh, passthroughVirtualHost(passthrough))
+		}
 		rc := &routev3.RouteConfiguration{Name: egressRouteName(k.proto, k.port), VirtualHosts: vh}
 		t.out.Routes = append(t.out.Routes, rc)
 		f, err := httpConnectionManager("egress", rc.Name, k.proto, access)
@@ -288,6 +307,31 @@ func (t *translator) egress(n *spec.NamedVirtualNode, access []*accessLogSpec) e
 	}
 	t.out.Listeners = append(t.out.Listeners, l)
 	return nil
+}
+
+// passthroughCluster is ALLOW_ALL's cluster: Envoy connects to the
+// connection's original destination (restored by the listener's
+// original_dst filter), so it has no endpoints of its own.
+func passthroughCluster(name string) *clusterv3.Cluster {
+	return &clusterv3.Cluster{
+		Name:                 name,
+		ClusterDiscoveryType: &clusterv3.Cluster_Type{Type: clusterv3.Cluster_ORIGINAL_DST},
+		LbPolicy:             clusterv3.Cluster_CLUSTER_PROVIDED,
+		ConnectTimeout:       durationpb.New(time.Second),
+	}
+}
+
+// passthroughVirtualHost catches, on an HTTP egress port, the requests for
+// hosts that are not backends (Envoy prefers every exact domain to "*").
+func passthroughVirtualHost(cluster string) *routev3.VirtualHost {
+	return &routev3.VirtualHost{
+		Name:    passthroughChainName,
+		Domains: []string{"*"},
+		Routes: []*routev3.Route{{
+			Match:  &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: "/"}},
+			Action: &routev3.Route_Route{Route: &routev3.RouteAction{ClusterSpecifier: &routev3.RouteAction_Cluster{Cluster: cluster}}},
+		}},
+	}
 }
 
 // target is one port of a virtual service as a backend sees it.

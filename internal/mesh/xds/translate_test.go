@@ -6,10 +6,14 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	tcpproxyv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -171,6 +175,7 @@ func TestTranslateGolden(t *testing.T) {
 		{"colorteller-mtls", func(t testing.TB) *spec.Snapshot { return colorTellerSnapshot(t, "mtls") }, false},
 		{"colorgateway-mtls", func(t testing.TB) *spec.Snapshot { return colorGatewaySnapshot(t, "mtls") }, false},
 		{"routes-weights-retries-timeouts", func(testing.TB) *spec.Snapshot { return routedSnapshot() }, false},
+		{"routes-allow-all", func(testing.TB) *spec.Snapshot { return allowAllSnapshot() }, false},
 		{"grpc-greeter-server-mtls", grpcServer, true},
 		{"grpc-greeter-client-mtls", grpcClient, true},
 		{"grpc-routes-weights-retries-timeouts", func(testing.TB) *spec.Snapshot { return routedSnapshot() }, true},
@@ -265,5 +270,115 @@ func TestTranslateRefusesInvalidSnapshots(t *testing.T) {
 		if _, err := Translate(s); err == nil {
 			t.Errorf("%s: Translate accepted it", name)
 		}
+	}
+}
+
+// allowAllSnapshot is routedSnapshot in a mesh whose egress filter is
+// ALLOW_ALL.
+func allowAllSnapshot() *spec.Snapshot {
+	s := routedSnapshot()
+	s.EgressFilter = spec.EgressAllowAll
+	return s
+}
+
+func TestEgressAllowAll(t *testing.T) {
+	t.Parallel()
+	noBackends := func(filter string) *spec.Snapshot {
+		s := routedSnapshot()
+		s.VirtualNode.Spec.Backends = nil
+		s.EgressFilter = filter
+		return s
+	}
+	egress := func(r *Resources) *listenerv3.Listener {
+		for _, l := range r.Listeners {
+			if l.Name == egressListenerName() {
+				return l
+			}
+		}
+		return nil
+	}
+	cases := []struct {
+		name        string
+		snap        *spec.Snapshot
+		passthrough bool
+	}{
+		{"drop all, no backends", noBackends(spec.EgressDropAll), false},
+		{"default, no backends", noBackends(""), false},
+		{"allow all, no backends", noBackends(spec.EgressAllowAll), true},
+		{"drop all, backends", routedSnapshot(), false},
+		{"allow all, backends", allowAllSnapshot(), true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := Translate(tc.snap)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := res.Validate(); err != nil {
+				t.Fatal(err)
+			}
+			l := egress(res)
+			var cluster *clusterv3.Cluster
+			for _, c := range res.Clusters {
+				if c.Name == "cds_egress_color-mesh_passthrough" {
+					cluster = c
+				}
+			}
+			if !tc.passthrough {
+				if l != nil && l.DefaultFilterChain != nil {
+					t.Errorf("egress listener has a default chain without ALLOW_ALL")
+				}
+				if cluster != nil {
+					t.Errorf("passthrough cluster sent without ALLOW_ALL")
+				}
+				for _, rc := range res.Routes {
+					for _, vh := range rc.VirtualHosts {
+						if slices.Contains(vh.Domains, "*") && strings.HasPrefix(rc.Name, "rds_egress_") {
+							t.Errorf("route %s has a catch-all virtual host without ALLOW_ALL", rc.Name)
+						}
+					}
+				}
+				return
+			}
+			if l == nil || l.DefaultFilterChain == nil {
+				t.Fatalf("ALLOW_ALL: no egress listener with a default chain: %v", l)
+			}
+			if !hasFilter(l, originalDstName) {
+				t.Errorf("ALLOW_ALL egress listener lacks the original_dst filter")
+			}
+			tp := &tcpproxyv3.TcpProxy{}
+			if err := l.DefaultFilterChain.Filters[0].GetTypedConfig().UnmarshalTo(tp); err != nil || tp.GetCluster() != "cds_egress_color-mesh_passthrough" {
+				t.Errorf("default chain goes to %q (%v), want the passthrough cluster", tp.GetCluster(), err)
+			}
+			if cluster == nil || cluster.GetType() != clusterv3.Cluster_ORIGINAL_DST || cluster.LbPolicy != clusterv3.Cluster_CLUSTER_PROVIDED {
+				t.Errorf("passthrough cluster = %v, want ORIGINAL_DST with CLUSTER_PROVIDED", cluster)
+			}
+			for _, rc := range res.Routes {
+				if !strings.HasPrefix(rc.Name, "rds_egress_") {
+					continue
+				}
+				last := rc.VirtualHosts[len(rc.VirtualHosts)-1]
+				if !slices.Equal(last.Domains, []string{"*"}) || last.Routes[0].GetRoute().GetCluster() != cluster.Name {
+					t.Errorf("route %s: last virtual host %v does not pass unknown hosts through", rc.Name, last.Domains)
+				}
+			}
+		})
+	}
+}
+
+// The proxyless gRPC flavour is the same whatever the egress filter: a
+// gRPC client dials non-xDS targets itself.
+func TestGRPCIgnoresEgressFilter(t *testing.T) {
+	t.Parallel()
+	drop, err := TranslateGRPC(routedSnapshot())
+	if err != nil {
+		t.Fatal(err)
+	}
+	allow, err := TranslateGRPC(allowAllSnapshot())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(renderResources(t, drop), renderResources(t, allow)) {
+		t.Error("TranslateGRPC output depends on the egress filter")
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -353,4 +354,45 @@ func TestDecodeRefusesWhatItCannotEnforce(t *testing.T) {
 			t.Fatalf("Decode = %v, want an error that does not echo key bytes", err)
 		}
 	})
+}
+
+// TestDecodeEgressAllowAll: the passthrough the server sends for a mesh
+// whose egress filter is ALLOW_ALL is refused (NACKed) with an error that
+// names the setting, wherever it shows, rather than dropped silently.
+func TestDecodeEgressAllowAll(t *testing.T) {
+	noBackends := routed()
+	noBackends.VirtualNode.Spec.Backends = nil
+	cases := []struct {
+		name     string
+		snap     *spec.Snapshot
+		mutate   func(r *Resources)
+		wantPath string
+	}{
+		{"with backends", routed(), nil, "default_filter_chain"},
+		{"without backends", noBackends, nil, "default_filter_chain"},
+		{"catch-all virtual host alone", routed(), func(r *Resources) {
+			for _, l := range r.Listeners {
+				l.DefaultFilterChain = nil
+			}
+		}, "domains"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			c.snap.EgressFilter = spec.EgressAllowAll
+			r := translated(t, c.snap)
+			if c.mutate != nil {
+				c.mutate(r)
+			}
+			_, err := Decode(nodeOf(c.snap), r)
+			var u *unsupported
+			if !errors.As(err, &u) || !strings.Contains(err.Error(), "ALLOW_ALL") || !strings.Contains(u.path, c.wantPath) {
+				t.Fatalf("Decode = %v, want a refusal of ALLOW_ALL at %s", err, c.wantPath)
+			}
+			// The same mesh with DROP_ALL decodes: only the passthrough is refused.
+			c.snap.EgressFilter = spec.EgressDropAll
+			if _, err := Decode(nodeOf(c.snap), translated(t, c.snap)); err != nil {
+				t.Fatalf("DROP_ALL: %v", err)
+			}
+		})
+	}
 }

@@ -26,6 +26,14 @@ const (
 	fileLogName      = "envoy.access_loggers.file"
 )
 
+// allowAllWhat names, in a NACK, what the server sends for a mesh whose
+// egress filter is ALLOW_ALL: passing connections and requests to unknown
+// destinations through to where the application sent them. bulwark proxy's
+// egress routes only to backends, so it refuses the configuration rather
+// than silently dropping that traffic (Envoys on the same mesh are not
+// affected: a NACK concerns only its own stream).
+const allowAllWhat = "the mesh's egress filter ALLOW_ALL (passthrough of unknown destinations to an ORIGINAL_DST cluster; set the mesh's egressFilter to DROP_ALL or run Envoy for this node)"
+
 // chain is one decoded filter chain.
 type chain struct {
 	name      string
@@ -485,6 +493,9 @@ func healthCheck(path string, h *corev3.HealthCheck) (*spec.HealthCheck, error) 
 // each) and returns the backends' names in order.
 func (d *decoder) egress(l *listenerv3.Listener) ([]string, error) {
 	path := "listener " + l.GetName()
+	if l.GetDefaultFilterChain() != nil {
+		return nil, refuse(path+".default_filter_chain", "%s", allowAllWhat)
+	}
 	cs, err := d.listenerChains(l)
 	if err != nil {
 		return nil, err

@@ -3,6 +3,7 @@ package xdsclient
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
@@ -183,6 +184,9 @@ func (d *decoder) egressRoutes(name string, rc *routev3.RouteConfiguration, prot
 			return nil, err
 		}
 		doms := vh.GetDomains()
+		if slices.Contains(doms, "*") {
+			return nil, refuse(p+".domains", "%s", allowAllWhat)
+		}
 		if len(doms) != 2 || doms[1] != fmt.Sprintf("%s:%d", doms[0], port) {
 			return nil, refuse(p+".domains", "domains other than <service> and <service>:<port>")
 		}
