@@ -52,7 +52,7 @@ type Event struct {
 	// EventVersion is the record format version; empty means EventVersion.
 	EventVersion string `json:"eventVersion"`
 	// EventTime is when the call was made, written as RFC 3339 UTC seconds;
-	// zero means Options.Now at Append.
+	// zero means Options.Clock's time at Append.
 	EventTime time.Time `json:"eventTime"`
 	// EventSource is the service endpoint, e.g. "kms.amazonaws.com".
 	EventSource string `json:"eventSource"`

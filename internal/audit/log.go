@@ -50,12 +50,10 @@ type Options struct {
 	// fails still fails the Append and the log. 0 means read-only events
 	// wait for their fsync like every other.
 	ReadSyncDelay time.Duration
-	// Now supplies EventTime for events that have none and the age of the
-	// file for RotateInterval; nil means Clock.Now.
-	Now func() time.Time
-	// Clock makes the writer's timer for interval checkpoints and
-	// time-based rotation (and tells the time when Now is nil); nil means
-	// the real clock.
+	// Clock supplies EventTime for events that have none and the age of
+	// the file for RotateInterval, and makes the writer's timer for
+	// interval checkpoints and time-based rotation; nil means the real
+	// clock.
 	Clock clock.Clock
 	// Rand supplies the randomness of generated EventIDs and must be safe
 	// for concurrent use; nil means crypto/rand.
@@ -224,7 +222,6 @@ func wrapFile(f *os.File, wrap func(*os.File) file) file {
 func newLog(path string, f file, last string, size, truncated int64, opts Options) *Log {
 	l := &Log{
 		opts:      opts,
-		now:       opts.Now,
 		rand:      opts.Rand,
 		path:      path,
 		f:         f,
@@ -235,9 +232,7 @@ func newLog(path string, f file, last string, size, truncated int64, opts Option
 		tickDone:  make(chan struct{}),
 	}
 	l.opts.Clock = clock.OrReal(opts.Clock)
-	if l.now == nil {
-		l.now = l.opts.Clock.Now
-	}
+	l.now = l.opts.Clock.Now
 	if l.rand == nil {
 		l.rand = rand.Reader
 	}

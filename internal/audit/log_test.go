@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bulwarkd/bulwark/internal/clock"
 	"github.com/bulwarkd/bulwark/internal/redact"
 	"github.com/bulwarkd/bulwark/internal/testwait"
 )
@@ -49,8 +50,8 @@ func testEvent(tag string) *Event {
 func openTest(t testing.TB, opts Options) (*Log, string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "audit.log")
-	if opts.Now == nil {
-		opts.Now = func() time.Time { return fixedTime }
+	if opts.Clock == nil {
+		opts.Clock = clock.NewFake(fixedTime)
 	}
 	l, err := Open(path, opts)
 	if err != nil {

@@ -166,7 +166,7 @@ func TestLeastPrivilege(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mailer := kmskeys.New(e.srv.AWSConfigFor(ak.AccessKeyID, secret), kmskeys.Options{Now: e.srv.Clock.Now})
+	mailer := kmskeys.New(e.srv.AWSConfigFor(ak.AccessKeyID, secret), kmskeys.Options{Clock: e.srv.Clock})
 
 	tests := []struct {
 		name    string

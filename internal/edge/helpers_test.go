@@ -94,7 +94,7 @@ func newEnv(t testing.TB) *env {
 	t.Helper()
 	srv := servertest.Start(t)
 	cfg := srv.AWSConfig()
-	return &env{srv: srv, kms: kms.NewFromConfig(cfg), client: kmskeys.New(cfg, kmskeys.Options{Now: srv.Clock.Now}), origin: newOrigin(t)}
+	return &env{srv: srv, kms: kms.NewFromConfig(cfg), client: kmskeys.New(cfg, kmskeys.Options{Clock: srv.Clock}), origin: newOrigin(t)}
 }
 
 // key creates a KMS key of spec with alias and returns its id.

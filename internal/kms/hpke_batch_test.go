@@ -52,7 +52,7 @@ func TestHPKEOpenBatch(t *testing.T) {
 	t.Parallel()
 	srv, c := start(t)
 	ctx := context.Background()
-	hc := kmskeys.New(srv.AWSConfig(), kmskeys.Options{Now: srv.Clock.Now})
+	hc := kmskeys.New(srv.AWSConfig(), kmskeys.Options{Clock: srv.Clock})
 	for _, spec := range []string{"HPKE_X25519", "HPKE_MLKEM768_X25519"} {
 		t.Run(spec, func(t *testing.T) {
 			id := createKey(t, c, kmsKeySpec(spec), types.KeyUsageTypeEncryptDecrypt)
@@ -140,7 +140,7 @@ func TestHPKEOpenBatchAuthz(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hc := kmskeys.New(srv.AWSConfigFor(key.AccessKeyID, secret), kmskeys.Options{Now: srv.Clock.Now})
+	hc := kmskeys.New(srv.AWSConfigFor(key.AccessKeyID, secret), kmskeys.Options{Clock: srv.Clock})
 	batch := func(id string) []kmskeys.HPKEOpenBatchItem {
 		seal := sealer(t, c, id)
 		var items []kmskeys.HPKEOpenBatchItem

@@ -22,7 +22,7 @@ func TestHPKEOpen(t *testing.T) {
 	t.Parallel()
 	srv, c := start(t)
 	ctx := context.Background()
-	hc := kmskeys.New(srv.AWSConfig(), kmskeys.Options{Now: srv.Clock.Now})
+	hc := kmskeys.New(srv.AWSConfig(), kmskeys.Options{Clock: srv.Clock})
 	for _, spec := range []string{"HPKE_X25519", "HPKE_MLKEM768_X25519"} {
 		t.Run(spec, func(t *testing.T) {
 			id := createKey(t, c, kmsKeySpec(spec), types.KeyUsageTypeEncryptDecrypt)
@@ -119,7 +119,7 @@ func TestHPKEOpenAuthz(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hc := kmskeys.New(srv.AWSConfigFor(key.AccessKeyID, secret), kmskeys.Options{Now: srv.Clock.Now})
+	hc := kmskeys.New(srv.AWSConfigFor(key.AccessKeyID, secret), kmskeys.Options{Clock: srv.Clock})
 	seal := func(id string) []byte {
 		pk, err := c.GetPublicKey(ctx, &kms.GetPublicKeyInput{KeyId: aws.String(id)})
 		if err != nil {

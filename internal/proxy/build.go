@@ -206,7 +206,7 @@ func (b *builder) cluster(name, addr, protocol string, tp *spec.ClientPolicyTLS,
 		var err error
 		tc, err = tlsconf.NewClient(tlsconf.ClientConfig{
 			Trust: trust, Cert: cert, SANs: sans, ServerName: host,
-			NextProtos: alpn(protocol, false), SSL: ssl, Now: p.cfg.Clock.Now,
+			NextProtos: alpn(protocol, false), SSL: ssl, Clock: p.cfg.Clock,
 		})
 		if err != nil {
 			return nil, err

@@ -196,8 +196,7 @@ func (p *Proxy) resolveSources(ctx context.Context, snap *spec.Snapshot) map[str
 		}
 		r := certsource.NewReloader(certsource.ReloaderConfig{
 			Name: name, Source: src, Stats: p.stats, Logger: p.log,
-			PollInterval: p.cfg.PollInterval, Policy: certsource.Policy{Now: p.cfg.Clock.Now},
-			Now: p.cfg.Clock.Now, After: p.cfg.Clock.After,
+			PollInterval: p.cfg.PollInterval, Clock: p.cfg.Clock,
 		})
 		rr := resolved{name: name, r: r}
 		if err := r.Reload(ctx); err != nil {

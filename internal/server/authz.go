@@ -16,8 +16,8 @@ import (
 // resource's policy and the request's condition keys go through the policy
 // engine, and a refusal names principal, action and resource as AWS does.
 func (s *Server) Authorize(ctx context.Context, c *api.Call, req api.AuthzRequest) error {
-	start := s.cfg.Now()
-	defer func() { s.metrics.stage.WithLabelValues("policy").Observe(s.cfg.Now().Sub(start).Seconds()) }()
+	start := s.cfg.Clock.Now()
+	defer func() { s.metrics.stage.WithLabelValues("policy").Observe(s.cfg.Clock.Now().Sub(start).Seconds()) }()
 	identity, err := s.iam.IdentityPolicies(ctx, c.Principal)
 	if err != nil {
 		return err

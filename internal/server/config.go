@@ -3,10 +3,11 @@ package server
 import (
 	"io"
 
-	"github.com/bulwarkd/bulwark/internal/api"
-	"github.com/bulwarkd/bulwark/internal/clock"
 	"log/slog"
 	"time"
+
+	"github.com/bulwarkd/bulwark/internal/api"
+	"github.com/bulwarkd/bulwark/internal/clock"
 )
 
 // Config is everything a Server is built from. The zero value is not
@@ -82,13 +83,11 @@ type Config struct {
 	MaxUnauthenticatedBodyBytes int64
 	// Logger receives structured logs; nil discards them.
 	Logger *slog.Logger
-	// Now is the time (SigV4 skew, timestamps, expiry); nil means
-	// Clock.Now.
-	Now func() time.Time
-	// Clock makes the timers of every background loop (expiry events,
-	// CRL refresh, key and secret rotation, event delivery, audit
-	// rotation) and, when Now is nil, tells the time; nil means the real
-	// clock.
+	// Clock tells the time (SigV4 skew, timestamps, expiry) and makes
+	// the timers of every background loop (expiry events, CRL refresh,
+	// key and secret rotation, event delivery, audit rotation); nil
+	// means the real clock. A caller that only shifts the time of day
+	// wraps its clock with clock.WithNow.
 	Clock clock.Clock
 	// Rand is the randomness for ids and keys; nil means crypto/rand.
 	Rand io.Reader
@@ -154,8 +153,5 @@ func (c *Config) withDefaults() Config {
 		out.Logger = slog.New(slog.DiscardHandler)
 	}
 	out.Clock = clock.OrReal(out.Clock)
-	if out.Now == nil {
-		out.Now = out.Clock.Now
-	}
 	return out
 }

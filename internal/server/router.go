@@ -46,7 +46,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.ServeHTTP(w, r)
 		return
 	}
-	start := s.cfg.Now()
+	start := s.cfg.Clock.Now()
 	call := api.NewCall(s)
 	call.RequestID = newRequestID()
 	call.AccountID, call.Region = s.cfg.AccountID, s.cfg.Region

@@ -183,7 +183,7 @@ func New(cfg Config) (*Server, error) {
 	// scope for another region and any X-Amz-Security-Token are refused
 	// (SessionToken nil) instead of being ignored. IAM and STS also
 	// accept us-east-1, the region AWS signs their global endpoints with.
-	s.verifier = &sigv4.Verifier{Lookup: s.lookupCredential, Now: c.Now, Region: c.Region, GlobalServices: []string{"iam", "sts"}}
+	s.verifier = &sigv4.Verifier{Lookup: s.lookupCredential, Clock: c.Clock, Region: c.Region, GlobalServices: []string{"iam", "sts"}}
 
 	s.buildServices()
 	s.startBackground(s.services)

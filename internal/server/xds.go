@@ -137,7 +137,7 @@ func (s *Server) AuthorizeStream(ctx context.Context, r *xds.StreamRequest) erro
 	call.AccountID, call.Region = s.cfg.AccountID, s.cfg.Region
 	call.SourceIP, call.TLS = r.SourceIP, r.TLS
 	call.UserAgent = r.Request.Header.Get("User-Agent")
-	call.Time = s.cfg.Now().UTC()
+	call.Time = s.cfg.Clock.Now().UTC()
 	call.ReadOnly = true
 	call.RequestParameters = map[string]string{"nodeId": r.Node.ARN}
 	err := s.authorizeStream(ctx, call, r)
@@ -269,7 +269,7 @@ func (p *xdsPrincipal) AuthorizeCertificate(ctx context.Context, node xds.NodeRe
 	call.AccountID, call.Region = p.call.AccountID, p.call.Region
 	call.SourceIP, call.TLS, call.UserAgent = p.call.SourceIP, p.call.TLS, p.call.UserAgent
 	call.Principal = p.call.Principal
-	call.Time = s.cfg.Now().UTC()
+	call.Time = s.cfg.Clock.Now().UTC()
 	call.ReadOnly = true
 	var denied *awsproto.AccessDenied
 	if p.auth != authSigV4 {
@@ -328,7 +328,7 @@ func (p *xdsPrincipal) Reauthorize(ctx context.Context, node xds.NodeRef) error 
 	call.AccountID, call.Region = p.call.AccountID, p.call.Region
 	call.SourceIP, call.TLS, call.UserAgent = p.call.SourceIP, p.call.TLS, p.call.UserAgent
 	call.Principal = p.call.Principal
-	call.Time = s.cfg.Now().UTC()
+	call.Time = s.cfg.Clock.Now().UTC()
 	call.ReadOnly = true
 	var denied *awsproto.AccessDenied
 	if cred, lerr := s.iam.LookupAccessKey(ctx, call.Principal.AccessKeyID); lerr != nil && !errors.Is(lerr, iam.ErrUnknownAccessKey) {

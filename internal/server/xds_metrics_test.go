@@ -39,7 +39,7 @@ func TestXDSMetricsStreamAuthorizedLikeADS(t *testing.T) {
 	metrics := func(creds aws.CredentialsProvider) metricsv3.MetricsServiceClient {
 		opts := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
 		if creds != nil {
-			opts = append(opts, grpc.WithPerRPCCredentials(&xds.SigV4Credentials{Credentials: creds, Region: servertest.Region, AllowInsecure: true, Now: e.srv.Clock.Now}))
+			opts = append(opts, grpc.WithPerRPCCredentials(&xds.SigV4Credentials{Credentials: creds, Region: servertest.Region, AllowInsecure: true, Clock: e.srv.Clock}))
 		}
 		conn, err := grpc.NewClient(e.addr, opts...)
 		if err != nil {

@@ -149,7 +149,7 @@ func (e *xdsEnv) dial(t *testing.T, creds aws.CredentialsProvider, service strin
 	t.Helper()
 	opts := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
 	if creds != nil {
-		opts = append(opts, grpc.WithPerRPCCredentials(&xds.SigV4Credentials{Credentials: creds, Region: servertest.Region, Service: service, AllowInsecure: true, Now: e.srv.Clock.Now}))
+		opts = append(opts, grpc.WithPerRPCCredentials(&xds.SigV4Credentials{Credentials: creds, Region: servertest.Region, Service: service, AllowInsecure: true, Clock: e.srv.Clock}))
 	}
 	conn, err := grpc.NewClient(e.addr, opts...)
 	if err != nil {

@@ -13,12 +13,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 
+	"github.com/bulwarkd/bulwark/internal/clock"
 	"github.com/bulwarkd/bulwark/internal/sigv4"
 )
 
 func ExampleVerifier_Verify() {
 	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 	keys := map[string]string{"AKIDEXAMPLE": "example-secret"}
+	clk := clock.NewFake(now)
 	v := &sigv4.Verifier{
 		Lookup: func(_ context.Context, id string) (sigv4.Credential, error) {
 			secret, ok := keys[id]
@@ -27,7 +29,7 @@ func ExampleVerifier_Verify() {
 			}
 			return sigv4.Credential{SecretAccessKey: secret, Active: true}, nil
 		},
-		Now:    func() time.Time { return now },
+		Clock:  clk,
 		Region: "eu-west-1", // the one region this server answers for
 	}
 
@@ -46,7 +48,7 @@ func ExampleVerifier_Verify() {
 	fmt.Println("verified:", err == nil, res.Scope.AccessKeyID, res.Scope.Region)
 
 	// The same request replayed an hour later is refused.
-	now = now.Add(time.Hour)
+	clk.Add(time.Hour)
 	_, err = v.Verify(context.Background(), r, body)
 	var e *sigv4.Error
 	if errors.As(err, &e) {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"github.com/bulwarkd/bulwark/internal/clock"
 )
 
 const (
@@ -71,7 +72,7 @@ func testSessionToken(_ context.Context, akid, token string) error {
 }
 
 func newTestVerifier(k *keyring) *Verifier {
-	return &Verifier{Lookup: k.lookup, Now: func() time.Time { return testNow }, Region: testRegion, SessionToken: testSessionToken}
+	return &Verifier{Lookup: k.lookup, Clock: clock.NewFake(testNow), Region: testRegion, SessionToken: testSessionToken}
 }
 
 func hashHex(b []byte) string {

@@ -12,6 +12,8 @@ import (
 	"net/url"
 	"strconv"
 	"time"
+
+	"github.com/bulwarkd/bulwark/internal/clock"
 )
 
 const (
@@ -71,9 +73,10 @@ type Verifier struct {
 	// Lookup resolves access key ids. Required: Verify fails with an
 	// internal error when it is nil.
 	Lookup Lookup
-	// Now is the clock; nil means time.Now.
-	Now func() time.Time
-	// MaxSkew is how far X-Amz-Date may be from Now; 0 means
+	// Clock tells the time the skew window and presigned expiry are
+	// measured from; nil means clock.Real.
+	Clock clock.Clock
+	// MaxSkew is how far X-Amz-Date may be from the clock's time; 0 means
 	// DefaultMaxSkew (15 minutes). A larger value widens the replay window.
 	MaxSkew time.Duration
 	// CacheSize bounds the derived signing key cache; 0 means 1024
@@ -421,11 +424,7 @@ func joinNames(names []string) string {
 
 // checkTime enforces the skew window and, for presigned URLs, expiry.
 func (v *Verifier) checkTime(req *request) error {
-	now := time.Now()
-	if v.Now != nil {
-		now = v.Now()
-	}
-	now = now.UTC()
+	now := clock.OrReal(v.Clock).Now().UTC()
 	skew := v.MaxSkew
 	if skew <= 0 {
 		skew = DefaultMaxSkew

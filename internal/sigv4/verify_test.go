@@ -279,7 +279,7 @@ func TestVerifyCauses(t *testing.T) {
 	}
 	t.Run("lookup failure is internal", func(t *testing.T) {
 		boom := errors.New("database is down")
-		v := &Verifier{Now: v.Now, Lookup: func(context.Context, string) (Credential, error) { return Credential{}, boom }}
+		v := &Verifier{Clock: v.Clock, Lookup: func(context.Context, string) (Credential, error) { return Credential{}, boom }}
 		r, _ := http.NewRequest("GET", "http://example.com/?Action=ListUsers", nil)
 		signHeader(t, r, testCreds, hashHex(nil), "iam", testNow)
 		_, err := v.Verify(context.Background(), r, nil)

@@ -45,7 +45,7 @@ func fixture(t *testing.T) (*kmskeys.Client, []byte, []byte) {
 	if _, err := kc.CreateAlias(ctx, &kms.CreateAliasInput{AliasName: aws.String("alias/fle-01"), TargetKeyId: out.KeyMetadata.KeyId}); err != nil {
 		t.Fatal(err)
 	}
-	c := kmskeys.New(srv.AWSConfig(), kmskeys.Options{Now: srv.Clock.Now})
+	c := kmskeys.New(srv.AWSConfig(), kmskeys.Options{Clock: srv.Clock})
 	ks := c.KeySource(kmskeys.KeySourceOptions{Keys: kmskeys.KeyMap{"01": "alias/fle-01"}})
 	eng, err := fle.New(fle.Config{Rules: []fle.Rule{{Fields: fle.Fields("ssn", "email"), KeyID: "01"}}, Keys: ks})
 	if err != nil {

@@ -10,12 +10,12 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/smithy-go"
+	"github.com/bulwarkd/bulwark/internal/clock"
 )
 
 // KMSAPI is the part of the kms SDK client this package uses; tests may
@@ -32,7 +32,7 @@ type Client struct {
 	cfg      aws.Config
 	endpoint string
 	signer   *v4.Signer
-	now      func() time.Time
+	clock    clock.Clock
 }
 
 // Options adjusts a Client.
@@ -42,14 +42,15 @@ type Options struct {
 	Endpoint string
 	// KMS replaces the SDK client built from the configuration.
 	KMS KMSAPI
-	// Now is the signing clock of HPKEOpen requests; nil means time.Now.
-	Now func() time.Time
+	// Clock tells the signing time of HPKEOpen requests and is the
+	// default clock of the client's KeySources; nil means clock.Real.
+	Clock clock.Clock
 }
 
 // New returns a Client using cfg's region, credentials, endpoint and HTTP
 // client, typically from config.LoadDefaultConfig.
 func New(cfg aws.Config, opt Options) *Client {
-	c := &Client{cfg: cfg, kms: opt.KMS, signer: v4.NewSigner(), now: opt.Now}
+	c := &Client{cfg: cfg, kms: opt.KMS, signer: v4.NewSigner(), clock: clock.OrReal(opt.Clock)}
 	if opt.Endpoint != "" {
 		c.cfg.BaseEndpoint = aws.String(opt.Endpoint)
 	}
@@ -60,9 +61,6 @@ func New(cfg aws.Config, opt Options) *Client {
 	}
 	if c.kms == nil {
 		c.kms = kms.NewFromConfig(c.cfg)
-	}
-	if c.now == nil {
-		c.now = time.Now
 	}
 	return c
 }
@@ -219,7 +217,7 @@ func (c *Client) call(ctx context.Context, op string, in, out any) error {
 		return fmt.Errorf("kms %s: credentials: %w", op, err)
 	}
 	sum := sha256.Sum256(body)
-	if err := c.signer.SignHTTP(ctx, creds, req, hex.EncodeToString(sum[:]), "kms", c.cfg.Region, c.now()); err != nil {
+	if err := c.signer.SignHTTP(ctx, creds, req, hex.EncodeToString(sum[:]), "kms", c.cfg.Region, c.clock.Now()); err != nil {
 		return fmt.Errorf("kms %s: sign: %w", op, err)
 	}
 	var hc aws.HTTPClient = http.DefaultClient

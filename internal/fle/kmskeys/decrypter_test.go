@@ -60,7 +60,7 @@ func newKMSEnv(t *testing.T) *kmsEnv {
 			t.Fatal(err)
 		}
 	}
-	c := kmskeys.New(srv.AWSConfig(), kmskeys.Options{Now: srv.Clock.Now})
+	c := kmskeys.New(srv.AWSConfig(), kmskeys.Options{Clock: srv.Clock})
 	e.keys = c.KeySource(kmskeys.KeySourceOptions{Keys: kmskeys.KeyMap{"01": "alias/fle-01", "02": "alias/fle-02", "03": "alias/fle-03"}})
 	if err := e.keys.Load(ctx); err != nil {
 		t.Fatal(err)
@@ -99,7 +99,7 @@ func TestDecrypterBatchEndToEnd(t *testing.T) {
 	t.Parallel()
 	e := newKMSEnv(t)
 	ctx := context.Background()
-	c := kmskeys.New(e.srv.AWSConfig(), kmskeys.Options{Now: e.srv.Clock.Now})
+	c := kmskeys.New(e.srv.AWSConfig(), kmskeys.Options{Clock: e.srv.Clock})
 	u := fle.NewUnprotector(fle.UnprotectOptions{Decrypter: c.Decrypter(nil)})
 
 	orig := people(100)
@@ -138,7 +138,7 @@ func TestDecrypterBatchSplits(t *testing.T) {
 	t.Parallel()
 	e := newKMSEnv(t)
 	ctx := context.Background()
-	c := kmskeys.New(e.srv.AWSConfig(), kmskeys.Options{Now: e.srv.Clock.Now})
+	c := kmskeys.New(e.srv.AWSConfig(), kmskeys.Options{Clock: e.srv.Clock})
 	bd, ok := c.Decrypter(nil).(token.BatchDecrypter)
 	if !ok || !bd.Batches(token.FormatHPKE) || bd.Batches(token.FormatRSA) {
 		t.Fatal("Decrypter does not batch HPKE tokens (only)")
@@ -208,7 +208,7 @@ func TestDecrypterBatchDenied(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := kmskeys.New(e.srv.AWSConfigFor(key.AccessKeyID, secret), kmskeys.Options{Now: e.srv.Clock.Now})
+	c := kmskeys.New(e.srv.AWSConfigFor(key.AccessKeyID, secret), kmskeys.Options{Clock: e.srv.Clock})
 	doc := string(e.protect(t, "01", people(20))) + string(e.protect(t, "02", people(20)))
 
 	_, _, err = fle.NewUnprotector(fle.UnprotectOptions{Decrypter: c.Decrypter(nil)}).Text(ctx, []byte(doc))

@@ -20,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/smithy-go"
 
+	"github.com/bulwarkd/bulwark/internal/clock"
 	"github.com/bulwarkd/bulwark/internal/fle/token"
 )
 
@@ -47,8 +48,9 @@ type KeySourceOptions struct {
 	AEAD hpke.AEAD
 	// Rand feeds RSA-OAEP; nil means crypto/rand.
 	Rand io.Reader
-	// Now is the clock for refresh decisions; nil means time.Now.
-	Now func() time.Time
+	// Clock tells the time of refresh decisions; nil means the client's
+	// (Options.Clock).
+	Clock clock.Clock
 	// Logger receives refresh failures; nil discards them.
 	Logger *slog.Logger
 }
@@ -80,8 +82,8 @@ func (c *Client) KeySource(opt KeySourceOptions) *KeySource {
 	if opt.MaxStale <= 0 {
 		opt.MaxStale = DefaultMaxStale
 	}
-	if opt.Now == nil {
-		opt.Now = time.Now
+	if opt.Clock == nil {
+		opt.Clock = c.clock
 	}
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
@@ -110,7 +112,7 @@ func (k *KeySource) Encrypter(ctx context.Context, id string) (token.Encrypter, 
 	if e == nil {
 		return nil, fmt.Errorf("%w: marker %q is not configured", token.ErrUnknownKey, id)
 	}
-	now := k.opt.Now()
+	now := k.opt.Clock.Now()
 	k.mu.Lock()
 	enc, age := e.enc, now.Sub(e.fetched)
 	if enc != nil && age >= k.opt.Refresh && age < k.opt.MaxStale && !e.refreshing {
@@ -132,7 +134,7 @@ func (k *KeySource) fetchNow(ctx context.Context, id string, e *entry) (token.En
 	k.mu.Lock()
 	enc, fetched := e.enc, e.fetched
 	k.mu.Unlock()
-	if enc != nil && k.opt.Now().Sub(fetched) < k.opt.Refresh {
+	if enc != nil && k.opt.Clock.Now().Sub(fetched) < k.opt.Refresh {
 		return enc, nil // another caller just fetched it
 	}
 	enc, err := k.fetch(ctx, id)
@@ -159,7 +161,7 @@ func (k *KeySource) store(id string, e *entry, enc token.Encrypter, err error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if err == nil {
-		e.enc, e.fetched = enc, k.opt.Now()
+		e.enc, e.fetched = enc, k.opt.Clock.Now()
 		return
 	}
 	var ae smithy.APIError

@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 	"github.com/aws/smithy-go"
 
+	"github.com/bulwarkd/bulwark/internal/clock"
 	"github.com/bulwarkd/bulwark/internal/fle/kmskeys"
 	"github.com/bulwarkd/bulwark/internal/fle/token"
 	"github.com/bulwarkd/bulwark/internal/testwait"
@@ -60,12 +61,10 @@ func TestKeySource(t *testing.T) {
 	k, _ := rsa.GenerateKey(rand.Reader, 2048)
 	der, _ := x509.MarshalPKIXPublicKey(&k.PublicKey)
 	f := &fakeKMS{der: der}
-	now := time.Unix(1e9, 0)
-	var mu sync.Mutex
-	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+	fc := clock.NewFake(time.Unix(1e9, 0))
+	advance := fc.Add
 	c := kmskeys.New(aws.Config{Region: "us-east-1"}, kmskeys.Options{KMS: f})
-	ks := c.KeySource(kmskeys.KeySourceOptions{Keys: kmskeys.KeyMap{"01": "alias/pii"}, Refresh: time.Minute, MaxStale: time.Hour, Now: clock})
+	ks := c.KeySource(kmskeys.KeySourceOptions{Keys: kmskeys.KeyMap{"01": "alias/pii"}, Refresh: time.Minute, MaxStale: time.Hour, Clock: fc})
 	ctx := context.Background()
 
 	if err := ks.Load(ctx); err != nil {

@@ -104,7 +104,7 @@ func TestListConnectedProxies(t *testing.T) {
 	go func() { _ = srv.ServeXDS(ln, nil) }()
 	root := credentials.NewStaticCredentialsProvider(servertest.RootAccessKeyID, servertest.RootSecretAccessKey, "")
 	conn, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithPerRPCCredentials(&xds.SigV4Credentials{Credentials: root, Region: servertest.Region, AllowInsecure: true, Now: srv.Clock.Now}))
+		grpc.WithPerRPCCredentials(&xds.SigV4Credentials{Credentials: root, Region: servertest.Region, AllowInsecure: true, Clock: srv.Clock}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,10 +8,10 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"github.com/bulwarkd/bulwark/internal/clock"
 	"google.golang.org/grpc/credentials"
 )
 
@@ -33,8 +33,8 @@ type SigV4Credentials struct {
 	// tests); the zero value requires TLS, as a signature is a bearer
 	// token for its 15-minute window.
 	AllowInsecure bool
-	// Now is the clock; nil means time.Now.
-	Now func() time.Time
+	// Clock tells the signing time; nil means clock.Real.
+	Clock clock.Clock
 }
 
 // GetRequestMetadata implements credentials.PerRPCCredentials.
@@ -59,15 +59,11 @@ func (c *SigV4Credentials) GetRequestMetadata(ctx context.Context, uri ...string
 	if err != nil {
 		return nil, err
 	}
-	now := time.Now
-	if c.Now != nil {
-		now = c.Now
-	}
 	svc := c.Service
 	if svc == "" {
 		svc = "appmesh"
 	}
-	if err := v4.NewSigner().SignHTTP(ctx, creds, req, emptySHA256, svc, c.Region, now().UTC()); err != nil {
+	if err := v4.NewSigner().SignHTTP(ctx, creds, req, emptySHA256, svc, c.Region, clock.OrReal(c.Clock).Now().UTC()); err != nil {
 		return nil, err
 	}
 	md := map[string]string{}

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/bulwarkd/bulwark/internal/clock"
 	"github.com/bulwarkd/bulwark/internal/proxy"
 	"github.com/bulwarkd/bulwark/internal/proxy/certsource"
 )
@@ -33,8 +34,9 @@ type Config struct {
 	// zero means DefaultInterval. The proxy may poll more often: it is
 	// answered from memory. Factory.Expire forces the next check.
 	Interval time.Duration
-	// Now is the clock; nil means time.Now.
-	Now func() time.Time
+	// Clock tells the time Interval is measured in; nil means
+	// clock.Real.
+	Clock clock.Clock
 	// Rand draws export passphrases; nil means crypto/rand.
 	Rand io.Reader
 }
@@ -57,9 +59,7 @@ func New(cfg Config) *Factory {
 	if cfg.Interval <= 0 {
 		cfg.Interval = DefaultInterval
 	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
+	cfg.Clock = clock.OrReal(cfg.Clock)
 	return &Factory{cfg: cfg, sources: map[string]certsource.Source{}}
 }
 
@@ -79,7 +79,7 @@ func (f *Factory) Sources(ref proxy.CertRef) (string, certsource.Source, error) 
 	if s, ok := f.sources[name]; ok {
 		return name, s, nil
 	}
-	t := &throttle{interval: f.cfg.Interval, now: f.cfg.Now}
+	t := &throttle{interval: f.cfg.Interval, now: f.cfg.Clock.Now}
 	s, err := mk(t)
 	if err != nil {
 		return "", nil, err

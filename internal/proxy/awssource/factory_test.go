@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/acmpca"
 
+	"github.com/bulwarkd/bulwark/internal/clock"
 	"github.com/bulwarkd/bulwark/internal/mesh/spec"
 	"github.com/bulwarkd/bulwark/internal/proxy"
 	"github.com/bulwarkd/bulwark/internal/proxy/awssource"
@@ -69,9 +70,8 @@ func TestIntervalAndExpire(t *testing.T) {
 	k := &countingPCA{}
 	ca1, ca2 := selfSignedCA(t), selfSignedCA(t)
 	k.pem.Store(&ca1)
-	var now atomic.Int64
-	now.Store(time.Now().UnixNano())
-	f := awssource.New(awssource.Config{PCA: k, Interval: time.Minute, Now: func() time.Time { return time.Unix(0, now.Load()) }})
+	fc := clock.NewFake(time.Now())
+	f := awssource.New(awssource.Config{PCA: k, Interval: time.Minute, Clock: fc})
 	_, src, err := f.Sources(proxy.CertRef{Trust: &spec.TrustContext{ACM: &spec.ACMTrust{CertificateAuthorityArns: []string{"arn:ca"}}}})
 	if err != nil {
 		t.Fatal(err)
@@ -99,7 +99,7 @@ func TestIntervalAndExpire(t *testing.T) {
 	if v2 == v1 || k.calls.Load() != 2 {
 		t.Errorf("after Expire: version %q (was %q), calls %d", v2, v1, k.calls.Load())
 	}
-	now.Add(int64(2 * time.Minute))
+	fc.Add(2 * time.Minute)
 	_, _ = v.Version(ctx)
 	if k.calls.Load() != 3 {
 		t.Errorf("after the interval: calls %d, want 3", k.calls.Load())

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bulwarkd/bulwark/internal/clock"
 	"github.com/bulwarkd/bulwark/internal/proxy/stats"
 )
 
@@ -175,7 +176,7 @@ func TestReloaderRefusesChainOutsideValidity(t *testing.T) {
 			}
 			st := stats.NewStore()
 			r := NewReloader(ReloaderConfig{Name: "chain", Source: File{CertFile: certFile, KeyFile: keyFile}, Stats: st, PollInterval: -1,
-				Policy: Policy{Now: func() time.Time { return now }, SANs: []string{"a"}}})
+				Policy: Policy{Clock: clock.NewFake(now), SANs: []string{"a"}}})
 			if err := r.Reload(context.Background()); err != nil {
 				t.Fatal(err)
 			}

@@ -5,15 +5,18 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	"github.com/bulwarkd/bulwark/internal/clock"
 )
 
 // Policy says what new material must satisfy before it replaces the old.
 // The zero value checks key/certificate match (done by Parse), chain
 // linkage, the validity window of every certificate in the chain and CRL
-// signatures, using time.Now.
+// signatures, at the real clock's time.
 type Policy struct {
-	// Now is the clock; nil means time.Now.
-	Now func() time.Time
+	// Clock tells the time validity is checked at; nil means clock.Real
+	// (a Reloader fills it with its own Clock).
+	Clock clock.Clock
 	// Roots, when set, must verify the certificate's chain (for instance
 	// the mesh CA the proxy expects its own certificate from). Nil skips
 	// that check; chain linkage is still checked.
@@ -23,12 +26,7 @@ type Policy struct {
 	SANs []string
 }
 
-func (p Policy) now() time.Time {
-	if p.Now != nil {
-		return p.Now()
-	}
-	return time.Now()
-}
+func (p Policy) now() time.Time { return clock.OrReal(p.Clock).Now() }
 
 // Validate checks m against the policy; a nil error means m may be used.
 func (p Policy) Validate(m *Material) error {

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/bulwarkd/bulwark/internal/clock"
 	"github.com/bulwarkd/bulwark/internal/proxy/stats"
 )
 
@@ -38,11 +39,11 @@ type ReloaderConfig struct {
 	// MaxBackoff caps the wait between retries; zero means
 	// DefaultMaxBackoff.
 	MaxBackoff time.Duration
-	// Now is the clock for the state's timestamps; nil means time.Now.
-	Now func() time.Time
-	// After returns a channel that fires once d has passed; nil means a
-	// real timer. Tests inject one to drive the watch loop without sleeps.
-	After func(d time.Duration) <-chan time.Time
+	// Clock tells the time of the state's timestamps (and of Policy when
+	// its Clock is nil) and makes the watch loop's poll and retry timers;
+	// nil means clock.Real. Tests pass a clock.Fake to drive the loop
+	// without sleeps.
+	Clock clock.Clock
 }
 
 // DefaultRetryBackoff and DefaultMaxBackoff bound how often a failing
@@ -113,11 +114,9 @@ func NewReloader(cfg ReloaderConfig) *Reloader {
 	if cfg.MaxBackoff <= 0 {
 		cfg.MaxBackoff = DefaultMaxBackoff
 	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
-	if cfg.After == nil {
-		cfg.After = time.After
+	cfg.Clock = clock.OrReal(cfg.Clock)
+	if cfg.Policy.Clock == nil {
+		cfg.Policy.Clock = cfg.Clock
 	}
 	p := stats.SourcePrefix(cfg.Name)
 	return &Reloader{
@@ -202,7 +201,7 @@ func (r *Reloader) Reload(ctx context.Context) error {
 		}
 	}
 	r.attempt.Inc()
-	r.state.LastAttempt = r.cfg.Now()
+	r.state.LastAttempt = r.cfg.Clock.Now()
 	m, err := r.cfg.Source.Load(ctx)
 	if err == nil {
 		err = r.cfg.Policy.Validate(m)
@@ -255,7 +254,7 @@ func (r *Reloader) markHealthy() {
 		r.cfg.Logger.Info("certificate source recovered", "source", r.cfg.Name, "failures", r.state.ConsecutiveFailures)
 	}
 	r.state.Status, r.state.LastError, r.state.ConsecutiveFailures = StatusOK, "", 0
-	r.state.LastSuccess = r.cfg.Now()
+	r.state.LastSuccess = r.cfg.Clock.Now()
 	r.consecutive.Set(0)
 	r.updateTime.Set(r.state.LastSuccess.Unix())
 }
@@ -328,19 +327,27 @@ func (r *Reloader) wait(last error) time.Duration {
 func (r *Reloader) watch(ctx context.Context, last error) {
 	for {
 		var tick <-chan time.Time
+		var timer clock.Timer
 		switch d := r.wait(last); {
 		case d == 0:
 			closed := make(chan time.Time)
 			close(closed)
 			tick = closed
 		case d > 0:
-			tick = r.cfg.After(d)
+			timer = r.cfg.Clock.NewTimer(d)
+			tick = timer.C()
 		}
 		select {
 		case <-ctx.Done():
+			if timer != nil {
+				timer.Stop()
+			}
 			return
 		case <-tick:
 		case <-r.trigger:
+		}
+		if timer != nil {
+			timer.Stop() // a Trigger came first: this wait is over
 		}
 		last = r.Reload(ctx) // outcome already logged and counted
 	}

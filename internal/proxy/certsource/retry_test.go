@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bulwarkd/bulwark/internal/clock"
 	"github.com/bulwarkd/bulwark/internal/proxy/stats"
 )
 
@@ -34,33 +35,41 @@ func (f *flaky) set(broken bool, m *Material) {
 	f.mu.Unlock()
 }
 
-// fakeAfter hands the watch loop's waits to the test: each wait is sent
-// on asked, and the loop sleeps until the test fires it.
-type fakeAfter struct {
+// recordingClock is a clock.Fake that hands the watch loop's waits to the
+// test: each timer is armed, then its duration is sent on asked, so when
+// the test has read it, fire (moving the fake time by it) is sure to
+// reach the loop.
+type recordingClock struct {
+	*clock.Fake
 	asked chan time.Duration
-	fire  chan time.Time
+	last  time.Duration // read and written by the test goroutine only
 }
 
-func newFakeAfter() *fakeAfter {
-	return &fakeAfter{asked: make(chan time.Duration), fire: make(chan time.Time)}
+func newRecordingClock() *recordingClock {
+	return &recordingClock{Fake: clock.NewFake(time.Now()), asked: make(chan time.Duration)}
 }
 
-func (f *fakeAfter) After(d time.Duration) <-chan time.Time {
-	f.asked <- d
-	return f.fire
+func (c *recordingClock) NewTimer(d time.Duration) clock.Timer {
+	t := c.Fake.NewTimer(d)
+	c.asked <- d
+	return t
 }
 
 // next waits for the loop to arm its timer and returns the duration.
-func (f *fakeAfter) next(t *testing.T) time.Duration {
+func (c *recordingClock) next(t *testing.T) time.Duration {
 	t.Helper()
 	select {
-	case d := <-f.asked:
+	case d := <-c.asked:
+		c.last = d
 		return d
 	case <-time.After(5 * time.Second):
 		t.Fatal("the watch loop never armed its timer")
 		return 0
 	}
 }
+
+// fire lets the wait next returned pass.
+func (c *recordingClock) fire() { c.Add(c.last) }
 
 // TestReloaderRetriesWithBackoff: a source whose first check fails is
 // still watched (it used to be dropped and stay frozen forever), retried
@@ -86,10 +95,10 @@ func TestReloaderRetriesWithBackoff(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			src := &flaky{m: good}
-			fa := newFakeAfter()
+			fa := newRecordingClock()
 			st := stats.NewStore()
 			r := NewReloader(ReloaderConfig{Name: "remote", Source: src, Stats: st, PollInterval: 10 * time.Second,
-				RetryBackoff: time.Second, MaxBackoff: 8 * time.Second, After: fa.After})
+				RetryBackoff: time.Second, MaxBackoff: 8 * time.Second, Clock: fa})
 			if tc.preload {
 				if err := r.Reload(context.Background()); err != nil {
 					t.Fatal(err)
@@ -104,7 +113,7 @@ func TestReloaderRetriesWithBackoff(t *testing.T) {
 				if d := fa.next(t); d != 10*time.Second {
 					t.Fatalf("first wait %s, want the poll interval", d)
 				}
-				fa.fire <- time.Now()
+				fa.fire()
 			}
 			// Failing: backoff doubles to the cap (stale material waits at
 			// least the poll interval).
@@ -129,7 +138,7 @@ func TestReloaderRetriesWithBackoff(t *testing.T) {
 				if i == len(want)-1 {
 					src.set(false, good)
 				}
-				fa.fire <- time.Now()
+				fa.fire()
 			}
 			// Healed: back to the poll interval, state ok, material in use.
 			if d := fa.next(t); d != 10*time.Second {

@@ -5,8 +5,8 @@ import (
 	"crypto/x509"
 	"errors"
 	"sync/atomic"
-	"time"
 
+	"github.com/bulwarkd/bulwark/internal/clock"
 	"github.com/bulwarkd/bulwark/internal/proxy/certsource"
 	"github.com/bulwarkd/bulwark/internal/proxy/stats"
 )
@@ -28,8 +28,9 @@ type ClientConfig struct {
 	NextProtos []string
 	// SSL receives the cluster's ssl.* stats; nil records nothing.
 	SSL *stats.SSL
-	// Now is the clock used for certificate validity; nil means time.Now.
-	Now func() time.Time
+	// Clock tells the time certificate validity is checked at; nil means
+	// clock.Real.
+	Clock clock.Clock
 }
 
 // Client is a cluster's TLS state: one shared *tls.Config with a shared
@@ -70,10 +71,7 @@ func (cl *Client) Close() {
 
 func (cl *Client) rebuild() {
 	c := cl.c
-	now := c.Now
-	if now == nil {
-		now = time.Now
-	}
+	now := clock.OrReal(c.Clock).Now
 	v := &verifier{trust: c.Trust, sans: append([]string(nil), c.SANs...), requireCert: true, usage: x509.ExtKeyUsageServerAuth, now: now, ssl: c.SSL}
 	cfg := &tls.Config{
 		MinVersion:   tls.VersionTLS12,

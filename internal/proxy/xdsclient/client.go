@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/bulwarkd/bulwark/internal/clock"
 	"github.com/bulwarkd/bulwark/internal/proxy/stats"
 )
 
@@ -55,8 +56,9 @@ type ClientConfig struct {
 	// MinBackoff and MaxBackoff bound the wait between reconnection
 	// attempts; zero means DefaultMinBackoff and DefaultMaxBackoff.
 	MinBackoff, MaxBackoff time.Duration
-	// Now is the clock; nil means time.Now.
-	Now func() time.Time
+	// Clock tells the time of stats and makes the reconnection and stats
+	// flush timers; nil means clock.Real.
+	Clock clock.Clock
 	// StatsFlushInterval is how often Stats are reported to the server's
 	// metrics service over the stream's connection (the console shows
 	// the listeners' TLS handshake counts); zero means
@@ -111,9 +113,7 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	if cfg.MaxBackoff < cfg.MinBackoff {
 		cfg.MaxBackoff = max(DefaultMaxBackoff, cfg.MinBackoff)
 	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
+	cfg.Clock = clock.OrReal(cfg.Clock)
 	if cfg.StatsFlushInterval == 0 {
 		cfg.StatsFlushInterval = DefaultStatsFlushInterval
 	}
@@ -178,12 +178,12 @@ func (c *Client) Run(ctx context.Context) error {
 		} else {
 			c.log.Warn("xDS stream failed; serving the last applied configuration (if any) while reconnecting", "server", c.cfg.Target, "error", msg, "retry_in", wait)
 		}
-		t := time.NewTimer(wait)
+		t := c.cfg.Clock.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			return nil
-		case <-t.C:
+		case <-t.C():
 		}
 		wait = min(wait*2, c.cfg.MaxBackoff)
 	}
@@ -333,7 +333,7 @@ func (c *Client) handle(stream sender, resp *discoveryv3.DiscoveryResponse, pend
 	c.applied, c.appliedOnce = v, true
 	c.mu.Unlock()
 	c.success.Inc()
-	c.updateTime.Set(c.cfg.Now().Unix())
+	c.updateTime.Set(c.cfg.Clock.Now().Unix())
 	c.setStatus(func(s *Status) { s.Applied = v })
 	c.log.Info("xDS configuration applied", "version", v)
 	for _, typ := range subscribed {

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/bulwarkd/bulwark/internal/clock"
 	"github.com/bulwarkd/bulwark/internal/mesh/xds"
 )
 
@@ -48,6 +49,8 @@ type DialConfig struct {
 	// Plaintext speaks HTTP/2 without TLS; only to a loopback address, as
 	// the server allows it only there.
 	Plaintext bool
+	// Clock tells SigV4's signing time; nil means clock.Real.
+	Clock clock.Clock
 }
 
 // DialOptions returns the gRPC options for c, refusing combinations that
@@ -102,7 +105,7 @@ func DialOptions(c DialConfig) ([]grpc.DialOption, error) {
 		if c.AWS.Credentials == nil || c.AWS.Region == "" {
 			return nil, errors.New("--xds-auth sigv4 needs AWS credentials and a region (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or a profile, AWS_REGION)")
 		}
-		opts = append(opts, grpc.WithPerRPCCredentials(&xds.SigV4Credentials{Credentials: c.AWS.Credentials, Region: c.AWS.Region, AllowInsecure: c.Plaintext}))
+		opts = append(opts, grpc.WithPerRPCCredentials(&xds.SigV4Credentials{Credentials: c.AWS.Credentials, Region: c.AWS.Region, AllowInsecure: c.Plaintext, Clock: c.Clock}))
 	case AuthMTLS, AuthNone:
 	default:
 		return nil, fmt.Errorf("--xds-auth %q: want sigv4, mtls or none", c.Auth)

@@ -33,7 +33,7 @@ const statsBatch = 5000
 // configuration stream.
 func (c *Client) reportStats(ctx context.Context, conn grpc.ClientConnInterface, node *corev3.Node) {
 	interval := c.cfg.StatsFlushInterval
-	t := time.NewTicker(interval)
+	t := c.cfg.Clock.NewTicker(interval)
 	defer t.Stop()
 	client := metricsv3.NewMetricsServiceClient(conn)
 	var st metricsv3.MetricsService_StreamMetricsClient
@@ -45,7 +45,7 @@ func (c *Client) reportStats(ctx context.Context, conn grpc.ClientConnInterface,
 				_ = st.CloseSend()
 			}
 			return
-		case <-t.C:
+		case <-t.C():
 		}
 		if st == nil {
 			var err error
@@ -75,7 +75,7 @@ func (c *Client) reportStats(ctx context.Context, conn grpc.ClientConnInterface,
 // sendStats sends one flush, in batches; the node goes in the stream's
 // first message only.
 func (c *Client) sendStats(st metricsv3.MetricsService_StreamMetricsClient, node *corev3.Node, first bool) error {
-	now := c.cfg.Now().UnixMilli()
+	now := c.cfg.Clock.Now().UnixMilli()
 	samples := c.cfg.Stats.Snapshot(stats.Query{})
 	for len(samples) > 0 || first {
 		n := min(len(samples), statsBatch)
