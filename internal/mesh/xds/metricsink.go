@@ -1,6 +1,7 @@
 package xds
 
 import (
+	"context"
 	"errors"
 	"io"
 	"math"
@@ -114,6 +115,19 @@ type counterStore struct {
 	mu     sync.Mutex
 	nodes  map[string]*nodeCounters
 	nextID atomic.Int64
+	// streams are the open metrics streams whose principal can be
+	// re-authorized (IAM), by stream id.
+	streams map[int64]metricStream
+	// recheck is set by PoliciesChanged: the rebuild loop re-authorizes
+	// streams next.
+	recheck bool
+}
+
+// metricStream is what re-authorizing an open metrics stream needs.
+type metricStream struct {
+	ref NodeRef
+	ra  StreamReauthorizer
+	g   *guard
 }
 
 func (s *Server) now() time.Time { return clock.OrReal(s.cfg.Clock).Now() }
@@ -155,7 +169,8 @@ func (m metricsService) StreamMetrics(ss metricsv3.MetricsService_StreamMetricsS
 		s.metrics.refused.WithLabelValues("bad_node_id").Inc()
 		return status.Error(codes.InvalidArgument, err.Error())
 	}
-	if _, err := s.authorize(&stream{ctx: ctx}, ref); err != nil {
+	principal, err := s.authorize(&stream{ctx: ctx}, ref)
+	if err != nil {
 		s.metrics.refused.WithLabelValues("denied").Inc()
 		s.log.Warn("metrics stream refused", "node", nodeID, "err", err)
 		return err
@@ -166,6 +181,21 @@ func (m metricsService) StreamMetrics(ss metricsv3.MetricsService_StreamMetricsS
 	id := s.counters.nextID.Add(1)
 	s.counterStreamOpen(id, nodeID, ref)
 	defer s.counterStreamClosed(id, nodeID)
+	if ra, ok := principal.(StreamReauthorizer); ok {
+		// Like the node's ADS streams, the stats stream lasts only as
+		// long as its principal may stream the node: an IAM change
+		// re-authorizes it (recheckMetricStreams).
+		if g := guardFrom(ctx); g != nil {
+			s.counters.mu.Lock()
+			s.counters.streams[id] = metricStream{ref: ref, ra: ra, g: g}
+			s.counters.mu.Unlock()
+			defer func() {
+				s.counters.mu.Lock()
+				delete(s.counters.streams, id)
+				s.counters.mu.Unlock()
+			}()
+		}
+	}
 	s.metrics.metricStreams.Inc()
 	defer s.metrics.metricStreams.Dec()
 	for {
@@ -195,6 +225,39 @@ func (s *Server) counterStreamOpen(id int64, nodeID string, ref NodeRef) {
 		c.nodes[nodeID] = nc
 	}
 	nc.live[id] = &reporter{values: map[string]uint64{}}
+}
+
+// recheckMetricStreams re-authorizes the open metrics streams after
+// PoliciesChanged, on the rebuild loop, and ends (PermissionDenied) those
+// whose principal may no longer stream their node. A stream whose
+// re-authorization cannot be decided now (the store is unavailable) is
+// kept, as an ADS stream keeps its configuration.
+func (s *Server) recheckMetricStreams() {
+	c := &s.counters
+	c.mu.Lock()
+	if !c.recheck {
+		c.mu.Unlock()
+		return
+	}
+	c.recheck = false
+	open := make([]metricStream, 0, len(c.streams))
+	for _, ms := range c.streams {
+		open = append(open, ms)
+	}
+	c.mu.Unlock()
+	for _, ms := range open {
+		ctx, cancel := context.WithTimeout(s.ctx, buildTimeout)
+		err := ms.ra.Reauthorize(ctx, ms.ref)
+		cancel()
+		switch {
+		case errors.Is(err, ErrStreamRevoked):
+			s.metrics.refused.WithLabelValues("revoked").Inc()
+			s.log.Warn("xds: a metrics stream's principal may no longer stream its node; the stream ends", "node", ms.ref.ARN, "err", err)
+			ms.g.cancel(err)
+		case err != nil:
+			s.log.Error("xds: re-authorizing a metrics stream failed; it stays open", "node", ms.ref.ARN, "err", err)
+		}
+	}
 }
 
 // counterStreamClosed forgets a stream's values while other streams of
