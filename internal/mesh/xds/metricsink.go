@@ -121,6 +121,9 @@ type counterStore struct {
 	// recheck is set by PoliciesChanged: the rebuild loop re-authorizes
 	// streams next.
 	recheck bool
+	// policyGen counts PoliciesChanged calls: a stream authorized while
+	// one came (before it was in streams) asks for a recheck itself.
+	policyGen uint64
 }
 
 // metricStream is what re-authorizing an open metrics stream needs.
@@ -169,6 +172,9 @@ func (m metricsService) StreamMetrics(ss metricsv3.MetricsService_StreamMetricsS
 		s.metrics.refused.WithLabelValues("bad_node_id").Inc()
 		return status.Error(codes.InvalidArgument, err.Error())
 	}
+	s.counters.mu.Lock()
+	gen := s.counters.policyGen
+	s.counters.mu.Unlock()
 	principal, err := s.authorize(&stream{ctx: ctx}, ref)
 	if err != nil {
 		s.metrics.refused.WithLabelValues("denied").Inc()
@@ -188,7 +194,16 @@ func (m metricsService) StreamMetrics(ss metricsv3.MetricsService_StreamMetricsS
 		if g := guardFrom(ctx); g != nil {
 			s.counters.mu.Lock()
 			s.counters.streams[id] = metricStream{ref: ref, ra: ra, g: g}
+			// An IAM change between the authorization and now found
+			// no stream to recheck: ask for one.
+			missed := s.counters.policyGen != gen
+			if missed {
+				s.counters.recheck = true
+			}
 			s.counters.mu.Unlock()
+			if missed {
+				s.wake()
+			}
 			defer func() {
 				s.counters.mu.Lock()
 				delete(s.counters.streams, id)

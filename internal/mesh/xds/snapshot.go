@@ -302,6 +302,7 @@ func (s *Server) meshChanged(mesh string) {
 	}
 	s.mu.Unlock()
 	s.counters.mu.Lock()
+	s.counters.policyGen++
 	s.counters.recheck = len(s.counters.streams) > 0
 	s.counters.mu.Unlock()
 	s.wake()
@@ -317,6 +318,7 @@ func (s *Server) certChanged(arn string) {
 	}
 	s.mu.Unlock()
 	s.counters.mu.Lock()
+	s.counters.policyGen++
 	s.counters.recheck = len(s.counters.streams) > 0
 	s.counters.mu.Unlock()
 	s.wake()
@@ -490,6 +492,7 @@ func (s *Server) PoliciesChanged() {
 	}
 	s.mu.Unlock()
 	s.counters.mu.Lock()
+	s.counters.policyGen++
 	s.counters.recheck = len(s.counters.streams) > 0
 	s.counters.mu.Unlock()
 	s.wake()
