@@ -36,6 +36,12 @@ const (
 	// maxStatName bounds a kept stat's name: listener addresses are
 	// short, so a longer name is not one of ours.
 	maxStatName = 256
+	// DefaultMaxClosedCounterNodes caps the nodes whose counters are
+	// kept after their last metrics stream closed: the retention alone
+	// would let a principal allowed many node ids (a wildcard policy)
+	// grow them by a node per short stream. The oldest closed node is
+	// forgotten first.
+	DefaultMaxClosedCounterNodes = 10000
 	// DefaultCountersRetention is how long a node's last reported
 	// counters stay visible after its last metrics stream closed (a
 	// reconnection within it continues where it left off).
@@ -121,6 +127,9 @@ type counterStore struct {
 	// recheck is set by PoliciesChanged: the rebuild loop re-authorizes
 	// streams next.
 	recheck bool
+	// maxClosed is the cap of nodes kept without a live stream
+	// (DefaultMaxClosedCounterNodes).
+	maxClosed int
 	// policyGen counts PoliciesChanged calls: a stream authorized while
 	// one came (before it was in streams) asks for a recheck itself.
 	policyGen uint64
@@ -295,6 +304,34 @@ func (s *Server) counterStreamClosed(id int64, nodeID string) {
 		nc.goneAt = s.now()
 	} else if len(nc.live) == 0 {
 		delete(c.nodes, nodeID)
+		return
+	}
+	if len(nc.live) == 0 {
+		s.boundClosedLocked()
+	}
+}
+
+// boundClosedLocked forgets the oldest closed nodes beyond maxClosed
+// (c.mu held). It runs when a node's last stream closes, so the set never
+// exceeds the bound by more than that node.
+func (s *Server) boundClosedLocked() {
+	c := &s.counters
+	closed := 0
+	for _, nc := range c.nodes {
+		if len(nc.live) == 0 {
+			closed++
+		}
+	}
+	for ; closed > c.maxClosed; closed-- {
+		oldest := ""
+		var at time.Time
+		for id, nc := range c.nodes {
+			if len(nc.live) == 0 && (oldest == "" || nc.goneAt.Before(at) || nc.goneAt.Equal(at) && id < oldest) {
+				oldest, at = id, nc.goneAt
+			}
+		}
+		delete(c.nodes, oldest)
+		s.metrics.metricsDropped.WithLabelValues("too_many_nodes").Inc()
 	}
 }
 

@@ -305,6 +305,7 @@ func New(cfg Config) (*Server, error) {
 	s.pending, s.maxPendingPerPeer = map[string]int{}, DefaultMaxPendingPerPeer
 	s.counters.nodes = map[string]*nodeCounters{}
 	s.counters.streams = map[int64]metricStream{}
+	s.counters.maxClosed = DefaultMaxClosedCounterNodes
 	if s.authTimeout <= 0 {
 		s.authTimeout = DefaultAuthTimeout
 	}
