@@ -36,6 +36,10 @@ const (
 	// maxStatName bounds a kept stat's name: listener addresses are
 	// short, so a longer name is not one of ours.
 	maxStatName = 256
+	// DefaultMaxTotalSeries caps the counters kept over all streams and
+	// nodes: MaxCounterSeries bounds one stream, but a node allowed to
+	// stream may open up to the server's stream cap of them.
+	DefaultMaxTotalSeries = 100000
 	// DefaultMaxClosedCounterNodes caps the nodes whose counters are
 	// kept after their last metrics stream closed: the retention alone
 	// would let a principal allowed many node ids (a wildcard policy)
@@ -127,6 +131,9 @@ type counterStore struct {
 	// recheck is set by PoliciesChanged: the rebuild loop re-authorizes
 	// streams next.
 	recheck bool
+	// series counts the values held by every reporter, live or stale;
+	// maxSeries caps it (DefaultMaxTotalSeries).
+	series, maxSeries int
 	// maxClosed is the cap of nodes kept without a live stream
 	// (DefaultMaxClosedCounterNodes).
 	maxClosed int
@@ -299,12 +306,16 @@ func (s *Server) counterStreamClosed(id int64, nodeID string) {
 	r := nc.live[id]
 	delete(nc.live, id)
 	if len(nc.live) == 0 && r != nil && !r.updated.IsZero() {
+		c.release(nc.stale)
 		nc.stale, nc.goneAt = r, s.now()
-	} else if len(nc.live) == 0 && nc.stale != nil {
-		nc.goneAt = s.now()
-	} else if len(nc.live) == 0 {
-		delete(c.nodes, nodeID)
-		return
+	} else {
+		c.release(r)
+		if len(nc.live) == 0 && nc.stale != nil {
+			nc.goneAt = s.now()
+		} else if len(nc.live) == 0 {
+			delete(c.nodes, nodeID)
+			return
+		}
 	}
 	if len(nc.live) == 0 {
 		s.boundClosedLocked()
@@ -330,8 +341,17 @@ func (s *Server) boundClosedLocked() {
 				oldest, at = id, nc.goneAt
 			}
 		}
+		c.release(c.nodes[oldest].stale)
 		delete(c.nodes, oldest)
 		s.metrics.metricsDropped.WithLabelValues("too_many_nodes").Inc()
+	}
+}
+
+// release gives back the series a reporter no longer kept held (c.mu
+// held; nil is nothing).
+func (c *counterStore) release(r *reporter) {
+	if r != nil {
+		c.series -= len(r.values)
 	}
 }
 
@@ -341,6 +361,7 @@ func (s *Server) sweepCountersLocked() {
 	now, keep := s.now(), s.retention()
 	for id, nc := range s.counters.nodes {
 		if len(nc.live) == 0 && now.Sub(nc.goneAt) > keep {
+			s.counters.release(nc.stale)
 			delete(s.counters.nodes, id)
 		}
 	}
@@ -393,15 +414,19 @@ func (s *Server) ingest(id int64, nodeID string, msg *metricsv3.StreamMetricsMes
 	tooMany := 0.0
 	if r != nil {
 		for _, x := range kept {
-			if _, ok := r.values[x.key]; !ok && len(r.values) >= MaxCounterSeries {
-				tooMany++
-				continue
+			if _, ok := r.values[x.key]; !ok {
+				if len(r.values) >= MaxCounterSeries || c.series >= c.maxSeries {
+					tooMany++
+					continue
+				}
+				c.series++
 			}
 			r.values[x.key] = x.v
 		}
 		r.updated = s.now()
 		// A live stream reports for the node now: the last closed
 		// stream's values are superseded.
+		c.release(nc.stale)
 		nc.stale = nil
 		nc.dropped += uint64(tooLong + tooMany + tooManyFamilies)
 	}

@@ -301,3 +301,64 @@ func TestStreamMetricsBoundsClosedNodes(t *testing.T) {
 		t.Errorf("too_many_nodes drops = %v, want 2", n)
 	}
 }
+
+// TestStreamMetricsBoundsTotalSeries: the counters kept over every stream
+// are bounded (a node may open many streams, each up to
+// MaxCounterSeries), and series a forgotten node held are given back.
+func TestStreamMetricsBoundsTotalSeries(t *testing.T) {
+	t.Parallel()
+	f := newMetricsFixture(t)
+	f.srv.counters.mu.Lock()
+	f.srv.counters.maxSeries = 3
+	f.srv.counters.mu.Unlock()
+	other := strings.Replace(tellerARN, "colorteller", "other", 1)
+	f.authz.mu.Lock()
+	f.authz.allowed[other] = true
+	f.authz.mu.Unlock()
+	listeners := func(arn string) int {
+		for _, c := range f.srv.Counters() {
+			if c.ARN == arn {
+				return len(c.Listeners)
+			}
+		}
+		return 0
+	}
+	a, err := f.metrics.StreamMetrics(testCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Send(identified(tellerARN, counter("listener.a_1.ssl.handshake", 1), counter("listener.a_2.ssl.handshake", 1))); err != nil {
+		t.Fatal(err)
+	}
+	testwait.For(t, 10*time.Second, "the first node's report", func() bool { return listeners(tellerARN) == 2 })
+	b, err := f.metrics.StreamMetrics(testCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Send(identified(other, counter("listener.b_1.ssl.handshake", 1), counter("listener.b_2.ssl.handshake", 1))); err != nil {
+		t.Fatal(err)
+	}
+	testwait.For(t, 10*time.Second, "the second node's report", func() bool { return listeners(other) == 1 })
+	if n := testutil.ToFloat64(f.srv.metrics.metricsDropped.WithLabelValues("too_many_series")); n != 1 {
+		t.Fatalf("too_many_series drops = %v, want 1", n)
+	}
+	// The first node's stream closes and its counters pass the
+	// retention: their series are free again.
+	if _, err := a.CloseAndRecv(); err != nil {
+		t.Fatal(err)
+	}
+	testwait.For(t, 10*time.Second, "the first stream closed", func() bool {
+		f.srv.counters.mu.Lock()
+		defer f.srv.counters.mu.Unlock()
+		nc := f.srv.counters.nodes[tellerARN]
+		return nc != nil && len(nc.live) == 0
+	})
+	f.clk.Add(2 * time.Minute)
+	if n := listeners(tellerARN); n != 0 {
+		t.Fatalf("the first node's counters outlived the retention")
+	}
+	if err := b.Send(&metricsv3.StreamMetricsMessage{EnvoyMetrics: []*promgo.MetricFamily{counter("listener.b_2.ssl.handshake", 1)}}); err != nil {
+		t.Fatal(err)
+	}
+	testwait.For(t, 10*time.Second, "the second node's series kept once others were freed", func() bool { return listeners(other) == 2 })
+}

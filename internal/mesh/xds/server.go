@@ -306,6 +306,7 @@ func New(cfg Config) (*Server, error) {
 	s.counters.nodes = map[string]*nodeCounters{}
 	s.counters.streams = map[int64]metricStream{}
 	s.counters.maxClosed = DefaultMaxClosedCounterNodes
+	s.counters.maxSeries = DefaultMaxTotalSeries
 	if s.authTimeout <= 0 {
 		s.authTimeout = DefaultAuthTimeout
 	}
