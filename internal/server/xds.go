@@ -296,7 +296,12 @@ func (p *xdsPrincipal) AuthorizeCertificate(ctx context.Context, node xds.NodeRe
 	if !record {
 		return err
 	}
-	ev := auditEvent(call, route{op: api.Operation{ReadOnly: true}})
+	// Not read-only, as the API's acm:ExportCertificate is not: a
+	// read-only event is answered before its fsync (ReadSyncDelay), and
+	// the record of a private key handed out must be on disk before the
+	// key leaves.
+	call.ReadOnly = false
+	ev := auditEvent(call, route{op: api.Operation{ReadOnly: false}})
 	ev.RequestParameters = map[string]string{"nodeId": node.ARN, "certificateArn": arn, "authentication": p.auth}
 	ev.Resources = []audit.Resource{{ARN: arn, Type: "AWS::CertificateManager::Certificate"}, {ARN: node.ARN, Type: "AWS::AppMesh::" + upperFirst(node.Kind)}}
 	if denied != nil {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	metricsv3 "github.com/envoyproxy/go-control-plane/envoy/service/metrics/v3"
 	promgo "github.com/prometheus/client_model/go"
@@ -131,4 +132,54 @@ func metricsStreamEvents(t *testing.T, srv *servertest.Server, errCode string) i
 		}
 	}
 	return n
+}
+
+// TestXDSMetricsStreamEndsWhenRevoked: a stats sink stream is re-authorized
+// on IAM changes as the node's ADS streams are: once its principal loses
+// appmesh:StreamAggregatedResources on the node, the stream ends
+// (PermissionDenied) instead of reporting counters for a resource its
+// principal may no longer stream.
+func TestXDSMetricsStreamEndsWhenRevoked(t *testing.T) {
+	t.Parallel()
+	e := startXDSEnv(t)
+	creds := e.user(t, "teller", streamPolicy(e.nodeARN))
+	conn, err := grpc.NewClient(e.addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithPerRPCCredentials(&xds.SigV4Credentials{Credentials: creds, Region: servertest.Region, AllowInsecure: true, Now: e.srv.Clock.Now}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	st, err := metricsv3.NewMetricsServiceClient(conn).StreamMetrics(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	report := func(handshakes float64) *metricsv3.StreamMetricsMessage {
+		return &metricsv3.StreamMetricsMessage{EnvoyMetrics: []*promgo.MetricFamily{{Name: proto.String("listener.0.0.0.0_15000.ssl.handshake"),
+			Type: promgo.MetricType_COUNTER.Enum(), Metric: []*promgo.Metric{{Counter: &promgo.Counter{Value: proto.Float64(handshakes)}}}}}}
+	}
+	m := report(1)
+	m.Identifier = &metricsv3.StreamMetricsMessage_Identifier{Node: &corev3.Node{Id: e.nodeARN}}
+	if err := st.Send(m); err != nil {
+		t.Fatal(err)
+	}
+	testwait.For(t, 10*time.Second, "the first report kept", func() bool {
+		c := e.srv.XDS().Counters()
+		return len(c) == 1 && c[0].Reporters == 1 && c[0].Listeners["0.0.0.0_15000"].Handshake == 1
+	})
+	if _, err := e.iam.DeleteUserPolicy(ctx, &iam.DeleteUserPolicyInput{UserName: aws.String("teller"), PolicyName: aws.String("xds")}); err != nil {
+		t.Fatal(err)
+	}
+	// Send fails (io.EOF) once the server has ended the stream; the
+	// status then says why.
+	testwait.For(t, 10*time.Second, "the revoked stats stream ended", func() bool {
+		return st.Send(report(2)) != nil
+	})
+	if _, err := st.CloseAndRecv(); status.Code(err) != codes.PermissionDenied {
+		t.Fatalf("revoked stats stream ended with %v, want PermissionDenied", err)
+	}
+	if c := e.srv.XDS().Counters(); len(c) != 1 || c[0].Reporters != 0 {
+		t.Fatalf("counters after the revocation: %+v, want the last report kept with no reporter", c)
+	}
 }

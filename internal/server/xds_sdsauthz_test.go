@@ -208,6 +208,13 @@ func countSecretEvents(t *testing.T, srv *servertest.Server, errCode string) int
 			if bytes.Contains(l, []byte("PRIVATE KEY")) {
 				t.Fatal("an audit event carries key material")
 			}
+			if ev.ReadOnly {
+				// A read-only event may be answered before its fsync
+				// (ReadSyncDelay): a private key must not leave before
+				// the record of its delivery is on disk, as the API's
+				// ExportCertificate does not.
+				t.Error("a StreamSecret event is recorded read-only")
+			}
 			n++
 		}
 	}

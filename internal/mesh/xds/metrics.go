@@ -49,7 +49,7 @@ func newXDSMetrics(reg prometheus.Registerer) *xdsMetrics {
 		metricReports: prometheus.NewCounter(prometheus.CounterOpts{Name: MetricMetricsReports,
 			Help: "Metrics service messages received from authorized data planes."}),
 		metricsDropped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricMetricsDropped,
-			Help: "Reported stats not kept, by reason (not_kept: not a listener TLS counter; name_too_long, too_many_series, too_many_families: over the bounds)."}, []string{"reason"}),
+			Help: "Reported stats not kept, by reason (not_kept: not a listener TLS counter; name_too_long, too_many_series, too_many_families: over the bounds; too_many_nodes: a closed node's kept counters forgotten early)."}, []string{"reason"}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.streams, m.refused, m.nacks, m.pushes, m.buildFailures, m.withheld, m.metricStreams, m.metricReports, m.metricsDropped)

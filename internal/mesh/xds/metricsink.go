@@ -1,6 +1,7 @@
 package xds
 
 import (
+	"context"
 	"errors"
 	"io"
 	"math"
@@ -35,6 +36,16 @@ const (
 	// maxStatName bounds a kept stat's name: listener addresses are
 	// short, so a longer name is not one of ours.
 	maxStatName = 256
+	// DefaultMaxTotalSeries caps the counters kept over all streams and
+	// nodes: MaxCounterSeries bounds one stream, but a node allowed to
+	// stream may open up to the server's stream cap of them.
+	DefaultMaxTotalSeries = 100000
+	// DefaultMaxClosedCounterNodes caps the nodes whose counters are
+	// kept after their last metrics stream closed: the retention alone
+	// would let a principal allowed many node ids (a wildcard policy)
+	// grow them by a node per short stream. The oldest closed node is
+	// forgotten first.
+	DefaultMaxClosedCounterNodes = 10000
 	// DefaultCountersRetention is how long a node's last reported
 	// counters stay visible after its last metrics stream closed (a
 	// reconnection within it continues where it left off).
@@ -114,6 +125,28 @@ type counterStore struct {
 	mu     sync.Mutex
 	nodes  map[string]*nodeCounters
 	nextID atomic.Int64
+	// streams are the open metrics streams whose principal can be
+	// re-authorized (IAM), by stream id.
+	streams map[int64]metricStream
+	// recheck is set by PoliciesChanged: the rebuild loop re-authorizes
+	// streams next.
+	recheck bool
+	// series counts the values held by every reporter, live or stale;
+	// maxSeries caps it (DefaultMaxTotalSeries).
+	series, maxSeries int
+	// maxClosed is the cap of nodes kept without a live stream
+	// (DefaultMaxClosedCounterNodes).
+	maxClosed int
+	// policyGen counts PoliciesChanged calls: a stream authorized while
+	// one came (before it was in streams) asks for a recheck itself.
+	policyGen uint64
+}
+
+// metricStream is what re-authorizing an open metrics stream needs.
+type metricStream struct {
+	ref NodeRef
+	ra  StreamReauthorizer
+	g   *guard
 }
 
 func (s *Server) now() time.Time { return clock.OrReal(s.cfg.Clock).Now() }
@@ -155,7 +188,11 @@ func (m metricsService) StreamMetrics(ss metricsv3.MetricsService_StreamMetricsS
 		s.metrics.refused.WithLabelValues("bad_node_id").Inc()
 		return status.Error(codes.InvalidArgument, err.Error())
 	}
-	if _, err := s.authorize(&stream{ctx: ctx}, ref); err != nil {
+	s.counters.mu.Lock()
+	gen := s.counters.policyGen
+	s.counters.mu.Unlock()
+	principal, err := s.authorize(&stream{ctx: ctx}, ref)
+	if err != nil {
 		s.metrics.refused.WithLabelValues("denied").Inc()
 		s.log.Warn("metrics stream refused", "node", nodeID, "err", err)
 		return err
@@ -166,6 +203,30 @@ func (m metricsService) StreamMetrics(ss metricsv3.MetricsService_StreamMetricsS
 	id := s.counters.nextID.Add(1)
 	s.counterStreamOpen(id, nodeID, ref)
 	defer s.counterStreamClosed(id, nodeID)
+	if ra, ok := principal.(StreamReauthorizer); ok {
+		// Like the node's ADS streams, the stats stream lasts only as
+		// long as its principal may stream the node: an IAM change
+		// re-authorizes it (recheckMetricStreams).
+		if g := guardFrom(ctx); g != nil {
+			s.counters.mu.Lock()
+			s.counters.streams[id] = metricStream{ref: ref, ra: ra, g: g}
+			// An IAM change between the authorization and now found
+			// no stream to recheck: ask for one.
+			missed := s.counters.policyGen != gen
+			if missed {
+				s.counters.recheck = true
+			}
+			s.counters.mu.Unlock()
+			if missed {
+				s.wake()
+			}
+			defer func() {
+				s.counters.mu.Lock()
+				delete(s.counters.streams, id)
+				s.counters.mu.Unlock()
+			}()
+		}
+	}
 	s.metrics.metricStreams.Inc()
 	defer s.metrics.metricStreams.Dec()
 	for {
@@ -197,6 +258,39 @@ func (s *Server) counterStreamOpen(id int64, nodeID string, ref NodeRef) {
 	nc.live[id] = &reporter{values: map[string]uint64{}}
 }
 
+// recheckMetricStreams re-authorizes the open metrics streams after
+// PoliciesChanged, on the rebuild loop, and ends (PermissionDenied) those
+// whose principal may no longer stream their node. A stream whose
+// re-authorization cannot be decided now (the store is unavailable) is
+// kept, as an ADS stream keeps its configuration.
+func (s *Server) recheckMetricStreams() {
+	c := &s.counters
+	c.mu.Lock()
+	if !c.recheck {
+		c.mu.Unlock()
+		return
+	}
+	c.recheck = false
+	open := make([]metricStream, 0, len(c.streams))
+	for _, ms := range c.streams {
+		open = append(open, ms)
+	}
+	c.mu.Unlock()
+	for _, ms := range open {
+		ctx, cancel := context.WithTimeout(s.ctx, buildTimeout)
+		err := ms.ra.Reauthorize(ctx, ms.ref)
+		cancel()
+		switch {
+		case errors.Is(err, ErrStreamRevoked):
+			s.metrics.refused.WithLabelValues("revoked").Inc()
+			s.log.Warn("xds: a metrics stream's principal may no longer stream its node; the stream ends", "node", ms.ref.ARN, "err", err)
+			ms.g.cancel(err)
+		case err != nil:
+			s.log.Error("xds: re-authorizing a metrics stream failed; it stays open", "node", ms.ref.ARN, "err", err)
+		}
+	}
+}
+
 // counterStreamClosed forgets a stream's values while other streams of
 // the node report (a reconnecting data plane reports its cumulative
 // counters again, which must not count twice), and keeps the last
@@ -212,11 +306,52 @@ func (s *Server) counterStreamClosed(id int64, nodeID string) {
 	r := nc.live[id]
 	delete(nc.live, id)
 	if len(nc.live) == 0 && r != nil && !r.updated.IsZero() {
+		c.release(nc.stale)
 		nc.stale, nc.goneAt = r, s.now()
-	} else if len(nc.live) == 0 && nc.stale != nil {
-		nc.goneAt = s.now()
-	} else if len(nc.live) == 0 {
-		delete(c.nodes, nodeID)
+	} else {
+		c.release(r)
+		if len(nc.live) == 0 && nc.stale != nil {
+			nc.goneAt = s.now()
+		} else if len(nc.live) == 0 {
+			delete(c.nodes, nodeID)
+			return
+		}
+	}
+	if len(nc.live) == 0 {
+		s.boundClosedLocked()
+	}
+}
+
+// boundClosedLocked forgets the oldest closed nodes beyond maxClosed
+// (c.mu held). It runs when a node's last stream closes, so the set never
+// exceeds the bound by more than that node.
+func (s *Server) boundClosedLocked() {
+	c := &s.counters
+	closed := 0
+	for _, nc := range c.nodes {
+		if len(nc.live) == 0 {
+			closed++
+		}
+	}
+	for ; closed > c.maxClosed; closed-- {
+		oldest := ""
+		var at time.Time
+		for id, nc := range c.nodes {
+			if len(nc.live) == 0 && (oldest == "" || nc.goneAt.Before(at) || nc.goneAt.Equal(at) && id < oldest) {
+				oldest, at = id, nc.goneAt
+			}
+		}
+		c.release(c.nodes[oldest].stale)
+		delete(c.nodes, oldest)
+		s.metrics.metricsDropped.WithLabelValues("too_many_nodes").Inc()
+	}
+}
+
+// release gives back the series a reporter no longer kept held (c.mu
+// held; nil is nothing).
+func (c *counterStore) release(r *reporter) {
+	if r != nil {
+		c.series -= len(r.values)
 	}
 }
 
@@ -226,6 +361,7 @@ func (s *Server) sweepCountersLocked() {
 	now, keep := s.now(), s.retention()
 	for id, nc := range s.counters.nodes {
 		if len(nc.live) == 0 && now.Sub(nc.goneAt) > keep {
+			s.counters.release(nc.stale)
 			delete(s.counters.nodes, id)
 		}
 	}
@@ -278,15 +414,19 @@ func (s *Server) ingest(id int64, nodeID string, msg *metricsv3.StreamMetricsMes
 	tooMany := 0.0
 	if r != nil {
 		for _, x := range kept {
-			if _, ok := r.values[x.key]; !ok && len(r.values) >= MaxCounterSeries {
-				tooMany++
-				continue
+			if _, ok := r.values[x.key]; !ok {
+				if len(r.values) >= MaxCounterSeries || c.series >= c.maxSeries {
+					tooMany++
+					continue
+				}
+				c.series++
 			}
 			r.values[x.key] = x.v
 		}
 		r.updated = s.now()
 		// A live stream reports for the node now: the last closed
 		// stream's values are superseded.
+		c.release(nc.stale)
 		nc.stale = nil
 		nc.dropped += uint64(tooLong + tooMany + tooManyFamilies)
 	}

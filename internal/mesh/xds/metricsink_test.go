@@ -249,3 +249,116 @@ func FuzzTLSStat(f *testing.F) {
 		}
 	})
 }
+
+// TestStreamMetricsBoundsClosedNodes: the counters kept after their
+// streams close are bounded in number, not only by the retention: a
+// principal allowed many node ids (a wildcard policy) that opens a stream
+// per id, reports and closes would otherwise grow the kept set by a node
+// per stream for the whole retention. The oldest closed node goes first.
+func TestStreamMetricsBoundsClosedNodes(t *testing.T) {
+	t.Parallel()
+	f := newMetricsFixture(t)
+	f.srv.counters.mu.Lock()
+	f.srv.counters.maxClosed = 2
+	f.srv.counters.mu.Unlock()
+	var arns []string
+	for i := range 4 {
+		arn := strings.Replace(tellerARN, "colorteller", fmt.Sprintf("node%d", i), 1)
+		arns = append(arns, arn)
+		f.authz.mu.Lock()
+		f.authz.allowed[arn] = true
+		f.authz.mu.Unlock()
+	}
+	for _, arn := range arns {
+		st, err := f.metrics.StreamMetrics(testCtx(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := st.Send(identified(arn, counter("listener.0.0.0.0_15000.ssl.handshake", 1))); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.CloseAndRecv(); err != nil {
+			t.Fatal(err)
+		}
+		testwait.For(t, 10*time.Second, "the closed stream's counters", func() bool {
+			for _, c := range f.srv.Counters() {
+				if c.ARN == arn && c.Reporters == 0 {
+					return true
+				}
+			}
+			return false
+		})
+		f.clk.Add(time.Second)
+	}
+	var kept []string
+	for _, c := range f.srv.Counters() {
+		kept = append(kept, c.ARN)
+	}
+	if fmt.Sprint(kept) != fmt.Sprint(arns[2:]) {
+		t.Fatalf("kept counters of %v, want the last two closed %v", kept, arns[2:])
+	}
+	if n := testutil.ToFloat64(f.srv.metrics.metricsDropped.WithLabelValues("too_many_nodes")); n != 2 {
+		t.Errorf("too_many_nodes drops = %v, want 2", n)
+	}
+}
+
+// TestStreamMetricsBoundsTotalSeries: the counters kept over every stream
+// are bounded (a node may open many streams, each up to
+// MaxCounterSeries), and series a forgotten node held are given back.
+func TestStreamMetricsBoundsTotalSeries(t *testing.T) {
+	t.Parallel()
+	f := newMetricsFixture(t)
+	f.srv.counters.mu.Lock()
+	f.srv.counters.maxSeries = 3
+	f.srv.counters.mu.Unlock()
+	other := strings.Replace(tellerARN, "colorteller", "other", 1)
+	f.authz.mu.Lock()
+	f.authz.allowed[other] = true
+	f.authz.mu.Unlock()
+	listeners := func(arn string) int {
+		for _, c := range f.srv.Counters() {
+			if c.ARN == arn {
+				return len(c.Listeners)
+			}
+		}
+		return 0
+	}
+	a, err := f.metrics.StreamMetrics(testCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Send(identified(tellerARN, counter("listener.a_1.ssl.handshake", 1), counter("listener.a_2.ssl.handshake", 1))); err != nil {
+		t.Fatal(err)
+	}
+	testwait.For(t, 10*time.Second, "the first node's report", func() bool { return listeners(tellerARN) == 2 })
+	b, err := f.metrics.StreamMetrics(testCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Send(identified(other, counter("listener.b_1.ssl.handshake", 1), counter("listener.b_2.ssl.handshake", 1))); err != nil {
+		t.Fatal(err)
+	}
+	testwait.For(t, 10*time.Second, "the second node's report", func() bool { return listeners(other) == 1 })
+	if n := testutil.ToFloat64(f.srv.metrics.metricsDropped.WithLabelValues("too_many_series")); n != 1 {
+		t.Fatalf("too_many_series drops = %v, want 1", n)
+	}
+	// The first node's stream closes and its counters pass the
+	// retention: their series are free again.
+	if _, err := a.CloseAndRecv(); err != nil {
+		t.Fatal(err)
+	}
+	testwait.For(t, 10*time.Second, "the first stream closed", func() bool {
+		f.srv.counters.mu.Lock()
+		defer f.srv.counters.mu.Unlock()
+		nc := f.srv.counters.nodes[tellerARN]
+		return nc != nil && len(nc.live) == 0
+	})
+	f.clk.Add(2 * time.Minute)
+	if n := listeners(tellerARN); n != 0 {
+		t.Fatalf("the first node's counters outlived the retention")
+	}
+	if err := b.Send(&metricsv3.StreamMetricsMessage{EnvoyMetrics: []*promgo.MetricFamily{counter("listener.b_2.ssl.handshake", 1)}}); err != nil {
+		t.Fatal(err)
+	}
+	testwait.For(t, 10*time.Second, "the second node's series kept once others were freed", func() bool { return listeners(other) == 2 })
+}

@@ -304,6 +304,9 @@ func New(cfg Config) (*Server, error) {
 	s.authTimeout, s.maxStreams = cfg.AuthTimeout, cfg.MaxStreams
 	s.pending, s.maxPendingPerPeer = map[string]int{}, DefaultMaxPendingPerPeer
 	s.counters.nodes = map[string]*nodeCounters{}
+	s.counters.streams = map[int64]metricStream{}
+	s.counters.maxClosed = DefaultMaxClosedCounterNodes
+	s.counters.maxSeries = DefaultMaxTotalSeries
 	if s.authTimeout <= 0 {
 		s.authTimeout = DefaultAuthTimeout
 	}

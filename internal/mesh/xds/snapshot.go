@@ -301,6 +301,10 @@ func (s *Server) meshChanged(mesh string) {
 		}
 	}
 	s.mu.Unlock()
+	s.counters.mu.Lock()
+	s.counters.policyGen++
+	s.counters.recheck = len(s.counters.streams) > 0
+	s.counters.mu.Unlock()
 	s.wake()
 }
 
@@ -313,6 +317,10 @@ func (s *Server) certChanged(arn string) {
 		}
 	}
 	s.mu.Unlock()
+	s.counters.mu.Lock()
+	s.counters.policyGen++
+	s.counters.recheck = len(s.counters.streams) > 0
+	s.counters.mu.Unlock()
 	s.wake()
 }
 
@@ -349,6 +357,7 @@ func (s *Server) rebuildLoop() {
 			s.mu.Unlock()
 		}
 		s.rebuildDirty()
+		s.recheckMetricStreams()
 	}
 }
 
@@ -482,6 +491,10 @@ func (s *Server) PoliciesChanged() {
 		}
 	}
 	s.mu.Unlock()
+	s.counters.mu.Lock()
+	s.counters.policyGen++
+	s.counters.recheck = len(s.counters.streams) > 0
+	s.counters.mu.Unlock()
 	s.wake()
 }
 
