@@ -144,7 +144,7 @@ func TestXDSMetricsStreamEndsWhenRevoked(t *testing.T) {
 	e := startXDSEnv(t)
 	creds := e.user(t, "teller", streamPolicy(e.nodeARN))
 	conn, err := grpc.NewClient(e.addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithPerRPCCredentials(&xds.SigV4Credentials{Credentials: creds, Region: servertest.Region, AllowInsecure: true, Now: e.srv.Clock.Now}))
+		grpc.WithPerRPCCredentials(&xds.SigV4Credentials{Credentials: creds, Region: servertest.Region, AllowInsecure: true, Clock: e.srv.Clock}))
 	if err != nil {
 		t.Fatal(err)
 	}
