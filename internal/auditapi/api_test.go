@@ -1,19 +1,12 @@
 package auditapi_test
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
-	"encoding/json"
-	"io"
-	"net/http"
 	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 
@@ -24,25 +17,7 @@ import (
 // and any SigV4 client do.
 func call(t *testing.T, srv *servertest.Server, id, secret, op string, in any) (int, map[string]any) {
 	t.Helper()
-	body, _ := json.Marshal(in)
-	req, _ := http.NewRequest("POST", srv.URL+"/", bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/x-amz-json-1.1")
-	req.Header.Set("X-Amz-Target", "BulwarkAudit."+op)
-	sum := sha256.Sum256(body)
-	if err := v4.NewSigner().SignHTTP(context.Background(), aws.Credentials{AccessKeyID: id, SecretAccessKey: secret}, req, hex.EncodeToString(sum[:]), "bulwark", servertest.Region, srv.Clock.Now()); err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	var out map[string]any
-	if err := json.Unmarshal(raw, &out); err != nil {
-		t.Fatalf("%s: %s", op, raw)
-	}
-	return resp.StatusCode, out
+	return srv.CallJSON(t, "bulwark", "BulwarkAudit."+op, id, secret, in)
 }
 
 func root(t *testing.T, srv *servertest.Server, op string, in any) map[string]any {

@@ -3,19 +3,14 @@ package events_test
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
@@ -28,25 +23,7 @@ import (
 // console does.
 func listDeliveries(t *testing.T, srv *servertest.Server, id, secret string, in any) (int, map[string]any) {
 	t.Helper()
-	body, _ := json.Marshal(in)
-	req, _ := http.NewRequest("POST", srv.URL+"/", bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/x-amz-json-1.1")
-	req.Header.Set("X-Amz-Target", "BulwarkEvents.ListRuleDeliveries")
-	sum := sha256.Sum256(body)
-	if err := v4.NewSigner().SignHTTP(context.Background(), aws.Credentials{AccessKeyID: id, SecretAccessKey: secret}, req, hex.EncodeToString(sum[:]), "bulwark", servertest.Region, srv.Clock.Now()); err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	var out map[string]any
-	if err := json.Unmarshal(raw, &out); err != nil {
-		t.Fatalf("%d %s", resp.StatusCode, raw)
-	}
-	return resp.StatusCode, out
+	return srv.CallJSON(t, "bulwark", "BulwarkEvents.ListRuleDeliveries", id, secret, in)
 }
 
 // TestListRuleDeliveriesAPI: the read API reports a failing target's

@@ -340,10 +340,18 @@ func (c *h1conn) serve(r *http.Request, res *routeResult, routed bool) bool {
 // closing says the connection closes after it. It returns whether the
 // connection stays open.
 func (c *h1conn) local(code int, body string, extra []string, closing bool) bool {
+	return c.writeLocal(code, "text/plain; charset=utf-8\r\nX-Content-Type-Options: nosniff", body, extra, closing)
+}
+
+// writeLocal writes a locally generated answer; contentType may carry
+// further header lines after the type, joined by CRLF.
+func (c *h1conn) writeLocal(code int, contentType, body string, extra []string, closing bool) bool {
 	bw := getWriter(c.conn)
 	defer putWriter(bw)
 	writeStatusLine(bw, code, "")
-	_, _ = bw.WriteString("Content-Type: text/plain; charset=utf-8\r\nX-Content-Type-Options: nosniff\r\nContent-Length: ")
+	_, _ = bw.WriteString("Content-Type: ")
+	_, _ = bw.WriteString(contentType)
+	_, _ = bw.WriteString("\r\nContent-Length: ")
 	_, _ = bw.WriteString(strconv.Itoa(len(body)))
 	_, _ = bw.WriteString("\r\n")
 	for _, e := range extra {
@@ -627,21 +635,5 @@ func (c *h1conn) upstreamError(cl *cluster, err error, deadline time.Time, closi
 
 // localPlain is local with ReverseProxy's ErrorHandler's Content-Type.
 func (c *h1conn) localPlain(code int, body string, closing bool) bool {
-	bw := getWriter(c.conn)
-	defer putWriter(bw)
-	writeStatusLine(bw, code, "")
-	_, _ = bw.WriteString("Content-Type: text/plain\r\nContent-Length: ")
-	_, _ = bw.WriteString(strconv.Itoa(len(body)))
-	_, _ = bw.WriteString("\r\n")
-	switch {
-	case closing:
-		_, _ = bw.WriteString("Connection: close\r\n")
-	case c.head.minor == 0:
-		_, _ = bw.WriteString("Connection: keep-alive\r\n")
-	}
-	_, _ = bw.WriteString("\r\n")
-	if c.head.method != http.MethodHead {
-		_, _ = bw.WriteString(body)
-	}
-	return bw.Flush() == nil && !closing
+	return c.writeLocal(code, "text/plain", body, nil, closing)
 }

@@ -11,6 +11,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"io"
 	"net"
 	"net/http"
@@ -203,6 +204,39 @@ func (s *Server) SignedJSONRequest(t testing.TB, service, target string, body []
 	}
 	req.RemoteAddr = "127.0.0.1:5555"
 	return req
+}
+
+// CallJSON signs a JSON 1.1 call to target ("BulwarkAudit.LookupEvents")
+// for service with the given key, as the console and any SigV4 client do,
+// sends it over the network and returns the status and the decoded body.
+func (s *Server) CallJSON(t testing.TB, service, target, accessKeyID, secret string, in any) (int, map[string]any) {
+	t.Helper()
+	body, err := json.Marshal(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := http.NewRequest(http.MethodPost, s.URL+"/", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-amz-json-1.1")
+	req.Header.Set("X-Amz-Target", target)
+	sum := sha256.Sum256(body)
+	creds := aws.Credentials{AccessKeyID: accessKeyID, SecretAccessKey: secret}
+	if err := v4.NewSigner().SignHTTP(context.Background(), creds, req, hex.EncodeToString(sum[:]), service, Region, s.Clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var out map[string]any
+	if err := json.Unmarshal(raw, &out); err != nil {
+		t.Fatalf("%s: %d %s", target, resp.StatusCode, raw)
+	}
+	return resp.StatusCode, out
 }
 
 // Replay serves a copy of a signed request (see SignedJSONRequest) and
