@@ -263,14 +263,7 @@ func (p *xdsPrincipal) Key() string {
 // the answer is a refusal.
 func (p *xdsPrincipal) AuthorizeCertificate(ctx context.Context, node xds.NodeRef, arn string, record bool) error {
 	s := p.s
-	call := api.NewCall(s)
-	call.RequestID = newRequestID()
-	call.Service, call.Operation = xdsAPI, "StreamSecret"
-	call.AccountID, call.Region = p.call.AccountID, p.call.Region
-	call.SourceIP, call.TLS, call.UserAgent = p.call.SourceIP, p.call.TLS, p.call.UserAgent
-	call.Principal = p.call.Principal
-	call.Time = s.cfg.Clock.Now().UTC()
-	call.ReadOnly = true
+	call := p.streamCall("StreamSecret")
 	var denied *awsproto.AccessDenied
 	if p.auth != authSigV4 {
 		denied = &awsproto.AccessDenied{Principal: call.Principal.ARN, Action: "acm:ExportCertificate", Resource: arn,
@@ -313,6 +306,21 @@ func (p *xdsPrincipal) AuthorizeCertificate(ctx context.Context, node xds.NodeRe
 	return err
 }
 
+// streamCall is a call for one authorization decision made on behalf
+// of the stream's principal, in the request context the stream opened
+// with (source address, TLS, user agent), at the server's time.
+func (p *xdsPrincipal) streamCall(op string) *api.Call {
+	call := api.NewCall(p.s)
+	call.RequestID = newRequestID()
+	call.Service, call.Operation = xdsAPI, op
+	call.AccountID, call.Region = p.call.AccountID, p.call.Region
+	call.SourceIP, call.TLS, call.UserAgent = p.call.SourceIP, p.call.TLS, p.call.UserAgent
+	call.Principal = p.call.Principal
+	call.Time = p.s.cfg.Clock.Now().UTC()
+	call.ReadOnly = true
+	return call
+}
+
 // Reauthorize implements xds.StreamReauthorizer for signed streams: the
 // access key that signed the stream must still be active (and exist) and
 // its principal still be allowed appmesh:StreamAggregatedResources on the
@@ -327,14 +335,7 @@ func (p *xdsPrincipal) Reauthorize(ctx context.Context, node xds.NodeRef) error 
 		return nil
 	}
 	s := p.s
-	call := api.NewCall(s)
-	call.RequestID = newRequestID()
-	call.Service, call.Operation = xdsAPI, "StreamAggregatedResources"
-	call.AccountID, call.Region = p.call.AccountID, p.call.Region
-	call.SourceIP, call.TLS, call.UserAgent = p.call.SourceIP, p.call.TLS, p.call.UserAgent
-	call.Principal = p.call.Principal
-	call.Time = s.cfg.Clock.Now().UTC()
-	call.ReadOnly = true
+	call := p.streamCall("StreamAggregatedResources")
 	var denied *awsproto.AccessDenied
 	if cred, lerr := s.iam.LookupAccessKey(ctx, call.Principal.AccessKeyID); lerr != nil && !errors.Is(lerr, iam.ErrUnknownAccessKey) {
 		return fmt.Errorf("the stream's access key could not be read: %w", lerr)
