@@ -25,8 +25,11 @@ import (
 const (
 	fleetNodes        = 1000
 	fleetVirtualNodes = 100
-	fleetConns        = 20 // client connections the simulated Envoys share
-	fleetCert         = "arn:aws:acm:us-east-1:111122223333:certificate/fleet"
+	// fleetConns client connections carry the simulated Envoys' streams:
+	// fleetNodes/fleetConns per connection, within the server's
+	// maxStreamsPerConn (a real Envoy holds one ADS stream per connection).
+	fleetConns = 100
+	fleetCert  = "arn:aws:acm:us-east-1:111122223333:certificate/fleet"
 )
 
 func fleetARN(i int) string {
@@ -51,6 +54,7 @@ func fleetSnapshot(i, port int) *spec.Snapshot {
 // configuration and when it has acknowledged a given certificate version.
 type simEnvoy struct {
 	configured chan struct{}
+	ended      chan struct{} // closed when run returns; err says why
 	once       sync.Once
 	// versions holds the last version received and acknowledged per type
 	// URL (map[string]string, replaced whole).
@@ -130,6 +134,10 @@ func runFleet(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	// The simulated Envoys all dial from 127.0.0.1; a real fleet comes
+	// from many addresses, each far below the per-address cap on streams
+	// not yet authorized, which would otherwise refuse most of this burst.
+	srv.maxPendingPerPeer = fleetNodes
 	conn0 := startXDS(b, srv)
 	conns := []*grpc.ClientConn{conn0}
 	for len(conns) < fleetConns {
@@ -149,13 +157,24 @@ func runFleet(b *testing.B) {
 	envoys := make([]*simEnvoy, fleetNodes)
 	start := time.Now()
 	for i := range envoys {
-		e := &simEnvoy{configured: make(chan struct{})}
+		e := &simEnvoy{configured: make(chan struct{}), ended: make(chan struct{})}
 		envoys[i] = e
 		ads := discoveryv3.NewAggregatedDiscoveryServiceClient(conns[i%len(conns)])
-		go func() { e.err.Store(fmt.Sprint(e.run(ctx, ads, fleetARN(i)))) }()
+		go func() {
+			e.err.Store(fmt.Sprint(e.run(ctx, ads, fleetARN(i))))
+			close(e.ended)
+		}()
 	}
-	for _, e := range envoys {
-		<-e.configured
+	for i, e := range envoys {
+		// A refused or broken stream ends the run with its reason instead
+		// of a wait that never ends.
+		select {
+		case <-e.configured:
+		case <-e.ended:
+			b.Fatalf("Envoy %d's stream ended before it was configured: %v", i, e.err.Load())
+		case <-time.After(60 * time.Second):
+			b.Fatalf("Envoy %d was not configured within 60 s", i)
+		}
 	}
 	configured := time.Since(start)
 	runtime.GC()
