@@ -35,7 +35,7 @@ func newXDSMetrics(reg prometheus.Registerer) *xdsMetrics {
 		streams: prometheus.NewGauge(prometheus.GaugeOpts{Name: MetricStreams,
 			Help: "Authorized xDS streams now open."}),
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricRefused,
-			Help: "xDS streams refused, by reason (denied, bad_node_id, no_node, node_changed, no_configuration, auth_timeout, too_many_streams, too_many_unauthenticated, revoked)."}, []string{"reason"}),
+			Help: "xDS streams refused, by reason (denied, bad_node_id, no_node, node_changed, no_configuration, bad_request, auth_timeout, too_many_streams, too_many_unauthenticated, revoked)."}, []string{"reason"}),
 		nacks: prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricNACKs,
 			Help: "Configurations a data plane refused (NACK), by resource type."}, []string{"type"}),
 		pushes: prometheus.NewCounter(prometheus.CounterOpts{Name: MetricPushes,
