@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -18,10 +17,9 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
+	"github.com/bulwarkd/bulwark/internal/server/servertest"
 	"github.com/bulwarkd/bulwark/internal/store/postgres/pgtest"
 	"github.com/bulwarkd/bulwark/internal/testwait"
 )
@@ -135,32 +133,8 @@ func (p *proc) awsConfig() aws.Config {
 		Region:       "us-east-1",
 		Credentials:  credentials.NewStaticCredentialsProvider(devKeyID, devSecret, ""),
 		BaseEndpoint: aws.String(p.endpoint),
-		Retryer:      clientRaceRetryer,
+		Retryer:      servertest.ClientRaceRetryer,
 	}
-}
-
-// clientRaceRetryer retries nothing but one race inside the Go SDK's own
-// transport, so the tests still see every error the server returns
-// (throttling, 503s) on the first attempt. The race (aws-sdk-go-v2 issues
-// 1825 and 2737): net/http writes a request body, then reads the body once
-// more to check it holds no extra bytes; when the server has already
-// answered, the SDK touches the same body stream, that check fails, and
-// the transport closes its own connection under the response being read,
-// which surfaces as "use of closed network connection" on a 200. The
-// server has read the whole request and answered; the SDK's default
-// retryer retries this error, and so does this one.
-func clientRaceRetryer() aws.Retryer {
-	return retry.NewStandard(func(o *retry.StandardOptions) {
-		o.MaxAttempts = 3
-		o.RateLimiter = ratelimit.None
-		o.Backoff = retry.BackoffDelayerFunc(func(int, error) (time.Duration, error) { return 0, nil })
-		o.Retryables = []retry.IsErrorRetryable{retry.IsErrorRetryableFunc(func(err error) aws.Ternary {
-			if errors.Is(err, net.ErrClosed) {
-				return aws.TrueTernary
-			}
-			return aws.FalseTernary
-		})}
-	})
 }
 
 func (p *proc) wait(t *testing.T, timeout time.Duration) error {
