@@ -2,7 +2,7 @@
 // graph, each edge into a virtual node marked with the TLS that node's
 // listener enforces (mutual, one-way, none), and the data planes connected
 // to the xDS server with their configuration versions, refreshed live.
-import { h, s, errorBox, table, when, paginate } from './ui.js';
+import { h, s, errorBox, table, when, paginate, replaceKeepingFocus } from './ui.js';
 
 const POLL_MS = 4000;
 
@@ -172,10 +172,16 @@ export async function render(main, session, stale) {
     } catch (e) { sec.append(errorBox(e)); }
     sec.append(h('h3', {}, 'Connected data planes'), proxies);
     // A refusal here (no bulwark:ListConnectedProxies) leaves the graph.
+    let shown = null;
     const refresh = async () => {
       try {
         const list = await paginate((t) => c.json('bulwark', 'BulwarkMesh.ListConnectedProxies', { MeshName: m.meshName, NextToken: t }), 'Proxies');
-        proxies.replaceChildren(proxyTable(m.meshName, list));
+        // Redrawn only when something changed, and without moving the
+        // keyboard user's focus when it did.
+        const sig = JSON.stringify(list);
+        if (sig === shown) return;
+        shown = sig;
+        replaceKeepingFocus(proxies, proxyTable(m.meshName, list));
         for (const n of sec.querySelectorAll('g.node')) {
           const [kind, name] = n.dataset.id.split(':');
           const p = list.find((x) => x.ResourceName === name && (kind === 'gateway' ? x.ResourceType === 'virtualGateway' : x.ResourceType === 'virtualNode'));
@@ -184,7 +190,7 @@ export async function render(main, session, stale) {
           n.classList.toggle('connected', !!(p && (p.Streams > 0 || p.CounterReporters > 0)));
           n.classList.toggle('refused', !!(p && p.Configurations.some((cf) => cf.LastNack)));
         }
-      } catch (e) { proxies.replaceChildren(errorBox(e)); }
+      } catch (e) { shown = null; replaceKeepingFocus(proxies, errorBox(e)); }
     };
     live.push(refresh);
   }

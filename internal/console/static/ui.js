@@ -71,6 +71,21 @@ export function table(caption, cols, rows, attrs) {
       : h('tr', {}, h('td', { colspan: cols.length, class: 'empty' }, 'None yet.')))));
 }
 
+// replaceKeepingFocus swaps box's content for nodes, as a live refresh
+// does, without taking the keyboard user's place away: if focus was on a
+// control inside box, the control at the same position in the new content
+// gets it (else focus would fall back to the page and Tab start over).
+export function replaceKeepingFocus(box, ...nodes) {
+  const focusables = () => Array.from(box.querySelectorAll('a[href], button, input, select, textarea, [tabindex], .scroll'));
+  const active = document.activeElement;
+  const at = active && box.contains(active) ? focusables().indexOf(active) : -1;
+  box.replaceChildren(...nodes);
+  if (at >= 0) {
+    const again = focusables()[at];
+    if (again) again.focus({ preventScroll: true });
+  }
+}
+
 // when formats an API timestamp (epoch seconds) as a UTC date and time.
 export function when(t) {
   if (t === undefined || t === null || t === '') return '—';
