@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -55,6 +56,19 @@ docs/xds.md).
   GRPC_XDS_BOOTSTRAP=bootstrap.json ./greeter`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			// The App Mesh image's variables, as bulwark proxy reads them,
+			// so a task definition's environment carries over.
+			if o.ResourceARN == "" {
+				o.ResourceARN = os.Getenv("APPMESH_RESOURCE_ARN")
+			}
+			if o.ResourceARN == "" {
+				return errors.New("--resource-arn is required (or APPMESH_RESOURCE_ARN): the virtual node or virtual gateway ARN Envoy runs as")
+			}
+			if !cmd.Flags().Changed("xds") {
+				if v := os.Getenv("APPMESH_XDS_ENDPOINT"); v != "" {
+					o.XDSAddress = v
+				}
+			}
 			if grpcMode {
 				return printGRPCBootstrap(cmd, o, providers, refresh)
 			}
@@ -82,8 +96,8 @@ docs/xds.md).
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&o.ResourceARN, "resource-arn", "", "virtual node or virtual gateway ARN (APPMESH_RESOURCE_ARN)")
-	fl.StringVar(&o.XDSAddress, "xds", "127.0.0.1:15010", "Bulwark's xDS address, host:port (APPMESH_XDS_ENDPOINT)")
+	fl.StringVar(&o.ResourceARN, "resource-arn", "", "virtual node or virtual gateway ARN (default $APPMESH_RESOURCE_ARN)")
+	fl.StringVar(&o.XDSAddress, "xds", "127.0.0.1:15010", "Bulwark's xDS address, host:port (default $APPMESH_XDS_ENDPOINT, else 127.0.0.1:15010)")
 	fl.StringVar(&o.Cluster, "cluster", "", "node cluster (default: the resource ARN, like APPMESH_RESOURCE_CLUSTER)")
 	fl.StringVar(&o.Auth, "auth", xds.AuthSigV4, "stream authentication: sigv4, mtls or none")
 	fl.StringVar(&o.CAFile, "ca-file", "", "CA bundle that verifies Bulwark's xDS certificate (default /etc/ssl/certs/ca-certificates.crt)")
@@ -95,7 +109,6 @@ docs/xds.md).
 	fl.BoolVar(&grpcMode, "grpc", false, "print a gRPC xDS bootstrap for a proxyless gRPC application instead of an Envoy one")
 	fl.StringArrayVar(&providers, "certificate-provider", nil, "with --grpc, NAME=DIR: a file_watcher over DIR/cert.pem, key.pem, chain.pem (repeatable)")
 	fl.DurationVar(&refresh, "refresh-interval", xds.DefaultGRPCRefreshInterval, "with --grpc, how often gRPC rereads the certificate files")
-	_ = cmd.MarkFlagRequired("resource-arn")
 	return cmd
 }
 
