@@ -178,6 +178,29 @@ func TestADSBoundsResourceNames(t *testing.T) {
 				t.Fatalf("got %v, want InvalidArgument", err)
 			}
 		})
+		t.Run("huge node", func(t *testing.T) {
+			// A node whose metadata fills the message: kept for the life of
+			// the stream, so bounded.
+			n := tellerNode()
+			n.UserAgentName = strings.Repeat("u", MaxNodeBytes)
+			var err error
+			if delta {
+				st := openADS(t, f, shortCtx(t), true)
+				err = st.delta.Send(&discoveryv3.DeltaDiscoveryRequest{Node: n, TypeUrl: resourcev3.ClusterType})
+				if err == nil {
+					err = st.recvErr()
+				}
+			} else {
+				st := openADS(t, f, shortCtx(t), false)
+				err = st.sotw.Send(&discoveryv3.DiscoveryRequest{Node: n, TypeUrl: resourcev3.ClusterType})
+				if err == nil {
+					err = st.recvErr()
+				}
+			}
+			if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "node") {
+				t.Fatalf("got %v, want InvalidArgument about the node", err)
+			}
+		})
 		if !delta {
 			return
 		}

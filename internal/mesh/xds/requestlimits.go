@@ -3,10 +3,12 @@ package xds
 import (
 	"unicode/utf8"
 
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 )
 
 // Bounds on what one stream may ask for. go-control-plane keeps a watch
@@ -29,6 +31,10 @@ const (
 	// keeps and logs: Envoy's messages are a line or a few, and a data
 	// plane must not make the status API serve megabytes.
 	maxNACKMessage = 4096
+	// MaxNodeBytes bounds the node a request carries (id, cluster,
+	// metadata, locality, user agent, extensions): the server keeps it for
+	// the life of the stream. App Mesh's image sends well under 4 KiB.
+	MaxNodeBytes = 64 << 10
 )
 
 // checkType refuses a type URL go-control-plane's caches cannot serve:
@@ -41,6 +47,17 @@ func checkType(typeURL string) error {
 	}
 	if cachev3.GetResponseType(typeURL) == types.UnknownType {
 		return status.Errorf(codes.InvalidArgument, "type URL %q is not an xDS resource type this server serves", truncate(typeURL, 256))
+	}
+	return nil
+}
+
+// checkNode refuses a node larger than MaxNodeBytes.
+func checkNode(n *corev3.Node) error {
+	if n == nil {
+		return nil
+	}
+	if size := proto.Size(n); size > MaxNodeBytes {
+		return status.Errorf(codes.InvalidArgument, "the request's node takes %d bytes; at most %d are accepted", size, MaxNodeBytes)
 	}
 	return nil
 }

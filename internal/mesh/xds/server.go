@@ -443,7 +443,7 @@ func (s *Server) closeStream(id int64) {
 // OnStreamRequest authorizes a stream's first request and watches every
 // later one for a changed node id and for NACKs.
 func (s *Server) OnStreamRequest(id int64, req *discoveryv3.DiscoveryRequest) error {
-	if err := s.checkRequest(req.GetTypeUrl(), req.GetResourceNames()); err != nil {
+	if err := s.checkRequest(req.GetNode(), req.GetTypeUrl(), req.GetResourceNames()); err != nil {
 		return err
 	}
 	st, err := s.admit(id, req.GetNode())
@@ -468,7 +468,7 @@ func (s *Server) OnStreamRequest(id int64, req *discoveryv3.DiscoveryRequest) er
 
 // OnStreamDeltaRequest is OnStreamRequest for incremental streams.
 func (s *Server) OnStreamDeltaRequest(id int64, req *discoveryv3.DeltaDiscoveryRequest) error {
-	if err := s.checkRequest(req.GetTypeUrl(), req.GetResourceNamesSubscribe(), req.GetResourceNamesUnsubscribe(), initialNames(req.GetInitialResourceVersions())); err != nil {
+	if err := s.checkRequest(req.GetNode(), req.GetTypeUrl(), req.GetResourceNamesSubscribe(), req.GetResourceNamesUnsubscribe(), initialNames(req.GetInitialResourceVersions())); err != nil {
 		return err
 	}
 	st, err := s.admit(id, req.GetNode())
@@ -490,10 +490,13 @@ func (s *Server) OnStreamDeltaRequest(id int64, req *discoveryv3.DeltaDiscoveryR
 }
 
 // checkRequest refuses, before anything else is done with it, a request
-// for a type no cache serves or naming more than the bounds allow
+// for a type no cache serves, or whose node or names pass the bounds
 // (requestlimits.go); the stream ends with InvalidArgument.
-func (s *Server) checkRequest(typeURL string, names ...[]string) error {
+func (s *Server) checkRequest(n *corev3.Node, typeURL string, names ...[]string) error {
 	err := checkType(typeURL)
+	if err == nil {
+		err = checkNode(n)
+	}
 	if err == nil {
 		err = checkNames(names...)
 	}
