@@ -3,14 +3,17 @@ package xds
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	statuspb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
@@ -249,7 +252,15 @@ func TestADSBoundsResourceNames(t *testing.T) {
 // serves: a NACK is one refusal of one response.
 func TestADSNACKFloodCountedOnce(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t)
+	logs := &recordLog{}
+	f := &fixture{mesh: newMemMesh(), certs: newMemCerts(t), authz: &allowList{allowed: map[string]bool{tellerARN: true}}, reg: prometheus.NewRegistry()}
+	f.setPort(t, 9080)
+	srv, err := New(Config{Mesh: f.mesh, Certificates: f.certs, Authorizer: f.authz, Region: testRegion, AccountID: testAccount, Registerer: f.reg, Logger: slog.New(logs)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.srv = srv
+	f.ads = discoveryv3.NewAggregatedDiscoveryServiceClient(startXDS(t, srv))
 	st, err := f.ads.StreamAggregatedResources(shortCtx(t))
 	if err != nil {
 		t.Fatal(err)
@@ -306,6 +317,54 @@ func TestADSNACKFloodCountedOnce(t *testing.T) {
 	if s[0].LastNACK.Version != r1.VersionInfo {
 		t.Fatalf("last NACK names version %q, want %q", s[0].LastNACK.Version, r1.VersionInfo)
 	}
+	// Logged once, with Envoy's message (cut), the node and the version.
+	nacks := logs.matching("NACK")
+	if len(nacks) != 1 {
+		t.Fatalf("%d NACK log records, want 1", len(nacks))
+	}
+	a := nacks[0]
+	if a["node"] != tellerARN || a["version"] != r1.VersionInfo || a["type"] != resourcev3.ClusterType ||
+		!strings.HasPrefix(a["envoyError"], "xxxx") || len(a["envoyError"]) > maxNACKMessage+len("…") {
+		t.Fatalf("NACK logged as %v", trimmed(a))
+	}
+}
+
+// recordLog keeps every log record's message and attributes.
+type recordLog struct {
+	mu   sync.Mutex
+	recs []map[string]string
+}
+
+func (h *recordLog) Enabled(context.Context, slog.Level) bool { return true }
+func (h *recordLog) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h *recordLog) WithGroup(string) slog.Handler            { return h }
+func (h *recordLog) Handle(_ context.Context, r slog.Record) error {
+	m := map[string]string{"msg": r.Message}
+	r.Attrs(func(a slog.Attr) bool { m[a.Key] = a.Value.String(); return true })
+	h.mu.Lock()
+	h.recs = append(h.recs, m)
+	h.mu.Unlock()
+	return nil
+}
+
+func (h *recordLog) matching(sub string) []map[string]string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []map[string]string
+	for _, r := range h.recs {
+		if strings.Contains(r["msg"], sub) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func trimmed(m map[string]string) map[string]string {
+	out := map[string]string{}
+	for k, v := range m {
+		out[k] = truncate(v, 80)
+	}
+	return out
 }
 
 // A node's stream carries its own configuration only: naming another
