@@ -254,6 +254,7 @@ func TestADSNACKFloodCountedOnce(t *testing.T) {
 	t.Parallel()
 	logs := &recordLog{}
 	f := &fixture{mesh: newMemMesh(), certs: newMemCerts(t), authz: &allowList{allowed: map[string]bool{tellerARN: true}}, reg: prometheus.NewRegistry()}
+	f.certs.issue(t, tellerCert, "colorteller.mesh.local")
 	f.setPort(t, 9080)
 	srv, err := New(Config{Mesh: f.mesh, Certificates: f.certs, Authorizer: f.authz, Region: testRegion, AccountID: testAccount, Registerer: f.reg, Logger: slog.New(logs)})
 	if err != nil {
