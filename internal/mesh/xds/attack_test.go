@@ -244,6 +244,20 @@ func TestADSBoundsResourceNames(t *testing.T) {
 				t.Fatalf("got %v, want InvalidArgument once the stream's subscriptions pass %d", err, MaxResourceNames)
 			}
 		})
+		t.Run("accumulated name bytes", func(t *testing.T) {
+			// Few names, each as long as one request allows: their sum is
+			// bounded too.
+			st := openADS(t, f, shortCtx(t), delta)
+			for i := range 4 {
+				name := fmt.Sprintf("%d%s", i, strings.Repeat("n", MaxResourceNameBytes/3))
+				if err := st.send(i == 0, resourcev3.SecretType, []string{name}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := st.recvErr(); status.Code(err) != codes.InvalidArgument {
+				t.Fatalf("got %v, want InvalidArgument once the subscribed names pass %d bytes", err, MaxResourceNameBytes)
+			}
+		})
 	})
 }
 

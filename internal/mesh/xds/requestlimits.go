@@ -81,46 +81,55 @@ func checkNames(lists ...[]string) error {
 }
 
 // deltaSubscription tracks the names one delta stream is subscribed to
-// per type, to bound their sum (go-control-plane adds each request's
-// subscriptions to the last).
-type deltaSubscription map[string]map[string]struct{}
+// per type, to bound their number and bytes (go-control-plane adds each
+// request's subscriptions to the last).
+type deltaSubscription map[string]*subscribed
+
+type subscribed struct {
+	names map[string]struct{}
+	bytes int
+}
 
 // apply adds and removes names for typeURL; it refuses (and changes
-// nothing) when the type's subscriptions would pass MaxResourceNames.
+// nothing) when the type's subscriptions would pass MaxResourceNames
+// names or MaxResourceNameBytes bytes.
 func (d deltaSubscription) apply(typeURL string, subscribe, unsubscribe []string, initial map[string]string) error {
 	set := d[typeURL]
 	if set == nil {
-		set = map[string]struct{}{}
+		set = &subscribed{names: map[string]struct{}{}}
 	}
-	added := 0
+	added := map[string]bool{}
 	for _, n := range subscribe {
-		if _, ok := set[n]; !ok {
-			added++
+		if _, ok := set.names[n]; !ok {
+			added[n] = true
 		}
 	}
 	for n := range initial {
-		if _, ok := set[n]; !ok {
-			added++
+		if _, ok := set.names[n]; !ok {
+			added[n] = true
 		}
 	}
-	removed := 0
+	count, size := len(set.names), set.bytes
+	for n := range added {
+		count, size = count+1, size+len(n)
+	}
+	removed := map[string]bool{}
 	for _, n := range unsubscribe {
-		if _, ok := set[n]; ok {
-			removed++
+		if _, ok := set.names[n]; ok && !removed[n] {
+			removed[n] = true
+			count, size = count-1, size-len(n)
 		}
 	}
-	if len(set)+added-removed > MaxResourceNames {
-		return status.Errorf(codes.InvalidArgument, "the stream would be subscribed to more than %d resources of type %s; unsubscribe from some first", MaxResourceNames, shortType(typeURL))
+	if count > MaxResourceNames || size > MaxResourceNameBytes {
+		return status.Errorf(codes.InvalidArgument, "the stream would be subscribed to more than %d resources or %d bytes of names of type %s; unsubscribe from some first", MaxResourceNames, MaxResourceNameBytes, shortType(typeURL))
 	}
-	for _, n := range unsubscribe {
-		delete(set, n)
+	for n := range removed {
+		delete(set.names, n)
 	}
-	for _, n := range subscribe {
-		set[n] = struct{}{}
+	for n := range added {
+		set.names[n] = struct{}{}
 	}
-	for n := range initial {
-		set[n] = struct{}{}
-	}
+	set.bytes = size
 	d[typeURL] = set
 	return nil
 }
