@@ -69,6 +69,9 @@ docs/xds.md).
 					o.XDSAddress = v
 				}
 			}
+			if o.SDSSocketPath == "" {
+				o.SDSSocketPath = os.Getenv("APPMESH_SDS_SOCKET_PATH")
+			}
 			if grpcMode {
 				return printGRPCBootstrap(cmd, o, providers, refresh)
 			}
@@ -105,6 +108,7 @@ docs/xds.md).
 	fl.StringVar(&o.ClientKeyFile, "client-key", "", "client key for --auth mtls")
 	fl.BoolVar(&o.Plaintext, "plaintext", false, "connect without TLS (a dev server's loopback xDS port only)")
 	fl.StringVar(&o.AdminAddress, "admin", "127.0.0.1:9901", "Envoy's admin address")
+	fl.StringVar(&o.SDSSocketPath, "sds-socket", "", "Unix socket of the local SDS server the spec's sds certificate sources name (default $APPMESH_SDS_SOCKET_PATH; App Mesh's static_cluster_sds_unix_socket)")
 	fl.DurationVar(&o.StatsFlushInterval, "stats-flush-interval", xds.DefaultStatsFlushInterval, "how often Envoy reports its stats to Bulwark's metrics service over the xDS connection (the console's TLS handshake counts); negative: no stats sink")
 	fl.BoolVar(&grpcMode, "grpc", false, "print a gRPC xDS bootstrap for a proxyless gRPC application instead of an Envoy one")
 	fl.StringArrayVar(&providers, "certificate-provider", nil, "with --grpc, NAME=DIR: a file_watcher over DIR/cert.pem, key.pem, chain.pem (repeatable)")

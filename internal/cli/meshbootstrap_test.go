@@ -52,9 +52,14 @@ func TestMeshBootstrapCommand(t *testing.T) {
 		t.Fatal("LDS and CDS are not over ADS")
 	}
 
+	if strings.Contains(out, "static_cluster_sds_unix_socket") {
+		t.Fatal("an SDS socket cluster without APPMESH_SDS_SOCKET_PATH or --sds-socket")
+	}
+
 	// The App Mesh image's environment carries over.
 	t.Setenv("APPMESH_RESOURCE_ARN", arn)
 	t.Setenv("APPMESH_XDS_ENDPOINT", "from-env.internal:15443")
+	t.Setenv("APPMESH_SDS_SOCKET_PATH", "/run/spire/sockets/agent.sock")
 	code, out, errs = run("mesh", "bootstrap", "--auth", "none")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
@@ -62,6 +67,10 @@ func TestMeshBootstrapCommand(t *testing.T) {
 	if b := parse(t, out); b.Node.GetId() != arn || !strings.Contains(out, "from-env.internal") {
 		t.Fatalf("APPMESH_RESOURCE_ARN / APPMESH_XDS_ENDPOINT not used:\n%s", out)
 	}
+	if !strings.Contains(out, "static_cluster_sds_unix_socket") || !strings.Contains(out, "/run/spire/sockets/agent.sock") {
+		t.Fatalf("APPMESH_SDS_SOCKET_PATH not used:\n%s", out)
+	}
+	t.Setenv("APPMESH_SDS_SOCKET_PATH", "")
 
 	// --grpc prints gRPC's bootstrap for the same node.
 	code, out, errs = run("mesh", "bootstrap", "--grpc", "--resource-arn", arn, "--xds", "127.0.0.1:15010", "--plaintext")
