@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -55,6 +56,22 @@ docs/xds.md).
   GRPC_XDS_BOOTSTRAP=bootstrap.json ./greeter`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			// The App Mesh image's variables, as bulwark proxy reads them,
+			// so a task definition's environment carries over.
+			if o.ResourceARN == "" {
+				o.ResourceARN = os.Getenv("APPMESH_RESOURCE_ARN")
+			}
+			if o.ResourceARN == "" {
+				return errors.New("--resource-arn is required (or APPMESH_RESOURCE_ARN): the virtual node or virtual gateway ARN Envoy runs as")
+			}
+			if !cmd.Flags().Changed("xds") {
+				if v := os.Getenv("APPMESH_XDS_ENDPOINT"); v != "" {
+					o.XDSAddress = v
+				}
+			}
+			if o.SDSSocketPath == "" {
+				o.SDSSocketPath = os.Getenv("APPMESH_SDS_SOCKET_PATH")
+			}
 			if grpcMode {
 				return printGRPCBootstrap(cmd, o, providers, refresh)
 			}
@@ -82,8 +99,8 @@ docs/xds.md).
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&o.ResourceARN, "resource-arn", "", "virtual node or virtual gateway ARN (APPMESH_RESOURCE_ARN)")
-	fl.StringVar(&o.XDSAddress, "xds", "127.0.0.1:15010", "Bulwark's xDS address, host:port (APPMESH_XDS_ENDPOINT)")
+	fl.StringVar(&o.ResourceARN, "resource-arn", "", "virtual node or virtual gateway ARN (default $APPMESH_RESOURCE_ARN)")
+	fl.StringVar(&o.XDSAddress, "xds", "127.0.0.1:15010", "Bulwark's xDS address, host:port (default $APPMESH_XDS_ENDPOINT, else 127.0.0.1:15010)")
 	fl.StringVar(&o.Cluster, "cluster", "", "node cluster (default: the resource ARN, like APPMESH_RESOURCE_CLUSTER)")
 	fl.StringVar(&o.Auth, "auth", xds.AuthSigV4, "stream authentication: sigv4, mtls or none")
 	fl.StringVar(&o.CAFile, "ca-file", "", "CA bundle that verifies Bulwark's xDS certificate (default /etc/ssl/certs/ca-certificates.crt)")
@@ -91,11 +108,11 @@ docs/xds.md).
 	fl.StringVar(&o.ClientKeyFile, "client-key", "", "client key for --auth mtls")
 	fl.BoolVar(&o.Plaintext, "plaintext", false, "connect without TLS (a dev server's loopback xDS port only)")
 	fl.StringVar(&o.AdminAddress, "admin", "127.0.0.1:9901", "Envoy's admin address")
+	fl.StringVar(&o.SDSSocketPath, "sds-socket", "", "Unix socket of the local SDS server the spec's sds certificate sources name (default $APPMESH_SDS_SOCKET_PATH; App Mesh's static_cluster_sds_unix_socket)")
 	fl.DurationVar(&o.StatsFlushInterval, "stats-flush-interval", xds.DefaultStatsFlushInterval, "how often Envoy reports its stats to Bulwark's metrics service over the xDS connection (the console's TLS handshake counts); negative: no stats sink")
 	fl.BoolVar(&grpcMode, "grpc", false, "print a gRPC xDS bootstrap for a proxyless gRPC application instead of an Envoy one")
 	fl.StringArrayVar(&providers, "certificate-provider", nil, "with --grpc, NAME=DIR: a file_watcher over DIR/cert.pem, key.pem, chain.pem (repeatable)")
 	fl.DurationVar(&refresh, "refresh-interval", xds.DefaultGRPCRefreshInterval, "with --grpc, how often gRPC rereads the certificate files")
-	_ = cmd.MarkFlagRequired("resource-arn")
 	return cmd
 }
 

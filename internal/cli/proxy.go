@@ -62,14 +62,7 @@ exits. See docs/proxy.md.`,
 				f.opts.Listeners = append(f.opts.Listeners, b)
 			}
 			o := &f.opts
-			if o.ConfigFile == "" {
-				if o.XDS == "" {
-					o.XDS = os.Getenv("APPMESH_XDS_ENDPOINT")
-				}
-				if o.NodeID == "" && o.Mesh == "" {
-					o.NodeID = os.Getenv("APPMESH_RESOURCE_ARN")
-				}
-			}
+			appMeshEnvDefaults(o)
 			if o.Mesh != "" && (o.VirtualNode == "") == (o.VirtualGateway == "") {
 				return fmt.Errorf("--mesh needs exactly one of --virtual-node and --virtual-gateway")
 			}
@@ -119,6 +112,23 @@ exits. See docs/proxy.md.`,
 	fl.BoolVar(&f.allowAWS, "aws", false, "allow AWS's own endpoints and EC2 metadata credentials when no endpoint is configured")
 	fl.DurationVar(&o.ShutdownTimeout, "shutdown-timeout", 20*time.Second, "how long SIGTERM waits for in-flight requests")
 	return cmd
+}
+
+// appMeshEnvDefaults fills --xds and --resource-arn from the variables App
+// Mesh's Envoy image reads (APPMESH_XDS_ENDPOINT, APPMESH_RESOURCE_ARN),
+// so a task definition written for the image runs bulwark proxy as it is.
+// Flags win; a local mesh file (--config) needs neither; --mesh with
+// --virtual-node or --virtual-gateway names the resource instead.
+func appMeshEnvDefaults(o *launch.Options) {
+	if o.ConfigFile != "" {
+		return
+	}
+	if o.XDS == "" {
+		o.XDS = os.Getenv("APPMESH_XDS_ENDPOINT")
+	}
+	if o.NodeID == "" && o.Mesh == "" {
+		o.NodeID = os.Getenv("APPMESH_RESOURCE_ARN")
+	}
 }
 
 // noEndpoint is where a proxy without an endpoint sends API calls: a name

@@ -448,3 +448,49 @@ func FuzzParseNodeID(f *testing.F) {
 		}
 	})
 }
+
+// TestADSReconnectAfterChange: Envoy reconnecting announces the version it
+// holds; a configuration changed while it was away is sent at once, and
+// its ACK is recorded on the new stream.
+func TestADSReconnectAfterChange(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx, cancel := context.WithCancel(testCtx(t))
+	st, err := f.ads.StreamAggregatedResources(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Send(&discoveryv3.DiscoveryRequest{Node: tellerNode(), TypeUrl: resourcev3.ClusterType}); err != nil {
+		t.Fatal(err)
+	}
+	r1, err := st.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	// The node's last stream is gone (its entry with it); the change
+	// happens while no stream is open.
+	testwait.For(t, 0, "the node to be forgotten", func() bool { return len(f.srv.Status()) == 0 })
+	f.setPort(t, 9081)
+	st2, err := f.ads.StreamAggregatedResources(testCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st2.Send(&discoveryv3.DiscoveryRequest{Node: tellerNode(), TypeUrl: resourcev3.ClusterType, VersionInfo: r1.VersionInfo}); err != nil {
+		t.Fatal(err)
+	}
+	r2, err := st2.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r2.VersionInfo == r1.VersionInfo || clusterNames(t, r2.Resources)[0] != "cds_ingress_color-mesh_colorteller_http_9081" {
+		t.Fatalf("after reconnecting with version %s: got %s %v", r1.VersionInfo, r2.VersionInfo, clusterNames(t, r2.Resources))
+	}
+	if err := st2.Send(&discoveryv3.DiscoveryRequest{TypeUrl: resourcev3.ClusterType, VersionInfo: r2.VersionInfo, ResponseNonce: r2.Nonce}); err != nil {
+		t.Fatal(err)
+	}
+	testwait.For(t, 0, "the ACK on the new stream", func() bool {
+		s := f.srv.Status()
+		return len(s) == 1 && s[0].Acked[resourcev3.ClusterType] == r2.VersionInfo
+	})
+}

@@ -11,6 +11,7 @@ import (
 	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	awsiamv2 "github.com/envoyproxy/go-control-plane/envoy/config/grpc_credential/v2alpha"
 	metricsv3 "github.com/envoyproxy/go-control-plane/envoy/config/metrics/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
@@ -61,6 +62,13 @@ type BootstrapOptions struct {
 	// server's metrics service (the TLS counters the console shows);
 	// zero means DefaultStatsFlushInterval, negative reports nothing.
 	StatsFlushInterval time.Duration
+	// SDSSocketPath is the Unix socket of a local SDS server (a SPIRE
+	// agent, say) that the spec's "sds" certificate and trust sources
+	// name, App Mesh's APPMESH_SDS_SOCKET_PATH: the bootstrap defines the
+	// static cluster SDSSocketCluster on it, as App Mesh's image does.
+	// "" defines none, and listeners or clusters with sds sources then
+	// never become ready.
+	SDSSocketPath string
 }
 
 // DefaultStatsFlushInterval is how often a bootstrapped Envoy reports its
@@ -164,6 +172,9 @@ func Bootstrap(o BootstrapOptions) (*bootstrapv3.Bootstrap, error) {
 	default:
 		return nil, fmt.Errorf("--auth %q: use sigv4, mtls or none", o.Auth)
 	}
+	if o.SDSSocketPath != "" {
+		static = append(static, sdsSocketCluster(o.SDSSocketPath))
+	}
 	b := &bootstrapv3.Bootstrap{
 		Node:  &corev3.Node{Id: o.ResourceARN, Cluster: o.Cluster},
 		Admin: &bootstrapv3.Admin{Address: socketAddress(ah, adminPort)},
@@ -199,6 +210,29 @@ func Bootstrap(o BootstrapOptions) (*bootstrapv3.Bootstrap, error) {
 		return nil, fmt.Errorf("xds: bootstrap does not validate: %w", err)
 	}
 	return b, nil
+}
+
+// sdsSocketCluster is the static cluster of the local SDS server: HTTP/2
+// (gRPC) over the Unix socket at path.
+func sdsSocketCluster(path string) *clusterv3.Cluster {
+	return &clusterv3.Cluster{
+		Name:                 SDSSocketCluster,
+		ClusterDiscoveryType: &clusterv3.Cluster_Type{Type: clusterv3.Cluster_STATIC},
+		ConnectTimeout:       durationpb.New(time.Second),
+		LoadAssignment: &endpointv3.ClusterLoadAssignment{
+			ClusterName: SDSSocketCluster,
+			Endpoints: []*endpointv3.LocalityLbEndpoints{{LbEndpoints: []*endpointv3.LbEndpoint{{
+				HostIdentifier: &endpointv3.LbEndpoint_Endpoint{Endpoint: &endpointv3.Endpoint{Address: &corev3.Address{
+					Address: &corev3.Address_Pipe{Pipe: &corev3.Pipe{Path: path}},
+				}}},
+			}}}},
+		},
+		TypedExtensionProtocolOptions: map[string]*anypb.Any{httpOptionsKey: mustAny(&httpv3.HttpProtocolOptions{
+			UpstreamProtocolOptions: &httpv3.HttpProtocolOptions_ExplicitHttpConfig_{ExplicitHttpConfig: &httpv3.HttpProtocolOptions_ExplicitHttpConfig{
+				ProtocolConfig: &httpv3.HttpProtocolOptions_ExplicitHttpConfig_Http2ProtocolOptions{Http2ProtocolOptions: &corev3.Http2ProtocolOptions{}},
+			}},
+		})},
+	}
 }
 
 // parseAnyRegionARN checks that arn is a virtual node or virtual gateway

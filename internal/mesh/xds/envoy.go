@@ -425,6 +425,7 @@ func httpRoute(r spec.NamedRoute, clusters []*weightedCluster) (*routev3.Route, 
 			return nil, err
 		}
 		applyHTTPTimeout(action, r.Spec.GRPCRoute.Timeout)
+		action.RetryPolicy = grpcRetryPolicy(r.Spec.GRPCRoute.RetryPolicy)
 	}
 	out.Action = &routev3.Route_Route{Route: action}
 	return out, nil
@@ -454,6 +455,32 @@ func retryPolicy(p *spec.HTTPRetryPolicy) *routev3.RetryPolicy {
 		NumRetries:    wrapperspb.UInt32(uint32(p.MaxRetries)),
 		PerTryTimeout: duration(p.PerRetryTimeout),
 	}
+}
+
+// grpcRetryEvents are App Mesh's gRPC retry events, which Envoy's
+// retry_on names alike (gRPC status codes of the response).
+var grpcRetryEvents = map[string]bool{
+	"cancelled": true, "deadline-exceeded": true, "internal": true, "resource-exhausted": true, "unavailable": true,
+}
+
+// grpcRetryPolicy is retryPolicy for a gRPC route: the same HTTP and TCP
+// events, plus its gRPC status events.
+func grpcRetryPolicy(p *spec.GRPCRetryPolicy) *routev3.RetryPolicy {
+	if p == nil {
+		return nil
+	}
+	rp := retryPolicy(&spec.HTTPRetryPolicy{HTTPRetryEvents: p.HTTPRetryEvents, TCPRetryEvents: p.TCPRetryEvents, MaxRetries: p.MaxRetries, PerRetryTimeout: p.PerRetryTimeout})
+	on := []string{}
+	if rp.RetryOn != "" {
+		on = append(on, rp.RetryOn)
+	}
+	for _, e := range p.GRPCRetryEvents {
+		if grpcRetryEvents[e] {
+			on = append(on, e)
+		}
+	}
+	rp.RetryOn = strings.Join(on, ",")
+	return rp
 }
 
 func httpMatch(m *spec.HTTPRouteMatch) (*routev3.RouteMatch, error) {

@@ -238,6 +238,11 @@ type stream struct {
 	// sent maps a type URL's last response nonce to the version it
 	// carried, so a NACK names the version it refused.
 	sent map[string]nonceVersion
+	// nacked is, per type URL, the last response nonce NACKed: a NACK
+	// repeated for the same response is not counted or logged again.
+	nacked map[string]string
+	// subs bounds a delta stream's subscriptions (nil for SotW).
+	subs deltaSubscription
 }
 
 type nonceVersion struct{ nonce, version string }
@@ -401,7 +406,11 @@ func (s *Server) OnDeltaStreamOpen(ctx context.Context, id int64, _ string) erro
 
 func (s *Server) open(ctx context.Context, id int64, delta bool) error {
 	s.mu.Lock()
-	s.streams[id] = &stream{ctx: ctx, delta: delta, sent: map[string]nonceVersion{}, guard: guardFrom(ctx)}
+	st := &stream{ctx: ctx, delta: delta, sent: map[string]nonceVersion{}, nacked: map[string]string{}, guard: guardFrom(ctx)}
+	if delta {
+		st.subs = deltaSubscription{}
+	}
+	s.streams[id] = st
 	s.mu.Unlock()
 	return nil
 }
@@ -434,6 +443,9 @@ func (s *Server) closeStream(id int64) {
 // OnStreamRequest authorizes a stream's first request and watches every
 // later one for a changed node id and for NACKs.
 func (s *Server) OnStreamRequest(id int64, req *discoveryv3.DiscoveryRequest) error {
+	if err := s.checkRequest(req.GetNode(), req.GetTypeUrl(), req.GetResourceNames()); err != nil {
+		return err
+	}
 	st, err := s.admit(id, req.GetNode())
 	if err != nil {
 		return err
@@ -456,17 +468,42 @@ func (s *Server) OnStreamRequest(id int64, req *discoveryv3.DiscoveryRequest) er
 
 // OnStreamDeltaRequest is OnStreamRequest for incremental streams.
 func (s *Server) OnStreamDeltaRequest(id int64, req *discoveryv3.DeltaDiscoveryRequest) error {
+	if err := s.checkRequest(req.GetNode(), req.GetTypeUrl(), req.GetResourceNamesSubscribe(), req.GetResourceNamesUnsubscribe(), initialNames(req.GetInitialResourceVersions())); err != nil {
+		return err
+	}
 	st, err := s.admit(id, req.GetNode())
 	if err != nil {
 		return err
 	}
 	req.Node = st.cacheNode
+	// One goroutine reads a stream's requests, so subs needs no lock.
+	if err := st.subs.apply(req.GetTypeUrl(), req.GetResourceNamesSubscribe(), req.GetResourceNamesUnsubscribe(), req.GetInitialResourceVersions()); err != nil {
+		s.metrics.refused.WithLabelValues("bad_request").Inc()
+		return err
+	}
 	if req.GetErrorDetail() != nil {
 		s.nack(st, req.GetTypeUrl(), req.GetResponseNonce(), req.GetErrorDetail().GetMessage())
 		return nil
 	}
 	s.ack(st, req.GetTypeUrl(), req.GetResponseNonce())
 	return s.checkRevoked(st)
+}
+
+// checkRequest refuses, before anything else is done with it, a request
+// for a type no cache serves, or whose node or names pass the bounds
+// (requestlimits.go); the stream ends with InvalidArgument.
+func (s *Server) checkRequest(n *corev3.Node, typeURL string, names ...[]string) error {
+	err := checkType(typeURL)
+	if err == nil {
+		err = checkNode(n)
+	}
+	if err == nil {
+		err = checkNames(names...)
+	}
+	if err != nil {
+		s.metrics.refused.WithLabelValues("bad_request").Inc()
+	}
+	return err
 }
 
 // checkRevoked ends a stream whose principal lost the right to stream,
@@ -684,20 +721,35 @@ func (s *Server) attach(st *stream, cn *corev3.Node, ref NodeRef, p StreamPrinci
 	return nil
 }
 
+// nack records a data plane's refusal of the last response of a type
+// and returns the version last sent for the type ("" if none was), which
+// the caller announces as the data plane's so that nothing is resent
+// until the configuration changes. A NACK is one refusal of one
+// response: one naming a nonce that is not the type's last response
+// (stale, or never sent) refuses nothing and is not recorded, and one
+// repeating a response already NACKed is not counted or logged again,
+// so a data plane cannot inflate the count, the log or the status.
+// (go-control-plane forgets a type's nonce once it has handled a request
+// for it, so it does not drop those stale requests itself.)
 func (s *Server) nack(st *stream, typeURL, nonce, msg string) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	version := ""
-	if nv, ok := st.sent[typeURL]; ok && nv.nonce == nonce {
-		version = nv.version
+	nv, ok := st.sent[typeURL]
+	if !ok {
+		return ""
 	}
+	if nonce == "" || nv.nonce != nonce || st.nacked[typeURL] == nonce {
+		return nv.version
+	}
+	st.nacked[typeURL] = nonce
+	msg = truncate(msg, maxNACKMessage)
 	s.metrics.nacks.WithLabelValues(shortType(typeURL)).Inc()
 	if n := s.nodes[st.key]; n != nil {
-		n.lastNACK = &NACK{TypeURL: typeURL, Version: version, Message: msg, Time: time.Now()}
+		n.lastNACK = &NACK{TypeURL: typeURL, Version: nv.version, Message: msg, Time: s.now()}
 	}
 	s.log.Warn("xds configuration refused by data plane (NACK); it keeps its last accepted configuration",
-		"node", st.nodeID, "type", typeURL, "version", version, "envoyError", truncate(msg, 2048))
-	return version
+		"node", st.nodeID, "type", typeURL, "version", nv.version, "envoyError", msg)
+	return nv.version
 }
 
 func (s *Server) ack(st *stream, typeURL, nonce string) {
@@ -720,11 +772,4 @@ func shortType(typeURL string) string {
 		return typeURL[i+1:]
 	}
 	return "unknown"
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }

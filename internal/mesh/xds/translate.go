@@ -14,6 +14,7 @@ import (
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
@@ -566,6 +567,7 @@ func (t *translator) virtualGateway(g *spec.NamedVirtualGateway) error {
 		}
 		rc.VirtualHosts = []*routev3.VirtualHost{vh}
 		t.out.Routes = append(t.out.Routes, rc)
+		t.gatewayPool(vh.Routes, sl.ConnectionPool)
 		f, err := httpConnectionManager("ingress", rc.Name, proto, access)
 		if err != nil {
 			return err
@@ -582,6 +584,33 @@ func (t *translator) virtualGateway(g *spec.NamedVirtualGateway) error {
 		t.out.Listeners = append(t.out.Listeners, l)
 	}
 	return nil
+}
+
+// gatewayPool applies a gateway listener's connection pool where App Mesh
+// applies it: to the connections the gateway opens to the hosts of its
+// upstream clusters (the clusters the listener's routes lead to). A
+// cluster reached from several listeners keeps the pool of the first one
+// (in the spec's order).
+func (t *translator) gatewayPool(routes []*routev3.Route, pool *spec.ConnectionPool) {
+	cb := circuitBreakers(pool)
+	if cb == nil {
+		return
+	}
+	used := map[string]bool{}
+	for _, r := range routes {
+		ra := r.GetRoute()
+		if c := ra.GetCluster(); c != "" {
+			used[c] = true
+		}
+		for _, w := range ra.GetWeightedClusters().GetClusters() {
+			used[w.GetName()] = true
+		}
+	}
+	for _, c := range t.out.Clusters {
+		if used[c.Name] && c.CircuitBreakers == nil {
+			c.CircuitBreakers = proto.Clone(cb).(*clusterv3.CircuitBreakers)
+		}
+	}
 }
 
 // gatewayRoute turns one gateway route into an Envoy route towards its

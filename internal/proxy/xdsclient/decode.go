@@ -3,6 +3,7 @@ package xdsclient
 import (
 	"fmt"
 	"net"
+	"reflect"
 	"sort"
 	"strconv"
 	"strings"
@@ -89,6 +90,12 @@ type decoder struct {
 	logging  *spec.Logging
 	routers  map[string]*spec.NamedVirtualRouter
 	services map[string]string // service name -> a key of its definition (gateway)
+	// gatewayPool is a gateway's connection pool, read from the circuit
+	// breakers of the clusters it sends to (nil: none).
+	gatewayPool *spec.ConnectionPool
+	// gatewayClusters and gatewayPooled count a gateway's clusters and
+	// those with circuit breakers: the proxy has one pool for all.
+	gatewayClusters, gatewayPooled int
 }
 
 // targetNode collects the egress clusters that reach one virtual node.
@@ -294,8 +301,27 @@ func (d *decoder) egressCluster(name string) (spec.WeightedTarget, error) {
 		return wt, nil
 	}
 	path := "cluster " + name
-	if err := onlyFields(path, c, "name", "type", "connect_timeout", "load_assignment", "typed_extension_protocol_options", "outlier_detection", "transport_socket"); err != nil {
+	fields := []string{"name", "type", "connect_timeout", "load_assignment", "typed_extension_protocol_options", "outlier_detection", "transport_socket"}
+	if d.node.Kind == "virtualGateway" {
+		// A gateway listener's connection pool limits its upstreams.
+		fields = append(fields, "circuit_breakers")
+	}
+	if err := onlyFields(path, c, fields...); err != nil {
 		return wt, err
+	}
+	if d.node.Kind == "virtualGateway" {
+		d.gatewayClusters++
+	}
+	if cb := c.GetCircuitBreakers(); cb != nil {
+		d.gatewayPooled++
+		pool, err := connectionPool(path, cb, proto)
+		if err != nil {
+			return wt, err
+		}
+		if d.gatewayPool != nil && !reflect.DeepEqual(d.gatewayPool, pool) {
+			return wt, refuse(path+".circuit_breakers", "clusters of one gateway with different connection limits")
+		}
+		d.gatewayPool = pool
 	}
 	switch c.GetType() {
 	case clusterv3.Cluster_STATIC, clusterv3.Cluster_STRICT_DNS:

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	accesslogv3 "github.com/envoyproxy/go-control-plane/envoy/config/accesslog/v3"
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	filev3 "github.com/envoyproxy/go-control-plane/envoy/extensions/access_loggers/file/v3"
@@ -403,39 +404,9 @@ func (d *decoder) localCluster(name string, port int, sl *spec.Listener) error {
 		return refuse(path, "an app endpoint on port %d for listener port %d", ep, port)
 	}
 	if cb := c.GetCircuitBreakers(); cb != nil {
-		if err := onlyFields(path+".circuit_breakers", cb, "thresholds"); err != nil {
+		pool, err := connectionPool(path, cb, sl.PortMapping.Protocol)
+		if err != nil {
 			return err
-		}
-		if len(cb.GetThresholds()) != 1 {
-			return refuse(path+".circuit_breakers", "several thresholds")
-		}
-		th := cb.GetThresholds()[0]
-		tp := path + ".circuit_breakers.thresholds[0]"
-		if err := onlyFields(tp, th, "max_connections", "max_pending_requests", "max_requests"); err != nil {
-			return err
-		}
-		pool := &spec.ConnectionPool{}
-		switch sl.PortMapping.Protocol {
-		case spec.ProtocolHTTP:
-			if th.GetMaxRequests() != nil {
-				return refuse(tp, "max_requests on an http listener")
-			}
-			pool.HTTP = &spec.HTTPPool{MaxConnections: int(th.GetMaxConnections().GetValue()), MaxPendingRequests: int(th.GetMaxPendingRequests().GetValue())}
-		case spec.ProtocolHTTP2, spec.ProtocolGRPC:
-			if th.GetMaxConnections() != nil || th.GetMaxPendingRequests() != nil {
-				return refuse(tp, "connection limits on an %s listener", sl.PortMapping.Protocol)
-			}
-			mr := &spec.PoolMaxRequests{MaxRequests: int(th.GetMaxRequests().GetValue())}
-			if sl.PortMapping.Protocol == spec.ProtocolGRPC {
-				pool.GRPC = mr
-			} else {
-				pool.HTTP2 = mr
-			}
-		case spec.ProtocolTCP:
-			if th.GetMaxRequests() != nil || th.GetMaxPendingRequests() != nil {
-				return refuse(tp, "request limits on a tcp listener")
-			}
-			pool.TCP = &spec.TCPPool{MaxConnections: int(th.GetMaxConnections().GetValue())}
 		}
 		sl.ConnectionPool = pool
 	}
@@ -672,6 +643,58 @@ func (d *decoder) virtualGateway(ls []*listenerv3.Listener) error {
 	if pol != nil {
 		g.Spec.BackendDefaults = &spec.BackendDefaults{ClientPolicy: pol}
 	}
+	if d.gatewayPooled != 0 && d.gatewayPooled != d.gatewayClusters {
+		return refuse("clusters", "connection limits on some of a gateway's clusters only (one pool applies to all of them)")
+	}
+	if d.gatewayPool != nil {
+		// The proxy applies a gateway's (first listener's) pool to every
+		// cluster it sends to, which is what the clusters carried.
+		for i := range g.Spec.Listeners {
+			g.Spec.Listeners[i].ConnectionPool = d.gatewayPool
+		}
+	}
 	d.snap.VirtualGateway = g
 	return nil
+}
+
+// connectionPool reads a cluster's circuit breakers back into the App Mesh
+// connection pool of protocol proto they were translated from.
+func connectionPool(path string, cb *clusterv3.CircuitBreakers, proto string) (*spec.ConnectionPool, error) {
+	if err := onlyFields(path+".circuit_breakers", cb, "thresholds"); err != nil {
+		return nil, err
+	}
+	if len(cb.GetThresholds()) != 1 {
+		return nil, refuse(path+".circuit_breakers", "several thresholds")
+	}
+	th := cb.GetThresholds()[0]
+	tp := path + ".circuit_breakers.thresholds[0]"
+	if err := onlyFields(tp, th, "max_connections", "max_pending_requests", "max_requests"); err != nil {
+		return nil, err
+	}
+	pool := &spec.ConnectionPool{}
+	switch proto {
+	case spec.ProtocolHTTP:
+		if th.GetMaxRequests() != nil {
+			return nil, refuse(tp, "max_requests on an http listener")
+		}
+		pool.HTTP = &spec.HTTPPool{MaxConnections: int(th.GetMaxConnections().GetValue()), MaxPendingRequests: int(th.GetMaxPendingRequests().GetValue())}
+	case spec.ProtocolHTTP2, spec.ProtocolGRPC:
+		if th.GetMaxConnections() != nil || th.GetMaxPendingRequests() != nil {
+			return nil, refuse(tp, "connection limits on an %s listener", proto)
+		}
+		mr := &spec.PoolMaxRequests{MaxRequests: int(th.GetMaxRequests().GetValue())}
+		if proto == spec.ProtocolGRPC {
+			pool.GRPC = mr
+		} else {
+			pool.HTTP2 = mr
+		}
+	case spec.ProtocolTCP:
+		if th.GetMaxRequests() != nil || th.GetMaxPendingRequests() != nil {
+			return nil, refuse(tp, "request limits on a tcp listener")
+		}
+		pool.TCP = &spec.TCPPool{MaxConnections: int(th.GetMaxConnections().GetValue())}
+	default:
+		return nil, refuse(tp, "circuit breakers for protocol %q", proto)
+	}
+	return pool, nil
 }
