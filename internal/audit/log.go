@@ -271,11 +271,11 @@ func (l *Log) Append(ctx context.Context, e *Event) error {
 	if err := l.fillDefaults(e); err != nil {
 		return err
 	}
-	bound(e)
-	line, err := marshalLine(e)
+	pre := bound(e)
+	line, err := marshalLine(e, pre)
 	if errors.Is(err, errTooLarge) {
 		boundHard(e)
-		line, err = marshalLine(e)
+		line, err = marshalLine(e, nil)
 	}
 	if err != nil {
 		return err
@@ -710,7 +710,7 @@ func (l *Log) writeCheckpoint(reason string) error {
 		EventVersion: EventVersion, EventTime: t, EventSource: "bulwark", EventName: "Checkpoint",
 		UserIdentity: UserIdentity{Type: IdentityAWSService, InvokedBy: "bulwark"},
 		EventID:      id, ReadOnly: true, EventType: EventTypeCheckpoint, Checkpoint: cp,
-	})
+	}, nil)
 	if err != nil {
 		return err
 	}
