@@ -157,19 +157,23 @@ var errTooLarge = errors.New("audit: event too large")
 // back to json.Marshal for anything it does not handle the same way.
 // TestMarshalLineMatchesEncodingJSON and FuzzMarshalLine hold it to that.
 func marshalLine(e *Event, pre *trees) ([]byte, error) {
-	c := *e
-	c.PreviousHash = ZeroHash
-	c.Hash, c.MAC = "", ""
-	b, err := appendEvent(make([]byte, 0, 1024), &c, pre)
+	return appendLine(make([]byte, 0, 1024), e, pre)
+}
+
+// appendLine is marshalLine appending to b (whose contents are kept).
+func appendLine(b []byte, e *Event, pre *trees) ([]byte, error) {
+	start := len(b)
+	b, err := appendEvent(b, e, pre)
 	if err != nil {
 		return nil, fmt.Errorf("audit: marshal event: %w", err)
 	}
+	line := b[start:]
 	// The whole spliced line must fit the verifier's bound.
-	if len(b)+len(macMember)+len(hashMember)+2*hashLen+3 > MaxLineBytes {
-		return nil, fmt.Errorf("%w: %d bytes", errTooLarge, len(b))
+	if len(line)+len(macMember)+len(hashMember)+2*hashLen+3 > MaxLineBytes {
+		return nil, fmt.Errorf("%w: %d bytes", errTooLarge, len(line))
 	}
 	// Guards the splicing against someone reordering Event's fields.
-	if !bytes.HasSuffix(b, []byte(prevSuffix)) {
+	if !bytes.HasSuffix(line, []byte(prevSuffix)) {
 		return nil, errors.New("audit: internal error: event does not end with previousEventHash")
 	}
 	return b, nil
@@ -178,10 +182,18 @@ func marshalLine(e *Event, pre *trees) ([]byte, error) {
 // appendEvent appends e as json.Marshal(e) would write it. The field order
 // and omitempty rules are Event's struct tags; a change to Event must be
 // made here too (the equality tests fail until it is).
+//
+// It writes the line as the writer needs it, whatever e holds there:
+// previousEventHash is the placeholder ZeroHash, eventHmac and eventHash
+// are left out.
 func appendEvent(b []byte, e *Event, pre *trees) ([]byte, error) {
 	if y := e.EventTime.Year(); e.EventTime.Location() != time.UTC || y < 0 || y > 9999 {
 		// Time.MarshalJSON's rules for zones and odd years, as they are.
-		return json.Marshal(e)
+		c := *e
+		c.PreviousHash = ZeroHash
+		c.Hash, c.MAC = "", ""
+		j, err := json.Marshal(&c)
+		return append(b, j...), err
 	}
 	if pre == nil {
 		pre = &trees{}
@@ -259,11 +271,7 @@ func appendEvent(b []byte, e *Event, pre *trees) ([]byte, error) {
 		b = appendOmitEmpty(b, `,"signature":`, cp.Signature)
 		b = append(b, '}')
 	}
-	b = append(b, `,"previousEventHash":`...)
-	b = appendString(b, e.PreviousHash)
-	b = appendOmitEmpty(b, `,"eventHmac":`, e.MAC)
-	b = appendOmitEmpty(b, `,"eventHash":`, e.Hash)
-	return append(b, '}'), nil
+	return append(b, prevSuffix...), nil
 }
 
 // appendTree appends json.Marshal(v), or pre when bound already made it.
