@@ -7,7 +7,9 @@
 # secretsmanager:GetSecretValue (4 KB), kms:Decrypt RSA_2048
 # RSAES_OAEP_SHA_256 (also as a ratio to raw rsa.DecryptOAEP measured in
 # the same run). A do-nothing net/http server (bench/sdkcpu/floor) is
-# measured beside it for sts: the floor under the figures on this machine.
+# measured beside it for sts: the floor under the figures on this machine,
+# and the same floor served by a minimal hand-written HTTP/1.1 loop
+# (floor-loop): what is left without net/http's own per-request work.
 # Rounds alternate the binaries; medians are printed as a markdown table.
 #
 #   bench/sdk-cpu.sh                       # this tree
@@ -33,5 +35,5 @@ if [ -n "${MEM:-}" ]; then
   "$tmp/sdkcpu" -mem "${bins[@]}" -secrets "${SECRETS:-10000}" -certs "${CERTS:-10000}" -keys "${KEYS:-1000}"
   exit
 fi
-"$tmp/sdkcpu" "${bins[@]}" -floor "$tmp/floor" -rounds "${ROUNDS:-5}" -duration "${DURATION:-4s}" \
+"$tmp/sdkcpu" "${bins[@]}" -floor "$tmp/floor" -floorloop -rounds "${ROUNDS:-5}" -duration "${DURATION:-4s}" \
   -callers "${CALLERS:-1,4,16,64}" -ops "${OPS:-sts,secret,kms}"

@@ -86,6 +86,7 @@ func main() {
 	nCerts := flag.Int("certs", 10000, "with -mem: certificates to request")
 	nKeys := flag.Int("keys", 1000, "with -mem: KMS keys to create")
 	floor := flag.String("floor", "", "path of bench/sdkcpu/floor, a do-nothing net/http server measured beside the binaries for sts only: the floor under their figures")
+	floorLoop := flag.Bool("floorloop", false, "with -floor: also measure the floor's minimal hand-written HTTP/1.1 loop (FLOOR_LOOP=1): what is left when net/http's own per-request work is gone")
 	flag.Parse()
 	if len(bins) == 0 {
 		fail(errors.New("give at least one -bin NAME=PATH"))
@@ -110,13 +111,23 @@ func main() {
 		running = append(running, s)
 	}
 	if *floor != "" && !*mem {
-		s, err := startServer("floor", *floor, nil)
-		if err != nil {
-			fail(err)
+		floors := map[string][]string{"floor": nil}
+		if *floorLoop {
+			floors["floor-loop"] = []string{"FLOOR_LOOP=1"}
 		}
-		s.stub = true
-		servers = append(servers, s)
-		running = append(running, s)
+		for _, name := range []string{"floor", "floor-loop"} {
+			env, ok := floors[name]
+			if !ok {
+				continue
+			}
+			s, err := startServer(name, *floor, env)
+			if err != nil {
+				fail(err)
+			}
+			s.stub = true
+			servers = append(servers, s)
+			running = append(running, s)
+		}
 	}
 	if *mem {
 		for _, s := range servers {

@@ -81,8 +81,13 @@ func truncate(s string, max int) (string, bool) {
 // resources, and records every path it changed in
 // AdditionalEventData[ElidedKey]. It never fails. It replaces rather than
 // modifies the values e refers to, which callers may share.
-func bound(e *Event) {
+//
+// It returns the serialisations of the three trees as they now stand, made
+// while checking their size, so that marshalLine need not serialise them
+// again.
+func bound(e *Event) *trees {
 	var el elided
+	var t trees
 	str := func(p *string, path string) {
 		if v, ok := truncate(*p, MaxFieldBytes); ok {
 			*p = v
@@ -124,12 +129,15 @@ func bound(e *Event) {
 		}
 		e.Resources = rs
 	}
-	e.RequestParameters = boundElements(e.RequestParameters, "requestParameters", &el)
-	e.ResponseElements = boundElements(e.ResponseElements, "responseElements", &el)
+	e.RequestParameters, t.params = boundElements(e.RequestParameters, "requestParameters", &el)
+	e.ResponseElements, t.response = boundElements(e.ResponseElements, "responseElements", &el)
 	if e.AdditionalEventData != nil {
-		e.AdditionalEventData, _ = boundElements(e.AdditionalEventData, "additionalEventData", &el).(map[string]any)
+		var v any
+		v, t.additional = boundElements(e.AdditionalEventData, "additionalEventData", &el)
+		e.AdditionalEventData, _ = v.(map[string]any)
 	}
 	if len(el.paths) > 0 {
+		t.additional = nil // changed below
 		cp := make(map[string]any, len(e.AdditionalEventData)+1)
 		for k, v := range e.AdditionalEventData {
 			cp[k] = v
@@ -137,6 +145,15 @@ func bound(e *Event) {
 		cp[ElidedKey] = el.paths
 		e.AdditionalEventData = cp
 	}
+	return &t
+}
+
+// trees holds the JSON of an event's requestParameters, responseElements
+// and additionalEventData exactly as json.Marshal writes the values the
+// event now holds; nil where it is not known (marshalLine then serialises
+// the value itself).
+type trees struct {
+	params, response, additional []byte
 }
 
 // boundHard is Append's last resort for an event bound did not make small
@@ -170,34 +187,36 @@ func join(path, seg string) string {
 	return p
 }
 
-// boundElements returns v, or a bounded copy of it in JSON's generic shapes.
-func boundElements(v any, path string, el *elided) any {
+// boundElements returns v, or a bounded copy of it in JSON's generic
+// shapes, and json.Marshal's serialisation of what it returns (nil for a
+// marker, which is cheap to serialise again).
+func boundElements(v any, path string, el *elided) (any, []byte) {
 	if v == nil {
-		return nil
+		return nil, nil
 	}
 	b, err := json.Marshal(v)
 	if err != nil {
 		el.add(path)
-		return map[string]any{ElidedKey: "the value could not be serialised"}
+		return map[string]any{ElidedKey: "the value could not be serialised"}, nil
 	}
 	// A serialisation no longer than the string bound cannot hold a string
 	// over it: the common case costs one Marshal.
 	if len(b) <= MaxParamStringBytes {
-		return v
+		return v, b
 	}
 	d := json.NewDecoder(bytes.NewReader(b))
 	d.UseNumber()
 	var g any
 	if err := d.Decode(&g); err != nil {
 		el.add(path)
-		return map[string]any{ElidedKey: "the value could not be serialised"}
+		return map[string]any{ElidedKey: "the value could not be serialised"}, nil
 	}
 	before := len(el.paths)
 	g = boundValue(g, path, el)
 	if len(el.paths) > before {
 		if b, err = json.Marshal(g); err != nil {
 			el.add(path)
-			return map[string]any{ElidedKey: "the value could not be serialised"}
+			return map[string]any{ElidedKey: "the value could not be serialised"}, nil
 		}
 	}
 	if len(b) > MaxElementsBytes {
@@ -205,12 +224,12 @@ func boundElements(v any, path string, el *elided) any {
 		// The paths within the tree are gone with it.
 		el.paths = el.paths[:before]
 		el.add(path)
-		return map[string]any{ElidedKey: fmt.Sprintf("%d bytes of JSON over Bulwark's limit of %d, sha256 %s", len(b), MaxElementsBytes, hex.EncodeToString(sum[:]))}
+		return map[string]any{ElidedKey: fmt.Sprintf("%d bytes of JSON over Bulwark's limit of %d, sha256 %s", len(b), MaxElementsBytes, hex.EncodeToString(sum[:]))}, nil
 	}
 	if len(el.paths) == before {
-		return v
+		return v, b
 	}
-	return g
+	return g, b
 }
 
 // boundValue shortens the strings and member names of a freshly decoded

@@ -93,8 +93,8 @@ func FuzzBound(f *testing.F) {
 		e := testEvent("fuzz")
 		e.RequestParameters = []any{v, strings.Repeat(string(js), repeat)}
 		e.ErrorMessage = strings.Repeat(string(js), repeat)
-		bound(e)
-		line, err := marshalLine(e)
+		pre := bound(e)
+		line, err := marshalLine(e, pre)
 		if err != nil {
 			t.Fatalf("bounded event does not serialise: %v", err)
 		}

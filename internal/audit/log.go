@@ -271,15 +271,18 @@ func (l *Log) Append(ctx context.Context, e *Event) error {
 	if err := l.fillDefaults(e); err != nil {
 		return err
 	}
-	bound(e)
-	line, err := marshalLine(e)
+	pre := bound(e)
+	lb := linePool.Get().(*[]byte)
+	defer putLine(lb)
+	line, err := appendLine((*lb)[:0], e, pre)
 	if errors.Is(err, errTooLarge) {
 		boundHard(e)
-		line, err = marshalLine(e)
+		line, err = appendLine((*lb)[:0], e, nil)
 	}
 	if err != nil {
 		return err
 	}
+	*lb = line
 	var hashes [2][hashLen]byte
 	l.mu.Lock()
 	if l.closed.Load() {
@@ -291,7 +294,7 @@ func (l *Log) Append(ctx context.Context, e *Event) error {
 		return *p
 	}
 	prev := l.prev
-	buf := l.appendLine(l.buf[:0], line, &prev, &hashes)
+	buf := l.linkLine(l.buf[:0], line, &prev, &hashes)
 	err = l.writeLocked(buf, prev)
 	if cap(buf) <= maxKeptBuffer {
 		l.buf = buf[:0]
@@ -626,10 +629,21 @@ func (l *Log) logError(msg string, err error) {
 	}
 }
 
-// appendLine chains one serialised event (placeholder previous hash) onto
+// linePool recycles the buffers events are serialised into before they
+// are chained into the log's own buffer: one per Append otherwise.
+var linePool = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
+
+// putLine returns a line buffer to linePool unless it grew large.
+func putLine(b *[]byte) {
+	if cap(*b) <= maxKeptBuffer {
+		linePool.Put(b)
+	}
+}
+
+// linkLine chains one serialised event (placeholder previous hash) onto
 // buf after *prev, and advances *prev to its eventHash. hashes, if not nil,
 // receives the previous hash and the line's own.
-func (l *Log) appendLine(buf, line []byte, prev *[hashLen]byte, hashes *[2][hashLen]byte) []byte {
+func (l *Log) linkLine(buf, line []byte, prev *[hashLen]byte, hashes *[2][hashLen]byte) []byte {
 	// Overwrite the placeholder previous hash, which sits just before the
 	// closing `"}`.
 	copy(line[len(line)-2-hashLen:], prev[:])
@@ -710,12 +724,12 @@ func (l *Log) writeCheckpoint(reason string) error {
 		EventVersion: EventVersion, EventTime: t, EventSource: "bulwark", EventName: "Checkpoint",
 		UserIdentity: UserIdentity{Type: IdentityAWSService, InvokedBy: "bulwark"},
 		EventID:      id, ReadOnly: true, EventType: EventTypeCheckpoint, Checkpoint: cp,
-	})
+	}, nil)
 	if err != nil {
 		return err
 	}
 	prev := l.prev
-	buf := l.appendLine(nil, line, &prev, nil)
+	buf := l.linkLine(nil, line, &prev, nil)
 	if err := l.writeLocked(buf, prev); err != nil {
 		return err
 	}

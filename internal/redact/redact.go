@@ -50,6 +50,11 @@ func Value(v any) any {
 	if err != nil {
 		return Hidden
 	}
+	if string(b) == "{}" {
+		// The input of every call without parameters: what decoding
+		// would give, without a decoder's buffers.
+		return map[string]any{}
+	}
 	d := json.NewDecoder(bytes.NewReader(b))
 	d.UseNumber() // keep large integers exact
 	var g any

@@ -29,6 +29,9 @@ func TestValue(t *testing.T) {
 	}{
 		{name: "nil", in: nil, want: nil},
 		{name: "scalar", in: "plain", want: "plain"},
+		{name: "empty struct", in: struct{}{}, want: map[string]any{}},
+		{name: "empty map", in: map[string]string{}, want: map[string]any{}},
+		{name: "nil map", in: map[string]string(nil), want: nil},
 		{
 			name: "struct with json tags",
 			in:   exportInput{CertificateArn: "arn:cert", Passphrase: []byte("pw")},

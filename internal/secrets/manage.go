@@ -45,7 +45,7 @@ func (s *Service) DeleteSecret(ctx context.Context, c *api.Call, id string, wind
 	}
 	now := s.now()
 	if force {
-		err := s.cfg.Store.Tx(ctx, func(tx store.Tx) error {
+		err := s.tx(ctx, func(tx store.Tx) error {
 			cur, err := s.load(ctx, tx, m.ARN)
 			if err != nil {
 				return err

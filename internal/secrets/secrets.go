@@ -56,9 +56,16 @@ type Config struct {
 	// means DefaultKeyCacheTTL and a negative value disables the cache
 	// (every GetSecretValue then calls KMS).
 	KeyCacheTTL time.Duration
-	// KeyCacheSize bounds the number of cached data keys; 0 means
-	// DefaultKeyCacheSize.
+	// KeyCacheSize bounds the number of cached data keys (and of cached
+	// secret records, see MetadataCacheTTL); 0 means DefaultKeyCacheSize.
 	KeyCacheSize int
+	// MetadataCacheTTL is how long GetSecretValue may serve a secret's
+	// record (its versions, stages, resource policy, deletion state) from
+	// memory instead of the store; 0 means DefaultMetadataCacheTTL and a
+	// negative value disables the cache. Every write through this Service
+	// clears it at once; the TTL bounds how long a change made through
+	// another server sharing the store can go unseen here.
+	MetadataCacheTTL time.Duration
 	// HTTPClient calls rotation endpoints; nil means a client with a
 	// 30-second timeout that refuses to connect to link-local addresses.
 	// Redirects are never followed: a supplied *http.Client is copied
@@ -79,6 +86,10 @@ type HTTPDoer interface {
 const (
 	DefaultKeyCacheTTL  = 30 * time.Second
 	DefaultKeyCacheSize = 4096
+	// DefaultMetadataCacheTTL is the cross-server staleness bound of the
+	// secret records GetSecretValue reads, the same as IAM's and KMS's
+	// caches (docs/architecture.md, "Caches").
+	DefaultMetadataCacheTTL = time.Second
 )
 
 // Service is Secrets Manager.
@@ -87,6 +98,7 @@ type Service struct {
 	log      *slog.Logger
 	keys     *ttlcache.Cache[dataKey]
 	versions *ttlcache.Cache[*sealedValue]
+	meta     *metaCache // nil when disabled
 	policies *policyCache
 	randMu   sync.Mutex
 	rotMu    sync.Mutex
@@ -129,6 +141,13 @@ func New(cfg Config) *Service {
 	// Version ciphertexts are immutable and useless without a data key,
 	// so they are cached longer and bounded by bytes.
 	s.versions = ttlcache.New[*sealedValue](cfg.KeyCacheSize, 32<<20, 10*time.Minute, cfg.Clock.Now, nil, nil)
+	if cfg.MetadataCacheTTL == 0 {
+		cfg.MetadataCacheTTL = DefaultMetadataCacheTTL
+	}
+	if cfg.MetadataCacheTTL > 0 {
+		s.meta = &metaCache{c: ttlcache.New[*Secret](cfg.KeyCacheSize, 0, cfg.MetadataCacheTTL, cfg.Clock.Now, nil, nil)}
+	}
+	s.cfg.MetadataCacheTTL = cfg.MetadataCacheTTL
 	return s
 }
 

@@ -232,12 +232,46 @@ func (s *Service) load(ctx context.Context, r store.Reader, id string) (*Secret,
 	return nil, ErrNotFound
 }
 
+// loadRead is load for GetSecretValue: it may answer from the metadata
+// cache (see Config.MetadataCacheTTL). Authorization is unchanged: the
+// caller still authorizes against the returned record on every call; what
+// the cache bounds is how old that record may be when another server
+// changed it. The purge check is made again on every hit.
+func (s *Service) loadRead(ctx context.Context, id string) (*Secret, error) {
+	if s.meta == nil {
+		return s.load(ctx, s.cfg.Store, id)
+	}
+	if m, ok := s.meta.c.Get(id); ok {
+		if m.deleted() && !s.now().Before(m.PurgeAt) {
+			return nil, ErrNotFound
+		}
+		return m, nil
+	}
+	gen := s.meta.generation()
+	m, err := s.load(ctx, s.cfg.Store, id)
+	if err != nil {
+		return nil, err
+	}
+	s.meta.put(id, m, gen)
+	return m, nil
+}
+
+// tx runs fn in a store transaction and then clears the metadata cache,
+// so that this server's next read sees the write. Every write of the
+// Service goes through here.
+func (s *Service) tx(ctx context.Context, fn func(tx store.Tx) error) error {
+	if s.meta != nil {
+		defer s.meta.invalidate()
+	}
+	return s.cfg.Store.Tx(ctx, fn)
+}
+
 // update runs a read-modify-write of one secret in a transaction, retrying
 // on write conflicts. fn may also write other records through tx.
 func (s *Service) update(ctx context.Context, id string, fn func(tx store.Tx, m *Secret) error) (*Secret, error) {
 	var out *Secret
 	err := store.Retry(ctx, func() error {
-		return s.cfg.Store.Tx(ctx, func(tx store.Tx) error {
+		return s.tx(ctx, func(tx store.Tx) error {
 			m, err := s.load(ctx, tx, id)
 			if err != nil {
 				return err
@@ -284,7 +318,7 @@ func (s *Service) PurgeDue(ctx context.Context) (int, error) {
 		if err != nil || !m.deleted() || now.Before(m.PurgeAt) {
 			continue
 		}
-		err = s.cfg.Store.Tx(ctx, func(tx store.Tx) error {
+		err = s.tx(ctx, func(tx store.Tx) error {
 			cur, err := tx.Get(ctx, kindSecret, m.Name)
 			if err != nil {
 				return err

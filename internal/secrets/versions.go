@@ -151,7 +151,7 @@ func (s *Service) CreateSecret(ctx context.Context, c *api.Call, in CreateInput)
 		}
 		m.Versions[token] = &Version{Stages: []string{stageCurrent}, Created: now, KeyARN: sv.KeyARN}
 	}
-	err = s.cfg.Store.Tx(ctx, func(tx store.Tx) error {
+	err = s.tx(ctx, func(tx store.Tx) error {
 		if rec, err := tx.Get(ctx, kindSecret, m.Name); err == nil {
 			old, err := decodeSecret(rec)
 			if err != nil {
@@ -403,6 +403,8 @@ func (s *Service) UpdateSecret(ctx context.Context, c *api.Call, id, token strin
 
 // GetResult is one secret value as read.
 type GetResult struct {
+	// Secret may be shared with the Service's cache: read it, never
+	// modify it.
 	Secret    *Secret
 	VersionID string
 	Value     Value
@@ -414,7 +416,7 @@ type GetResult struct {
 // (default AWSCURRENT). The caller needs secretsmanager:GetSecretValue on
 // the secret and kms:Decrypt on its key.
 func (s *Service) GetSecretValue(ctx context.Context, c *api.Call, id, versionID, stage string) (*GetResult, error) {
-	m, err := s.load(ctx, s.cfg.Store, id)
+	m, err := s.loadRead(ctx, id)
 	if err != nil {
 		return nil, err
 	}
