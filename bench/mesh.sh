@@ -32,6 +32,8 @@
 # back to back, ROUNDS times in rotating order; the table gives each
 # case's MEDIAN round (and its spread), the ratios compare medians (the
 # machine may be shared; see the printed load average).
+# At the end, Go's RSA-2048 PSS and ECDSA P-256 signatures
+# (BenchmarkHandshakeSign) against `openssl speed` on the same machine.
 # Memory (RSS_CONNS > 0, ecdsa only): wrk holds RSS_CONNS keep-alive
 # connections to each gateway for RSS_SECS; the peak resident set of the
 # gateway and of the sidecar (all processes: nginx master + workers) is
@@ -384,4 +386,10 @@ awk -v workers="$workers" -v conns="$conns" -v threads="$threads" -v duration="$
 		}
 	}
 ' "$results"
+# The signature a full handshake costs, Go against OpenSSL, in this run:
+# what bounds the "full" rows with RSA certificates.
+echo
+echo "Handshake signatures, same machine, same run (Go: BenchmarkHandshakeSign; OpenSSL: openssl speed):"
+go test -run '^$' -bench BenchmarkHandshakeSign -benchtime 2s ./internal/proxy/ | awk '/^Benchmark/ { printf "go %s %.1f us/op\n", $1, $3 / 1000 }'
+openssl speed -seconds 2 rsa2048 ecdsap256 2>/dev/null | awk '/^rsa 2048/ { printf "openssl rsa2048 sign %.1f us/op\n", 1e6 / $(NF-1) } /ecdsa \(nistp256\)/ { printf "openssl ecdsap256 sign %.1f us/op\n", 1e6 / $(NF-1) }'
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

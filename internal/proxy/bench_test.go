@@ -2,6 +2,12 @@ package proxy
 
 import (
 	"bufio"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
 	"io"
 	"net/http"
 	"strings"
@@ -84,4 +90,36 @@ func BenchmarkParseRequestHead(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkHandshakeSign measures the signature a full TLS 1.3 handshake
+// costs the server with each certificate kind (RSA-PSS with SHA-256 for
+// RSA-2048, ECDSA P-256 with SHA-256), with Go's crypto: bench/mesh.sh
+// runs it next to `openssl speed` so the RSA full-handshake gap against
+// nginx and HAProxy can be read as Go's RSA against OpenSSL's.
+func BenchmarkHandshakeSign(b *testing.B) {
+	digest := sha256.Sum256([]byte("handshake transcript"))
+	b.Run("rsa2048-pss", func(b *testing.B) {
+		k, err := rsa.GenerateKey(rand.Reader, 2048)
+		if err != nil {
+			b.Fatal(err)
+		}
+		opts := &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash, Hash: crypto.SHA256}
+		for b.Loop() {
+			if _, err := rsa.SignPSS(rand.Reader, k, crypto.SHA256, digest[:], opts); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("ecdsa-p256", func(b *testing.B) {
+		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for b.Loop() {
+			if _, err := ecdsa.SignASN1(rand.Reader, k, digest[:]); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

@@ -3,6 +3,8 @@ package proxy
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
+	"io"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -11,14 +13,17 @@ import (
 	"github.com/bulwarkd/bulwark/internal/proxy/stats"
 )
 
-// upConn is one pooled HTTP/1.1 upstream connection with its buffers.
+// upConn is one pooled HTTP/1.1 upstream connection.
 type upConn struct {
 	conn net.Conn // *tls.Conn or *trackedConn: closing it runs the cluster's hooks
-	// br and bw are taken from the pools for an exchange only: an idle
-	// pooled connection holds no buffers.
+	// br is taken from the pool when the response's first byte has
+	// arrived (TLS) or when the exchange starts (plaintext) and returned
+	// with the connection: a pooled connection, and a TLS one waiting for
+	// its response, hold no buffer. The request is written through a
+	// pooled writer returned as soon as it is flushed.
 	br   *bufio.Reader
-	bw   *bufio.Writer
-	buf  []byte // head scratch
+	pre  prefixReader
+	tls  bool
 	idle time.Time
 
 	deadline   bool // a route timeout set a deadline on conn
@@ -34,16 +39,39 @@ func (u *upConn) close() {
 func (u *upConn) release() {
 	if u.br != nil {
 		putReader(u.br)
-		putWriter(u.bw)
-		u.br, u.bw = nil, nil
+		u.br = nil
 	}
 }
 
-// take gives the connection buffers for an exchange.
+// take readies the connection for an exchange.
 func (u *upConn) take() *upConn {
-	u.br, u.bw = getReader(u.conn), getWriter(u.conn)
 	u.gotBytes, u.fromClient = false, false
 	return u
+}
+
+// reader returns the connection's read buffer, taking one from the pool
+// when it has none. A TLS connection first waits for the response's
+// first byte without a buffer (crypto/tls holds the record it decrypted,
+// so this costs no system call); a plaintext one takes the buffer now,
+// since the extra one-byte read would be a system call per response.
+func (u *upConn) reader() (*bufio.Reader, error) {
+	if u.br != nil {
+		return u.br, nil
+	}
+	if !u.tls {
+		u.br = getReader(u.conn)
+		return u.br, nil
+	}
+	n, err := u.conn.Read(u.pre.b[:])
+	if n == 0 {
+		if err == nil {
+			err = io.ErrNoProgress
+		}
+		return nil, err
+	}
+	u.pre.conn, u.pre.has = u.conn, true
+	u.br = getReader(&u.pre)
+	return u.br, nil
 }
 
 // h1Pool is a cluster's pool of idle HTTP/1.1 upstream connections, most
@@ -80,22 +108,41 @@ func (p *h1Pool) get(deadline time.Time) (*upConn, bool, error) {
 		ctx, cancel = context.WithDeadline(ctx, deadline)
 		defer cancel()
 	}
-	var conn net.Conn
-	var err error
-	if p.c.tls != nil {
-		conn, err = p.c.dialTLS(ctx, "tcp", p.c.addr)
-	} else {
-		conn, err = p.c.dial(ctx, "tcp", p.c.addr)
-	}
+	conn, err := p.dial(ctx)
 	if err != nil {
 		return nil, false, err
 	}
-	return (&upConn{conn: conn}).take(), false, nil
+	_, isTLS := conn.(*tls.Conn)
+	return (&upConn{conn: conn, tls: isTLS}).take(), false, nil
+}
+
+// dial opens a new upstream connection. A TLS handshake runs on a
+// goroutine of its own that ends with it: certificate verification and
+// key exchange grow a goroutine's stack to tens of KiB, which the
+// connection's long-lived goroutine would otherwise keep (the runtime
+// shrinks a stack only by half per collection), and a thousand
+// connections carried a thousand such stacks. One hand-off per new
+// connection, none per request.
+func (p *h1Pool) dial(ctx context.Context) (net.Conn, error) {
+	if p.c.tls == nil {
+		return p.c.dial(ctx, "tcp", p.c.addr)
+	}
+	type result struct {
+		conn net.Conn
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		conn, err := p.c.dialTLS(ctx, "tcp", p.c.addr)
+		done <- result{conn, err}
+	}()
+	r := <-done
+	return r.conn, r.err
 }
 
 // put returns a connection whose exchange completed cleanly.
 func (p *h1Pool) put(u *upConn) {
-	if u.br.Buffered() > 0 { // bytes past the response: not reusable
+	if u.pre.has || (u.br != nil && u.br.Buffered() > 0) { // bytes past the response: not reusable
 		u.close()
 		return
 	}

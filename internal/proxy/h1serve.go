@@ -25,7 +25,8 @@ import (
 // hand-off per request between net/http's connection reader, the
 // Transport's read and write loops and the handler, which is where the
 // time went (see docs/proxy.md, "HTTP/1.1 forwarding path"). Buffers come
-// from pools; an idle downstream connection holds only its reader.
+// from pools and go back while a connection waits: for the upstream
+// (every connection) or for its next request (TLS ones).
 //
 // Requests this path does not forward itself (an upstream speaking
 // HTTP/2 or gRPC, a route with a retry policy, a connection pool limit,
@@ -56,21 +57,27 @@ var (
 	bodyPool   = sync.Pool{New: func() any { b := make([]byte, replayBodyMax); return &b }}
 )
 
+// bufsOut counts the pooled readers and writers taken and not yet
+// returned, so tests can check what idle and waiting connections hold.
+var bufsOut atomic.Int64
+
 func getReader(r io.Reader) *bufio.Reader {
+	bufsOut.Add(1)
 	br := readerPool.Get().(*bufio.Reader)
 	br.Reset(r)
 	return br
 }
 
-func putReader(br *bufio.Reader) { br.Reset(nil); readerPool.Put(br) }
+func putReader(br *bufio.Reader) { br.Reset(nil); readerPool.Put(br); bufsOut.Add(-1) }
 
 func getWriter(w io.Writer) *bufio.Writer {
+	bufsOut.Add(1)
 	bw := writerPool.Get().(*bufio.Writer)
 	bw.Reset(w)
 	return bw
 }
 
-func putWriter(bw *bufio.Writer) { bw.Reset(nil); writerPool.Put(bw) }
+func putWriter(bw *bufio.Writer) { bw.Reset(nil); writerPool.Put(bw); bufsOut.Add(-1) }
 
 // readError marks a failure reading the source of a copy (a client's
 // request body, an upstream's response), as opposed to writing it on.
@@ -88,7 +95,7 @@ type h1conn struct {
 	tls      *tls.ConnectionState
 	remote   string
 	clientIP string
-	br       *bufio.Reader // nil while an idle TLS connection waits
+	br       *bufio.Reader // nil while an idle TLS connection waits and while the upstream answers
 	pre      prefixReader
 	buf      []byte // head scratch
 	head     h1Head
@@ -178,13 +185,15 @@ func (l *listener) serveH1(conn net.Conn, tc *trackedConn, cs *tls.ConnectionSta
 	}()
 	for {
 		_ = conn.SetReadDeadline(time.Now().Add(h1IdleTimeout))
-		if c.tls != nil && c.br.Buffered() == 0 {
+		if c.br == nil && c.tls == nil {
+			c.br = getReader(conn)
+		}
+		if c.tls != nil && (c.br == nil || c.br.Buffered() == 0) {
 			// An idle TLS connection waits on a one-byte read without a
 			// read buffer (crypto/tls buffers the record), so a thousand
 			// idle clients do not hold a thousand buffers. Plaintext
 			// connections keep theirs: the extra read would be a syscall.
-			putReader(c.br)
-			c.br = nil
+			c.releaseReader()
 			n, err := conn.Read(c.pre.b[:])
 			if n == 0 || (err != nil && err != io.EOF) {
 				return
@@ -228,6 +237,16 @@ func (l *listener) serveH1(conn net.Conn, tc *trackedConn, cs *tls.ConnectionSta
 		if !c.serve(r, &res, routed) {
 			return
 		}
+	}
+}
+
+// releaseReader returns the connection's read buffer to the pool when
+// nothing is buffered in it (no pipelined request): while the upstream
+// answers, and while a TLS connection is idle, the connection holds none.
+func (c *h1conn) releaseReader() {
+	if c.br != nil && c.br.Buffered() == 0 {
+		putReader(c.br)
+		c.br = nil
 	}
 }
 
@@ -424,6 +443,7 @@ func (c *h1conn) forward(r *http.Request, res *routeResult, closeAfter bool) (in
 		}
 		err = c.writeRequest(up, r, res, body)
 		if err == nil {
+			c.releaseReader()
 			err = c.readResponseHead(up)
 		}
 		if err == nil {
@@ -521,7 +541,8 @@ func writeField(bw *bufio.Writer, name, value string) {
 // an X-Request-Id when the client sent none.
 func (c *h1conn) writeRequest(up *upConn, r *http.Request, res *routeResult, body []byte) error {
 	h := &c.head
-	bw := up.bw
+	bw := getWriter(up.conn)
+	defer putWriter(bw)
 	_, _ = bw.WriteString(h.method)
 	_ = bw.WriteByte(' ')
 	if res.path != "" {
@@ -599,12 +620,18 @@ func (c *h1conn) writeRequest(up *upConn, r *http.Request, res *routeResult, bod
 // skipping interim (1xx) responses.
 func (c *h1conn) readResponseHead(up *upConn) error {
 	for i := 0; i < 8; i++ {
-		if _, err := up.br.Peek(1); err != nil {
+		br, err := up.reader()
+		if err != nil {
+			return err
+		}
+		if _, err := br.Peek(1); err != nil {
 			return err
 		}
 		up.gotBytes = true
-		s, buf, err := readHead(up.br, up.buf)
-		up.buf = buf
+		// The request's head scratch is free again: its fields were
+		// copied into one string.
+		s, buf, err := readHead(br, c.buf)
+		c.buf = buf
 		if err != nil {
 			return err
 		}

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -261,4 +262,64 @@ func TestForwardingHandsOffToNetHTTP(t *testing.T) {
 	if len(s) != 2 || s[0].header.Get("Upgrade") != "foo" || s[1].uri != "/after" {
 		t.Fatalf("the app saw %+v", s)
 	}
+}
+
+// TestForwardingBuffersWhileWaiting checks what N keep-alive connections
+// hold of the pooled 4 KiB buffers, through a plaintext gateway listener,
+// a TLS hop and a TLS sidecar listener to a plaintext app (both proxies
+// in this process count in bufsOut). While the app holds all N requests,
+// only the sidecar's plaintext upstream connections hold a reader (N):
+// the client connections (plaintext and TLS) returned theirs once the
+// request was written, the TLS upstream connections wait for the first
+// response byte without one, and request writers went back after their
+// flush. Idle, only the plaintext gateway connections keep one (N). Before
+// the buffers were released while waiting, the same state held 4N.
+func TestForwardingBuffersWhileWaiting(t *testing.T) {
+	const n = 8
+	release := make(chan struct{})
+	var arrived atomic.Int32
+	m := startMesh(t, meshOpts{mode: "STRICT", clientTLS: true, app: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/wait" {
+			arrived.Add(1)
+			<-release
+		}
+		_, _ = io.WriteString(w, "yellow")
+	})})
+	var once sync.Once
+	unblock := func() { once.Do(func() { close(release) }) }
+	t.Cleanup(unblock) // before the app server's Close, which waits for its handlers
+	base := bufsOut.Load()
+	addr := strings.TrimPrefix(m.gwURL, "http://")
+	conns := make([]net.Conn, n)
+	readers := make([]*bufio.Reader, n)
+	for i := range conns {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		conns[i], readers[i] = c, bufio.NewReader(c)
+		if _, err := io.WriteString(c, "GET /wait HTTP/1.1\r\nHost: colorteller.mesh.local\r\n\r\n"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testwait.For(t, 0, "every request to reach the app", func() bool { return arrived.Load() == n })
+	testwait.For(t, 0, "the proxies to hold one reader per request", func() bool { return bufsOut.Load()-base == n })
+	unblock()
+	for i, br := range readers {
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("connection %d: %v", i, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || string(b) != "yellow" {
+			t.Fatalf("connection %d: %d %q", i, resp.StatusCode, b)
+		}
+	}
+	testwait.For(t, 0, "idle connections to hold only the plaintext listener's readers", func() bool { return bufsOut.Load()-base == n })
+	for _, c := range conns {
+		c.Close()
+	}
+	testwait.For(t, 0, "closed connections to return every buffer", func() bool { return bufsOut.Load() == base })
 }

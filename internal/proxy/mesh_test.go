@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -29,6 +30,7 @@ type meshOpts struct {
 	clientSANs  []string
 	gatewayNow  func() time.Time
 	drainWindow time.Duration
+	app         http.Handler // the app behind the sidecar; default startApp's
 
 	// Material; defaults are generated.
 	serverCA, clientCA *testCA
@@ -103,7 +105,13 @@ func startMeshOn(t testing.TB, o meshOpts, sidecarAddr string) *testMesh {
 		m.files[name] = filepath.Join(m.dir, name)
 		writeAtomic(t, m.files[name], data)
 	}
-	m.appAddr = startApp(t)
+	if o.app != nil {
+		srv := httptest.NewServer(o.app)
+		t.Cleanup(srv.Close)
+		m.appAddr = srv.Listener.Addr().String()
+	} else {
+		m.appAddr = startApp(t)
+	}
 	_, appPortS, _ := net.SplitHostPort(m.appAddr)
 	appPort, _ := strconv.Atoi(appPortS)
 
